@@ -1,0 +1,391 @@
+"""The `gradcli` command line: thin typer commands over one shared runner.
+
+Every command takes the common options (`_common`) plus its own, and hands them all to
+`_run`, which loads the program and the point, calls the library and gives the Result to
+the output layer. `GradcliError` becomes the exit code there and only there.
+"""
+
+import inspect
+import os
+import sys
+import traceback
+from itertools import islice
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+from typer import _click
+from typer.core import TyperCommand, TyperOption
+
+from ..errors import GradcliError, UsageError
+
+
+class InternalError(GradcliError):
+    """Anything unexpected: a bug in gradcli, never the user's fault."""
+
+
+class DType(str, Enum):
+    float64 = "float64"
+    float32 = "float32"
+
+
+class Mode(str, Enum):
+    auto = "auto"
+    rev = "rev"
+    fwd = "fwd"
+
+
+# -- arguments starting with '-' -------------------------------------------------------------
+
+class ExprCommand(TyperCommand):
+    """A command whose positional expression may start with '-' (`grad "-x^2" --at x=1`).
+
+    click reads every token starting with '-' as an option. Here a token is an option only
+    if it is one of the command's option names (`--at`, `--at=x=1`, `-f`) or looks like a
+    long option (`--frobnicate`, which click then rejects); any other token starting with
+    '-' is the expression, moved after a `--` so that click takes it as the argument.
+    Option values (`--v -1e-3`, `--at x=-1`) are consumed by their option either way.
+    """
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, self.positionals_last(ctx, args))
+        except _click.ClickException as e:
+            if "--json" in args:
+                from .output import dumps, error_doc
+
+                print(dumps(error_doc(UsageError(e.format_message()))))
+            raise
+
+    def positionals_last(self, ctx, args: list[str]) -> list[str]:
+        takes_value = {name: not p.is_flag
+                       for p in self.get_params(ctx) if isinstance(p, TyperOption)
+                       for name in (*p.opts, *p.secondary_opts)}
+        options, positionals = [], []
+        tokens = iter(args)
+        for token in tokens:
+            if token == "--":
+                positionals.extend(tokens)
+            elif token.split("=", 1)[0] in takes_value or (
+                    token.startswith("--") and token[2:3].isalpha()):
+                options.append(token)
+                if takes_value.get(token):
+                    options.extend(islice(tokens, 1))
+            else:
+                positionals.append(token)
+        if not any(p.startswith("-") and p != "-" for p in positionals):
+            return args
+        return [*options, "--", *positionals]
+
+
+# -- options ---------------------------------------------------------------------------------
+
+Expression = Annotated[Optional[str], typer.Argument(
+    metavar="EXPR", show_default=False,
+    help="The expression, or a program with statements separated by [bold]; [/]or newlines.")]
+File = Annotated[Optional[str], typer.Option(
+    "--file", "-f", metavar="FILE", help="Read the program from FILE ([bold]-[/] for stdin).")]
+At = Annotated[Optional[list[str]], typer.Option(
+    "--at", metavar="NAME=VALUE", show_default=False,
+    help="Bind variables; repeatable, several per flag separated by commas. VALUE is a "
+         "number ([bold]-1.5[/], [bold]pi/4[/]), a nested list ([bold][[1,2],[3,4]][/]), a "
+         "constructor ([bold]ones(2,2)[/], [bold]eye(3)[/], [bold]randn(3)[/] …) or a file "
+         "([bold]@x.npy[/], [bold]@x.json[/], [bold]@x.csv[/]).")]
+AtJson = Annotated[Optional[str], typer.Option(
+    "--at-json", metavar="FILE|-", help="A JSON object of bindings ([bold]-[/] for stdin).")]
+Seed = Annotated[Optional[int], typer.Option(help="Seed for randn and rand in values.")]
+Wrt = Annotated[Optional[str], typer.Option(
+    metavar="NAME[,NAME]", help="Differentiate with respect to these variables "
+                                "[dim](default: every free variable)[/].")]
+DTypeOption = Annotated[DType, typer.Option(help="Floating-point type of the computation.")]
+Json = Annotated[bool, typer.Option("--json", help="Strict JSON on stdout, for pipelines.")]
+Check = Annotated[Optional[bool], typer.Option(
+    "--check/--no-check", show_default=False,
+    help="Force or turn off the cross-check against sympy and finite differences.")]
+Strict = Annotated[bool, typer.Option(
+    "--strict", help="Out-of-domain values (log(-1), 1/0) are errors, not warnings.")]
+MaxElements = Annotated[int, typer.Option(min=1, help="Largest number of elements per array.")]
+Points = Annotated[Optional[str], typer.Option(
+    "--points", metavar="FILE|-",
+    help="Batch: NDJSON, one object of bindings a line; writes one JSON object a line.")]
+Intermediates = Annotated[bool, typer.Option(
+    "--intermediates", help="Also the gradients of the names a program assigns.")]
+
+
+def _common(expression: Expression = None, file: File = None, at: At = None,
+            at_json: AtJson = None, seed: Seed = None, wrt: Wrt = None,
+            dtype: DTypeOption = DType.float64, json: Json = False, check: Check = None,
+            strict: Strict = False, max_elements: MaxElements = 10**8,
+            points: Points = None):
+    """The options every command takes (a signature only; see `_command`)."""
+
+
+# -- commands --------------------------------------------------------------------------------
+
+app = typer.Typer(
+    name="gradcli", no_args_is_help=True, rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    help="Gradients from the command line: evaluate an expression or a short program at a "
+         "point, run reverse or forward mode, print the value and the derivatives.\n\n"
+         "[bold]gradcli grad \"3*(x+2)**2 | mean\" --at \"x=ones(2,2)\"[/]\n\n"
+         "Exit codes: 0 success, 1 evaluation error, 2 usage or parse error, "
+         "3 cross-check disagreement.")
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        typer.echo(f"gradcli {version('gradcli')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version.")] = False):
+    pass
+
+
+def _command(fn):
+    """Register `fn` as a command taking the common options and its own.
+
+    `fn` only declares: its signature adds the command's own options, its docstring is the
+    help, the text after a "Examples" line is the epilog. Every command runs `_run`.
+    """
+    def command(**options) -> None:
+        _run(fn.__name__.rstrip("_"), options)
+
+    command.__signature__ = inspect.Signature([
+        p.replace(kind=p.KEYWORD_ONLY) for f in (_common, fn)
+        for p in inspect.signature(f).parameters.values()])
+    help_text, _, examples = fn.__doc__.partition("Examples:")
+    return app.command(fn.__name__.rstrip("_"), cls=ExprCommand, help=help_text.strip(),
+                       epilog=f"[bold]Examples[/]\n\n{inspect.cleandoc(examples)}")(command)
+
+
+@_command
+def eval_():
+    """Evaluate an expression or a program at a point.
+
+    Examples:
+    gradcli eval "log(x) | sum" --at "x=[1, 2, 3]"
+
+    gradcli eval -f samples/doubling.grad --at "x=[1, 2, 3]" --json
+    """
+
+
+@_command
+def grad(intermediates: Intermediates = False):
+    """Gradient of a scalar output with respect to each variable.
+
+    The output must hold one element: reduce with [bold]| sum[/] or [bold]| mean[/], or use
+    [bold]vjp[/] or [bold]jacobian[/].
+
+    Examples:
+    gradcli grad "3*(x+2)**2 | mean" --at "x=ones(2,2)"
+
+    gradcli grad "w*x + b" --at "x=1, w=2, b=3" --wrt w,b
+
+    gradcli grad "-x^2" --at x=-1 --json
+    """
+
+
+@_command
+def vjp(v: Annotated[str, typer.Option(
+            "--v", metavar="VALUE", show_default=False,
+            help="The cotangent v, shaped like the output: [bold]ones(5,5)[/], "
+                 "[bold]\\[0.1, 1.0][/] …")],
+        intermediates: Intermediates = False):
+    """Vector-Jacobian product vᵀJ (reverse mode) for each variable.
+
+    Examples:
+    gradcli vjp "(x+1)**2" --at "x=eye(5)" --v "ones(5,5)"
+
+    gradcli vjp -f samples/doubling.grad --at "x=[-0.9618, -3.3220, -0.6637]" --v "[0.1, 1.0, 0.0001]"
+    """
+
+
+@_command
+def jvp(v: Annotated[Optional[str], typer.Option(
+            "--v", metavar="NAME=VALUE,...", show_default=False,
+            help="One tangent per variable, shaped like it; missing tangents are zero.")]
+        = None):
+    """Jacobian-vector product J·v (forward mode), shaped like the output.
+
+    Examples:
+    gradcli jvp "sin(x) * y" --at "x=0, y=2" --v "x=1"
+
+    gradcli jvp "(x+1)**2" --at "x=eye(2)" --v "x=ones(2,2)" --json
+    """
+
+
+@_command
+def jacobian(mode: Annotated[Mode, typer.Option(
+        help="Reverse mode (one pass per output element), forward mode (one pass per input "
+             "element), or whichever is cheaper.")] = Mode.auto):
+    """Full Jacobian for each variable: output shape followed by the variable's shape.
+
+    Examples:
+    gradcli jacobian "(x+1)**2" --at "x=eye(2)"
+
+    gradcli jacobian "softmax(x)" --at "x=[1, 2, 3]" --mode fwd --json
+    """
+
+
+@_command
+def hessian():
+    """Second derivatives of a scalar output for each pair of variables.
+
+    Examples:
+    gradcli hessian "x*x*y + y**3" --at "x=1, y=2"
+
+    gradcli hessian "norm(x)" --at "x=[3, 4]" --json
+    """
+
+
+def main() -> None:
+    """The `gradcli` console script."""
+    app(prog_name="gradcli")
+
+
+# -- the one runner --------------------------------------------------------------------------
+
+def _run(command: str, options: dict) -> None:
+    """Run one command; every outcome ends here as an exit code."""
+    from . import output
+
+    batch = options["points"] is not None
+    out = output.JsonOutput() if options["json"] or batch else output.RichOutput()
+    try:
+        code = (_batch if batch else _single)(command, options, out)
+    except GradcliError as e:
+        out.error(e)
+        code = e.exit_code
+    except BrokenPipeError:
+        raise
+    except Exception as e:  # a bug: no traceback for users unless they ask
+        if os.environ.get("GRADCLI_DEBUG"):
+            traceback.print_exc()
+        out.error(InternalError(
+            f"internal error: {type(e).__name__}: {e}",
+            hint="this is a bug in gradcli; please report it with the command you ran "
+                 "(GRADCLI_DEBUG=1 shows the traceback)"))
+        code = 1
+    raise typer.Exit(code)
+
+
+def _single(command: str, options: dict, out) -> int:
+    from .output import disagrees
+
+    prog = _compile(options)
+    result = getattr(prog, command)(_point(options), **_library_options(command, options))
+    out.result(result)
+    return 3 if disagrees(result) else 0
+
+
+def _batch(command: str, options: dict, out) -> int:
+    """NDJSON in, NDJSON out, in order; bad lines become error lines and the rest go on."""
+    from .output import batch_progress
+
+    prog = _compile(options)
+    shared = _point(options) if options["at"] or options["at_json"] else {}
+    lines = [line for line in _read(options["points"], "points file").splitlines()
+             if line.strip()]
+    items: list = [None] * len(lines)
+    good = []
+    for i, line in enumerate(lines):
+        try:
+            good.append((i, {**shared, **_bindings(line, options["dtype"].value)}))
+        except GradcliError as e:
+            items[i] = e
+    wanted = {k: v for k, v in _library_options(command, options).items()
+              if k in ("wrt", "v", "tangents")}
+    with batch_progress(len(lines)) as tick:
+        if good:
+            results = prog.batch(command, [p for _, p in good], **wanted)
+            for (i, _), item in zip(good, results):
+                items[i] = item
+        for i, item in enumerate(items):
+            out.batch_item(i, item)
+            tick(i + 1)
+    return 1 if any(isinstance(item, GradcliError) for item in items) else 0
+
+
+def _compile(options: dict):
+    import gradcli as gc
+
+    return gc.compile(_program_text(options), dtype=options["dtype"].value,
+                      strict=options["strict"], max_elements=options["max_elements"])
+
+
+def _program_text(options: dict) -> str:
+    expression, file = options["expression"], options["file"]
+    if expression is not None and file is not None:
+        raise UsageError("give the expression or a program file (-f FILE), not both")
+    if expression is None and file is None:
+        raise UsageError("missing the expression",
+                         hint='gradcli grad "x**2" --at x=3, or a program file: '
+                              'gradcli grad -f prog.grad --at x=3')
+    return expression if file is None else _read(file, "program file")
+
+
+def _read(path: str, what: str) -> str:
+    """The text of a file, or of stdin for '-'."""
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read the {what} {path!r}: {getattr(e, 'strerror', e)}")
+
+
+def _point(options: dict, at: list[str] | None = None, at_json: str | None = None) -> dict:
+    """A point from --at/--at-json (or from the given bindings, for --v)."""
+    from ..lang.points import load_point
+
+    if at is None:
+        at, at_json = options["at"] or [], options["at_json"]
+    return load_point(at, at_json, dtype=options["dtype"].value, seed=options["seed"],
+                      max_elements=options["max_elements"], stdin=sys.stdin)
+
+
+def _library_options(command: str, options: dict) -> dict:
+    """The keyword arguments of the library call for this command's options."""
+    kw = {} if command == "eval" else {"wrt": _names(options["wrt"])}
+    if options.get("intermediates"):
+        kw["intermediates"] = True
+    if command == "jacobian":
+        kw["mode"] = options["mode"].value
+    if command == "vjp":
+        kw["v"] = _point(options, [f"v={options['v']}"])["v"]
+    if command == "jvp":
+        kw["tangents"] = _point(options, [options["v"]] if options["v"] else [])
+    return kw
+
+
+def _names(wrt: str | None) -> tuple[str, ...] | None:
+    return None if wrt is None else tuple(n.strip() for n in wrt.split(",") if n.strip())
+
+
+def _bindings(line: str, dtype: str) -> dict:
+    """One NDJSON line: a JSON object of numbers and nested lists."""
+    import json
+
+    import numpy as np
+
+    hint = 'each line holds one JSON object of bindings, e.g. {"x": [1, 2], "w": 3}'
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"not valid JSON: {e.msg} (column {e.colno})", hint=hint) from None
+    if not isinstance(obj, dict):
+        raise UsageError("a line must hold a JSON object of bindings", hint=hint)
+    point = {}
+    for name, value in obj.items():
+        try:
+            point[name] = np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError):
+            raise UsageError(f"the value of {name!r} is not a number or a rectangular "
+                             "nested list of numbers", hint=hint) from None
+    return point

@@ -1,0 +1,206 @@
+"""Reverse mode: the iterative backward pass over recorded nodes.
+
+Cotangents may carry leading batch axes (a whole cotangent basis at once, for Jacobians):
+a cotangent of a tensor of shape S has shape B + S, and every rule keeps B in front.
+Broadcasting is undone here, once, for every rule: `sum_to`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GraphError, NotScalarError, ShapeError
+from . import tensor as T
+from .tensor import Tensor, as_tensor
+
+FREED = ("Trying to backward through the graph a second time (or directly access saved "
+         "tensors after they have already been freed). Saved intermediate values of the "
+         "graph are freed when you call .backward() or autograd.grad(). Specify "
+         "retain_graph=True if you need to backward through the graph a second time or if "
+         "you need to access saved tensors after calling backward.")
+
+
+def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum `g` over the axes that broadcasting added or stretched, back to `shape`."""
+    if g.shape == shape:
+        return g
+    from .functions import reshape, sum as sum_
+    extra = g.ndim - len(shape)
+    axes = tuple(i - g.ndim for i in range(g.ndim)
+                 if i < extra or shape[i - extra] == 1 and g.shape[i] != 1)
+    if axes:
+        g = sum_(g, axis=axes, keepdims=True)
+    return reshape(g, shape) if g.shape != shape else g
+
+
+def _topo_counts(roots: list) -> dict:
+    """For each node reachable from `roots`, the number of edges into it (iterative DFS)."""
+    counts: dict = {}
+    stack = [n for n in roots if n is not None]
+    for n in stack:
+        counts.setdefault(n, 0)
+    seen = set(id(n) for n in stack)
+    while stack:
+        node = stack.pop()
+        if node.inputs is None:
+            raise GraphError(FREED, hint="pass retain_graph=True to the first backward")
+        for t in node.inputs:
+            child = t.grad_fn
+            if child is None or not t.requires_grad:
+                continue
+            counts[child] = counts.get(child, 0) + 1
+            if id(child) not in seen:
+                seen.add(id(child))
+                stack.append(child)
+    return counts
+
+
+def _accumulate(store: dict, key, g: Tensor) -> None:
+    prev = store.get(key)
+    store[key] = g if prev is None else prev + g
+
+
+def _run_hooks(t: Tensor, g: Tensor) -> Tensor:
+    if t._hooks:
+        for hook in list(t._hooks):
+            r = hook(g)
+            if r is not None:
+                g = as_tensor(r, g)
+    return g
+
+
+def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_graph: bool,
+                 create_graph: bool, capture: list[Tensor] | None = None,
+                 accumulate: bool = True) -> dict:
+    """Push `grad_outputs` back from `outputs`.
+
+    With `accumulate`, leaves' (and retain_grad tensors') `.grad` are updated; `capture`
+    lists tensors whose total cotangents are returned (keyed by id)."""
+    captured: dict = {}
+    want = {id(t) for t in capture} if capture else set()
+    node_grads: dict = {}
+    leaf_grads: dict = {}
+    leaves: dict = {}
+    for out, g in zip(outputs, grad_outputs):
+        if out.grad_fn is not None:
+            _accumulate(node_grads, out.grad_fn, g)
+        elif out.requires_grad:
+            _accumulate(leaf_grads, id(out), g)
+            leaves[id(out)] = out
+    counts = _topo_counts([o.grad_fn for o in outputs])
+    ready = [n for n in node_grads if counts[n] == 0]
+    done = []
+    prev_mode = T._grad_enabled
+    T._grad_enabled = create_graph
+    try:
+        with np.errstate(all="ignore"):
+            while ready:
+                node = ready.pop()
+                done.append(node)
+                g = node_grads.pop(node)
+                out = node.output()
+                g = _run_hooks(out, g)
+                if out._retains_grad and accumulate:
+                    out._grad = g if out._grad is None else out._grad + g
+                if id(out) in want:
+                    _accumulate(captured, id(out), g)
+                prim, params, inputs = node.prim, node.params, node.inputs
+                lead = g.shape[:g.ndim - out.ndim]
+                for i, t in enumerate(inputs):
+                    if not t.requires_grad:
+                        continue
+                    gi = prim.vjp[i](g, out, *inputs, **params)
+                    gi = sum_to(as_tensor(gi, g), lead + t.shape)
+                    child = t.grad_fn
+                    if child is None:
+                        _accumulate(leaf_grads, id(t), gi)
+                        leaves[id(t)] = t
+                    else:
+                        _accumulate(node_grads, child, gi)
+                        counts[child] -= 1
+                        if counts[child] == 0:
+                            ready.append(child)
+            for key, g in leaf_grads.items():
+                leaf = leaves[key]
+                g = _run_hooks(leaf, g)
+                if key in want:
+                    _accumulate(captured, key, g)
+                if accumulate:
+                    leaf._grad = g if leaf._grad is None else leaf._grad + g
+    finally:
+        T._grad_enabled = prev_mode
+    if not retain_graph:
+        for node in done:
+            node.inputs = None
+    return captured
+
+
+def _grad_outputs(outputs: list[Tensor], grads) -> list[Tensor]:
+    if grads is None:
+        grads = [None] * len(outputs)
+    result = []
+    for out, g in zip(outputs, grads):
+        if g is None:
+            if out.data.size != 1:
+                raise NotScalarError(
+                    "grad can be implicitly created only for scalar outputs",
+                    hint=f"the output has shape {out.shape}: reduce it first (`.sum()` or "
+                         "`.mean()`), pass `gradient=` (a vector-Jacobian product), or "
+                         "use gc.functional.jacobian")
+            g = Tensor._wrap(np.ones_like(out.data))
+        else:
+            g = as_tensor(g, out)
+            if g.shape != out.shape:
+                raise ShapeError(f"Mismatch in shape: grad_output has a shape of {g.shape} "
+                                 f"and output has a shape of {out.shape}",
+                                 hint="the gradient must have the output's shape")
+        result.append(g)
+    return result
+
+
+def backward(tensors: list[Tensor], grad_tensors=None, *, retain_graph=None,
+             create_graph=False, inputs=None) -> None:
+    """torch.autograd.backward: accumulate into the leaves' `.grad`."""
+    for t in tensors:
+        if not t.requires_grad:
+            raise GraphError("element 0 of tensors does not require grad and does not have "
+                             "a grad_fn", hint="create the input with requires_grad=True")
+    grads = _grad_outputs(tensors, grad_tensors)
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is not None:
+        raise GraphError("backward(inputs=...) is not supported",
+                         hint="use gc.autograd.grad(outputs, inputs)")
+    run_backward(tensors, grads, retain_graph=retain_graph, create_graph=create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=None, materialize_grads=False) -> tuple:
+    """torch.autograd.grad: the gradients of `outputs` w.r.t. `inputs`, without touching
+    `.grad`."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is not None and isinstance(grad_outputs, Tensor | np.ndarray):
+        grad_outputs = [grad_outputs]
+    for t in outputs:
+        if not t.requires_grad:
+            raise GraphError("element 0 of tensors does not require grad and does not have "
+                             "a grad_fn", hint="create the input with requires_grad=True")
+    grads = _grad_outputs(outputs, grad_outputs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    captured = run_backward(outputs, grads, retain_graph=retain_graph,
+                            create_graph=create_graph, capture=inputs, accumulate=False)
+    result = []
+    for t in inputs:
+        g = captured.get(id(t))
+        if g is None:
+            if materialize_grads:
+                g = Tensor._wrap(np.zeros_like(t.data))
+            elif not allow_unused:
+                raise GraphError("One of the differentiated Tensors appears to not have "
+                                 "been used in the graph. Set allow_unused=True if this is "
+                                 "the desired behavior.")
+        result.append(g)
+    return tuple(result)

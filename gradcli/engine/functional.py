@@ -1,0 +1,172 @@
+"""torch.autograd.functional's API: vjp, jvp, jacobian, hessian.
+
+Jacobians are computed in one vectorised pass: the whole cotangent basis pushed back
+through the graph as one batch (reverse mode), or the whole tangent basis pushed forward
+(forward mode) when the output is larger than the input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GraphError, NotScalarError, ShapeError
+from .backward import grad as _grad, run_backward
+from .functions import reshape
+from .tensor import Tensor, as_tensor, enable_grad, forward_mode
+
+STRATEGIES = ("auto", "reverse-mode", "forward-mode")
+
+
+def _as_tuple(x) -> tuple[bool, tuple]:
+    if isinstance(x, Tensor):
+        return False, (x,)
+    if isinstance(x, (tuple, list)):
+        return True, tuple(x)
+    return False, (as_tensor(x),)
+
+
+def _inputs(inputs) -> tuple[bool, list[Tensor]]:
+    is_tuple, xs = _as_tuple(inputs)
+    return is_tuple, [as_tensor(x).detach().requires_grad_() for x in xs]
+
+
+def _call(func, xs) -> tuple[bool, tuple[Tensor, ...]]:
+    is_tuple, outs = _as_tuple(func(*xs))
+    for o in outs:
+        if not isinstance(o, Tensor):
+            raise GraphError("the function must return a Tensor or a tuple of Tensors")
+    return is_tuple, outs
+
+
+def _zeros_if_none(g, like: Tensor) -> Tensor:
+    return g if g is not None else Tensor._wrap(np.zeros_like(like.data))
+
+
+def _unpack(is_tuple: bool, items):
+    return tuple(items) if is_tuple else items[0]
+
+
+def _result(t: Tensor, create_graph: bool) -> Tensor:
+    return t if create_graph else t.detach()
+
+
+def vjp(func, inputs, v=None, create_graph=False, strict=False):
+    """(func(inputs), vᵀ·J) as torch.autograd.functional.vjp."""
+    in_tuple, xs = _inputs(inputs)
+    with enable_grad():
+        out_tuple, outs = _call(func, xs)
+        vs = None if v is None else list(_as_tuple(v)[1])
+        grads = _grads(outs, xs, vs, create_graph)
+    return (_unpack(out_tuple, [_result(o, create_graph) for o in outs]),
+            _unpack(in_tuple, grads))
+
+
+def _grads(outs, xs, vs, create_graph):
+    live = [i for i, o in enumerate(outs) if o.requires_grad]
+    if not live:
+        return [Tensor._wrap(np.zeros_like(x.data)) for x in xs]
+    gs = _grad([outs[i] for i in live], xs, None if vs is None else [vs[i] for i in live],
+               create_graph=create_graph, allow_unused=True)
+    return [_result(_zeros_if_none(g, x), create_graph) for g, x in zip(gs, xs)]
+
+
+def jvp(func, inputs, v=None, create_graph=False, strict=False):
+    """(func(inputs), J·v) as torch.autograd.functional.jvp, by true forward mode."""
+    in_tuple, xs = _as_tuple(inputs)
+    xs = [as_tensor(x).detach() for x in xs]
+    if v is None:
+        if any(x.data.size != 1 for x in xs):
+            raise ShapeError("The vector v can only be None if the input to the user-provided "
+                             "function is a single Tensor with a single element.")
+        vs = [Tensor._wrap(np.ones_like(x.data)) for x in xs]
+    else:
+        vs = [as_tensor(t, x) for t, x in zip(_as_tuple(v)[1], xs)]
+    for x, t in zip(xs, vs):
+        if t.shape != x.shape:
+            raise ShapeError(f"the tangent has shape {t.shape} but its input has shape "
+                             f"{x.shape}", hint="give one tangent of each input's shape")
+        x._tangent = t
+    with forward_mode():
+        out_tuple, outs = _call(func, xs)
+    tangents = [_zeros_if_none(o._tangent, o) for o in outs]
+    return (_unpack(out_tuple, [_result(o, create_graph) for o in outs]),
+            _unpack(out_tuple, [_result(t, create_graph) for t in tangents]))
+
+
+def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
+             strategy="auto"):
+    """The Jacobian, shaped output shape + input shape, in one vectorised pass.
+
+    `strategy`: "reverse-mode" pushes the cotangent basis back, "forward-mode" the tangent
+    basis forward, "auto" picks the smaller basis."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
+    in_tuple, xs = _inputs(inputs)
+    if strategy == "forward-mode":
+        return _jacobian_fwd(func, xs, in_tuple, create_graph)
+    with enable_grad():
+        out_tuple, outs = _call(func, xs)
+    n_out, n_in = sum(o.data.size for o in outs), sum(x.data.size for x in xs)
+    if strategy == "auto" and n_out > n_in:
+        return _jacobian_fwd(func, xs, in_tuple, create_graph)
+    rows = []
+    for k, out in enumerate(outs):
+        m = out.data.size
+        if not out.requires_grad:
+            rows.append([Tensor._wrap(np.zeros(out.shape + x.shape, x.dtype)) for x in xs])
+            continue
+        basis = Tensor._wrap(np.eye(m, dtype=out.dtype).reshape((m,) + out.shape))
+        with enable_grad():
+            got = run_backward([out], [basis], retain_graph=create_graph or k < len(outs) - 1,
+                               create_graph=create_graph, capture=xs, accumulate=False)
+        rows.append([_result(reshape(got[id(x)], out.shape + x.shape), create_graph)
+                     if id(x) in got else Tensor._wrap(np.zeros(out.shape + x.shape, x.dtype))
+                     for x in xs])
+    return _unpack(out_tuple, [_unpack(in_tuple, r) for r in rows])
+
+
+def _jacobian_fwd(func, xs, in_tuple, create_graph):
+    sizes = [x.data.size for x in xs]
+    n = sum(sizes)
+    basis = np.eye(n, dtype=xs[0].dtype)
+    offset = 0
+    for x, size in zip(xs, sizes):
+        x._tangent = Tensor._wrap(basis[:, offset:offset + size].reshape((n,) + x.shape))
+        offset += size
+    with forward_mode(), enable_grad():
+        out_tuple, outs = _call(func, xs)
+    rows = []
+    for out in outs:
+        t = out._tangent.data if out._tangent is not None else np.zeros((n,) + out.shape,
+                                                                        out.dtype)
+        t = np.moveaxis(t.reshape(n, -1), 0, -1)  # (out size, n)
+        row, offset = [], 0
+        for x, size in zip(xs, sizes):
+            block = t[:, offset:offset + size].reshape(out.shape + x.shape)
+            row.append(Tensor._wrap(np.ascontiguousarray(block)))
+            offset += size
+        rows.append(row)
+    for x in xs:
+        x._tangent = None
+    return _unpack(out_tuple, [_unpack(in_tuple, r) for r in rows])
+
+
+def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
+            outer_jacobian_strategy="reverse-mode"):
+    """The Hessian of a scalar function: H[i][j] shaped input i + input j."""
+    def gradient(*xs):
+        with enable_grad():
+            _, outs = _call(func, xs)
+        if len(outs) != 1 or outs[0].data.size != 1:
+            raise NotScalarError("The function given to hessian should return a single "
+                                 "Tensor with a single element",
+                                 hint="reduce the output with sum() or mean()")
+        out = outs[0]
+        if not out.requires_grad:
+            return tuple(Tensor._wrap(np.zeros_like(x.data)) for x in xs)
+        gs = _grad(out, list(xs), create_graph=True, allow_unused=True)
+        return tuple(_zeros_if_none(g, x) for g, x in zip(gs, xs))
+
+    in_tuple, xs = _as_tuple(inputs)
+    h = jacobian(gradient, xs, create_graph=create_graph, strategy=outer_jacobian_strategy)
+    return h if in_tuple else h[0][0]

@@ -1,0 +1,593 @@
+"""The public functions (`gc.NAME`), Tensor operators and methods.
+
+Each function applies one primitive of `ops.PRIMITIVES` or is composed of others; the
+composed ones need no derivative code. `FUNCTIONS` is the language's function set.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from ..errors import EvalError, ShapeError
+from . import tensor as _T
+from .tensor import Tensor, apply, as_tensor, resolve_dtype
+
+_abs, _max, _min, _sum, _range = builtins.abs, builtins.max, builtins.min, builtins.sum, builtins.range
+
+
+def _like(xs) -> Tensor | None:
+    """The tensor whose dtype Python numbers should take: the first floating one."""
+    first = None
+    for x in xs:
+        if isinstance(x, Tensor):
+            if x.data.dtype.kind == "f":
+                return x
+            first = first or x
+    return first
+
+
+def _apply(name: str, *xs, **params) -> Tensor:
+    from .ops import PRIMITIVES
+    like = _like(xs)
+    return apply(PRIMITIVES[name], tuple(as_tensor(x, like) for x in xs), params)
+
+
+def _axes(axis, ndim: int) -> tuple[int, ...]:
+    """Normalise an axis argument to a sorted tuple of negative axes."""
+    if axis is None:
+        return tuple(_range(-ndim, 0))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise ShapeError(f"axis {a} is out of bounds for an array of dimension {ndim}",
+                             hint=f"use an axis between {-ndim} and {ndim - 1}" if ndim
+                             else "a scalar has no axes")
+        out.append(a - ndim if a >= 0 else a)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+# -- constructors ----------------------------------------------------------------------------
+
+def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+    """A leaf tensor (a copy of `data`), float64 unless `dtype` or float32 data says so."""
+    return Tensor(np.array(_T.to_array(data, dtype)), requires_grad=requires_grad)
+
+
+def _shape(size) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    shape = []
+    for n in size:
+        if isinstance(n, Tensor):
+            n = n.item()
+        if float(n) != int(n) or n < 0:
+            raise EvalError(f"a size must be a non-negative integer, not {n}")
+        shape.append(int(n))
+    return tuple(shape)
+
+
+def _dtype(dtype) -> np.dtype:
+    return _T.get_default_dtype() if dtype is None else resolve_dtype(dtype)
+
+
+def ones(*size, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(np.ones(_shape(size), _dtype(dtype)), requires_grad)
+
+
+def zeros(*size, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(np.zeros(_shape(size), _dtype(dtype)), requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
+    size = size if isinstance(size, (tuple, list)) else (size,)
+    return Tensor(np.full(_shape(size), float(fill_value), _dtype(dtype)), requires_grad)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False) -> Tensor:
+    n, m = _shape((n,) if m is None else (n, m)) * (2 if m is None else 1)
+    return Tensor(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise EvalError("arange: step must not be zero")
+    return Tensor(np.arange(float(start), float(end), float(step), dtype=_dtype(dtype)),
+                  requires_grad)
+
+
+def linspace(start, end, steps=50, dtype=None, requires_grad=False) -> Tensor:
+    (steps,) = _shape((steps,))
+    return Tensor(np.linspace(float(start), float(end), steps, dtype=_dtype(dtype)),
+                  requires_grad)
+
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generator of `randn` and `rand`."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+
+
+def randn(*size, dtype=None, requires_grad=False, generator=None) -> Tensor:
+    rng = generator or _generator
+    return Tensor(rng.standard_normal(_shape(size)).astype(_dtype(dtype)), requires_grad)
+
+
+def rand(*size, dtype=None, requires_grad=False, generator=None) -> Tensor:
+    rng = generator or _generator
+    return Tensor(rng.random(_shape(size)).astype(_dtype(dtype)), requires_grad)
+
+
+def zeros_like(x, dtype=None) -> Tensor:
+    x = as_tensor(x)
+    return Tensor(np.zeros(x.shape, x.dtype if dtype is None else resolve_dtype(dtype)))
+
+
+def ones_like(x, dtype=None) -> Tensor:
+    x = as_tensor(x)
+    return Tensor(np.ones(x.shape, x.dtype if dtype is None else resolve_dtype(dtype)))
+
+
+def detach(x) -> Tensor:
+    """The value of x with no gradient flowing through it (stop_gradient)."""
+    return as_tensor(x).detach()
+
+
+# -- elementwise -------------------------------------------------------------------------------
+
+def _unary(name):
+    def fn(x):
+        return _apply(name, x)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Elementwise {name}."
+    return fn
+
+
+(neg, abs, sign, sqrt, cbrt, exp, expm1, log, log1p, sin, cos, tan, asin, acos, atan, sinh,
+ cosh, tanh, asinh, acosh, atanh, sigmoid, relu, softplus, erf) = [
+    _unary(n) for n in ("neg abs sign sqrt cbrt exp expm1 log log1p sin cos tan asin acos atan "
+                        "sinh cosh tanh asinh acosh atanh sigmoid relu softplus erf").split()]
+
+
+def square(x):
+    return x * x if isinstance(x, Tensor) else _apply("mul", x, x)
+
+
+def reciprocal(x):
+    return _apply("div", 1.0, x) if not isinstance(x, Tensor) else 1 / x
+
+
+def log2(x):
+    return log(x) / math.log(2)
+
+
+def log10(x):
+    return log(x) / math.log(10)
+
+
+def add(a, b):
+    return _apply("add", a, b)
+
+
+def sub(a, b):
+    return _apply("sub", a, b)
+
+
+def mul(a, b):
+    return _apply("mul", a, b)
+
+
+def div(a, b):
+    return _apply("div", a, b)
+
+
+def pow(x, exponent):
+    return _apply("pow", x, exponent)
+
+
+def maximum(a, b):
+    return _apply("maximum", a, b)
+
+
+def minimum(a, b):
+    return _apply("minimum", a, b)
+
+
+def atan2(a, b):
+    return _apply("atan2", a, b)
+
+
+def hypot(a, b):
+    return _apply("hypot", a, b)
+
+
+def where(cond, a, b):
+    """a where cond holds, else b (the gradient flows to the branch taken)."""
+    cond = as_tensor(cond)
+    if cond.dtype != np.bool_:
+        cond = cond != 0
+    return _apply("where", cond, a, b)
+
+
+def clip(x, lo=None, hi=None):
+    """x limited to [lo, hi]; the gradient passes where lo <= x <= hi."""
+    return _apply("clip", x, -math.inf if lo is None else lo, math.inf if hi is None else hi)
+
+
+# -- reductions ----------------------------------------------------------------------------------
+
+def _reduction(name):
+    def fn(x, axis=None, keepdims=False):
+        x = as_tensor(x)
+        return _apply(name, x, axis=_axes(axis, x.ndim), keepdims=bool(keepdims))
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"{name} over `axis` (all axes when None)."
+    return fn
+
+
+sum, mean, prod, max, min, logsumexp = [_reduction(n) for n in
+                                        ("sum", "mean", "prod", "max", "min", "logsumexp")]
+
+
+def norm(x, ord=2, axis=None, keepdims=False):
+    """The vector norm over `axis` (all elements when None: Frobenius for a matrix)."""
+    x = as_tensor(x)
+    ax = _axes(axis, x.ndim)
+    if ord == 2:
+        return _apply("norm", x, axis=ax, keepdims=bool(keepdims))
+    if ord == math.inf:
+        return max(abs(x), ax, keepdims)
+    if ord == -math.inf:
+        return min(abs(x), ax, keepdims)
+    if ord == 0:
+        return sum(detach(x != 0) * 1.0, ax, keepdims)
+    if ord == 1:
+        return sum(abs(x), ax, keepdims)
+    return sum(abs(x) ** ord, ax, keepdims) ** (1.0 / ord)
+
+
+def var(x, axis=None, ddof=0, keepdims=False):
+    """Variance with divisor n - ddof (NumPy's default ddof=0)."""
+    x = as_tensor(x)
+    ax = _axes(axis, x.ndim)
+    n = math.prod(x.shape[a] for a in ax)
+    d = x - mean(x, ax, keepdims=True)
+    return sum(d * d, ax, keepdims) / (n - ddof)
+
+
+def std(x, axis=None, ddof=0, keepdims=False):
+    return sqrt(var(x, axis, ddof, keepdims))
+
+
+def softmax(x, axis=-1):
+    return exp(log_softmax(x, axis))
+
+
+def log_softmax(x, axis=-1):
+    return x - logsumexp(x, axis, keepdims=True)
+
+
+# -- shapes --------------------------------------------------------------------------------------
+
+def reshape(x, *shape):
+    x = as_tensor(x)
+    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    try:
+        target = np.empty(x.shape, dtype=np.bool_).reshape([int(n) for n in shape]).shape
+    except (ValueError, TypeError):
+        raise ShapeError(f"cannot reshape an array of shape {x.shape} into shape "
+                         f"{tuple(shape)}", hint=f"the sizes must multiply to {x.data.size}") from None
+    if target == x.shape:
+        return x
+    return _apply("reshape", x, shape=target, nd=x.ndim)
+
+
+def expand(x, shape):
+    """Broadcast x to `shape` (broadcast_to)."""
+    x = as_tensor(x)
+    shape = tuple(int(n) for n in shape)
+    if shape == x.shape:
+        return x
+    try:
+        np.broadcast_shapes(x.shape, shape)
+    except ValueError:
+        raise ShapeError(f"cannot broadcast shape {x.shape} to {shape}") from None
+    return _apply("expand", x, shape=shape, nd=x.ndim)
+
+
+broadcast_to = expand
+
+
+
+def flatten(x):
+    return reshape(x, (-1,))
+
+
+def squeeze(x, axis=None):
+    x = as_tensor(x)
+    ax = tuple(i for i in _range(-x.ndim, 0) if x.shape[i] == 1) if axis is None \
+        else _axes(axis, x.ndim)
+    if any(x.shape[a] != 1 for a in ax):
+        raise ShapeError(f"cannot squeeze axis of size other than 1 in shape {x.shape}")
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i - x.ndim not in ax))
+
+
+def unsqueeze(x, axis):
+    x = as_tensor(x)
+    (a,) = _axes(axis, x.ndim + 1)
+    shape = list(x.shape)
+    shape.insert(x.ndim + 1 + a, 1)
+    return reshape(x, tuple(shape))
+
+
+expand_dims = unsqueeze
+
+
+def transpose(x, axes=None):
+    """Reverse the axes (NumPy's transpose), or permute them as `axes` says."""
+    x = as_tensor(x)
+    if x.ndim < 2 and axes is None:
+        return x
+    if axes is None:
+        perm = tuple(_range(-1, -x.ndim - 1, -1))
+    else:
+        perm = tuple(a - x.ndim if a >= 0 else a for a in (int(a) for a in axes))
+        if sorted(p % x.ndim for p in perm) != list(_range(x.ndim)):
+            raise ShapeError(f"axes {tuple(axes)} are not a permutation of {x.ndim} axes")
+    return _apply("permute", x, axes=perm)
+
+
+def concat(tensors, axis=0):
+    tensors = [as_tensor(t, _like(tensors)) for t in tensors]
+    if not tensors:
+        raise ShapeError("concat needs at least one array")
+    nd = tensors[0].ndim
+    if nd == 0 or any(t.ndim != nd for t in tensors):
+        raise ShapeError("concat: arrays must have the same number of dimensions, at least 1",
+                         hint="shapes: " + ", ".join(str(t.shape) for t in tensors))
+    (a,) = _axes(axis, nd)
+    return _apply("concat", *tensors, axis=a)
+
+
+cat = concat
+
+
+def stack(tensors, axis=0):
+    tensors = [as_tensor(t, _like(tensors)) for t in tensors]
+    if not tensors:
+        raise ShapeError("stack needs at least one array")
+    return concat([unsqueeze(t, axis) for t in tensors], axis)
+
+
+def diag(x):
+    """The diagonal of a matrix, or the diagonal matrix of a vector."""
+    x = as_tensor(x)
+    if x.ndim == 1:
+        return _apply("diag_embed", x)
+    if x.ndim == 2:
+        return _apply("diagonal", x)
+    raise ShapeError(f"diag needs a vector or a matrix, not shape {x.shape}")
+
+
+def trace(x):
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ShapeError(f"trace needs a matrix, not shape {x.shape}")
+    return sum(_apply("diagonal", x), axis=-1)
+
+
+def getitem(x, index):
+    """x[index] with NumPy semantics."""
+    x = as_tensor(x)
+    index = index if isinstance(index, tuple) else (index,)
+    index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    try:
+        x.data[index]
+    except IndexError as exc:
+        raise ShapeError(f"index out of range: {exc}", hint=f"the array has shape {x.shape}") from None
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"invalid index: {exc}") from None
+    return _apply("index", x, index=index, nd=x.ndim)
+
+
+# -- linear algebra ------------------------------------------------------------------------------
+
+def matmul(a, b):
+    """The matrix product with NumPy's rules for vectors (promoted, then squeezed)."""
+    like = _like((a, b))
+    a, b = as_tensor(a, like), as_tensor(b, like)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError("matmul: both operands need at least one dimension",
+                         hint="use * to multiply by a scalar")
+    av, bv = a.ndim == 1, b.ndim == 1
+    if av:
+        a = reshape(a, (1,) + a.shape)
+    if bv:
+        b = reshape(b, b.shape + (1,))
+    if a.shape[-1] != b.shape[-2]:
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit "
+                         f"({a.shape[-1]} != {b.shape[-2]})",
+                         hint="the last axis of the first must match the second-to-last of "
+                              "the second")
+    out = _apply("matmul", a, b)
+    if av or bv:
+        shape = out.shape[:-2] + (() if av else out.shape[-2:-1]) + (() if bv else out.shape[-1:])
+        out = reshape(out, shape)
+    return out
+
+
+mm = matmul
+
+
+def dot(a, b):
+    like = _like((a, b))
+    a, b = as_tensor(a, like), as_tensor(b, like)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    return matmul(a, b)
+
+
+def outer(a, b):
+    like = _like((a, b))
+    a, b = flatten(as_tensor(a, like)), flatten(as_tensor(b, like))
+    return reshape(a, (-1, 1)) * reshape(b, (1, -1))
+
+
+def _square(a, name):
+    a = as_tensor(a)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"{name} needs a square matrix, not shape {a.shape}")
+    return a
+
+
+def det(a):
+    return _apply("det", _square(a, "det"))
+
+
+def inv(a):
+    return _apply("inv", _square(a, "inv"))
+
+
+def solve(a, b):
+    """x with a @ x = b; b a vector or a matrix."""
+    a = _square(a, "solve")
+    b = as_tensor(b, a)
+    if b.ndim == 1:
+        return reshape(solve(a, reshape(b, b.shape + (1,))), b.shape)
+    return _apply("solve", a, b)
+
+
+def einsum(subscripts, *operands):
+    """Einstein summation with explicit or implicit output (no `...`)."""
+    if not isinstance(subscripts, str):
+        raise EvalError("einsum's first argument is the subscripts string, e.g. 'ij,jk->ik'")
+    spec = subscripts.replace(" ", "")
+    if "." in spec:
+        raise EvalError("einsum: '...' is not supported", hint="name every axis")
+    ins = spec.split("->")[0].split(",")
+    if "->" not in spec:
+        letters = "".join(ins)
+        spec += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(ins) != len(operands):
+        raise ShapeError(f"einsum: {len(ins)} operands in '{subscripts}' but "
+                         f"{len(operands)} given")
+    like = _like(operands)
+    return _apply("einsum", *[as_tensor(o, like) for o in operands], spec=spec)
+
+
+# -- comparisons ---------------------------------------------------------------------------------
+
+def _compare(name):
+    def fn(a, b):
+        return _apply(name, a, b)
+    fn.__name__ = name
+    return fn
+
+
+lt, le, gt, ge, eq, ne, logical_and, logical_or = [
+    _compare(n) for n in "lt le gt ge eq ne logical_and logical_or".split()]
+
+
+def logical_not(x):
+    return _apply("logical_not", x)
+
+
+# -- Tensor operators and methods ----------------------------------------------------------------
+
+def _reflected(fn):
+    return lambda self, other: fn(other, self)
+
+
+_OPERATORS = {
+    "__add__": add, "__radd__": _reflected(add), "__sub__": sub, "__rsub__": _reflected(sub),
+    "__mul__": mul, "__rmul__": _reflected(mul), "__truediv__": div,
+    "__rtruediv__": _reflected(div), "__pow__": pow, "__rpow__": _reflected(pow),
+    "__matmul__": matmul, "__rmatmul__": _reflected(matmul), "__neg__": neg,
+    "__pos__": lambda self: self, "__abs__": abs, "__getitem__": getitem,
+    "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge, "__eq__": eq, "__ne__": ne,
+    "__and__": logical_and, "__rand__": _reflected(logical_and), "__or__": logical_or,
+    "__ror__": _reflected(logical_or), "__invert__": logical_not,
+}
+
+_METHODS = {n: globals()[n] for n in (
+    "abs sign sqrt cbrt exp expm1 log log1p log2 log10 sin cos tan asin acos atan sinh cosh "
+    "tanh asinh acosh atanh sigmoid relu softplus erf square reciprocal neg pow maximum "
+    "minimum clip where sum mean prod max min norm logsumexp var std softmax log_softmax "
+    "reshape flatten squeeze unsqueeze transpose diag trace matmul mm dot outer det inv "
+    "expand add sub mul div".split())}
+clamp = clip
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh, arctan2 = asin, acos, atan, asinh, acosh, atanh, atan2
+_METHODS.update(arcsin=asin, arccos=acos, arctan=atan, arcsinh=asinh, arccosh=acosh,
+                arctanh=atanh, clamp=clip, view=reshape, negative=neg, arctan2=atan2,
+                t=lambda self: transpose(self),
+                T=property(lambda self: transpose(self)),
+                mT=property(lambda self: transpose(self, tuple(_range(self.ndim - 2)) + (-1, -2))
+                            if self.ndim >= 2 else self))
+
+for _name, _fn in {**_OPERATORS, **_METHODS}.items():
+    setattr(Tensor, _name, _fn)
+
+# -- the language's functions --------------------------------------------------------------------
+
+FUNCTIONS = {n: globals()[n] for n in (
+    "abs sign sqrt cbrt exp expm1 log log1p log2 log10 sin cos tan asin acos atan sinh cosh "
+    "tanh asinh acosh atanh sigmoid relu softplus erf square reciprocal pow maximum minimum "
+    "atan2 hypot where clip sum mean prod max min norm logsumexp var std softmax log_softmax "
+    "matmul mm dot outer transpose trace det inv solve einsum reshape flatten concat stack "
+    "squeeze diag detach".split())}
+FUNCTIONS.update(arcsin=asin, arccos=acos, arctan=atan, arcsinh=asinh, arccosh=acosh,
+                 arctanh=atanh, arctan2=atan2)
+
+
+def _lang_ones(*shape):
+    return ones(*shape)
+
+
+def _lang_zeros(*shape):
+    return zeros(*shape)
+
+
+def _lang_full(shape, value):
+    return full(shape, value)
+
+
+def _lang_eye(n, m=None):
+    return eye(n, m)
+
+
+def _lang_arange(start, stop=None, step=1):
+    return arange(start, stop, step)
+
+
+def _lang_linspace(start, stop, num=50):
+    return linspace(start, stop, num)
+
+
+def _lang_randn(*shape):
+    return randn(*shape)
+
+
+def _lang_rand(*shape):
+    return rand(*shape)
+
+
+CONSTRUCTORS = {n: globals()[f"_lang_{n}"] for n in
+                "ones zeros full eye arange linspace randn rand".split()}
+FUNCTIONS.update(CONSTRUCTORS)
+
+__all__ = sorted(n for n in {*FUNCTIONS, *_METHODS, "tensor", "zeros_like", "ones_like",
+                              "manual_seed", "unsqueeze", "expand_dims", "broadcast_to",
+                              "getitem", "cat", "clamp", "lt", "le", "gt", "ge", "eq", "ne",
+                              "logical_and", "logical_or", "logical_not"}
+                 if callable(globals().get(n)))

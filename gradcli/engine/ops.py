@@ -1,0 +1,464 @@
+"""THE table of primitives: one row per primitive with its forward, VJP, JVP and sympy form.
+
+Vocabulary of the rules: `g` is the cotangent of the output, `t` the tangent of one input,
+`out` the output; the remaining arguments are the inputs (Tensors) and the static params.
+A VJP or JVP is a tuple with one rule per input (None: not differentiable in that input).
+Rules are written in Tensor operations, so they are themselves differentiable
+(create_graph) and carry leading batch axes through unchanged: every forward below is
+batch-polymorphic (axes counted from the end, `nd` params giving the unbatched rank), so a
+linear primitive's JVP is the primitive itself applied to the tangent.
+
+`sym` is the sympy form: for an elementwise row `(sp, *scalars) -> expr`; for any other row
+None means "the NumPy forward works on object arrays of sympy expressions as it is".
+`domain` gives each input's sampling interval for the table-driven tests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import functions as F
+from .tensor import Node
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    name: str
+    forward: Callable
+    vjp: tuple
+    jvp: tuple
+    sym: Callable | None = None
+    broadcast: bool = False  # inputs broadcast against each other
+    elementwise: bool = False
+    domain: tuple = ()
+    differentiable: bool = True
+    node_type: type = field(init=False, repr=False)
+
+    def __post_init__(self):
+        camel = "".join(part[:1].upper() + part[1:] for part in self.name.split("_"))
+        object.__setattr__(self, "node_type",
+                           type(f"{camel}Backward0", (Node,), {"__slots__": ()}))
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def _row(prim: Primitive) -> Primitive:
+    if prim.name in PRIMITIVES:
+        raise ValueError(f"primitive {prim.name!r} defined twice")
+    if prim.differentiable and len(prim.vjp) != len(prim.jvp):
+        raise ValueError(f"primitive {prim.name!r}: VJP and JVP arities differ")
+    PRIMITIVES[prim.name] = prim
+    return prim
+
+
+def _unary(name, forward, deriv, sym, domain=(-2.0, 2.0)):
+    """An elementwise function of one input: its VJP and JVP come from its derivative."""
+    return _row(Primitive(name, forward,
+                          vjp=(lambda g, out, x: g * deriv(x, out),),
+                          jvp=(lambda t, out, x: t * deriv(x, out),),
+                          sym=sym, elementwise=True, domain=(domain,)))
+
+
+def _binary(name, forward, da, db, sym, domains=((-2.0, 2.0), (-2.0, 2.0))):
+    """An elementwise, broadcasting function of two inputs from its partial derivatives."""
+    return _row(Primitive(name, forward,
+                          vjp=(lambda g, out, a, b: g * da(a, b, out),
+                               lambda g, out, a, b: g * db(a, b, out)),
+                          jvp=(lambda t, out, a, b: t * da(a, b, out),
+                               lambda t, out, a, b: t * db(a, b, out)),
+                          sym=sym, broadcast=True, elementwise=True, domain=domains))
+
+
+def _lead(g, out):
+    """The leading batch axes of a cotangent or tangent `g` of `out`."""
+    return g.shape[:g.ndim - out.ndim]
+
+
+def _erf(a):
+    return np.frompyfunc(math.erf, 1, 1)(a).astype(a.dtype)
+
+
+def _softplus(a):
+    return np.logaddexp(np.zeros((), a.dtype), a)
+
+
+def _sigmoid(a):
+    return np.exp(-np.logaddexp(np.zeros((), a.dtype), -a))
+
+
+# -- elementwise, one input ----------------------------------------------------------------
+
+_row(Primitive("neg", np.negative, vjp=(lambda g, out, x: -g,), jvp=(lambda t, out, x: -t,),
+               sym=lambda sp, x: -x, elementwise=True, domain=((-2.0, 2.0),)))
+_unary("abs", np.abs, lambda x, out: F.sign(x), lambda sp, x: sp.Abs(x))
+_row(Primitive("sign", np.sign, vjp=(None,), jvp=(None,), sym=lambda sp, x: sp.sign(x),
+               elementwise=True, domain=((-2.0, 2.0),), differentiable=False))
+_unary("sqrt", np.sqrt, lambda x, out: 0.5 / out, lambda sp, x: sp.sqrt(x), (0.1, 3.0))
+_unary("cbrt", np.cbrt, lambda x, out: 1 / (3 * out * out), lambda sp, x: sp.real_root(x, 3),
+       (0.1, 3.0))
+_unary("exp", np.exp, lambda x, out: out, lambda sp, x: sp.exp(x))
+_unary("expm1", np.expm1, lambda x, out: out + 1, lambda sp, x: sp.exp(x) - 1)
+_unary("log", np.log, lambda x, out: 1 / x, lambda sp, x: sp.log(x), (0.1, 3.0))
+_unary("log1p", np.log1p, lambda x, out: 1 / (1 + x), lambda sp, x: sp.log(1 + x), (-0.5, 3.0))
+_unary("sin", np.sin, lambda x, out: F.cos(x), lambda sp, x: sp.sin(x))
+_unary("cos", np.cos, lambda x, out: -F.sin(x), lambda sp, x: sp.cos(x))
+_unary("tan", np.tan, lambda x, out: 1 + out * out, lambda sp, x: sp.tan(x), (-1.2, 1.2))
+_unary("asin", np.arcsin, lambda x, out: 1 / F.sqrt(1 - x * x), lambda sp, x: sp.asin(x),
+       (-0.9, 0.9))
+_unary("acos", np.arccos, lambda x, out: -1 / F.sqrt(1 - x * x), lambda sp, x: sp.acos(x),
+       (-0.9, 0.9))
+_unary("atan", np.arctan, lambda x, out: 1 / (1 + x * x), lambda sp, x: sp.atan(x))
+_unary("sinh", np.sinh, lambda x, out: F.cosh(x), lambda sp, x: sp.sinh(x))
+_unary("cosh", np.cosh, lambda x, out: F.sinh(x), lambda sp, x: sp.cosh(x))
+_unary("tanh", np.tanh, lambda x, out: 1 - out * out, lambda sp, x: sp.tanh(x))
+_unary("asinh", np.arcsinh, lambda x, out: 1 / F.sqrt(x * x + 1), lambda sp, x: sp.asinh(x))
+_unary("acosh", np.arccosh, lambda x, out: 1 / F.sqrt(x * x - 1), lambda sp, x: sp.acosh(x),
+       (1.1, 3.0))
+_unary("atanh", np.arctanh, lambda x, out: 1 / (1 - x * x), lambda sp, x: sp.atanh(x),
+       (-0.9, 0.9))
+_unary("sigmoid", _sigmoid, lambda x, out: out * (1 - out),
+       lambda sp, x: 1 / (1 + sp.exp(-x)))
+_unary("relu", lambda a: np.maximum(a, 0), lambda x, out: x > 0,
+       lambda sp, x: sp.Max(x, 0))
+_unary("softplus", _softplus, lambda x, out: F.sigmoid(x), lambda sp, x: sp.log(1 + sp.exp(x)))
+_unary("erf", _erf, lambda x, out: (2 / math.sqrt(math.pi)) * F.exp(-x * x),
+       lambda sp, x: sp.erf(x))
+
+# -- elementwise, two or three inputs ------------------------------------------------------
+
+_row(Primitive("add", np.add, vjp=(lambda g, out, a, b: g, lambda g, out, a, b: g),
+               jvp=(lambda t, out, a, b: t, lambda t, out, a, b: t),
+               sym=lambda sp, a, b: a + b, broadcast=True, elementwise=True,
+               domain=((-2.0, 2.0), (-2.0, 2.0))))
+_row(Primitive("sub", np.subtract, vjp=(lambda g, out, a, b: g, lambda g, out, a, b: -g),
+               jvp=(lambda t, out, a, b: t, lambda t, out, a, b: -t),
+               sym=lambda sp, a, b: a - b, broadcast=True, elementwise=True,
+               domain=((-2.0, 2.0), (-2.0, 2.0))))
+_binary("mul", np.multiply, lambda a, b, out: b, lambda a, b, out: a, lambda sp, a, b: a * b)
+_binary("div", np.divide, lambda a, b, out: 1 / b, lambda a, b, out: -out / b,
+        lambda sp, a, b: a / b, ((-2.0, 2.0), (0.5, 2.0)))
+# x**0 has derivative 0 everywhere (also at x = 0); the exponent's derivative is taken as 0
+# where the base is 0, as PyTorch does.
+_binary("pow", np.power,
+        lambda a, b, out: F.where(b == 0, 0, b * a ** (b - 1)),
+        lambda a, b, out: out * F.log(F.where(a == 0, 1, a)),
+        lambda sp, a, b: a ** b, ((0.5, 2.0), (-2.0, 2.0)))
+# Ties of maximum/minimum split the gradient evenly between the two inputs.
+
+
+def _select(g, wins, ties):
+    """g where this input wins, half of g on ties (ties split evenly)."""
+    return g * wins + (g * ties) * 0.5
+
+
+for _name, _fn, _sym, _win in [("maximum", np.maximum, "Max", lambda p, q: p > q),
+                               ("minimum", np.minimum, "Min", lambda p, q: p < q)]:
+    _row(Primitive(
+        _name, _fn,
+        vjp=(lambda g, out, a, b, _w=_win: _select(g, _w(a, b), a == b),
+             lambda g, out, a, b, _w=_win: _select(g, _w(b, a), a == b)),
+        jvp=(lambda t, out, a, b, _w=_win: _select(t, _w(a, b), a == b),
+             lambda t, out, a, b, _w=_win: _select(t, _w(b, a), a == b)),
+        sym=lambda sp, a, b, _s=_sym: getattr(sp, _s)(a, b), broadcast=True, elementwise=True,
+        domain=((-2.0, 2.0), (-2.0, 2.0))))
+_binary("atan2", np.arctan2,
+        lambda a, b, out: b / (a * a + b * b), lambda a, b, out: -a / (a * a + b * b),
+        lambda sp, a, b: sp.atan2(a, b), ((0.5, 2.0), (0.5, 2.0)))
+_binary("hypot", np.hypot, lambda a, b, out: a / out, lambda a, b, out: b / out,
+        lambda sp, a, b: sp.sqrt(a * a + b * b), ((0.5, 2.0), (0.5, 2.0)))
+
+_row(Primitive(
+    "where", lambda c, a, b: np.where(c, a, b),
+    vjp=(None, lambda g, out, c, a, b: F.where(c, g, 0), lambda g, out, c, a, b: F.where(c, 0, g)),
+    jvp=(None, lambda t, out, c, a, b: F.where(c, t, 0), lambda t, out, c, a, b: F.where(c, 0, t)),
+    sym=lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)), broadcast=True, elementwise=True))
+# clip passes the gradient where lo <= x <= hi (both ends included), as torch.clamp does.
+_row(Primitive(
+    "clip", lambda a, lo, hi: np.minimum(np.maximum(a, lo), hi),
+    vjp=(lambda g, out, x, lo, hi: g * ((x >= lo) & (x <= hi)),
+         lambda g, out, x, lo, hi: g * (x < lo),
+         lambda g, out, x, lo, hi: g * (x > hi)),
+    jvp=(lambda t, out, x, lo, hi: t * ((x >= lo) & (x <= hi)),
+         lambda t, out, x, lo, hi: t * (x < lo),
+         lambda t, out, x, lo, hi: t * (x > hi)),
+    sym=lambda sp, x, lo, hi: sp.Min(sp.Max(x, lo), hi), broadcast=True, elementwise=True,
+    domain=((-2.0, 2.0), (-1.5, -0.5), (0.5, 1.5))))
+
+# comparisons and logic: forward only, boolean masks
+for _name, _fn in [("lt", np.less), ("le", np.less_equal), ("gt", np.greater),
+                   ("ge", np.greater_equal), ("eq", np.equal), ("ne", np.not_equal),
+                   ("logical_and", np.logical_and), ("logical_or", np.logical_or)]:
+    _row(Primitive(_name, _fn, vjp=(None, None), jvp=(None, None), broadcast=True,
+                   elementwise=True, differentiable=False))
+_row(Primitive("logical_not", np.logical_not, vjp=(None,), jvp=(None,), elementwise=True,
+               differentiable=False))
+
+
+# -- reductions (axis: a tuple of negative axes; keepdims) ---------------------------------
+
+def _unreduce(g, out, x, axis):
+    """Broadcast the cotangent of a reduction back over the reduced axes."""
+    lead = _lead(g, out)
+    kept = tuple(1 if i - x.ndim in axis else n for i, n in enumerate(x.shape))
+    return F.expand(F.reshape(g, lead + kept), lead + x.shape)
+
+
+def _keep(out, x, axis):
+    """The output of a reduction with its reduced axes kept (length 1)."""
+    kept = tuple(1 if i - x.ndim in axis else n for i, n in enumerate(x.shape))
+    return out if out.shape == kept else F.reshape(out, kept)
+
+
+def _float(mask, like):
+    """A boolean mask as numbers of `like`'s dtype (a constant: masks carry no gradient)."""
+    return F.tensor(mask.data, dtype=like.dtype)
+
+
+def _count(x, axis):
+    return math.prod(x.shape[a] for a in axis)
+
+
+_row(Primitive(
+    "sum", lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
+    vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis),),
+    jvp=(lambda t, out, x, axis, keepdims: F.sum(t, axis=axis, keepdims=keepdims),)))
+_row(Primitive(
+    "mean", lambda a, axis, keepdims: np.mean(a, axis=axis, keepdims=keepdims),
+    vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) / _count(x, axis),),
+    jvp=(lambda t, out, x, axis, keepdims: F.mean(t, axis=axis, keepdims=keepdims),)))
+
+
+def _prod_grad(out, x, axis):
+    """d prod / d x_i = product of the others, exact also where x holds zeros."""
+    zero = x == 0
+    nzeros = F.sum(_float(zero, x), axis=axis, keepdims=True)
+    others = F.prod(F.where(zero, 1, x), axis=axis, keepdims=True)
+    safe = F.where(zero, 1, x)
+    return F.where(nzeros == 0, _keep(out, x, axis) / safe,
+                   F.where(zero & (nzeros == 1), others, 0))
+
+
+_row(Primitive(
+    "prod", lambda a, axis, keepdims: np.prod(a, axis=axis, keepdims=keepdims),
+    vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _prod_grad(out, x, axis),),
+    jvp=(lambda t, out, x, axis, keepdims:
+         F.sum(t * _prod_grad(out, x, axis), axis=axis, keepdims=keepdims),),
+    domain=((0.5, 1.5),)))
+
+
+def _tie_share(out, x, axis):
+    """Where x attains its max (or min): 1/count of the ties, else 0."""
+    hit = _float(x == _keep(out, x, axis), x)
+    return hit / F.sum(hit, axis=axis, keepdims=True)
+
+
+for _name, _fn in [("max", np.max), ("min", np.min)]:
+    _row(Primitive(
+        _name, lambda a, axis, keepdims, _fn=_fn: _fn(a, axis=axis, keepdims=keepdims),
+        vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _tie_share(out, x, axis),),
+        jvp=(lambda t, out, x, axis, keepdims:
+             F.sum(t * _tie_share(out, x, axis), axis=axis, keepdims=keepdims),)))
+
+
+def _norm_grad(out, x, axis):
+    """x / ||x||, taken as 0 where the norm is 0 (the minimum-norm subgradient)."""
+    n = _keep(out, x, axis)
+    return F.where(n == 0, 0, x / F.where(n == 0, 1, n))
+
+
+_row(Primitive(
+    "norm", lambda a, axis, keepdims: np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims)),
+    vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _norm_grad(out, x, axis),),
+    jvp=(lambda t, out, x, axis, keepdims:
+         F.sum(t * _norm_grad(out, x, axis), axis=axis, keepdims=keepdims),)))
+
+
+def _logsumexp(a, axis, keepdims):
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    r = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return r if keepdims else np.squeeze(r, axis=axis)
+
+
+_row(Primitive(
+    "logsumexp", _logsumexp,
+    vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * F.exp(x - _keep(out, x, axis)),),
+    jvp=(lambda t, out, x, axis, keepdims:
+         F.sum(t * F.exp(x - _keep(out, x, axis)), axis=axis, keepdims=keepdims),)))
+
+
+# -- shape and indexing (nd: the unbatched rank of the input) -------------------------------
+
+def _reshape(a, shape, nd):
+    return a.reshape(a.shape[:a.ndim - nd] + shape)
+
+
+_row(Primitive(
+    "reshape", _reshape,
+    vjp=(lambda g, out, x, shape, nd: F.reshape(g, _lead(g, out) + x.shape),),
+    jvp=(lambda t, out, x, shape, nd: F._apply("reshape", t, shape=shape, nd=nd),)))
+
+
+def _expand(a, shape, nd):
+    lead = a.shape[:a.ndim - nd]
+    a = a.reshape(lead + (1,) * (len(shape) - nd) + a.shape[a.ndim - nd:])
+    return np.broadcast_to(a, lead + shape)
+
+
+# the engine's sum_to undoes the broadcast: the VJP passes g on unchanged
+_row(Primitive(
+    "expand", _expand, vjp=(lambda g, out, x, shape, nd: g,),
+    jvp=(lambda t, out, x, shape, nd: F._apply("expand", t, shape=shape, nd=nd),)))
+
+
+def _permute(a, axes):
+    nb = a.ndim - len(axes)
+    return np.transpose(a, tuple(range(nb)) + tuple(a.ndim + p for p in axes))
+
+
+def _inverse_perm(axes):
+    n = len(axes)
+    inv = [0] * n
+    for i, p in enumerate(axes):
+        inv[p % n] = i - n
+    return tuple(inv)
+
+
+_row(Primitive(
+    "permute", _permute,
+    vjp=(lambda g, out, x, axes: F._apply("permute", g, axes=_inverse_perm(axes)),),
+    jvp=(lambda t, out, x, axes: F._apply("permute", t, axes=axes),)))
+
+
+def _batched_index(a, index, nd):
+    return (slice(None),) * (a.ndim - nd) + index
+
+
+def _scatter(a, index, shape, nd):
+    """The adjoint of indexing: `a` (of unbatched rank nd) added into zeros of `shape`."""
+    lead = a.shape[:a.ndim - nd]
+    z = np.zeros(lead + shape, dtype=a.dtype)
+    np.add.at(z, (slice(None),) * len(lead) + index, a)
+    return z
+
+
+_row(Primitive(
+    "index", lambda a, index, nd: a[_batched_index(a, index, nd)],
+    vjp=(lambda g, out, x, index, nd:
+         F._apply("scatter", g, index=index, shape=x.shape, nd=out.ndim),),
+    jvp=(lambda t, out, x, index, nd: F._apply("index", t, index=index, nd=nd),)))
+_row(Primitive(
+    "scatter", _scatter,
+    vjp=(lambda g, out, x, index, shape, nd: F._apply("index", g, index=index, nd=len(shape)),),
+    jvp=(lambda t, out, x, index, shape, nd:
+         F._apply("scatter", t, index=index, shape=shape, nd=nd),)))
+
+
+def _concat_piece(g, out, i, inputs, axis):
+    start = sum(t.shape[axis] for t in inputs[:i])
+    index = (Ellipsis, slice(start, start + inputs[i].shape[axis])) + (slice(None),) * (-axis - 1)
+    return g[index]
+
+
+def _concat_tangent(t, out, i, inputs, axis):
+    lead = _lead(t, inputs[i])
+    parts = [t if j == i else F.zeros(lead + x.shape, dtype=t.dtype)
+             for j, x in enumerate(inputs)]
+    return F._apply("concat", *parts, axis=axis)
+
+
+class _Variadic:
+    """The per-input rules of a primitive that takes any number of inputs."""
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def __getitem__(self, i):
+        return lambda g, out, *inputs, **params: self.rule(g, out, i, inputs, **params)
+
+    def __len__(self):
+        return 1
+
+
+_row(Primitive("concat", lambda *arrays, axis: np.concatenate(arrays, axis=axis),
+               vjp=_Variadic(_concat_piece), jvp=_Variadic(_concat_tangent)))
+
+_row(Primitive(
+    "diagonal", lambda a: np.diagonal(a, axis1=-2, axis2=-1).copy(),
+    vjp=(lambda g, out, x: F._apply("diag_embed", g),),
+    jvp=(lambda t, out, x: F._apply("diagonal", t),)))
+_row(Primitive(
+    "diag_embed", lambda a: a[..., None] * np.eye(a.shape[-1], dtype=a.dtype),
+    vjp=(lambda g, out, x: F._apply("diagonal", g),),
+    jvp=(lambda t, out, x: F._apply("diag_embed", t),)))
+
+
+# -- linear algebra (matmul sees operands of rank >= 2: the function promotes vectors) ------
+
+def _mT(x):
+    return F._apply("permute", x, axes=(-1, -2))
+
+
+_row(Primitive(
+    "matmul", np.matmul,
+    vjp=(lambda g, out, a, b: g @ _mT(b), lambda g, out, a, b: _mT(a) @ g),
+    jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t)))
+
+
+def _solve(a, b):
+    return np.linalg.solve(a, b)
+
+
+_row(Primitive(
+    "inv", np.linalg.inv,
+    vjp=(lambda g, out, a: -(_mT(out) @ g @ _mT(out)),),
+    jvp=(lambda t, out, a: -(out @ t @ out),)))
+_row(Primitive(
+    "det", np.linalg.det,
+    vjp=(lambda g, out, a: F.reshape(g * out, g.shape + (1, 1)) * _mT(F.inv(a)),),
+    jvp=(lambda t, out, a: out * F.trace(F.solve(a, t)),)))
+_row(Primitive(
+    "solve", _solve,
+    vjp=(lambda g, out, a, b: -(F.solve(_mT(a), g) @ _mT(out)),
+         lambda g, out, a, b: F.solve(_mT(a), g)),
+    jvp=(lambda t, out, a, b: -F.solve(a, t @ out),
+         lambda t, out, a, b: F.solve(a, t))))
+
+
+def _einsum_vjp(g, out, i, inputs, spec):
+    """Contract g with the other operands onto operand i's subscripts."""
+    ins, res = spec.split("->")
+    subs = ins.split(",")
+    target = subs[i]
+    if len(set(target)) != len(target):
+        from ..errors import EvalError
+        raise EvalError("einsum: the gradient of an operand with a repeated index is not "
+                        "supported", hint="use trace or diag instead")
+    known = set(res).union(*[s for j, s in enumerate(subs) if j != i])
+    present = "".join(c for c in target if c in known)
+    others = [s for j, s in enumerate(subs) if j != i]
+    terms = ",".join(["..." + res] + others)
+    r = F._apply("einsum", g, *[x for j, x in enumerate(inputs) if j != i],
+                 spec=f"{terms}->...{present}")
+    if present != target:
+        lead = r.shape[:r.ndim - len(present)]
+        kept = tuple(x if c in present else 1 for c, x in zip(target, inputs[i].shape))
+        r = F.expand(F.reshape(r, lead + kept), lead + inputs[i].shape)
+    return r
+
+
+def _einsum_jvp(t, out, i, inputs, spec):
+    ins, res = spec.split("->")
+    subs = ins.split(",")
+    subs[i] = "..." + subs[i]
+    ops = [t if j == i else x for j, x in enumerate(inputs)]
+    return F._apply("einsum", *ops, spec=f"{','.join(subs)}->...{res}")
+
+
+_row(Primitive("einsum", lambda *arrays, spec: np.einsum(spec, *arrays),
+               vjp=_Variadic(_einsum_vjp), jvp=_Variadic(_einsum_jvp)))

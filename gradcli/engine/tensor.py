@@ -1,0 +1,373 @@
+"""Tensor: a NumPy array that records the operations applied to it (PyTorch's semantics).
+
+Operators and methods are attached by `functions.py`, from the table of primitives.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+
+import numpy as np
+
+from ..errors import EvalError, GraphError, ShapeError
+
+# -- grad mode and forward mode ------------------------------------------------------------
+
+_grad_enabled = True
+_forward_depth = 0  # > 0 while some tensor may carry a tangent (forward mode)
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+class _GradMode:
+    mode = True
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev, _grad_enabled = _grad_enabled, self.mode
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+
+    def __call__(self, fn):
+        """Use as a decorator, like torch.no_grad."""
+        def wrapped(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+        return wrapped
+
+
+class no_grad(_GradMode):
+    """Context manager: operations inside record no graph."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Context manager: re-enable recording inside a `no_grad` block."""
+
+    mode = True
+
+
+class forward_mode:
+    """Context manager under which tensors with `_tangent` set propagate it (JVP rules)."""
+
+    def __enter__(self):
+        global _forward_depth
+        _forward_depth += 1
+
+    def __exit__(self, *exc):
+        global _forward_depth
+        _forward_depth -= 1
+
+
+# -- dtypes --------------------------------------------------------------------------------
+
+_default_dtype = np.dtype(np.float64)
+
+
+def set_default_dtype(dtype) -> None:
+    global _default_dtype
+    _default_dtype = resolve_dtype(dtype)
+
+
+def get_default_dtype() -> np.dtype:
+    return _default_dtype
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    """A NumPy float dtype from a dtype or its name; other dtypes are refused."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise EvalError(f"unknown dtype {dtype!r}", hint="use float64 or float32") from None
+    if dt not in (np.float64, np.float32):
+        raise EvalError(f"unsupported dtype {dt}", hint="use float64 or float32")
+    return dt
+
+
+def to_array(data, dtype=None) -> np.ndarray:
+    """An array for a tensor: floats keep their dtype; ints and bools become the default."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=resolve_dtype(dtype))
+    arr = np.asarray(data)
+    if arr.dtype.kind == "f" and arr.dtype in (np.float64, np.float32):
+        return arr
+    if arr.dtype.kind in "biuf":
+        return arr.astype(_default_dtype)
+    raise EvalError(f"cannot make a tensor from {arr.dtype} data", hint="give numbers")
+
+
+# -- the tensor ----------------------------------------------------------------------------
+
+class Tensor:
+    """A NumPy array with autograd: `requires_grad`, `grad`, `grad_fn`, `backward()`."""
+
+    __slots__ = ("data", "requires_grad", "grad_fn", "_grad", "_retains_grad", "_hooks",
+                 "_tangent", "__weakref__")
+    __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self.data = to_array(data, dtype)
+        self.grad_fn = None
+        self._grad = None
+        self._retains_grad = False
+        self._hooks = None
+        self._tangent = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, data: np.ndarray) -> "Tensor":
+        t = cls.__new__(cls)
+        t.data = data
+        t.requires_grad = False
+        t.grad_fn = None
+        t._grad = None
+        t._retains_grad = False
+        t._hooks = None
+        t._tangent = None
+        return t
+
+    # -- properties ----------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def size(self, dim: int | None = None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def grad(self) -> "Tensor | None":
+        if self.grad_fn is not None and not self._retains_grad:
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. "
+                "Its .grad attribute won't be populated during autograd.backward(). If you "
+                "indeed want the .grad field to be populated for a non-leaf Tensor, use "
+                ".retain_grad() on the non-leaf Tensor.", UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = None if value is None else as_tensor(value, self)
+
+    # -- autograd ------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if self.grad_fn is not None and not requires_grad:
+            raise GraphError(
+                "you can only change requires_grad flags of leaf variables.",
+                hint="use .detach() to get a tensor without a graph")
+        if requires_grad and self.data.dtype.kind != "f":
+            raise GraphError("only Tensors of floating point dtype can require gradients")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of a non-leaf tensor in `.grad` after backward."""
+        if not self.requires_grad:
+            raise GraphError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is not None:
+            self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call `hook(grad)` when this tensor's gradient is computed; a return value
+        replaces the gradient. Returns a handle with `.remove()`."""
+        if not self.requires_grad:
+            raise GraphError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return _HookHandle(self._hooks, hook)
+
+    def detach(self) -> "Tensor":
+        """The same values, cut from the graph (shares the array, as in PyTorch)."""
+        return Tensor._wrap(self.data)
+
+    def detach_(self) -> "Tensor":
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def backward(self, gradient=None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (PyTorch's rules)."""
+        from .backward import backward
+        backward([self], None if gradient is None else [gradient], retain_graph=retain_graph,
+                 create_graph=create_graph, inputs=inputs)
+
+    def zero_(self) -> "Tensor":
+        self.data[...] = 0
+        return self
+
+    # -- conversions ---------------------------------------------------------------------
+    def item(self) -> float:
+        if self.data.size != 1:
+            raise ShapeError(
+                f"a Tensor with {self.data.size} elements cannot be converted to Scalar")
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise GraphError("Can't call numpy() on Tensor that requires grad. "
+                             "Use tensor.detach().numpy() instead.")
+        return self.data
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ShapeError("Boolean value of Tensor with more than one value is ambiguous",
+                             hint="reduce it first, e.g. with .all(), .any() or .sum()")
+        return bool(self.data)
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = []
+        if self.data.dtype != np.float64 and self.data.dtype.kind == "f":
+            extra.append(f"dtype={self.data.dtype}")
+        if self.grad_fn is not None:
+            extra.append(f"grad_fn=<{type(self.grad_fn).__name__}>")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + ", ".join([body, *extra]) + ")"
+
+
+class _HookHandle:
+    def __init__(self, hooks: list, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def as_tensor(x, like: Tensor | None = None) -> Tensor:
+    """`x` as a Tensor; Python numbers take `like`'s dtype, so float32 stays float32."""
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and isinstance(x, (int, float, bool)) and not isinstance(x, np.generic):
+        dt = like.data.dtype if like.data.dtype.kind == "f" else _default_dtype
+        return Tensor._wrap(np.asarray(x, dtype=dt))
+    return Tensor._wrap(to_array(x))
+
+
+# -- applying a primitive ------------------------------------------------------------------
+
+class Node:
+    """A recorded application of a primitive: what backward needs to run its VJP.
+
+    Each primitive gets its own subclass, named from the primitive (`AddBackward0`)."""
+
+    __slots__ = ("prim", "inputs", "params", "out_ref", "out_data")
+
+    def __init__(self, prim, inputs, params, out):
+        self.prim = prim
+        self.inputs = inputs
+        self.params = params
+        self.out_ref = weakref.ref(out)
+        self.out_data = out.data
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def released(self) -> bool:
+        return self.inputs is None
+
+    def output(self) -> Tensor:
+        """The tensor this node produced (rules see the output)."""
+        out = self.out_ref()
+        return out if out is not None else Tensor._wrap(self.out_data)
+
+    @property
+    def next_functions(self) -> tuple:
+        """(node, 0) per input as in PyTorch: a leaf requiring grad is an AccumulateGrad."""
+        if self.inputs is None:
+            return ()
+        return tuple(((t.grad_fn if t.grad_fn is not None else AccumulateGrad(t))
+                      if t.requires_grad else None, 0) for t in self.inputs)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class AccumulateGrad:
+    """Stands for a leaf in `next_functions`, as PyTorch's AccumulateGrad does."""
+
+    def __init__(self, variable: Tensor):
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
+
+
+def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
+    """Run a primitive's forward and record it when gradients or tangents are wanted."""
+    try:
+        data = prim.forward(*[t.data for t in inputs], **params)
+    except ValueError as exc:
+        shapes = " and ".join(str(t.shape) for t in inputs)
+        raise ShapeError(f"{prim.name}: operands of shapes {shapes} do not fit ({exc})",
+                         hint="check the shapes of the arguments") from None
+    except np.linalg.LinAlgError as exc:
+        raise EvalError(f"{prim.name}: {exc}", hint="the matrix must be square and "
+                        "invertible") from None
+    out = Tensor._wrap(data)
+    if _grad_enabled and prim.differentiable:
+        for t in inputs:
+            if t.requires_grad:
+                out.requires_grad = True
+                out.grad_fn = prim.node_type(prim, inputs, params, out)
+                break
+    if _forward_depth and prim.differentiable:
+        for t in inputs:
+            if t._tangent is not None:
+                from .forward import push_tangent
+                out._tangent = push_tangent(prim, out, inputs, params)
+                break
+    return out
