@@ -9,8 +9,8 @@ import inspect
 import os
 import sys
 import traceback
-from itertools import islice
 from enum import Enum
+from itertools import islice
 from typing import Annotated, Optional
 
 import typer
@@ -314,7 +314,8 @@ def _batch(command: str, options: dict, out) -> int:
 def _compile(options: dict):
     import gradcli as gc
 
-    return gc.compile(_program_text(options), dtype=options["dtype"].value,
+    text = _program_text(options)
+    return gc.compile(text, dtype=options["dtype"].value,
                       strict=options["strict"], max_elements=options["max_elements"])
 
 
