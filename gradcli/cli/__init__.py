@@ -1,0 +1,1 @@
+"""The command line: typer commands (app.py) over one output layer (output.py)."""
