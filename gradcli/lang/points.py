@@ -242,16 +242,6 @@ def _relocate(err: GradcliError, value: str, span: Span, item: str) -> GradcliEr
     return err
 
 
-def _evaluate(value: str, dt: np.dtype, rng, max_elements: int | None,
-              functions: Mapping[str, Callable] | None) -> np.ndarray:
-    if value.startswith("@"):
-        return load_file(value[1:].strip(), dtype=dt, max_elements=max_elements)
-    program = parse_value(value, functions=functions)
-    from .interpret import evaluate_constant
-    arr = evaluate_constant(program, dtype=dt.name, rng=rng, max_elements=max_elements)
-    return _as_array(arr, dt, f"the value {value!r}", max_elements)
-
-
 def _read_json_bindings(at_json: str, stdin: TextIO | None) -> tuple[dict, str]:
     where = "standard input" if at_json == "-" else at_json
     try:
@@ -291,25 +281,29 @@ def _read_json_bindings(at_json: str, stdin: TextIO | None) -> tuple[dict, str]:
 def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None,
                max_elements: int | None = 10**8, stdin: TextIO | None = None,
                functions: Mapping[str, Callable] | None = None) -> dict[str, np.ndarray]:
-    """Merge every `--at` and the `--at-json` object into name → array, in order."""
+    """Merge every `--at` and the `--at-json` object into name → array, in order.
+
+    Everything is parsed and checked before any value is evaluated."""
     dt = _dtype(dtype)
-    rng = np.random.default_rng(seed)
-    point: dict[str, np.ndarray] = {}
+    todo: dict[str, tuple] = {}  # name → (value text, value span, --at item, program or None)
     for item in at:
         for name, name_span, value, span in _split(item):
             check_name(name, functions, span=name_span, source=item)
-            if name in point:
+            if name in todo:
                 raise UsageError(f"{name} is bound twice", span=name_span, source=item,
                                  hint="give each name one value")
             try:
-                point[name] = _evaluate(value, dt, rng, max_elements, functions)
+                program = None if value.startswith("@") else \
+                    parse_value(value, functions=functions)
             except GradcliError as err:
                 raise _relocate(err, value, span, item) from None
+            todo[name] = (value, span, item, program)
+    loaded: dict[str, np.ndarray] = {}
     if at_json is not None:
         obj, where = _read_json_bindings(at_json, stdin)
         for name, value in obj.items():
             check_name(name, functions)
-            if name in point:
+            if name in todo:
                 raise UsageError(f"{name} is bound twice (by --at and by --at-json)",
                                  hint="give each name one value")
             try:
@@ -319,5 +313,19 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
                                  f"{err}", hint="a value is a number or nested lists of "
                                  'numbers; non-finite numbers are "NaN", "Infinity", '
                                  '"-Infinity"') from None
-            point[name] = _as_array(arr, dt, f"the value of {name}", max_elements)
+            loaded[name] = _as_array(arr, dt, f"the value of {name}", max_elements)
+    rng = np.random.default_rng(seed)
+    point: dict[str, np.ndarray] = {}
+    for name, (value, span, item, program) in todo.items():
+        try:
+            if program is None:
+                point[name] = load_file(value[1:].strip(), dtype=dt, max_elements=max_elements)
+            else:
+                from .interpret import evaluate_constant
+                arr = evaluate_constant(program, dtype=dt.name, rng=rng,
+                                        max_elements=max_elements)
+                point[name] = _as_array(arr, dt, f"the value of {name}", max_elements)
+        except GradcliError as err:
+            raise _relocate(err, value, span, item) from None
+    point.update(loaded)
     return point
