@@ -6,6 +6,7 @@ the output layer. `GradcliError` becomes the exit code there and only there.
 """
 
 import inspect
+import io
 import os
 import sys
 import traceback
@@ -150,16 +151,18 @@ def _command(fn):
     """Register `fn` as a command taking the common options and its own.
 
     `fn` only declares: its signature adds the command's own options, its docstring is the
-    help, the text after a "Examples" line is the epilog. Every command runs `_run`.
+    help, the text after "Examples:" the epilog. Every command runs `_run`.
     """
+    name = fn.__name__.rstrip("_")  # eval_ -> eval
+
     def command(**options) -> None:
-        _run(fn.__name__.rstrip("_"), options)
+        _run(name, options)
 
     command.__signature__ = inspect.Signature([
         p.replace(kind=p.KEYWORD_ONLY) for f in (_common, fn)
         for p in inspect.signature(f).parameters.values()])
     help_text, _, examples = fn.__doc__.partition("Examples:")
-    return app.command(fn.__name__.rstrip("_"), cls=ExprCommand, help=help_text.strip(),
+    return app.command(name, cls=ExprCommand, help=help_text.strip(),
                        epilog=f"[bold]Examples[/]\n\n{inspect.cleandoc(examples)}")(command)
 
 
@@ -194,7 +197,7 @@ def grad(intermediates: Intermediates = False):
 def vjp(v: Annotated[str, typer.Option(
             "--v", metavar="VALUE", show_default=False,
             help="The cotangent v, shaped like the output: [bold]ones(5,5)[/], "
-                 "[bold]\\[0.1, 1.0][/] …")],
+                 "[bold][0.1, 1.0][/] …")],
         intermediates: Intermediates = False):
     """Vector-Jacobian product vᵀJ (reverse mode) for each variable.
 
@@ -287,6 +290,8 @@ def _batch(command: str, options: dict, out) -> int:
     """NDJSON in, NDJSON out, in order; bad lines become error lines and the rest go on."""
     from .output import batch_progress
 
+    if options["points"] == "-" == options["at_json"]:
+        raise UsageError("--points - and --at-json - cannot both read standard input")
     prog = _compile(options)
     shared = _point(options) if options["at"] or options["at_json"] else {}
     lines = [line for line in _read(options["points"], "points file").splitlines()
@@ -295,7 +300,7 @@ def _batch(command: str, options: dict, out) -> int:
     good = []
     for i, line in enumerate(lines):
         try:
-            good.append((i, {**shared, **_bindings(line, options["dtype"].value)}))
+            good.append((i, {**shared, **_point(options, [], "-", io.StringIO(line))}))
         except GradcliError as e:
             items[i] = e
     wanted = {k: v for k, v in _library_options(command, options).items()
@@ -341,14 +346,15 @@ def _read(path: str, what: str) -> str:
         raise UsageError(f"cannot read the {what} {path!r}: {getattr(e, 'strerror', e)}")
 
 
-def _point(options: dict, at: list[str] | None = None, at_json: str | None = None) -> dict:
-    """A point from --at/--at-json (or from the given bindings, for --v)."""
+def _point(options: dict, at: list[str] | None = None, at_json: str | None = None,
+           stdin=None) -> dict:
+    """The point of --at/--at-json, or of the given bindings (for --v and batch lines)."""
     from ..lang.points import load_point
 
     if at is None:
         at, at_json = options["at"] or [], options["at_json"]
     return load_point(at, at_json, dtype=options["dtype"].value, seed=options["seed"],
-                      max_elements=options["max_elements"], stdin=sys.stdin)
+                      max_elements=options["max_elements"], stdin=stdin or sys.stdin)
 
 
 def _library_options(command: str, options: dict) -> dict:
@@ -367,26 +373,3 @@ def _library_options(command: str, options: dict) -> dict:
 
 def _names(wrt: str | None) -> tuple[str, ...] | None:
     return None if wrt is None else tuple(n.strip() for n in wrt.split(",") if n.strip())
-
-
-def _bindings(line: str, dtype: str) -> dict:
-    """One NDJSON line: a JSON object of numbers and nested lists."""
-    import json
-
-    import numpy as np
-
-    hint = 'each line holds one JSON object of bindings, e.g. {"x": [1, 2], "w": 3}'
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"not valid JSON: {e.msg} (column {e.colno})", hint=hint) from None
-    if not isinstance(obj, dict):
-        raise UsageError("a line must hold a JSON object of bindings", hint=hint)
-    point = {}
-    for name, value in obj.items():
-        try:
-            point[name] = np.asarray(value, dtype=dtype)
-        except (TypeError, ValueError):
-            raise UsageError(f"the value of {name!r} is not a number or a rectangular "
-                             "nested list of numbers", hint=hint) from None
-    return point
