@@ -1,6 +1,7 @@
 """The safe parser: trees, spans, errors, limits and hostile inputs."""
 
 import time
+import warnings
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -168,6 +169,14 @@ def test_call_spans():
     assert node.span == Span(1, 0, 1, 14) and node.func_span == Span(1, 4, 1, 8)
     node = expr("sum(x)")
     assert node.func_span == Span(1, 0, 1, 3)
+
+
+def test_python_warnings_stay_silent():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert expr("1or x") == B("or", N(1), V("x"))
+        with pytest.raises(ForbiddenError):
+            p("x is 1")
 
 
 def test_crlf_is_accepted():

@@ -12,6 +12,7 @@ import inspect
 import io
 import keyword
 import tokenize
+import warnings
 from collections.abc import Callable, Mapping
 
 from ..errors import (ForbiddenError, GradcliError, NestingError, ParseError, SignatureError,
@@ -244,7 +245,9 @@ class _Translator:
     def program(self) -> S.Program:
         source = "\n".join(self.lines)
         try:
-            tree = ast.parse(source, mode="exec")
+            with warnings.catch_warnings():  # e.g. "invalid escape sequence": not for users
+                warnings.simplefilter("ignore")
+                tree = ast.parse(source, mode="exec")
         except SyntaxError as err:
             self.syntax_error(err)
         except (MemoryError, RecursionError):

@@ -190,6 +190,7 @@ def _json_array(value) -> np.ndarray:
 def load_file(path: str, *, dtype="float64", max_elements: int | None = None) -> np.ndarray:
     """Read a point file: `.npy` as saved, `.json` the array itself, `.csv` a 2-D array."""
     dt = _dtype(dtype)
+    path = str(Path(path).expanduser())
     ext = Path(path).suffix.lower()
     if ext not in (".npy", ".json", ".csv"):
         raise UsageError(f"cannot read {path}: unknown file type {ext or '(none)'}",
