@@ -20,3 +20,5 @@ from .errors import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
 float64, float32 = "float64", "float32"
+from .api import Compiled, compile  # noqa: E402,F401
+from .result import Result  # noqa: E402,F401

@@ -20,14 +20,17 @@ FREED = ("Trying to backward through the graph a second time (or directly access
          "you need to access saved tensors after calling backward.")
 
 
-def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """Sum `g` over the axes that broadcasting added or stretched, back to `shape`."""
+def sum_to(g: Tensor, shape: tuple[int, ...], nlead: int = 0) -> Tensor:
+    """Sum `g` over the axes that broadcasting added or stretched, back to `shape`.
+
+    The first `nlead` axes of both are batch axes (a cotangent basis): they are kept, and
+    the axes broadcasting added sit right after them."""
     if g.shape == shape:
         return g
     from .functions import reshape, sum as sum_
     extra = g.ndim - len(shape)
-    axes = tuple(i - g.ndim for i in range(g.ndim)
-                 if i < extra or shape[i - extra] == 1 and g.shape[i] != 1)
+    axes = tuple(i - g.ndim for i in range(nlead, g.ndim)
+                 if i < nlead + extra or shape[i - extra] == 1 and g.shape[i] != 1)
     if axes:
         g = sum_(g, axis=axes, keepdims=True)
     return reshape(g, shape) if g.shape != shape else g
@@ -110,7 +113,7 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                     if not t.requires_grad:
                         continue
                     gi = prim.vjp[i](g, out, *inputs, **params)
-                    gi = sum_to(as_tensor(gi, g), lead + t.shape)
+                    gi = sum_to(as_tensor(gi, g), lead + t.shape, len(lead))
                     child = t.grad_fn
                     if child is None:
                         _accumulate(leaf_grads, id(t), gi)

@@ -10,7 +10,9 @@ linear primitive's JVP is the primitive itself applied to the tangent.
 
 `sym` is the sympy form: for an elementwise row `(sp, *scalars) -> expr`; for any other row
 None means "the NumPy forward works on object arrays of sympy expressions as it is".
-`domain` gives each input's sampling interval for the table-driven tests.
+`domain` gives each input's sampling interval for the table-driven tests; a row that is not
+elementwise (its inputs need particular shapes or params) gives `samples` instead: a function
+`rng -> [(inputs, params), ...]` of NumPy test cases. The table is validated at import.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Primitive:
     elementwise: bool = False
     domain: tuple = ()
     differentiable: bool = True
+    samples: Callable | None = None  # rng -> [(input arrays, params)]: test cases
     node_type: type = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -50,8 +53,11 @@ PRIMITIVES: dict[str, Primitive] = {}
 def _row(prim: Primitive) -> Primitive:
     if prim.name in PRIMITIVES:
         raise ValueError(f"primitive {prim.name!r} defined twice")
-    if prim.differentiable and len(prim.vjp) != len(prim.jvp):
+    if len(prim.vjp) != len(prim.jvp):
         raise ValueError(f"primitive {prim.name!r}: VJP and JVP arities differ")
+    if prim.samples is None and not (prim.elementwise and len(prim.domain) == len(prim.vjp)):
+        raise ValueError(f"primitive {prim.name!r}: give a domain per input (elementwise) "
+                         "or samples, so that the table-driven tests can try it")
     PRIMITIVES[prim.name] = prim
     return prim
 
@@ -89,6 +95,66 @@ def _softplus(a):
 
 def _sigmoid(a):
     return np.exp(-np.logaddexp(np.zeros((), a.dtype), -a))
+
+
+# -- test cases of the rows that are not elementwise (`samples`) ---------------------------
+
+def _u(rng, *shape, lo=-2.0, hi=2.0):
+    return np.asarray(rng.uniform(lo, hi, size=shape))
+
+
+def _cases(*specs):
+    """samples from (input shapes, params) pairs: inputs uniform in (-2, 2)."""
+    return lambda rng: [(tuple(_u(rng, *s) for s in shapes), dict(params))
+                        for shapes, params in specs]
+
+
+def _reduction_samples(lo=-2.0, hi=2.0):
+    def samples(rng):
+        cases = []
+        for shape in [(), (3,), (3, 2), (1, 2), (2, 3, 2)]:
+            axes = [None] + ([0, -1] if shape else []) + ([(0, 1)] if len(shape) > 1 else [])
+            for axis in axes:
+                for keepdims in (False, True):
+                    cases.append(((_u(rng, *shape, lo=lo, hi=hi),),
+                                  dict(axis=F._axes(axis, len(shape)), keepdims=keepdims)))
+        return cases
+    return samples
+
+
+def _square_samples(*shapes, b_shapes=None):
+    """Well-conditioned square matrices (and right-hand sides for solve)."""
+    def samples(rng):
+        cases = []
+        for i, shape in enumerate(shapes):
+            a = _u(rng, *shape, lo=-1.0, hi=1.0) + 3 * np.eye(shape[-1])
+            rest = () if b_shapes is None else (_u(rng, *b_shapes[i]),)
+            cases.append(((a,) + rest, {}))
+        return cases
+    return samples
+
+
+def _where_samples(rng):
+    return [((rng.random(sc) < 0.5, _u(rng, *sa), _u(rng, *sb)), {})
+            for sc, sa, sb in [((3, 2), (3, 2), (3, 2)), ((2,), (3, 2), ()),
+                               ((), (2,), (3, 2)), ((3, 1), (1, 2), (3, 2)),
+                               ((), (), ())]]
+
+
+_MASK = np.array([[True, False], [False, False], [True, True]])
+_INDEX_CASES = [((3, 2), (1,)), ((3, 2), (-1,)), ((3, 2), (slice(0, 2),)),
+                ((3, 2), (slice(None), 0)), ((3, 2), (slice(None, None, -1), -1)),
+                ((3, 2), (np.array([0, 0, 2]),)), ((3, 2), (_MASK,)),
+                ((3, 2), (np.array([[0, 1], [2, 0]]), np.array([[1, 1], [0, 1]]))),
+                ((4,), (np.array([1, 1, 3, -1]),)), ((4,), (slice(-3, None),)),
+                ((3, 2), (Ellipsis, 1)), ((3, 2), (None, slice(1, None)))]
+
+
+def _einsum_samples(rng):
+    specs = [("ij,jk->ik", (3, 2), (2, 4)), ("ij->i", (3, 2)), ("i,i->", (3,), (3,)),
+             ("ij->ji", (3, 2)), ("i,j->ij", (3,), (2,)), ("ij,ij->ij", (3, 2), (3, 2)),
+             ("ijk,kl->il", (2, 3, 2), (2, 4)), ("ij->", (3, 2)), ("i,ij,j->", (3,), (3, 2), (2,))]
+    return [(tuple(_u(rng, *s) for s in shapes), dict(spec=spec)) for spec, *shapes in specs]
 
 
 # -- elementwise, one input ----------------------------------------------------------------
@@ -176,7 +242,8 @@ _row(Primitive(
     "where", lambda c, a, b: np.where(c, a, b),
     vjp=(None, lambda g, out, c, a, b: F.where(c, g, 0), lambda g, out, c, a, b: F.where(c, 0, g)),
     jvp=(None, lambda t, out, c, a, b: F.where(c, t, 0), lambda t, out, c, a, b: F.where(c, 0, t)),
-    sym=lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)), broadcast=True, elementwise=True))
+    sym=lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)), broadcast=True, elementwise=True,
+    samples=_where_samples))
 # clip passes the gradient where lo <= x <= hi (both ends included), as torch.clamp does.
 _row(Primitive(
     "clip", lambda a, lo, hi: np.minimum(np.maximum(a, lo), hi),
@@ -194,9 +261,9 @@ for _name, _fn in [("lt", np.less), ("le", np.less_equal), ("gt", np.greater),
                    ("ge", np.greater_equal), ("eq", np.equal), ("ne", np.not_equal),
                    ("logical_and", np.logical_and), ("logical_or", np.logical_or)]:
     _row(Primitive(_name, _fn, vjp=(None, None), jvp=(None, None), broadcast=True,
-                   elementwise=True, differentiable=False))
+                   elementwise=True, domain=((-2.0, 2.0), (-2.0, 2.0)), differentiable=False))
 _row(Primitive("logical_not", np.logical_not, vjp=(None,), jvp=(None,), elementwise=True,
-               differentiable=False))
+               domain=((-2.0, 2.0),), differentiable=False))
 
 
 # -- reductions (axis: a tuple of negative axes; keepdims) ---------------------------------
@@ -226,11 +293,13 @@ def _count(x, axis):
 _row(Primitive(
     "sum", lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis),),
-    jvp=(lambda t, out, x, axis, keepdims: F.sum(t, axis=axis, keepdims=keepdims),)))
+    jvp=(lambda t, out, x, axis, keepdims: F.sum(t, axis=axis, keepdims=keepdims),),
+    samples=_reduction_samples()))
 _row(Primitive(
     "mean", lambda a, axis, keepdims: np.mean(a, axis=axis, keepdims=keepdims),
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) / _count(x, axis),),
-    jvp=(lambda t, out, x, axis, keepdims: F.mean(t, axis=axis, keepdims=keepdims),)))
+    jvp=(lambda t, out, x, axis, keepdims: F.mean(t, axis=axis, keepdims=keepdims),),
+    samples=_reduction_samples()))
 
 
 def _prod_grad(out, x, axis):
@@ -248,7 +317,7 @@ _row(Primitive(
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _prod_grad(out, x, axis),),
     jvp=(lambda t, out, x, axis, keepdims:
          F.sum(t * _prod_grad(out, x, axis), axis=axis, keepdims=keepdims),),
-    domain=((0.5, 1.5),)))
+    samples=_reduction_samples(0.5, 1.5)))
 
 
 def _tie_share(out, x, axis):
@@ -262,7 +331,8 @@ for _name, _fn in [("max", np.max), ("min", np.min)]:
         _name, lambda a, axis, keepdims, _fn=_fn: _fn(a, axis=axis, keepdims=keepdims),
         vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _tie_share(out, x, axis),),
         jvp=(lambda t, out, x, axis, keepdims:
-             F.sum(t * _tie_share(out, x, axis), axis=axis, keepdims=keepdims),)))
+             F.sum(t * _tie_share(out, x, axis), axis=axis, keepdims=keepdims),),
+        samples=_reduction_samples()))
 
 
 def _norm_grad(out, x, axis):
@@ -275,7 +345,8 @@ _row(Primitive(
     "norm", lambda a, axis, keepdims: np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims)),
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _norm_grad(out, x, axis),),
     jvp=(lambda t, out, x, axis, keepdims:
-         F.sum(t * _norm_grad(out, x, axis), axis=axis, keepdims=keepdims),)))
+         F.sum(t * _norm_grad(out, x, axis), axis=axis, keepdims=keepdims),),
+    samples=_reduction_samples()))
 
 
 def _logsumexp(a, axis, keepdims):
@@ -289,7 +360,8 @@ _row(Primitive(
     "logsumexp", _logsumexp,
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * F.exp(x - _keep(out, x, axis)),),
     jvp=(lambda t, out, x, axis, keepdims:
-         F.sum(t * F.exp(x - _keep(out, x, axis)), axis=axis, keepdims=keepdims),)))
+         F.sum(t * F.exp(x - _keep(out, x, axis)), axis=axis, keepdims=keepdims),),
+    samples=_reduction_samples()))
 
 
 # -- shape and indexing (nd: the unbatched rank of the input) -------------------------------
@@ -301,7 +373,9 @@ def _reshape(a, shape, nd):
 _row(Primitive(
     "reshape", _reshape,
     vjp=(lambda g, out, x, shape, nd: F.reshape(g, _lead(g, out) + x.shape),),
-    jvp=(lambda t, out, x, shape, nd: F._apply("reshape", t, shape=shape, nd=nd),)))
+    jvp=(lambda t, out, x, shape, nd: F._apply("reshape", t, shape=shape, nd=nd),),
+    samples=_cases((((3, 2),), dict(shape=(2, 3), nd=2)), (((6,),), dict(shape=(3, 2), nd=1)),
+                   (((),), dict(shape=(1, 1), nd=0)), (((1, 2),), dict(shape=(2,), nd=2)))))
 
 
 def _expand(a, shape, nd):
@@ -313,7 +387,9 @@ def _expand(a, shape, nd):
 # the engine's sum_to undoes the broadcast: the VJP passes g on unchanged
 _row(Primitive(
     "expand", _expand, vjp=(lambda g, out, x, shape, nd: g,),
-    jvp=(lambda t, out, x, shape, nd: F._apply("expand", t, shape=shape, nd=nd),)))
+    jvp=(lambda t, out, x, shape, nd: F._apply("expand", t, shape=shape, nd=nd),),
+    samples=_cases((((1, 2),), dict(shape=(3, 2), nd=2)), (((2,),), dict(shape=(3, 2), nd=1)),
+                   (((),), dict(shape=(2, 3), nd=0)), (((3, 1),), dict(shape=(2, 3, 4), nd=2)))))
 
 
 def _permute(a, axes):
@@ -332,7 +408,9 @@ def _inverse_perm(axes):
 _row(Primitive(
     "permute", _permute,
     vjp=(lambda g, out, x, axes: F._apply("permute", g, axes=_inverse_perm(axes)),),
-    jvp=(lambda t, out, x, axes: F._apply("permute", t, axes=axes),)))
+    jvp=(lambda t, out, x, axes: F._apply("permute", t, axes=axes),),
+    samples=_cases((((3, 2),), dict(axes=(-1, -2))), (((2, 3, 4),), dict(axes=(-1, -3, -2))),
+                   (((2, 3, 4),), dict(axes=(-2, -1, -3))), (((3,),), dict(axes=(-1,))))))
 
 
 def _batched_index(a, index, nd):
@@ -351,12 +429,18 @@ _row(Primitive(
     "index", lambda a, index, nd: a[_batched_index(a, index, nd)],
     vjp=(lambda g, out, x, index, nd:
          F._apply("scatter", g, index=index, shape=x.shape, nd=out.ndim),),
-    jvp=(lambda t, out, x, index, nd: F._apply("index", t, index=index, nd=nd),)))
+    jvp=(lambda t, out, x, index, nd: F._apply("index", t, index=index, nd=nd),),
+    samples=_cases(*[((shape,), dict(index=index, nd=len(shape)))
+                     for shape, index in _INDEX_CASES])))
 _row(Primitive(
     "scatter", _scatter,
     vjp=(lambda g, out, x, index, shape, nd: F._apply("index", g, index=index, nd=len(shape)),),
     jvp=(lambda t, out, x, index, shape, nd:
-         F._apply("scatter", t, index=index, shape=shape, nd=nd),)))
+         F._apply("scatter", t, index=index, shape=shape, nd=nd),),
+    samples=_cases((((3,),), dict(index=(np.array([0, 2, 2]),), shape=(4,), nd=1)),
+                   (((2,),), dict(index=(slice(1, 3),), shape=(4,), nd=1)),
+                   (((3, 2),), dict(index=(np.array([0, 0, 1]),), shape=(2, 2), nd=2)),
+                   (((3,),), dict(index=(slice(None), 1), shape=(3, 2), nd=1)))))
 
 
 def _concat_piece(g, out, i, inputs, axis):
@@ -386,16 +470,30 @@ class _Variadic:
 
 
 _row(Primitive("concat", lambda *arrays, axis: np.concatenate(arrays, axis=axis),
-               vjp=_Variadic(_concat_piece), jvp=_Variadic(_concat_tangent)))
+               vjp=_Variadic(_concat_piece), jvp=_Variadic(_concat_tangent),
+               samples=_cases((((3, 2), (1, 2)), dict(axis=-2)),
+                              (((3, 2), (3, 1), (3, 3)), dict(axis=-1)),
+                              (((2,), (3,)), dict(axis=-1)), (((2, 2),), dict(axis=-2)))))
+
+def _diagonal_vjp(g, out, x):
+    """g on the diagonal of a matrix shaped like x (square or not), zeros elsewhere."""
+    if x.shape[-1] == x.shape[-2]:
+        return F._apply("diag_embed", g)
+    k = np.arange(out.shape[-1])
+    return F._apply("scatter", g, index=(slice(None),) * (x.ndim - 2) + (k, k), shape=x.shape,
+                    nd=out.ndim)
+
 
 _row(Primitive(
     "diagonal", lambda a: np.diagonal(a, axis1=-2, axis2=-1).copy(),
-    vjp=(lambda g, out, x: F._apply("diag_embed", g),),
-    jvp=(lambda t, out, x: F._apply("diagonal", t),)))
+    vjp=(lambda g, out, x: _diagonal_vjp(g, out, x),),
+    jvp=(lambda t, out, x: F._apply("diagonal", t),),
+    samples=_cases((((3, 3),), {}), (((3, 2),), {}), (((2, 3),), {}), (((2, 3, 3),), {}))))
 _row(Primitive(
     "diag_embed", lambda a: a[..., None] * np.eye(a.shape[-1], dtype=a.dtype),
     vjp=(lambda g, out, x: F._apply("diagonal", g),),
-    jvp=(lambda t, out, x: F._apply("diag_embed", t),)))
+    jvp=(lambda t, out, x: F._apply("diag_embed", t),),
+    samples=_cases((((3,),), {}), (((2, 3),), {}), (((1,),), {}))))
 
 
 # -- linear algebra (matmul sees operands of rank >= 2: the function promotes vectors) ------
@@ -407,7 +505,9 @@ def _mT(x):
 _row(Primitive(
     "matmul", np.matmul,
     vjp=(lambda g, out, a, b: g @ _mT(b), lambda g, out, a, b: _mT(a) @ g),
-    jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t)))
+    jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t),
+    samples=_cases((((3, 2), (2, 4)), {}), (((1, 2), (2, 1)), {}), (((2, 3, 2), (2, 4)), {}),
+                   (((3, 2), (2, 2, 3)), {}), (((2, 1, 3, 2), (3, 2, 2)), {}))))
 
 
 def _solve(a, b):
@@ -417,17 +517,21 @@ def _solve(a, b):
 _row(Primitive(
     "inv", np.linalg.inv,
     vjp=(lambda g, out, a: -(_mT(out) @ g @ _mT(out)),),
-    jvp=(lambda t, out, a: -(out @ t @ out),)))
+    jvp=(lambda t, out, a: -(out @ t @ out),),
+    samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3))))
 _row(Primitive(
     "det", np.linalg.det,
     vjp=(lambda g, out, a: F.reshape(g * out, g.shape + (1, 1)) * _mT(F.inv(a)),),
-    jvp=(lambda t, out, a: out * F.trace(F.solve(a, t)),)))
+    jvp=(lambda t, out, a: out * F.trace(F.solve(a, t)),),
+    samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3))))
 _row(Primitive(
     "solve", _solve,
     vjp=(lambda g, out, a, b: -(F.solve(_mT(a), g) @ _mT(out)),
          lambda g, out, a, b: F.solve(_mT(a), g)),
     jvp=(lambda t, out, a, b: -F.solve(a, t @ out),
-         lambda t, out, a, b: F.solve(a, t))))
+         lambda t, out, a, b: F.solve(a, t)),
+    samples=_square_samples((3, 3), (2, 2), (2, 3, 3), (3, 3),
+                            b_shapes=[(3, 2), (2, 1), (2, 3, 1), (2, 3, 2)])))
 
 
 def _einsum_vjp(g, out, i, inputs, spec):
@@ -461,4 +565,5 @@ def _einsum_jvp(t, out, i, inputs, spec):
 
 
 _row(Primitive("einsum", lambda *arrays, spec: np.einsum(spec, *arrays),
-               vjp=_Variadic(_einsum_vjp), jvp=_Variadic(_einsum_jvp)))
+               vjp=_Variadic(_einsum_vjp), jvp=_Variadic(_einsum_jvp),
+               samples=_einsum_samples))

@@ -357,6 +357,8 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     except np.linalg.LinAlgError as exc:
         raise EvalError(f"{prim.name}: {exc}", hint="the matrix must be square and "
                         "invertible") from None
+    if type(data) is not np.ndarray:  # NumPy reductions return scalars, not 0-d arrays
+        data = np.asarray(data)
     out = Tensor._wrap(data)
     if _grad_enabled and prim.differentiable:
         for t in inputs:

@@ -7,6 +7,7 @@ import json
 import keyword
 import math
 import sys
+import unicodedata
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -69,7 +70,8 @@ def _split(text: str) -> list[tuple[str, Span, str, Span]]:
         if v >= b:
             raise UsageError(f"{name} has no value", span=_span(text, eq, eq + 1), source=text,
                              hint=_AT_HINT)
-        out.append((name, _span(text, a, a + len(name)), text[v:b], _span(text, v, b)))
+        out.append((unicodedata.normalize("NFKC", name), _span(text, a, a + len(name)),
+                    text[v:b], _span(text, v, b)))
     return out
 
 
@@ -302,7 +304,8 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
     loaded: dict[str, np.ndarray] = {}
     if at_json is not None:
         obj, where = _read_json_bindings(at_json, stdin)
-        for name, value in obj.items():
+        for key, value in obj.items():
+            name = unicodedata.normalize("NFKC", key)  # as Python reads identifiers
             check_name(name, functions)
             if name in todo:
                 raise UsageError(f"{name} is bound twice (by --at and by --at-json)",

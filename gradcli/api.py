@@ -1,0 +1,239 @@
+"""`gc.compile(text)`: a parsed expression or program with eval/grad/vjp/jvp/jacobian/hessian.
+
+The command line is a thin layer over this. Points are dicts of name → array (or keyword
+arguments); results are `Result` objects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .engine import functional
+from .engine.backward import run_backward
+from .engine.functions import FUNCTIONS
+from .engine.tensor import Tensor, enable_grad, no_grad, resolve_dtype
+from .errors import EvalError, GradcliError, NotScalarError, ShapeError, UnboundVariableError, UsageError
+from .lang import syntax as S
+from .lang.interpret import Interpreter, Limits, Run, TensorBackend
+from .lang.parse import parse
+from .result import Result
+
+MODES = {"auto": "auto", "rev": "reverse-mode", "fwd": "forward-mode"}
+
+
+def compile(text: str, *, dtype="float64", strict: bool = False, max_elements: int = 10**8,
+            max_iterations: int = 100_000, max_seconds: float | None = 60.0) -> "Compiled":
+    """Parse `text` (an expression or a program) once; evaluate it at many points.
+
+        >>> f = compile("x*x + 3*x + 1")
+        >>> f.grad(x=2).gradient["x"]
+        array(7.)
+    """
+    return Compiled(text, dtype=dtype, strict=strict,
+                    limits=Limits(int(max_elements), int(max_iterations), max_seconds))
+
+
+class Compiled:
+    """A parsed expression or program."""
+
+    def __init__(self, text: str, *, dtype, strict: bool, limits: Limits):
+        self.text = text
+        self.program: S.Program = parse(text)
+        self.dtype = resolve_dtype(dtype)
+        self.strict = strict
+        self.limits = limits
+
+    @property
+    def free_vars(self) -> tuple[str, ...]:
+        return self.program.free_vars
+
+    @property
+    def assigned(self) -> tuple[str, ...]:
+        return self.program.assigned
+
+    def __repr__(self) -> str:
+        return f"compile({self.text!r})"
+
+    # -- points and runs -------------------------------------------------------------------
+    def point(self, point: dict | None = None, **bindings) -> dict[str, np.ndarray]:
+        """Check and convert the bindings: every free variable bound, no stray names."""
+        given = {**(point or {}), **bindings}
+        stray = [n for n in given if n not in self.free_vars]
+        if stray:
+            raise UsageError(f"{', '.join(stray)} {'is' if len(stray) == 1 else 'are'} not a "
+                             "variable of the expression",
+                             hint="its variables are: " + (", ".join(self.free_vars) or "none"))
+        missing = [n for n in self.free_vars if n not in given]
+        if missing:
+            raise UnboundVariableError(
+                f"no value for {', '.join(missing)}",
+                hint="give " + ", ".join(f"--at {n}=VALUE" for n in missing) +
+                     f" (free variables: {', '.join(self.free_vars)})")
+        out = {}
+        for name in self.free_vars:
+            value = given[name]
+            arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if arr.dtype.kind not in "biuf":
+                raise UsageError(f"the value of {name} is not numeric ({arr.dtype})")
+            out[name] = arr.astype(self.dtype, copy=False)
+        return out
+
+    def _wrt(self, wrt) -> tuple[str, ...]:
+        if wrt is None:
+            return self.free_vars
+        names = tuple(n.strip() for n in wrt.split(",")) if isinstance(wrt, str) else tuple(wrt)
+        for n in names:
+            if n not in self.free_vars:
+                raise UsageError(f"--wrt {n}: {n} is not a variable of the expression",
+                                 hint="its variables are: " + (", ".join(self.free_vars) or
+                                                               "none"))
+        return names
+
+    def _run(self, point: dict[str, np.ndarray], leaves: dict[str, Tensor] | None = None,
+             record: bool = True) -> Run:
+        env = {n: Tensor._wrap(a) for n, a in point.items()}
+        env.update(leaves or {})
+        backend = TensorBackend(self.dtype, record=record)
+        run = Interpreter(self.program, backend, self.limits, strict=self.strict).run(env)
+        if not isinstance(run.value, Tensor):
+            raise EvalError("the expression does not give a numeric value",
+                            source=self.text, hint="the result must be a number or an array")
+        return run
+
+    def _leaves(self, point, wrt) -> dict[str, Tensor]:
+        return {n: Tensor(point[n]).requires_grad_() for n in wrt}
+
+    def _function(self, point, wrt, runs: list):
+        """The expression as a function of the `wrt` variables (for gc.functional);
+        each evaluation's Run is appended to `runs`."""
+        def f(*xs):
+            run = self._run(point, dict(zip(wrt, xs)))
+            runs.append(run)
+            return run.value
+        return f
+
+    def _result(self, command: str, point, run: Run, wrt=(), **fields) -> Result:
+        return Result(command, self.text, point, run.value.data, tuple(wrt),
+                      warnings=run.warnings, **fields)
+
+    # -- commands ----------------------------------------------------------------------------
+    def eval(self, point: dict | None = None, /, **bindings) -> Result:
+        """The value at the point."""
+        p = self.point(point, **bindings)
+        with no_grad():
+            run = self._run(p, record=False)
+        return self._result("eval", p, run)
+
+    def grad(self, point: dict | None = None, /, *, wrt=None, intermediates: bool = False,
+             **bindings) -> Result:
+        """The gradient of a scalar (or one-element) output w.r.t. each variable."""
+        return self._backward("grad", point, None, wrt, intermediates, bindings)
+
+    def vjp(self, point: dict | None = None, v=None, /, *, wrt=None,
+            intermediates: bool = False, **bindings) -> Result:
+        """vᵀJ per variable, v shaped like the output."""
+        if v is None:
+            raise UsageError("vjp needs a vector v shaped like the output", hint="--v VALUE")
+        return self._backward("vjp", point, v, wrt, intermediates, bindings)
+
+    def _backward(self, command, point, v, wrt, intermediates, bindings) -> Result:
+        p = self.point(point, **bindings)
+        wrt = self._wrt(wrt)
+        leaves = self._leaves(p, wrt)
+        with enable_grad():
+            run = self._run(p, leaves)
+        out = run.value
+        if v is None:
+            if out.data.size != 1:
+                raise NotScalarError(
+                    f"grad needs a scalar output, but the expression gives shape {out.shape}",
+                    source=self.text, hint="reduce it with `| sum` or `| mean`, or use "
+                                           "`gradcli vjp --v ...` or `gradcli jacobian`")
+            cot = np.ones_like(out.data)
+        else:
+            cot = np.asarray(v.data if isinstance(v, Tensor) else v, dtype=self.dtype)
+            if cot.shape != out.shape:
+                if cot.size == out.data.size and cot.ndim <= 1 and out.ndim <= 1:
+                    cot = cot.reshape(out.shape)
+                else:
+                    raise ShapeError(f"v has shape {cot.shape} but the output has shape "
+                                     f"{out.shape}", hint="give v the output's shape")
+        names = [n for n in run.env if n not in wrt] if intermediates else []
+        captured = {}
+        if out.requires_grad:
+            targets = list(leaves.values()) + [run.env[n] for n in names]
+            captured = run_backward([out], [Tensor._wrap(cot)], retain_graph=False,
+                                    create_graph=False, capture=targets, accumulate=False)
+        grads = {n: _grad_of(captured, leaves[n]) for n in wrt}
+        extra = {n: _grad_of(captured, run.env[n]) for n in names} if intermediates else None
+        field = "gradient" if command == "grad" else "vjp"
+        return self._result(command, p, run, wrt, intermediates=extra, **{field: grads})
+
+    def jvp(self, point: dict | None = None, tangents: dict | None = None, /, *, wrt=None,
+            **bindings) -> Result:
+        """J·v by forward mode; tangents not given are zero."""
+        p = self.point(point, **bindings)
+        tangents = dict(tangents or {})
+        stray = [n for n in tangents if n not in self.free_vars]
+        if stray:
+            raise UsageError(f"tangent for {', '.join(stray)}, which is not a variable",
+                             hint="its variables are: " + ", ".join(self.free_vars))
+        wrt = self._wrt(wrt) if wrt is not None else tuple(tangents) or self.free_vars
+        vs = []
+        for n in wrt:
+            t = np.asarray(tangents.get(n, np.zeros_like(p[n])), dtype=self.dtype)
+            if t.shape != p[n].shape:
+                t = np.broadcast_to(t, p[n].shape) if t.ndim == 0 else t
+                if t.shape != p[n].shape:
+                    raise ShapeError(f"the tangent of {n} has shape {t.shape}, but {n} has "
+                                     f"shape {p[n].shape}", hint=f"give {n}'s tangent its shape")
+            vs.append(t)
+        runs: list[Run] = []
+        with no_grad():
+            _, tangent = functional.jvp(self._function(p, wrt, runs),
+                                        tuple(p[n] for n in wrt), tuple(vs))
+        return self._result("jvp", p, runs[-1], wrt, jvp=tangent.data)
+
+    def jacobian(self, point: dict | None = None, /, *, wrt=None, mode: str = "auto",
+                 **bindings) -> Result:
+        """The full Jacobian per variable: output shape + variable shape."""
+        if mode not in MODES:
+            raise UsageError(f"unknown mode {mode!r}", hint="use auto, rev or fwd")
+        p = self.point(point, **bindings)
+        wrt = self._wrt(wrt)
+        runs: list[Run] = []
+        jac = functional.jacobian(self._function(p, wrt, runs), tuple(p[n] for n in wrt),
+                                  strategy=MODES[mode])
+        return self._result("jacobian", p, runs[-1], wrt,
+                            jacobian={n: j.data for n, j in zip(wrt, jac)})
+
+    def hessian(self, point: dict | None = None, /, *, wrt=None, **bindings) -> Result:
+        """Second derivatives of a scalar output, per pair of variables."""
+        p = self.point(point, **bindings)
+        wrt = self._wrt(wrt)
+        run = self._run(p, record=False)
+        if run.value.data.size != 1:
+            raise NotScalarError(f"hessian needs a scalar output, but the expression gives "
+                                 f"shape {run.value.shape}", source=self.text,
+                                 hint="reduce it with `| sum` or `| mean`")
+        h = functional.hessian(self._function(p, wrt, []), tuple(p[n] for n in wrt))
+        return self._result("hessian", p, run, wrt, hessian={
+            a: {b: h[i][j].data.reshape(p[a].shape + p[b].shape) for j, b in enumerate(wrt)}
+            for i, a in enumerate(wrt)})
+
+    # -- batches -------------------------------------------------------------------------------
+    def batch(self, command: str, points: list[dict], *, wrt=None, v=None, tangents=None,
+              intermediates: bool = False, mode: str = "auto") -> list[Result | GradcliError]:
+        """One result (or the error) per point; elementwise expressions of points that share
+        their shapes run vectorised, stacked along a batch axis, in one pass."""
+        from .batch import run_batch
+        return run_batch(self, command, points, wrt=wrt, v=v, tangents=tangents,
+                         intermediates=intermediates, mode=mode)
+
+
+def _grad_of(captured: dict, t: Tensor) -> np.ndarray:
+    g = captured.get(id(t))
+    return g.data if g is not None else np.zeros_like(t.data)
+
+
+__all__ = ["compile", "Compiled", "FUNCTIONS"]

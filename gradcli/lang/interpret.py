@@ -1,0 +1,426 @@
+"""The one walker: evaluates our AST over a backend.
+
+A backend turns the language's operations into values: `TensorBackend` records the
+autograd graph (or, with `record=False`, runs the same table's NumPy forwards for finite
+differences and fast evaluation); the sympy backend (symbolic.py) builds expressions.
+Control flow is decided on the values at the point (define-by-run).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engine import tensor as T
+from ..engine.functions import FUNCTIONS, getitem, stack, transpose
+from ..engine.tensor import Tensor
+from ..errors import DomainError, EvalError, GradcliError, LimitError, ShapeError
+from . import syntax as S
+
+CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
+_BINARY = {"+": "__add__", "-": "__sub__", "*": "__mul__", "/": "__truediv__",
+           "**": "__pow__", "@": "__matmul__", "<": "__lt__", "<=": "__le__", ">": "__gt__",
+           ">=": "__ge__", "==": "__eq__", "!=": "__ne__", "and": "__and__", "or": "__or__"}
+CONSTRUCTORS = frozenset({"ones", "zeros", "full", "eye", "arange", "linspace", "randn", "rand"})
+
+
+@dataclass
+class Limits:
+    max_elements: int = 10**8
+    max_iterations: int = 100_000
+    max_seconds: float | None = 60.0
+
+
+@dataclass
+class Run:
+    """What one evaluation produced."""
+
+    value: object
+    env: dict = field(default_factory=dict)  # final value of every assigned name
+    warnings: list[DomainError] = field(default_factory=list)
+
+
+class TensorBackend:
+    """Values are Tensors; operations are the engine's functions (one table)."""
+
+    def __init__(self, dtype: np.dtype, rng: np.random.Generator | None = None,
+                 record: bool = True):
+        self.dtype = np.dtype(dtype)
+        self.rng = rng
+        self.record = record
+
+    def constant(self, value: float) -> Tensor:
+        return Tensor._wrap(np.asarray(value, dtype=self.dtype))
+
+    def string(self, value: str) -> str:
+        return value
+
+    def call(self, name: str, args: list, kwargs: dict):
+        return FUNCTIONS[name](*args, **kwargs)
+
+    def binary(self, op: str, a, b):
+        return getattr(a, _BINARY[op])(b)
+
+    def unary(self, op: str, a):
+        return {"-": a.__neg__, "+": a.__pos__, "not": a.__invert__}[op]()
+
+    def index(self, value, items: tuple):
+        return getitem(value, items)
+
+    def transpose(self, value):
+        return transpose(value)
+
+    def listing(self, items: list):
+        return stack(items)
+
+    def truth(self, value) -> bool:
+        if value.data.size != 1:
+            raise ShapeError(f"a condition must be a single value, not an array of shape "
+                             f"{value.shape}", hint="reduce it first, e.g. norm(y) < 1000 or "
+                             "sum(x > 0) > 0")
+        return bool(value.data.reshape(()))
+
+    def number(self, value) -> float:
+        """A plain number (loop bounds, sizes, axes, keywords)."""
+        if isinstance(value, Tensor):
+            if value.data.size != 1:
+                raise ShapeError(f"expected a single number, not an array of shape "
+                                 f"{value.shape}")
+            return float(value.data.reshape(()))
+        return value
+
+    def size(self, value) -> int:
+        return value.data.size if isinstance(value, Tensor) else 1
+
+    def nonfinite(self, value, inputs: list) -> str | None:
+        """Describe the first non-finite element that finite inputs produced, if any."""
+        if not isinstance(value, Tensor) or value.data.dtype.kind != "f":
+            return None
+        if np.isfinite(value.data).all():
+            return None
+        if not all(np.isfinite(i.data).all() for i in inputs
+                   if isinstance(i, Tensor) and i.data.dtype.kind == "f"):
+            return None
+        bad = np.argwhere(~np.isfinite(value.data))
+        where = "" if value.ndim == 0 else f" at index {tuple(int(i) for i in bad[0])}"
+        first = value.data[tuple(bad[0])] if value.ndim else value.data
+        return f"gives {first}{where} ({len(bad)} of {value.data.size} values not finite)"
+
+
+class Interpreter:
+    """Walks a Program over a backend, with limits; one instance per evaluation."""
+
+    def __init__(self, program: S.Program, backend, limits: Limits | None = None,
+                 strict: bool = False, check_domain: bool = True):
+        self.program = program
+        self.backend = backend
+        self.limits = limits or Limits()
+        self.strict = strict
+        self.check_domain = check_domain
+        self.iterations = 0
+        self.deadline = None
+
+    # -- statements ------------------------------------------------------------------------
+    def run(self, env: dict) -> Run:
+        self.env = dict(env)
+        self.assigned: dict = {}
+        self.warnings: list[DomainError] = []
+        if self.limits.max_seconds is not None:
+            self.deadline = time.monotonic() + self.limits.max_seconds
+        value = None
+        dtype, T._default_dtype = T._default_dtype, self.backend.dtype
+        try:
+            with np.errstate(all="ignore"):
+                for stmt in self.program.body:
+                    value = self.stmt(stmt)
+        except GradcliError as err:
+            raise err.locate(None, self.program.source)
+        except RecursionError:
+            raise LimitError("the expression is nested too deeply to evaluate",
+                             source=self.program.source, hint="simplify it") from None
+        finally:
+            T._default_dtype = dtype
+        last = self.program.body[-1] if self.program.body else None
+        if not isinstance(last, (S.ExprStmt, S.Assign, S.AugAssign)):
+            raise EvalError("the program has no result",
+                            hint="end it with an expression, e.g. a line holding just y",
+                            span=last.span if last else None, source=self.program.source)
+        return Run(value, self.assigned, self.warnings)
+
+    def block(self, body) -> None:
+        for stmt in body:
+            self.stmt(stmt)
+
+    def stmt(self, node):
+        if isinstance(node, S.ExprStmt):
+            return self.expr(node.value)
+        if isinstance(node, S.Assign):
+            return self.bind(node.target, self.expr(node.value))
+        if isinstance(node, S.AugAssign):
+            current = self.read(node.target, node.span)
+            value = self.operate(node.span, lambda: self.backend.binary(
+                node.op, current, self.expr(node.value)), node.op, [current])
+            return self.bind(node.target, value)
+        if isinstance(node, S.If):
+            self.block(node.body if self.test(node.test) else node.orelse)
+            return None
+        if isinstance(node, S.While):
+            while self.test(node.test):
+                self.tick(node)
+                self.block(node.body)
+            return None
+        if isinstance(node, S.For):
+            start = 0 if node.start is None else self.integer(node.start)
+            stop = self.integer(node.stop)
+            step = 1 if node.step is None else self.integer(node.step)
+            if step == 0:
+                raise EvalError("range() step must not be zero", span=node.span)
+            for i in range(start, stop, step):
+                self.tick(node)
+                self.bind(node.var, self.backend.constant(float(i)), loop=True)
+                self.block(node.body)
+            return None
+        raise EvalError(f"cannot run a {type(node).__name__}", span=node.span)
+
+    def bind(self, name: str, value, loop: bool = False):
+        self.env[name] = value
+        if not loop:
+            self.assigned[name] = value
+        return value
+
+    def tick(self, node) -> None:
+        self.iterations += 1
+        if self.iterations > self.limits.max_iterations:
+            raise LimitError(f"the loops ran more than {self.limits.max_iterations} "
+                             "iterations", span=node.span,
+                             hint="check the loop's condition, or raise the limit "
+                                  "(max_iterations)")
+        if self.deadline is not None and self.iterations % 64 == 0 \
+                and time.monotonic() > self.deadline:
+            raise LimitError(f"the evaluation took longer than {self.limits.max_seconds} s",
+                             span=node.span, hint="raise the time limit, or simplify")
+
+    def test(self, node) -> bool:
+        value = self.expr(node)
+        try:
+            return self.backend.truth(value)
+        except GradcliError as err:
+            raise err.locate(node.span, None)
+
+    def integer(self, node) -> int:
+        value = self.backend.number(self.expr(node))
+        if not math.isfinite(value) or value != int(value):
+            raise EvalError(f"range() needs whole numbers, not {value}", span=node.span)
+        return int(value)
+
+    # -- expressions -----------------------------------------------------------------------
+    def read(self, name: str, span):
+        if name in self.env:
+            return self.env[name]
+        if name in CONSTANTS:
+            return self.backend.constant(CONSTANTS[name])
+        raise EvalError(f"{name} is used before it is assigned", span=span,
+                        hint="assign it on an earlier line")
+
+    def expr(self, node):
+        if isinstance(node, S.Num):
+            return self.backend.constant(node.value)
+        if isinstance(node, S.Name):
+            return self.read(node.id, node.span)
+        if isinstance(node, S.Str):
+            return self.backend.string(node.value)
+        if isinstance(node, S.Binary):
+            a = self.expr(node.left)
+            if node.op in ("and", "or"):
+                return self.logic(node, a)
+            b = self.expr(node.right)
+            self.check_broadcast(node, node.op, [a, b])
+            return self.operate(node.span, lambda: self.backend.binary(node.op, a, b),
+                                node.op, [a, b])
+        if isinstance(node, S.Unary):
+            a = self.expr(node.operand)
+            return self.operate(node.span, lambda: self.backend.unary(node.op, a), node.op, [a])
+        if isinstance(node, S.Call):
+            return self.call(node)
+        if isinstance(node, S.Index):
+            value = self.expr(node.value)
+            items = tuple(self.index_item(i) for i in node.items)
+            return self.operate(node.span, lambda: self.backend.index(value, items), "indexing",
+                                [value])
+        if isinstance(node, S.Transpose):
+            value = self.expr(node.value)
+            return self.operate(node.span, lambda: self.backend.transpose(value), ".T", [value])
+        if isinstance(node, S.ListLit):
+            items = [self.expr(e) for e in node.elts]
+            if not items:
+                raise ShapeError("an empty list has no values", span=node.span)
+            return self.operate(node.span, lambda: self.backend.listing(items), "a list",
+                                items)
+        if isinstance(node, S.TupleLit):
+            return tuple(self.plain(e) for e in node.elts)
+        raise EvalError(f"cannot evaluate {type(node).__name__} here", span=node.span)
+
+    def logic(self, node, a):
+        """`and` / `or` on single values short-circuit; on arrays they are elementwise."""
+        if self.backend.size(a) == 1:
+            truth = self.backend.truth(a)
+            if truth == (node.op == "or"):
+                return a
+            return self.expr(node.right)
+        b = self.expr(node.right)
+        return self.operate(node.span, lambda: self.backend.binary(node.op, a, b), node.op,
+                            [a, b])
+
+    def plain(self, node):
+        """A static argument (an axis, a shape, ord=): a number or a tuple of numbers."""
+        if isinstance(node, S.TupleLit):
+            return tuple(self.plain(e) for e in node.elts)
+        if isinstance(node, S.ListLit):
+            return [self.plain(e) for e in node.elts]
+        if isinstance(node, S.Name) and node.id == "None":
+            return None
+        value = self.backend.number(self.expr(node))
+        return int(value) if float(value).is_integer() else value
+
+    def index_item(self, node):
+        if isinstance(node, S.Slice):
+            parts = [None if p is None else self.whole(p) for p in (node.lower, node.upper,
+                                                                    node.step)]
+            return slice(*parts)
+        if isinstance(node, S.Name) and node.id == "...":
+            return Ellipsis
+        if isinstance(node, S.Name) and node.id == "None":
+            return None
+        value = self.expr(node)
+        if isinstance(value, Tensor) and value.data.size == 1 and value.dtype.kind == "f":
+            return self.whole(node, value)
+        if isinstance(value, Tensor) and value.dtype.kind == "f":
+            data = value.data
+            if not np.all(data == np.round(data)):
+                raise EvalError("an index array must hold whole numbers", span=node.span)
+            return data.astype(np.intp)
+        return value
+
+    def whole(self, node, value=None) -> int:
+        v = self.backend.number(self.expr(node) if value is None else value)
+        if not math.isfinite(v) or v != int(v):
+            raise EvalError(f"an index must be a whole number, not {v}", span=node.span)
+        return int(v)
+
+    # static arguments: positions (per function) that take plain numbers, not arrays
+    STATIC_KW = frozenset({"axis", "keepdims", "ord", "ddof", "axes", "num", "m", "step",
+                           "stop"})
+    STATIC_POS = {"reshape": range(1, 64), "ones": range(64), "zeros": range(64),
+                  "randn": range(64), "rand": range(64), "full": (0,), "eye": (0, 1),
+                  "arange": (0, 1, 2), "linspace": (0, 1, 2), "transpose": (1,),
+                  "sum": (1, 2), "mean": (1, 2), "prod": (1, 2), "max": (1, 2), "min": (1, 2),
+                  "logsumexp": (1, 2), "norm": (1, 2, 3), "var": (1, 2, 3), "std": (1, 2, 3),
+                  "softmax": (1,), "log_softmax": (1,), "concat": (1,), "stack": (1,),
+                  "squeeze": (1,)}
+
+    def call(self, node: S.Call):
+        name = node.func
+        static = self.STATIC_POS.get(name, ())
+        args = []
+        for i, a in enumerate(node.args):
+            if name in ("concat", "stack") and i == 0 and isinstance(a, (S.ListLit, S.TupleLit)):
+                args.append([self.expr(e) for e in a.elts])
+            elif i in static:
+                args.append(self.plain(a))
+            else:
+                args.append(self.expr(a))
+        kwargs = {k: (self.plain(v) if k in self.STATIC_KW else self.expr(v))
+                  for k, v in node.kwargs}
+        if name in CONSTRUCTORS:
+            self.check_constructor(node, name, args)
+        if name in ("randn", "rand") and self.backend.rng is not None:
+            from ..engine import functions as F
+            keep, F._generator = F._generator, self.backend.rng
+            try:
+                return self.operate(node.span, lambda: self.backend.call(name, args, kwargs),
+                                    name, [])
+            finally:
+                F._generator = keep
+        inputs = [a for a in args if isinstance(a, Tensor)]
+        if name in ("maximum", "minimum", "atan2", "hypot", "pow", "where", "clip"):
+            self.check_broadcast(node, name, inputs)
+        return self.operate(node.span, lambda: self.backend.call(name, args, kwargs), name,
+                            inputs + [v for v in kwargs.values() if isinstance(v, Tensor)])
+
+    def check_constructor(self, node, name, args) -> None:
+        shape = args if name in ("ones", "zeros", "randn", "rand") else args[:1]
+        if name == "eye":
+            shape = args[:2] if len(args) > 1 and args[1] is not None else args[:1] * 2
+        if name == "arange":
+            lo, hi = (0, args[0]) if len(args) == 1 else args[:2]
+            step = args[2] if len(args) > 2 else 1
+            shape = [max(0, math.ceil((hi - lo) / step))] if step else [0]
+        if name == "linspace":
+            shape = [args[2] if len(args) > 2 else 50]
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        try:
+            n = math.prod(float(s) for s in shape)
+        except (TypeError, ValueError):
+            return
+        self.check_size(node, name, n)
+
+    def check_size(self, node, what: str, n: float) -> None:
+        if n > self.limits.max_elements:
+            raise LimitError(f"{what} would make {n:.0f} elements, more than the limit of "
+                             f"{self.limits.max_elements}", span=node.span,
+                             hint="use smaller arrays, or raise the limit (--max-elements)")
+
+    def check_broadcast(self, node, what: str, values: list) -> None:
+        shapes = [v.shape for v in values if isinstance(v, Tensor)]
+        if len(shapes) < 2 or what == "@":
+            return
+        try:
+            shape = np.broadcast_shapes(*shapes)
+        except ValueError:
+            raise ShapeError(f"{what}: shapes {' and '.join(map(str, shapes))} do not "
+                             "broadcast", span=node.span,
+                             hint="each axis must match or be 1 (NumPy broadcasting)") from None
+        self.check_size(node, what, math.prod(shape))
+
+    def operate(self, span, thunk, what: str, inputs: list):
+        """Run one operation: errors get the node's position; new NaN/inf are reported."""
+        try:
+            value = thunk()
+        except GradcliError as err:
+            raise err.locate(span, self.program.source)
+        except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError) as exc:
+            raise EvalError(f"{what}: {exc}", span=span, source=self.program.source,
+                            hint="check the arguments' shapes and values") from None
+        if self.backend.size(value) > self.limits.max_elements:
+            self.check_size(_At(span), what, self.backend.size(value))
+        if self.check_domain:
+            problem = self.backend.nonfinite(value, inputs)
+            if problem:
+                warning = DomainError(f"{what} {problem}", span=span, source=self.program.source,
+                                      hint="an input is outside the operation's domain; the "
+                                           "result follows IEEE (NaN or infinity)")
+                if self.strict:
+                    warning.hint = "remove --strict to get the IEEE result with a warning"
+                    raise warning
+                self.warnings.append(warning)
+        return value
+
+
+@dataclass
+class _At:
+    span: object
+
+
+def evaluate_constant(program: S.Program, *, dtype="float64", rng=None,
+                      max_elements: int | None = 10**8) -> np.ndarray:
+    """The value of a constant expression (a point's value): a NumPy array."""
+    limits = Limits(max_elements=max_elements or 10**8)
+    backend = TensorBackend(np.dtype(dtype), rng=rng, record=False)
+    with T.no_grad():
+        run = Interpreter(program, backend, limits, check_domain=False).run({})
+    value = run.value
+    return value.data if isinstance(value, Tensor) else np.asarray(value, dtype=dtype)
