@@ -210,6 +210,15 @@ def test_load_point_files_and_json(tmp_path):
     assert point["v"].shape == (2, 1) and point["n"] == np.inf
 
 
+def test_names_are_read_as_python_reads_identifiers(tmp_path):
+    from gradcli.lang.parse import parse
+    assert parse("𝐱 + 1", functions=FUNCS).free_vars == ("x",)
+    np.save(tmp_path / "a.npy", np.eye(2))
+    assert list(load_point([f"𝐱=@{tmp_path}/a.npy"], None, functions=FUNCS)) == ["x"]
+    with pytest.raises(UsageError, match="not allowed"):
+        load_point([], "-", stdin=io.StringIO('{"\uff3f\uff3fx": 1}'), functions=FUNCS)
+
+
 def test_load_point_json_stdin_and_dtype():
     point = load_point([], "-", stdin=io.StringIO('{"x": [1, 2]}'), dtype="float32",
                        functions=FUNCS)
