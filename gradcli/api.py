@@ -1,7 +1,8 @@
 """`gc.compile(text)`: a parsed expression or program with eval/grad/vjp/jvp/jacobian/hessian.
 
-The command line is a thin layer over this. Points are dicts of name → array (or keyword
-arguments); results are `Result` objects.
+The command line is a thin layer over this. Points are dicts of name → array, or keyword
+arguments (a variable named like an option — v, wrt, mode, tangents, intermediates — is
+given in the dict); results are `Result` objects.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class Compiled:
         """The gradient of a scalar (or one-element) output w.r.t. each variable."""
         return self._backward("grad", point, None, wrt, intermediates, bindings)
 
-    def vjp(self, point: dict | None = None, v=None, /, *, wrt=None,
+    def vjp(self, point: dict | None = None, /, *, v=None, wrt=None,
             intermediates: bool = False, **bindings) -> Result:
         """vᵀJ per variable, v shaped like the output."""
         if v is None:
@@ -169,7 +170,7 @@ class Compiled:
         field = "gradient" if command == "grad" else "vjp"
         return self._result(command, p, run, wrt, intermediates=extra, **{field: grads})
 
-    def jvp(self, point: dict | None = None, tangents: dict | None = None, /, *, wrt=None,
+    def jvp(self, point: dict | None = None, /, *, tangents: dict | None = None, wrt=None,
             **bindings) -> Result:
         """J·v by forward mode; tangents not given are zero."""
         p = self.point(point, **bindings)

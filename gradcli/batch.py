@@ -46,9 +46,9 @@ def _one(compiled, command, point, *, wrt, v, tangents, intermediates, mode):
         if command == "grad":
             return compiled.grad(point, wrt=wrt, intermediates=intermediates)
         if command == "vjp":
-            return compiled.vjp(point, v, wrt=wrt, intermediates=intermediates)
+            return compiled.vjp(point, v=v, wrt=wrt, intermediates=intermediates)
         if command == "jvp":
-            return compiled.jvp(point, tangents, wrt=wrt)
+            return compiled.jvp(point, tangents=tangents, wrt=wrt)
         if command == "jacobian":
             return compiled.jacobian(point, wrt=wrt, mode=mode)
         if command == "hessian":
