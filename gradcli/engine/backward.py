@@ -153,6 +153,8 @@ def _grad_outputs(outputs: list[Tensor], grads) -> list[Tensor]:
             g = Tensor._wrap(np.ones_like(out.data))
         else:
             g = as_tensor(g, out)
+            if g.dtype != out.dtype:  # as PyTorch: the gradient takes the output's dtype
+                g = Tensor._wrap(g.data.astype(out.dtype))
             if g.shape != out.shape:
                 raise ShapeError(f"Mismatch in shape: grad_output has a shape of {g.shape} "
                                  f"and output has a shape of {out.shape}",

@@ -81,6 +81,9 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
         vs = [Tensor._wrap(np.ones_like(x.data)) for x in xs]
     else:
         vs = [as_tensor(t, x) for t, x in zip(_as_tuple(v)[1], xs)]
+        # a tangent takes its input's dtype (float32 inputs give float32 tangents)
+        vs = [t if t.dtype == x.dtype else Tensor._wrap(t.data.astype(x.dtype))
+              for t, x in zip(vs, xs)]
     for x, t in zip(xs, vs):
         if t.shape != x.shape:
             raise ShapeError(f"the tangent has shape {t.shape} but its input has shape "
@@ -143,7 +146,7 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
         row, offset = [], 0
         for x, size in zip(xs, sizes):
             block = t[:, offset:offset + size].reshape(out.shape + x.shape)
-            row.append(Tensor._wrap(np.ascontiguousarray(block)))
+            row.append(Tensor._wrap(block.copy()))  # (ascontiguousarray makes 0-d 1-d)
             offset += size
         rows.append(row)
     for x in xs:

@@ -25,7 +25,7 @@ def _like(xs) -> Tensor | None:
         if isinstance(x, Tensor):
             if x.data.dtype.kind == "f":
                 return x
-            first = first or x
+            first = x if first is None else first
     return first
 
 

@@ -34,7 +34,7 @@ class Primitive:
     vjp: tuple
     jvp: tuple
     sym: Callable | None = None
-    broadcast: bool = False  # inputs broadcast against each other
+    broadcast: bool = False  # inputs broadcast against each other (matmul: the batch axes)
     elementwise: bool = False
     domain: tuple = ()
     differentiable: bool = True
@@ -86,7 +86,8 @@ def _lead(g, out):
 
 
 def _erf(a):
-    return np.frompyfunc(math.erf, 1, 1)(a).astype(a.dtype)
+    a = np.asarray(a)  # a 0-d input gives a Python float from frompyfunc
+    return np.asarray(np.frompyfunc(math.erf, 1, 1)(a), dtype=a.dtype)
 
 
 def _softplus(a):
@@ -505,7 +506,7 @@ def _mT(x):
 _row(Primitive(
     "matmul", np.matmul,
     vjp=(lambda g, out, a, b: g @ _mT(b), lambda g, out, a, b: _mT(a) @ g),
-    jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t),
+    jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t), broadcast=True,
     samples=_cases((((3, 2), (2, 4)), {}), (((1, 2), (2, 1)), {}), (((2, 3, 2), (2, 4)), {}),
                    (((3, 2), (2, 2, 3)), {}), (((2, 1, 3, 2), (3, 2, 2)), {}))))
 
@@ -529,9 +530,19 @@ _row(Primitive(
     vjp=(lambda g, out, a, b: -(F.solve(_mT(a), g) @ _mT(out)),
          lambda g, out, a, b: F.solve(_mT(a), g)),
     jvp=(lambda t, out, a, b: -F.solve(a, t @ out),
-         lambda t, out, a, b: F.solve(a, t)),
+         lambda t, out, a, b: F.solve(a, t)), broadcast=True,
     samples=_square_samples((3, 3), (2, 2), (2, 3, 3), (3, 3),
                             b_shapes=[(3, 2), (2, 1), (2, 3, 1), (2, 3, 2)])))
+
+
+def _fresh_letters(spec, n):
+    """n subscripts unused in spec, naming the batch axes: rules never write '...', so
+    the einsums they record can be differentiated again (create_graph)."""
+    letters = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in spec]
+    if n > len(letters):
+        from ..errors import EvalError
+        raise EvalError("einsum: too many axes to differentiate")
+    return "".join(letters[:n])
 
 
 def _einsum_vjp(g, out, i, inputs, spec):
@@ -546,9 +557,10 @@ def _einsum_vjp(g, out, i, inputs, spec):
     known = set(res).union(*[s for j, s in enumerate(subs) if j != i])
     present = "".join(c for c in target if c in known)
     others = [s for j, s in enumerate(subs) if j != i]
-    terms = ",".join(["..." + res] + others)
+    lead = _fresh_letters(spec, g.ndim - out.ndim)
+    terms = ",".join([lead + res] + others)
     r = F._apply("einsum", g, *[x for j, x in enumerate(inputs) if j != i],
-                 spec=f"{terms}->...{present}")
+                 spec=f"{terms}->{lead}{present}")
     if present != target:
         lead = r.shape[:r.ndim - len(present)]
         kept = tuple(x if c in present else 1 for c, x in zip(target, inputs[i].shape))
@@ -559,9 +571,10 @@ def _einsum_vjp(g, out, i, inputs, spec):
 def _einsum_jvp(t, out, i, inputs, spec):
     ins, res = spec.split("->")
     subs = ins.split(",")
-    subs[i] = "..." + subs[i]
+    lead = _fresh_letters(spec, t.ndim - inputs[i].ndim)
+    subs[i] = lead + subs[i]
     ops = [t if j == i else x for j, x in enumerate(inputs)]
-    return F._apply("einsum", *ops, spec=f"{','.join(subs)}->...{res}")
+    return F._apply("einsum", *ops, spec=f"{','.join(subs)}->{lead}{res}")
 
 
 _row(Primitive("einsum", lambda *arrays, spec: np.einsum(spec, *arrays),
