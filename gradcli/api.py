@@ -167,8 +167,9 @@ class Compiled:
                                     create_graph=False, capture=targets, accumulate=False)
         grads = {n: _grad_of(captured, leaves[n]) for n in wrt}
         extra = {n: _grad_of(captured, run.env[n]) for n in names} if intermediates else None
-        field = "gradient" if command == "grad" else "vjp"
-        return self._result(command, p, run, wrt, intermediates=extra, **{field: grads})
+        if command == "grad":
+            return self._result(command, p, run, wrt, intermediates=extra, gradient=grads)
+        return self._result(command, p, run, wrt, intermediates=extra, vjp=grads, cotangent=cot)
 
     def jvp(self, point: dict | None = None, /, *, tangents: dict | None = None, wrt=None,
             **bindings) -> Result:
@@ -193,7 +194,8 @@ class Compiled:
         with no_grad():
             _, tangent = functional.jvp(self._function(p, wrt, runs),
                                         tuple(p[n] for n in wrt), tuple(vs))
-        return self._result("jvp", p, runs[-1], wrt, jvp=tangent.data)
+        return self._result("jvp", p, runs[-1], wrt, jvp=tangent.data,
+                            tangents=dict(zip(wrt, vs)))
 
     def jacobian(self, point: dict | None = None, /, *, wrt=None, mode: str = "auto",
                  **bindings) -> Result:
@@ -221,6 +223,27 @@ class Compiled:
         return self._result("hessian", p, run, wrt, hessian={
             a: {b: h[i][j].data.reshape(p[a].shape + p[b].shape) for j, b in enumerate(wrt)}
             for i, a in enumerate(wrt)})
+
+    # -- the symbolic cross-check ---------------------------------------------------------------
+    def check(self, result: Result, *, timeout: float = 5.0, latex: bool = False) -> Result:
+        """Cross-check a result's derivatives against sympy and finite differences; the
+        report goes to `result.check` (its "agree" says whether all three agree)."""
+        from .symbolic import check
+        result.check = check(self, result, timeout=timeout, latex=latex)
+        return result
+
+    def symbolic(self, wrt: str | None = None, *, order: int = 1, point: dict | None = None,
+                 latex: bool = False, timeout: float = 5.0) -> dict:
+        """The symbolic derivative as a formula (variables are scalars unless `point` gives
+        their shapes)."""
+        from .symbolic import diff
+        if wrt is None:
+            if len(self.free_vars) != 1:
+                raise UsageError("name the variable to differentiate by (--wrt)",
+                                 hint="its variables are: " + ", ".join(self.free_vars))
+            wrt = self.free_vars[0]
+        return diff(self, wrt, order=order, latex=latex, timeout=timeout,
+                    point=None if point is None else self.point(point))
 
     # -- batches -------------------------------------------------------------------------------
     def batch(self, command: str, points: list[dict], *, wrt=None, v=None, tangents=None,

@@ -31,3 +31,5 @@ class Result:
     warnings: list[DomainError] = field(default_factory=list)
     check: dict | None = None
     check_skipped: str | None = None
+    cotangent: np.ndarray | None = None  # the v of vjp
+    tangents: dict[str, np.ndarray] | None = None  # the tangents of jvp

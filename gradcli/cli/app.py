@@ -303,11 +303,10 @@ def _batch(command: str, options: dict, out) -> int:
             good.append((i, {**shared, **_point(options, [], "-", io.StringIO(line))}))
         except GradcliError as e:
             items[i] = e
-    wanted = {k: v for k, v in _library_options(command, options).items()
-              if k in ("wrt", "v", "tangents")}
     with batch_progress(len(lines)) as tick:
         if good:
-            results = prog.batch(command, [p for _, p in good], **wanted)
+            results = prog.batch(command, [p for _, p in good],
+                                 **_library_options(command, options))
             for (i, _), item in zip(good, results):
                 items[i] = item
         for i, item in enumerate(items):

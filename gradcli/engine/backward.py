@@ -74,11 +74,12 @@ def _run_hooks(t: Tensor, g: Tensor) -> Tensor:
 
 def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_graph: bool,
                  create_graph: bool, capture: list[Tensor] | None = None,
-                 accumulate: bool = True) -> dict:
+                 accumulate: bool = True, watch=None) -> dict:
     """Push `grad_outputs` back from `outputs`.
 
     With `accumulate`, leaves' (and retain_grad tensors') `.grad` are updated; `capture`
-    lists tensors whose total cotangents are returned (keyed by id)."""
+    lists tensors whose total cotangents are returned (keyed by id); `watch(node, i, g, gi)`
+    sees every rule's result, in the order backward runs."""
     captured: dict = {}
     want = {id(t) for t in capture} if capture else set()
     node_grads: dict = {}
@@ -114,6 +115,8 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                         continue
                     gi = prim.vjp[i](g, out, *inputs, **params)
                     gi = sum_to(as_tensor(gi, g), lead + t.shape, len(lead))
+                    if watch is not None:
+                        watch(node, i, g, gi)
                     child = t.grad_fn
                     if child is None:
                         _accumulate(leaf_grads, id(t), gi)

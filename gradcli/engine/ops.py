@@ -39,7 +39,19 @@ class Primitive:
     domain: tuple = ()
     differentiable: bool = True
     samples: Callable | None = None  # rng -> [(input arrays, params)]: test cases
+    # (the convention, in words; whether the inputs sit on a kink: (out, *inputs, **params))
+    kink: tuple | None = None
     node_type: type = field(init=False, repr=False)
+
+    def symbolic(self, *arrays, **params):
+        """The forward on object arrays of sympy expressions."""
+        import sympy as sp
+        if self.elementwise and self.sym is not None:
+            fn = np.frompyfunc(lambda *xs: self.sym(sp, *xs), len(arrays), 1)
+            return np.asarray(fn(*arrays), dtype=object)
+        if self.sym is not None:
+            return self.sym(sp, *arrays, **params)
+        return self.forward(*arrays, **params)
 
     def __post_init__(self):
         camel = "".join(part[:1].upper() + part[1:] for part in self.name.split("_"))
@@ -62,12 +74,16 @@ def _row(prim: Primitive) -> Primitive:
     return prim
 
 
-def _unary(name, forward, deriv, sym, domain=(-2.0, 2.0)):
+def _unary(name, forward, deriv, sym, domain=(-2.0, 2.0), kink=None):
     """An elementwise function of one input: its VJP and JVP come from its derivative."""
     return _row(Primitive(name, forward,
                           vjp=(lambda g, out, x: g * deriv(x, out),),
                           jvp=(lambda t, out, x: t * deriv(x, out),),
-                          sym=sym, elementwise=True, domain=(domain,)))
+                          sym=sym, elementwise=True, domain=(domain,), kink=kink))
+
+
+def _at_zero(out, x, **params):
+    return bool(np.any(x == 0))
 
 
 def _binary(name, forward, da, db, sym, domains=((-2.0, 2.0), (-2.0, 2.0))):
@@ -162,12 +178,15 @@ def _einsum_samples(rng):
 
 _row(Primitive("neg", np.negative, vjp=(lambda g, out, x: -g,), jvp=(lambda t, out, x: -t,),
                sym=lambda sp, x: -x, elementwise=True, domain=((-2.0, 2.0),)))
-_unary("abs", np.abs, lambda x, out: F.sign(x), lambda sp, x: sp.Abs(x))
+_unary("abs", np.abs, lambda x, out: F.sign(x), lambda sp, x: sp.Abs(x),
+       kink=("abs'(0) = 0", _at_zero))
 _row(Primitive("sign", np.sign, vjp=(None,), jvp=(None,), sym=lambda sp, x: sp.sign(x),
-               elementwise=True, domain=((-2.0, 2.0),), differentiable=False))
-_unary("sqrt", np.sqrt, lambda x, out: 0.5 / out, lambda sp, x: sp.sqrt(x), (0.1, 3.0))
+               elementwise=True, domain=((-2.0, 2.0),), differentiable=False,
+               kink=("sign'(x) = 0, also at its jump at 0", _at_zero)))
+_unary("sqrt", np.sqrt, lambda x, out: 0.5 / out, lambda sp, x: sp.sqrt(x), (0.1, 3.0),
+       kink=("sqrt'(0) = inf", _at_zero))
 _unary("cbrt", np.cbrt, lambda x, out: 1 / (3 * out * out), lambda sp, x: sp.real_root(x, 3),
-       (0.1, 3.0))
+       (0.1, 3.0), kink=("cbrt'(0) = inf", _at_zero))
 _unary("exp", np.exp, lambda x, out: out, lambda sp, x: sp.exp(x))
 _unary("expm1", np.expm1, lambda x, out: out + 1, lambda sp, x: sp.exp(x) - 1)
 _unary("log", np.log, lambda x, out: 1 / x, lambda sp, x: sp.log(x), (0.1, 3.0))
@@ -191,7 +210,7 @@ _unary("atanh", np.arctanh, lambda x, out: 1 / (1 - x * x), lambda sp, x: sp.ata
 _unary("sigmoid", _sigmoid, lambda x, out: out * (1 - out),
        lambda sp, x: 1 / (1 + sp.exp(-x)))
 _unary("relu", lambda a: np.maximum(a, 0), lambda x, out: x > 0,
-       lambda sp, x: sp.Max(x, 0))
+       lambda sp, x: sp.Max(x, 0), kink=("relu'(0) = 0", _at_zero))
 _unary("softplus", _softplus, lambda x, out: F.sigmoid(x), lambda sp, x: sp.log(1 + sp.exp(x)))
 _unary("erf", _erf, lambda x, out: (2 / math.sqrt(math.pi)) * F.exp(-x * x),
        lambda sp, x: sp.erf(x))
@@ -232,7 +251,9 @@ for _name, _fn, _sym, _win in [("maximum", np.maximum, "Max", lambda p, q: p > q
         jvp=(lambda t, out, a, b, _w=_win: _select(t, _w(a, b), a == b),
              lambda t, out, a, b, _w=_win: _select(t, _w(b, a), a == b)),
         sym=lambda sp, a, b, _s=_sym: getattr(sp, _s)(a, b), broadcast=True, elementwise=True,
-        domain=((-2.0, 2.0), (-2.0, 2.0))))
+        domain=((-2.0, 2.0), (-2.0, 2.0)),
+        kink=(f"ties of {_name} split the gradient evenly (1/2 each)",
+              lambda out, a, b: bool(np.any(a == b)))))
 _binary("atan2", np.arctan2,
         lambda a, b, out: b / (a * a + b * b), lambda a, b, out: -a / (a * a + b * b),
         lambda sp, a, b: sp.atan2(a, b), ((0.5, 2.0), (0.5, 2.0)))
@@ -255,7 +276,9 @@ _row(Primitive(
          lambda t, out, x, lo, hi: t * (x < lo),
          lambda t, out, x, lo, hi: t * (x > hi)),
     sym=lambda sp, x, lo, hi: sp.Min(sp.Max(x, lo), hi), broadcast=True, elementwise=True,
-    domain=((-2.0, 2.0), (-1.5, -0.5), (0.5, 1.5))))
+    domain=((-2.0, 2.0), (-1.5, -0.5), (0.5, 1.5)),
+    kink=("clip passes the gradient at its bounds (lo <= x <= hi)",
+          lambda out, x, lo, hi: bool(np.any((x == lo) | (x == hi))))))
 
 # comparisons and logic: forward only, boolean masks
 for _name, _fn in [("lt", np.less), ("le", np.less_equal), ("gt", np.greater),
@@ -285,6 +308,21 @@ def _keep(out, x, axis):
 def _float(mask, like):
     """A boolean mask as numbers of `like`'s dtype (a constant: masks carry no gradient)."""
     return F.tensor(mask.data, dtype=like.dtype)
+
+
+def _reduce_sym(combine):
+    """The sympy form of a reduction: `combine(sp, elements)` over the reduced axes."""
+    def sym(sp, a, axis, keepdims):
+        keep = [i for i in range(a.ndim) if i - a.ndim not in axis]
+        moved = np.transpose(a, keep + [a.ndim + i for i in axis])
+        flat = moved.reshape(moved.shape[:len(keep)] + (-1,))
+        out = np.empty(flat.shape[:-1], dtype=object)
+        for idx in np.ndindex(out.shape):
+            out[idx] = combine(sp, list(flat[idx]))
+        if keepdims:
+            out = out.reshape(tuple(1 if i - a.ndim in axis else n for i, n in enumerate(a.shape)))
+        return out
+    return sym
 
 
 def _count(x, axis):
@@ -327,9 +365,13 @@ def _tie_share(out, x, axis):
     return hit / F.sum(hit, axis=axis, keepdims=True)
 
 
-for _name, _fn in [("max", np.max), ("min", np.min)]:
+for _name, _fn, _sym in [("max", np.max, "Max"), ("min", np.min, "Min")]:
     _row(Primitive(
         _name, lambda a, axis, keepdims, _fn=_fn: _fn(a, axis=axis, keepdims=keepdims),
+        sym=_reduce_sym(lambda sp, xs, _s=_sym: getattr(sp, _s)(*xs)),
+        kink=(f"ties of {_name} split the gradient evenly among them",
+              lambda out, x, axis, keepdims, _fn=_fn:
+              bool(np.any(np.sum(x == _fn(x, axis=axis, keepdims=True), axis=axis) > 1))),
         vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _tie_share(out, x, axis),),
         jvp=(lambda t, out, x, axis, keepdims:
              F.sum(t * _tie_share(out, x, axis), axis=axis, keepdims=keepdims),),
@@ -344,6 +386,9 @@ def _norm_grad(out, x, axis):
 
 _row(Primitive(
     "norm", lambda a, axis, keepdims: np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims)),
+    sym=_reduce_sym(lambda sp, xs: sp.sqrt(sum(x * x for x in xs))),
+    kink=("norm'(0) = 0 (the minimum-norm subgradient)",
+          lambda out, x, axis, keepdims: bool(np.any(out == 0))),
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _norm_grad(out, x, axis),),
     jvp=(lambda t, out, x, axis, keepdims:
          F.sum(t * _norm_grad(out, x, axis), axis=axis, keepdims=keepdims),),
@@ -359,6 +404,7 @@ def _logsumexp(a, axis, keepdims):
 
 _row(Primitive(
     "logsumexp", _logsumexp,
+    sym=_reduce_sym(lambda sp, xs: sp.log(sum(sp.exp(x) for x in xs))),
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * F.exp(x - _keep(out, x, axis)),),
     jvp=(lambda t, out, x, axis, keepdims:
          F.sum(t * F.exp(x - _keep(out, x, axis)), axis=axis, keepdims=keepdims),),
@@ -490,8 +536,15 @@ _row(Primitive(
     vjp=(lambda g, out, x: _diagonal_vjp(g, out, x),),
     jvp=(lambda t, out, x: F._apply("diagonal", t),),
     samples=_cases((((3, 3),), {}), (((3, 2),), {}), (((2, 3),), {}), (((2, 3, 3),), {}))))
+def _diag_embed(a):
+    out = np.zeros(a.shape + a.shape[-1:], dtype=a.dtype)
+    i = np.arange(a.shape[-1])
+    out[..., i, i] = a
+    return out
+
+
 _row(Primitive(
-    "diag_embed", lambda a: a[..., None] * np.eye(a.shape[-1], dtype=a.dtype),
+    "diag_embed", _diag_embed,
     vjp=(lambda g, out, x: F._apply("diagonal", g),),
     jvp=(lambda t, out, x: F._apply("diag_embed", t),),
     samples=_cases((((3,),), {}), (((2, 3),), {}), (((1,),), {}))))
@@ -515,18 +568,29 @@ def _solve(a, b):
     return np.linalg.solve(a, b)
 
 
+def _matrix_sym(method):
+    """The sympy form of a function of one square matrix (2-D inputs only)."""
+    def sym(sp, *arrays):
+        if any(a.ndim != 2 and a.ndim for a in arrays):
+            raise ValueError("the symbolic form needs 2-D matrices")
+        r = method(*[sp.Matrix(a.tolist()) for a in arrays])
+        return np.array(r.tolist(), dtype=object) if isinstance(r, sp.MatrixBase) \
+            else np.asarray(r, dtype=object)
+    return sym
+
+
 _row(Primitive(
-    "inv", np.linalg.inv,
+    "inv", np.linalg.inv, sym=_matrix_sym(lambda m: m.inv()),
     vjp=(lambda g, out, a: -(_mT(out) @ g @ _mT(out)),),
     jvp=(lambda t, out, a: -(out @ t @ out),),
     samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3))))
 _row(Primitive(
-    "det", np.linalg.det,
+    "det", np.linalg.det, sym=_matrix_sym(lambda m: m.det()),
     vjp=(lambda g, out, a: F.reshape(g * out, g.shape + (1, 1)) * _mT(F.inv(a)),),
     jvp=(lambda t, out, a: out * F.trace(F.solve(a, t)),),
     samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3))))
 _row(Primitive(
-    "solve", _solve,
+    "solve", _solve, sym=_matrix_sym(lambda a, b: a.LUsolve(b)),
     vjp=(lambda g, out, a, b: -(F.solve(_mT(a), g) @ _mT(out)),
          lambda g, out, a, b: F.solve(_mT(a), g)),
     jvp=(lambda t, out, a, b: -F.solve(a, t @ out),

@@ -16,6 +16,7 @@ from ..errors import EvalError, GraphError, ShapeError
 
 _grad_enabled = True
 _forward_depth = 0  # > 0 while some tensor may carry a tangent (forward mode)
+_symbolic = False  # True while tensors hold object arrays of sympy expressions
 
 
 def is_grad_enabled() -> bool:
@@ -51,6 +52,18 @@ class enable_grad(_GradMode):
     """Context manager: re-enable recording inside a `no_grad` block."""
 
     mode = True
+
+
+class symbolic_mode:
+    """Context manager under which primitives run their sympy forms on object arrays."""
+
+    def __enter__(self):
+        global _symbolic
+        self._prev, _symbolic = _symbolic, True
+
+    def __exit__(self, *exc):
+        global _symbolic
+        _symbolic = self._prev
 
 
 class forward_mode:
@@ -287,6 +300,9 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     """`x` as a Tensor; Python numbers take `like`'s dtype, so float32 stays float32."""
     if isinstance(x, Tensor):
         return x
+    if _symbolic:
+        from ..symbolic import to_object
+        return Tensor._wrap(to_object(x))
     if like is not None and isinstance(x, (int, float, bool)) and not isinstance(x, np.generic):
         dt = like.data.dtype if like.data.dtype.kind == "f" else _default_dtype
         return Tensor._wrap(np.asarray(x, dtype=dt))
@@ -349,7 +365,8 @@ class AccumulateGrad:
 def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     """Run a primitive's forward and record it when gradients or tangents are wanted."""
     try:
-        data = prim.forward(*[t.data for t in inputs], **params)
+        data = (prim.symbolic if _symbolic else prim.forward)(*[t.data for t in inputs],
+                                                               **params)
     except ValueError as exc:
         shapes = " and ".join(str(t.shape) for t in inputs)
         raise ShapeError(f"{prim.name}: operands of shapes {shapes} do not fit ({exc})",

@@ -41,6 +41,7 @@ class Run:
     value: object
     env: dict = field(default_factory=dict)  # final value of every assigned name
     warnings: list[DomainError] = field(default_factory=list)
+    origins: dict = field(default_factory=dict)  # graph node → (span, operation) in the text
 
 
 class TensorBackend:
@@ -54,6 +55,10 @@ class TensorBackend:
 
     def constant(self, value: float) -> Tensor:
         return Tensor._wrap(np.asarray(value, dtype=self.dtype))
+
+    def named(self, name: str) -> Tensor:
+        """A named constant: pi, e, inf, nan."""
+        return self.constant(CONSTANTS[name])
 
     def string(self, value: str) -> str:
         return value
@@ -92,6 +97,10 @@ class TensorBackend:
             return float(value.data.reshape(()))
         return value
 
+    def concrete(self, value) -> np.ndarray:
+        """The numbers of a value (an index array, a mask)."""
+        return value.data
+
     def size(self, value) -> int:
         return value.data.size if isinstance(value, Tensor) else 1
 
@@ -128,6 +137,7 @@ class Interpreter:
         self.env = dict(env)
         self.assigned: dict = {}
         self.warnings: list[DomainError] = []
+        self.origins: dict = {}
         if self.limits.max_seconds is not None:
             self.deadline = time.monotonic() + self.limits.max_seconds
         value = None
@@ -148,7 +158,7 @@ class Interpreter:
             raise EvalError("the program has no result",
                             hint="end it with an expression, e.g. a line holding just y",
                             span=last.span if last else None, source=self.program.source)
-        return Run(value, self.assigned, self.warnings)
+        return Run(value, self.assigned, self.warnings, self.origins)
 
     def block(self, body) -> None:
         for stmt in body:
@@ -221,7 +231,7 @@ class Interpreter:
         if name in self.env:
             return self.env[name]
         if name in CONSTANTS:
-            return self.backend.constant(CONSTANTS[name])
+            return self.backend.named(name)
         raise EvalError(f"{name} is used before it is assigned", span=span,
                         hint="assign it on an earlier line")
 
@@ -295,14 +305,14 @@ class Interpreter:
         if isinstance(node, S.Name) and node.id == "None":
             return None
         value = self.expr(node)
-        if isinstance(value, Tensor) and value.data.size == 1 and value.dtype.kind == "f":
+        data = self.backend.concrete(value)
+        if data.dtype == np.bool_:
+            return data
+        if data.ndim == 0:
             return self.whole(node, value)
-        if isinstance(value, Tensor) and value.dtype.kind == "f":
-            data = value.data
-            if not np.all(data == np.round(data)):
-                raise EvalError("an index array must hold whole numbers", span=node.span)
-            return data.astype(np.intp)
-        return value
+        if not np.all(data == np.round(data)):
+            raise EvalError("an index array must hold whole numbers", span=node.span)
+        return data.astype(np.intp)
 
     def whole(self, node, value=None) -> int:
         v = self.backend.number(self.expr(node) if value is None else value)
@@ -397,6 +407,9 @@ class Interpreter:
                             hint="check the arguments' shapes and values") from None
         if self.backend.size(value) > self.limits.max_elements:
             self.check_size(_At(span), what, self.backend.size(value))
+        node = getattr(value, "grad_fn", None)
+        if node is not None:
+            self.origins[node] = (span, what)
         if self.check_domain:
             problem = self.backend.nonfinite(value, inputs)
             if problem:

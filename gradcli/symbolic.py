@@ -1,0 +1,582 @@
+"""The sympy backend and the cross-check: autograd vs sympy vs finite differences.
+
+The same walker interprets the same AST; tensors hold object arrays of sympy expressions and
+each primitive runs its `sym` column (engine/ops.py). Array variables become arrays of
+element symbols (`x[0,1]`). Symbolic work runs in a forked child under a real time limit.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import finite
+from .engine.backward import run_backward
+from .engine.tensor import Tensor, enable_grad, no_grad, symbolic_mode
+from .errors import EvalError, GradcliError
+from .lang.interpret import CONSTRUCTORS, Interpreter, TensorBackend
+
+DERIVATIVE = {"grad": "gradient", "vjp": "vjp", "jvp": "jvp", "jacobian": "jacobian",
+              "hessian": "hessian", "eval": "value"}
+
+
+# -- the sympy backend -------------------------------------------------------------------------
+
+def _number(v):
+    import sympy as sp
+    if isinstance(v, sp.Basic):
+        return v
+    v = float(v)
+    if math.isnan(v):
+        return sp.nan
+    if math.isinf(v):
+        return sp.oo if v > 0 else -sp.oo
+    if v.is_integer():
+        return sp.Integer(int(v))
+    return sp.Rational(repr(v))  # the decimal the user wrote, exactly
+
+
+def to_object(x) -> np.ndarray:
+    """Numbers (or arrays of them) as an object array of exact sympy numbers."""
+    arr = np.asarray(x.data if isinstance(x, Tensor) else x)
+    if arr.dtype == object:
+        return arr
+    out = np.empty(arr.shape, dtype=object)
+    for idx in np.ndindex(arr.shape):
+        out[idx] = _number(arr[idx]) if arr.dtype != np.bool_ else bool(arr[idx])
+    return out
+
+
+class SympyBackend(TensorBackend):
+    """Values are Tensors over object arrays; control flow is decided at the point."""
+
+    def __init__(self, subs: dict):
+        super().__init__(np.dtype(np.float64), record=False)
+        self.subs = subs
+
+    def constant(self, value):
+        return Tensor._wrap(to_object(value))
+
+    def named(self, name: str):
+        import sympy as sp
+        return Tensor._wrap(to_object({"pi": sp.pi, "e": sp.E, "inf": sp.oo,
+                                       "nan": sp.nan}[name]))
+
+    def call(self, name, args, kwargs):
+        value = super().call(name, args, kwargs)
+        return Tensor._wrap(to_object(value.data)) if name in CONSTRUCTORS else value
+
+    def concrete(self, value) -> np.ndarray:
+        data = np.asarray(value.data if isinstance(value, Tensor) else value, dtype=object)
+        return np.array([_decide(e, self.subs) for e in data.flat]).reshape(data.shape)
+
+    def truth(self, value) -> bool:
+        if value.data.size != 1:
+            return super().truth(value)
+        return bool(self.concrete(value).reshape(()))
+
+    def number(self, value) -> float:
+        if isinstance(value, Tensor):
+            return float(self.concrete(value).reshape(-1)[0]) if value.data.size == 1 \
+                else super().number(value)
+        return value
+
+    def nonfinite(self, value, inputs):
+        return None
+
+
+def _decide(expr, subs):
+    """The value of an expression at the point (bools stay bools)."""
+    import sympy as sp
+    if isinstance(expr, (bool, np.bool_)):
+        return bool(expr)
+    e = expr.xreplace(subs) if isinstance(expr, sp.Basic) else expr
+    if isinstance(e, sp.logic.boolalg.BooleanAtom) or e in (sp.true, sp.false):
+        return bool(e)
+    if isinstance(e, sp.Basic) and (e.is_Relational or isinstance(e, sp.logic.boolalg.Boolean)):
+        return bool(e.doit())
+    return to_float(e)
+
+
+def to_float(e) -> float:
+    import sympy as sp
+    if e is sp.zoo or e is sp.oo:
+        return math.inf
+    if e is -sp.oo:
+        return -math.inf
+    try:
+        c = complex(sp.N(e, 17))
+    except (TypeError, ValueError):
+        return math.nan
+    return c.real if abs(c.imag) <= 1e-12 * max(1.0, abs(c.real)) else math.nan
+
+
+def element_symbols(point: dict[str, np.ndarray]):
+    """Each variable as a symbol (scalars) or an array of element symbols, and the
+    substitution of the point's values."""
+    import sympy as sp
+    syms, subs = {}, {}
+    for name, value in point.items():
+        arr = np.empty(value.shape, dtype=object)
+        for idx in np.ndindex(value.shape):
+            label = name if not value.shape else f"{name}[{','.join(map(str, idx))}]"
+            s = sp.Symbol(label, real=True)
+            arr[idx] = s
+            subs[s] = sp.Rational(float(value[idx])) if np.isfinite(value[idx]) \
+                else _number(value[idx])
+        syms[name] = arr
+    return syms, subs
+
+
+def symbolic_value(compiled, point: dict[str, np.ndarray]):
+    """The output as an object array of sympy expressions of the element symbols."""
+    syms, subs = element_symbols(point)
+    env = {n: Tensor._wrap(a) for n, a in syms.items()}
+    with no_grad(), symbolic_mode():
+        run = Interpreter(compiled.program, SympyBackend(subs), compiled.limits,
+                          check_domain=False).run(env)
+    value = run.value
+    return np.asarray(value.data if isinstance(value, Tensor) else value, dtype=object), \
+        syms, subs
+
+
+# -- symbolic derivatives ------------------------------------------------------------------------
+
+def _diff_array(f, syms: np.ndarray) -> np.ndarray:
+    import sympy as sp
+    out = np.empty(syms.shape, dtype=object)
+    for idx in np.ndindex(syms.shape):
+        out[idx] = sp.diff(f, syms[idx])
+    return out
+
+
+def _jacobian(out: np.ndarray, syms: np.ndarray) -> np.ndarray:
+    jac = np.empty(out.shape + syms.shape, dtype=object)
+    for o in np.ndindex(out.shape):
+        jac[o] = _diff_array(out[o], syms)
+    return jac
+
+
+def derivatives(out, syms, command, wrt, v=None, tangents=None) -> dict[str, np.ndarray]:
+    """The command's derivatives as object arrays, keyed as the check compares them."""
+    if command == "eval":
+        return {"value": out}
+    if command == "grad":
+        return {n: _diff_array(out.reshape(()).item(), syms[n]) for n in wrt}
+    if command == "hessian":
+        f = out.reshape(()).item()
+        return {f"{a},{b}": _jacobian(_diff_array(f, syms[a]), syms[b])
+                for a in wrt for b in wrt}
+    jac = {n: _jacobian(out, syms[n]) for n in wrt}
+    if command == "jacobian":
+        return jac
+    if command == "vjp":
+        v = to_object(v)
+        return {n: np.tensordot(v, j, axes=out.ndim) for n, j in jac.items()}
+    if command == "jvp":
+        total = np.zeros(out.shape, dtype=object)
+        for n, j in jac.items():
+            t = tangents.get(n)
+            if t is not None:
+                total = total + np.tensordot(j, to_object(t), axes=syms[n].ndim)
+        return {"jvp": total}
+    raise ValueError(command)
+
+
+def _pretty(e, latex: bool) -> str:
+    import sympy as sp
+    simple = sp.simplify(e)
+    factored = sp.factor(simple)
+    best = factored if sp.count_ops(factored) <= sp.count_ops(simple) else simple
+    return sp.latex(best) if latex else str(best)
+
+
+def formula(exprs: np.ndarray, syms: np.ndarray, name: str, latex=False, max_list=16) -> dict:
+    """The derivative as a formula: simplified for a scalar variable; the formula of a
+    generic element when every element follows it; else a per-element listing."""
+    import sympy as sp
+    if syms.ndim == 0:
+        return {"kind": "scalar", "formula": _pretty(exprs.reshape(()).item(), latex)}
+    letters = "ijklmnpq"[:syms.ndim]
+    generic = sp.Symbol(f"{name}[{','.join(letters)}]", real=True)
+    elements = set(syms.flat)
+    forms = set()
+    for idx in np.ndindex(syms.shape):
+        e = exprs[idx].xreplace({syms[idx]: generic})
+        if e.free_symbols & elements:
+            break
+        forms.add(sp.simplify(e))
+        if len(forms) > 1:
+            break
+    else:
+        return {"kind": "generic", "element": f"{name}[{','.join(letters)}]",
+                "formula": _pretty(forms.pop(), latex)}
+    if exprs.size > max_list:
+        return {"kind": "too_large", "formula": None}
+    return {"kind": "elements", "elements": {
+        f"{name}[{','.join(map(str, idx))}]": _pretty(exprs[idx], latex)
+        for idx in np.ndindex(syms.shape)}}
+
+
+# -- a time limit that holds: the symbolic work runs in a forked child ---------------------------
+
+def _child(fn, conn):
+    try:
+        conn.send(("ok", fn()))
+    except GradcliError as err:
+        conn.send(("error", err.message))
+    except Exception as err:  # any sympy failure becomes a reason to skip, not a crash
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+    finally:
+        conn.close()
+
+
+def with_time_limit(fn, timeout: float):
+    """fn() in a forked child: (result, None), or (None, why it did not finish)."""
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(fn, send), daemon=True)
+    proc.start()
+    send.close()
+    try:
+        if not recv.poll(timeout):
+            return None, f"sympy took longer than the {timeout:g} s limit (--check-timeout)"
+        try:
+            status, payload = recv.recv()
+        except EOFError:
+            return None, "the symbolic computation stopped unexpectedly"
+        return (payload, None) if status == "ok" else (None, f"sympy failed: {payload}")
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        recv.close()
+
+
+def _symbolic_work(compiled, result, latex=False):
+    def work():
+        out, syms, subs = symbolic_value(compiled, result.point)
+        exprs = derivatives(out, syms, result.command, result.wrt, v=_v(result),
+                            tangents=_tangents(result))
+        values = {k: np.vectorize(lambda e: to_float(e.xreplace(subs) if hasattr(e, "xreplace")
+                                                     else e), otypes=[float])(a)
+                  for k, a in exprs.items()}
+        formulas = {}
+        if result.command == "grad":
+            formulas = {n: formula(exprs[n], syms[n], n, latex) for n in result.wrt}
+        elif result.command == "eval":
+            formulas = {"value": {"kind": "scalar", "formula": _pretty(out.reshape(()).item(),
+                                                                       latex)}
+                        } if out.size == 1 else {}
+        return {"values": values, "formulas": formulas}
+    return work
+
+
+def _v(result):
+    return result.cotangent
+
+
+def _tangents(result):
+    return result.tangents
+
+
+# -- the cross-check ------------------------------------------------------------------------------
+
+@dataclass
+class Tolerance:
+    atol: float
+    rtol: float
+
+    def close(self, a, b) -> np.ndarray:
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        same = (a == b) | (np.isnan(a) & np.isnan(b))
+        return same | (np.abs(a - b) <= self.atol + self.rtol * np.abs(b))
+
+
+def _tolerances(dtype) -> tuple[Tolerance, Tolerance]:
+    """(autograd vs sympy, autograd vs finite differences) for a dtype."""
+    if np.dtype(dtype) == np.float32:
+        return Tolerance(1e-5, 1e-4), Tolerance(1e-3, 1e-2)
+    return Tolerance(1e-10, 1e-8), Tolerance(1e-6, 1e-5)
+
+
+def autograd_values(result) -> dict[str, np.ndarray]:
+    """The result's derivatives, keyed as the check compares them."""
+    c = result.command
+    if c == "eval":
+        return {"value": result.value}
+    if c == "jvp":
+        return {"jvp": result.jvp}
+    if c == "hessian":
+        return {f"{a},{b}": h for a, row in result.hessian.items() for b, h in row.items()}
+    return dict(getattr(result, DERIVATIVE[c]))
+
+
+def finite_values(compiled, result) -> tuple[dict, dict, list]:
+    """Central differences (Richardson) of the same quantities; error estimates; kinks."""
+    c, p = result.command, result.point
+    if c == "eval":
+        return {}, {}, []
+
+    def f(point):
+        with no_grad():
+            return compiled._run(point, record=False).value.data
+
+    values, errors, kinks = {}, {}, []
+    if c == "hessian":
+        for a in result.wrt:
+            def grad_a(point, a=a):
+                return compiled.grad(point, wrt=[a]).gradient[a]
+            for b in result.wrt:
+                fd = finite.jacobian(grad_a, p, b)
+                values[f"{a},{b}"], errors[f"{a},{b}"] = fd.value, fd.error
+                kinks += [(b, k) for k in fd.kinks]
+        return values, errors, kinks
+    out_ndim = np.ndim(result.value)
+    total, total_err = None, None
+    for n in result.wrt:
+        fd = finite.jacobian(f, p, n)
+        kinks += [(n, k) for k in fd.kinks]
+        if c in ("grad", "jacobian"):
+            shape = p[n].shape if c == "grad" else np.shape(result.value) + p[n].shape
+            values[n], errors[n] = fd.value.reshape(shape), fd.error.reshape(shape)
+        elif c == "vjp":
+            v = np.asarray(_v(result), float)
+            values[n] = np.tensordot(v, fd.value, axes=out_ndim)
+            errors[n] = np.tensordot(np.abs(v), fd.error, axes=out_ndim)
+        elif c == "jvp":
+            t = np.asarray(_tangents(result).get(n, np.zeros(p[n].shape)), float)
+            part = np.tensordot(fd.value, t, axes=p[n].ndim)
+            err = np.tensordot(fd.error, np.abs(t), axes=p[n].ndim)
+            total = part if total is None else total + part
+            total_err = err if total_err is None else total_err + err
+    if c == "jvp":
+        values["jvp"], errors["jvp"] = total, total_err
+    return values, errors, kinks
+
+
+def _max_errors(a: dict, b: dict) -> tuple[float, float]:
+    abs_err = rel_err = 0.0
+    for k, x in a.items():
+        x, y = np.asarray(x, float), np.asarray(b[k], float)
+        finite_ = np.isfinite(x) & np.isfinite(y)
+        if finite_.any():
+            d = np.abs(x - y)[finite_]
+            abs_err = max(abs_err, float(d.max()))
+            rel_err = max(abs_err and rel_err, float((d / np.maximum(np.abs(y[finite_]),
+                                                                      1e-300)).max()))
+    return abs_err, rel_err
+
+
+def _agree(tol: Tolerance, a: dict, b: dict, extra: dict | None = None) -> bool:
+    ok = True
+    for k, x in a.items():
+        close = tol.close(x, b[k])
+        if extra is not None:
+            close |= np.abs(np.asarray(x, float) - np.asarray(b[k], float)) <= 10 * extra[k]
+        ok &= bool(np.all(close))
+    return ok
+
+
+def check(compiled, result, *, timeout: float = 5.0, latex: bool = False) -> dict:
+    """Compare autograd's derivatives with sympy's and with finite differences."""
+    auto = autograd_values(result)
+    sym_tol, fd_tol = _tolerances(compiled.dtype)
+    sym, skipped = with_time_limit(_symbolic_work(compiled, result, latex), timeout)
+    fd, fd_err, kinks = finite_values(compiled, result)
+    report = {"method": "autograd vs sympy vs central differences (Richardson)"}
+    agree = True
+    if sym is not None:
+        sym_vals = sym["values"]
+        a, r = _max_errors(auto, sym_vals)
+        sym_ok = _agree(sym_tol, auto, sym_vals)
+        report["symbolic"] = {"agree": sym_ok, "max_abs_err": a, "max_rel_err": r,
+                              "formulas": sym["formulas"],
+                              "values": {k: v.tolist() for k, v in sym_vals.items()}}
+        agree &= sym_ok
+    else:
+        report["symbolic"] = {"skipped": skipped}
+    if fd:
+        a, r = _max_errors(auto, fd)
+        fd_ok = _agree(fd_tol, auto, fd, fd_err)
+        report["finite_differences"] = {
+            "agree": fd_ok, "max_abs_err": a, "max_rel_err": r,
+            "error_estimate": max(float(np.max(e, initial=0.0)) for e in fd_err.values()),
+            "step": finite.step(compiled.dtype)}
+        agree &= fd_ok
+    ref = (sym["values"] if sym is not None else fd) or {}
+    a, r = _max_errors(auto, ref) if ref else (0.0, 0.0)
+    report.update(agree=bool(agree), max_abs_err=a, max_rel_err=r,
+                  tolerance={"sympy": vars(sym_tol), "finite_differences": vars(fd_tol)})
+    if not agree or kinks:
+        report["conventions"] = conventions(compiled, result)
+    if kinks:
+        report["kinks"] = [{"variable": n, "index": list(k)} for n, k in kinks]
+    report["verdict"] = _verdict(agree, kinks, report)
+    bad = explain_nonfinite(compiled, result)
+    if bad:
+        report["nonfinite"] = bad
+    return report
+
+
+def _verdict(agree: bool, kinks: list, report: dict) -> str:
+    if agree:
+        return "agree"
+    if kinks:
+        used = "; ".join(c["convention"] for c in report.get("conventions", [])) or \
+            "PyTorch's conventions"
+        return f"not differentiable at this point (one-sided differences disagree); " \
+               f"autograd uses {used}"
+    return "disagree"
+
+
+# -- explanations from the recorded graph ---------------------------------------------------------
+
+def _recorded(compiled, result):
+    """Re-run with the graph recorded: (output, leaves, run)."""
+    leaves = compiled._leaves(result.point, result.wrt)
+    with enable_grad():
+        run = compiled._run(result.point, leaves)
+    return run.value, leaves, run
+
+
+def _nodes(out: Tensor):
+    """Every node of the graph behind `out`, outputs first."""
+    seen, order, stack = set(), [], [out.grad_fn] if out.grad_fn is not None else []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or node.inputs is None:
+            continue
+        seen.add(id(node))
+        order.append(node)
+        stack.extend(t.grad_fn for t in node.inputs if t.grad_fn is not None)
+    return order
+
+
+def _origins(nodes, origins: dict) -> dict:
+    """Each node's place in the text: its own, or that of the operation it is part of."""
+    found = {}
+    for node in nodes:  # outputs first: a composite's output is seen before its insides
+        where = origins.get(node) or found.get(node)
+        if where is None:
+            continue
+        found[node] = where
+        for t in node.inputs:
+            if t.grad_fn is not None and t.grad_fn not in origins:
+                found.setdefault(t.grad_fn, where)
+    return found
+
+
+def _place(where) -> dict:
+    span, what = where
+    return {"operation": what, "position": span.to_json() if span else None}
+
+
+def conventions(compiled, result) -> list[dict]:
+    """The conventions autograd applied at this point (relu'(0) = 0, ties split, …)."""
+    try:
+        out, _, run = _recorded(compiled, result)
+    except GradcliError:
+        return []
+    nodes = _nodes(out)
+    places = _origins(nodes, run.origins)
+    found = []
+    for node in nodes:
+        kink = node.prim.kink
+        if kink and kink[1](node.out_data, *[t.data for t in node.inputs], **node.params):
+            entry = {"convention": kink[0]}
+            if node in places:
+                entry.update(_place(places[node]))
+            if entry not in found:
+                found.append(entry)
+    return found
+
+
+_NONFINITE_HINTS = {
+    "sqrt": "sqrt is not differentiable at 0 (its slope is infinite); keep its input away "
+            "from 0, e.g. sqrt(x + 1e-12)",
+    "log": "log'(0) = inf; keep the input positive, e.g. log(x + 1e-12)",
+    "div": "a division by 0 in the backward pass; keep the denominator away from 0",
+    "pow": "a power with a negative or fractional exponent at 0 has an infinite slope",
+    "norm": "norm at 0",
+}
+
+
+def explain_nonfinite(compiled, result) -> dict | None:
+    """Name the first operation, in the user's text, whose backward made NaN or infinity."""
+    if result.command not in ("grad", "vjp"):
+        return None
+    derivs = autograd_values(result)
+    if all(np.all(np.isfinite(np.asarray(d, float))) for d in derivs.values()):
+        return None
+    try:
+        out, leaves, run = _recorded(compiled, result)
+    except GradcliError:
+        return None
+    if not out.requires_grad:
+        return None
+    first = []
+
+    def watch(node, i, g, gi):
+        if not first and not np.all(np.isfinite(gi.data)) and np.all(np.isfinite(g.data)):
+            first.append((node, g.data, gi.data))
+
+    cot = np.ones_like(out.data) if result.command == "grad" else \
+        np.asarray(_v(result), dtype=out.dtype).reshape(out.shape)
+    nodes = _nodes(out)
+    places = _origins(nodes, run.origins)
+    with no_grad():
+        run_backward([out], [Tensor._wrap(cot)], retain_graph=False, create_graph=False,
+                     accumulate=False, watch=watch)
+    if not first:
+        return None
+    node, g, gi = first[0]
+    name = node.prim.name
+    entry = {"primitive": name, "message": f"the backward of {name} produced "
+             f"{'NaN' if np.isnan(gi).any() else 'infinity'}"}
+    if node in places:
+        entry.update(_place(places[node]))
+    hint = _NONFINITE_HINTS.get(name, "an input sits where the derivative is not finite")
+    poisoned = np.broadcast_to(g, node.out_data.shape + ()) if g.shape == node.out_data.shape \
+        else None
+    if poisoned is not None and np.any((poisoned == 0)) and np.isnan(gi).any():
+        hint = ("the `where` trap: this operation's gradient is 0 where its branch is not "
+                "used, but its own derivative is infinite there, and 0·inf = NaN; guard the "
+                "input instead, e.g. sqrt(where(x > 0, x, 1)) inside where(x > 0, …, 0)")
+    entry["hint"] = hint
+    return entry
+
+
+# -- gradcli diff --------------------------------------------------------------------------------
+
+def diff(compiled, wrt: str, *, order: int = 1, point=None, latex: bool = False,
+         timeout: float = 5.0) -> dict:
+    """The symbolic derivative alone: variables are scalars unless `point` gives shapes."""
+    if wrt not in compiled.free_vars:
+        from .errors import UsageError
+        raise UsageError(f"--wrt {wrt}: {wrt} is not a variable of the expression",
+                         hint="its variables are: " + (", ".join(compiled.free_vars) or "none"))
+    shapes = point or {n: np.zeros(()) for n in compiled.free_vars}
+
+    def work():
+        import sympy as sp
+        out, syms, _ = symbolic_value(compiled, shapes)
+        if out.size != 1:
+            raise EvalError(f"diff needs a scalar expression, not shape {out.shape}")
+        e = out.reshape(()).item()
+        if syms[wrt].ndim == 0:
+            d = sp.diff(e, syms[wrt].item(), order)
+            derivative = formula(np.asarray(d, dtype=object), syms[wrt], wrt, latex)
+        elif order == 1:
+            derivative = formula(_diff_array(e, syms[wrt]), syms[wrt], wrt, latex)
+        else:
+            raise EvalError("--order above 1 needs a scalar variable")
+        return {"expression": _pretty(e, latex), "derivative": derivative}
+
+    res, why = with_time_limit(work, timeout)
+    if res is None:
+        raise EvalError(f"no symbolic derivative: {why}", hint="raise --check-timeout")
+    return res
