@@ -90,6 +90,7 @@ def test_s5_s7_doubling():
                    "x=[-0.9618, -3.3220, -0.6637]", "--v", "[0.1, 1.0, 0.0001]")
     assert np.allclose(doc["vjp"]["x"], [51.2, 512, 0.0512])
     assert np.allclose(doc["value"], 512 * np.array([-0.9618, -3.3220, -0.6637]))
+    assert doc["expression"] == (ROOT / "samples" / "doubling.grad").read_text().rstrip()
 
 
 def test_s9_detach():
@@ -252,6 +253,17 @@ def test_non_scalar_grad_exit_1_with_hint():
 def test_size_limit_exit_1():
     doc = run_json("eval", "x * ones(100)", "--at", "x=1", "--max-elements", "10", code=1)
     assert doc["error"]["type"] == "LimitError"
+
+
+def test_loop_cap_exit_1():
+    program = "y = x\nwhile y > 0:\n    y = y + 1\ny"
+    doc = run_json("eval", program, "--at", "x=1", "--max-iterations", "10", code=1)
+    assert doc["error"]["type"] == "LimitError"
+
+
+def test_program_from_stdin():
+    doc = run_json("grad", "-f", "-", "--at", "x=2", input="y = x*x\ny\n")
+    assert doc["gradient"] == {"x": 4.0} and doc["expression"] == "y = x*x\ny"
 
 
 def test_malformed_at_exit_2():

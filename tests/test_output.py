@@ -1,6 +1,7 @@
 """The output layer on hand-built Result objects: strict JSON, key order, the rich view."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -160,3 +161,21 @@ def test_rich_errors_on_stderr(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == err.render() + "\n"
+
+
+def test_batch_progress_on_a_terminal_leaves_stdout_to_the_results(capsys, monkeypatch):
+    monkeypatch.setattr(output, "LONG_BATCH", 2)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with output.batch_progress(3) as tick:
+        for i in range(3):
+            print(f"line {i}")
+            tick(i + 1)
+    captured = capsys.readouterr()
+    assert captured.out == "line 0\nline 1\nline 2\n"
+    assert "3 points" in captured.err
+
+
+def test_batch_progress_is_silent_off_a_terminal(capsys):
+    with output.batch_progress(10**6) as tick:
+        tick(1)
+    assert capsys.readouterr().err == ""

@@ -106,6 +106,8 @@ Check = Annotated[Optional[bool], typer.Option(
 Strict = Annotated[bool, typer.Option(
     "--strict", help="Out-of-domain values (log(-1), 1/0) are errors, not warnings.")]
 MaxElements = Annotated[int, typer.Option(min=1, help="Largest number of elements per array.")]
+MaxIterations = Annotated[int, typer.Option(
+    min=1, help="Largest number of loop iterations in a run of a program.")]
 Points = Annotated[Optional[str], typer.Option(
     "--points", metavar="FILE|-",
     help="Batch: NDJSON, one object of bindings a line; writes one JSON object a line.")]
@@ -117,7 +119,7 @@ def _common(expression: Expression = None, file: File = None, at: At = None,
             at_json: AtJson = None, seed: Seed = None, wrt: Wrt = None,
             dtype: DTypeOption = DType.float64, json: Json = False, check: Check = None,
             strict: Strict = False, max_elements: MaxElements = 10**8,
-            points: Points = None):
+            max_iterations: MaxIterations = 100_000, points: Points = None):
     """The options every command takes (a signature only; see `_command`)."""
 
 
@@ -320,7 +322,8 @@ def _compile(options: dict):
 
     text = _program_text(options)
     return gc.compile(text, dtype=options["dtype"].value,
-                      strict=options["strict"], max_elements=options["max_elements"])
+                      strict=options["strict"], max_elements=options["max_elements"],
+                      max_iterations=options["max_iterations"])
 
 
 def _program_text(options: dict) -> str:
@@ -331,7 +334,7 @@ def _program_text(options: dict) -> str:
         raise UsageError("missing the expression",
                          hint='gradcli grad "x**2" --at x=3, or a program file: '
                               'gradcli grad -f prog.grad --at x=3')
-    return expression if file is None else _read(file, "program file")
+    return expression if file is None else _read(file, "program file").rstrip()
 
 
 def _read(path: str, what: str) -> str:

@@ -133,9 +133,16 @@ def batch_progress(total: int):
     from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    # stdout carries the results: rich must not redirect it into the live display.
+    with Progress(console=Console(stderr=True), transient=True, redirect_stdout=False,
+                  redirect_stderr=False) as bar:
         task = bar.add_task(f"{total} points", total=None)  # pulses while evaluating
-        yield lambda done: bar.update(task, total=total, completed=done)
+        step = max(1, total // 100)
+
+        def tick(done: int) -> None:
+            if done % step == 0 or done == total:
+                bar.update(task, total=total, completed=done)
+        yield tick
 
 
 # -- rich -----------------------------------------------------------------------------------
