@@ -7,6 +7,8 @@ Broadcasting is undone here, once, for every rule: `sum_to`.
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 
 from ..errors import GraphError, NotScalarError, ShapeError
@@ -63,12 +65,11 @@ def _accumulate(store: dict, key, g: Tensor) -> None:
     store[key] = g if prev is None else prev + g
 
 
-def _run_hooks(t: Tensor, g: Tensor) -> Tensor:
-    if t._hooks:
-        for hook in list(t._hooks):
-            r = hook(g)
-            if r is not None:
-                g = as_tensor(r, g)
+def _run_hooks(hooks: list, g: Tensor) -> Tensor:
+    for hook in list(hooks):
+        r = hook(g)
+        if r is not None:
+            g = as_tensor(r, g)
     return g
 
 
@@ -81,7 +82,9 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
     lists tensors whose total cotangents are returned (keyed by id); `watch(node, i, g, gi)`
     sees every rule's result, in the order backward runs."""
     captured: dict = {}
-    want = {id(t) for t in capture} if capture else set()
+    want = {id(t) for t in capture if t.grad_fn is None} if capture else set()
+    want_nodes = {t.grad_fn: id(t) for t in capture if t.grad_fn is not None} if capture \
+        else {}
     node_grads: dict = {}
     leaf_grads: dict = {}
     leaves: dict = {}
@@ -96,45 +99,61 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
     done = []
     prev_mode = T._grad_enabled
     T._grad_enabled = create_graph
+    collecting = gc.isenabled()
+    gc.disable()  # the graph is alive throughout: rescanning it would only cost time
     try:
         with np.errstate(all="ignore"):
             while ready:
                 node = ready.pop()
                 done.append(node)
                 g = node_grads.pop(node)
-                out = node.output()
-                g = _run_hooks(out, g)
-                if out._retains_grad and accumulate:
-                    out._grad = g if out._grad is None else out._grad + g
-                if id(out) in want:
-                    _accumulate(captured, id(out), g)
+                out = node.output(create_graph)
+                if node.hooks:
+                    g = _run_hooks(node.hooks, g)
+                if node.retained is not None and accumulate:
+                    kept = node.retained()
+                    if kept is not None:
+                        kept._grad = g if kept._grad is None else kept._grad + g
+                if want_nodes and node in want_nodes:
+                    _accumulate(captured, want_nodes[node], g)
                 prim, params, inputs = node.prim, node.params, node.inputs
-                lead = g.shape[:g.ndim - out.ndim]
+                nlead = g.data.ndim - out.data.ndim
                 for i, t in enumerate(inputs):
                     if not t.requires_grad:
                         continue
                     gi = prim.vjp[i](g, out, *inputs, **params)
-                    gi = sum_to(as_tensor(gi, g), lead + t.shape, len(lead))
+                    if gi.__class__ is not Tensor:
+                        gi = as_tensor(gi, g)
+                    shape = t.data.shape if not nlead else g.data.shape[:nlead] + t.data.shape
+                    if gi.data.shape != shape:
+                        gi = sum_to(gi, shape, nlead)
                     if watch is not None:
                         watch(node, i, g, gi)
                     child = t.grad_fn
                     if child is None:
-                        _accumulate(leaf_grads, id(t), gi)
-                        leaves[id(t)] = t
+                        key = id(t)
+                        prev = leaf_grads.get(key)
+                        leaf_grads[key] = gi if prev is None else prev + gi
+                        leaves[key] = t
                     else:
-                        _accumulate(node_grads, child, gi)
-                        counts[child] -= 1
-                        if counts[child] == 0:
+                        prev = node_grads.get(child)
+                        node_grads[child] = gi if prev is None else prev + gi
+                        left = counts[child] - 1
+                        counts[child] = left
+                        if not left:
                             ready.append(child)
             for key, g in leaf_grads.items():
                 leaf = leaves[key]
-                g = _run_hooks(leaf, g)
+                if leaf.hooks:
+                    g = _run_hooks(leaf.hooks, g)
                 if key in want:
                     _accumulate(captured, key, g)
                 if accumulate:
                     leaf._grad = g if leaf._grad is None else leaf._grad + g
     finally:
         T._grad_enabled = prev_mode
+        if collecting:
+            gc.enable()
     if not retain_graph:
         for node in done:
             node.inputs = None

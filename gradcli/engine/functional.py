@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import GraphError, NotScalarError, ShapeError
 from .backward import grad as _grad, run_backward
-from .functions import reshape
+from .functions import _apply, reshape
 from .tensor import Tensor, as_tensor, enable_grad, forward_mode
 
 STRATEGIES = ("auto", "reverse-mode", "forward-mode")
@@ -25,9 +25,18 @@ def _as_tuple(x) -> tuple[bool, tuple]:
     return False, (as_tensor(x),)
 
 
-def _inputs(inputs) -> tuple[bool, list[Tensor]]:
+def _inputs(inputs, create_graph=False) -> tuple[bool, list[Tensor]]:
     is_tuple, xs = _as_tuple(inputs)
-    return is_tuple, [as_tensor(x).detach().requires_grad_() for x in xs]
+    return is_tuple, [_input(as_tensor(x), create_graph) for x in xs]
+
+
+def _input(x: Tensor, create_graph: bool) -> Tensor:
+    """A fresh tensor to differentiate against; with create_graph still linked to x's graph
+    (as torch's view_as), so that the results can be differentiated with respect to x."""
+    if create_graph and x.requires_grad:
+        with enable_grad():
+            return _apply("reshape", x, shape=x.shape, nd=x.ndim)
+    return x.detach().requires_grad_()
 
 
 def _call(func, xs) -> tuple[bool, tuple[Tensor, ...]]:
@@ -52,7 +61,7 @@ def _result(t: Tensor, create_graph: bool) -> Tensor:
 
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), vᵀ·J) as torch.autograd.functional.vjp."""
-    in_tuple, xs = _inputs(inputs)
+    in_tuple, xs = _inputs(inputs, create_graph)
     with enable_grad():
         out_tuple, outs = _call(func, xs)
         vs = None if v is None else list(_as_tuple(v)[1])
@@ -104,7 +113,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     basis forward, "auto" picks the smaller basis."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
-    in_tuple, xs = _inputs(inputs)
+    in_tuple, xs = _inputs(inputs, create_graph)
     if strategy == "forward-mode":
         return _jacobian_fwd(func, xs, in_tuple, create_graph)
     with enable_grad():

@@ -13,7 +13,10 @@ import numpy as np
 
 from ..errors import EvalError, ShapeError
 from . import tensor as _T
+from .ops import PRIMITIVES
 from .tensor import Tensor, apply, as_tensor, resolve_dtype
+
+_NO_PARAMS: dict = {}
 
 _abs, _max, _min, _sum, _range = builtins.abs, builtins.max, builtins.min, builtins.sum, builtins.range
 
@@ -30,9 +33,26 @@ def _like(xs) -> Tensor | None:
 
 
 def _apply(name: str, *xs, **params) -> Tensor:
-    from .ops import PRIMITIVES
     like = _like(xs)
     return apply(PRIMITIVES[name], tuple(as_tensor(x, like) for x in xs), params)
+
+
+def _binary(name: str):
+    """A function of two inputs on the hot path: operators, and the rules of backward."""
+    prim = PRIMITIVES[name]
+
+    def fn(a, b):
+        if a.__class__ is Tensor:
+            if b.__class__ is not Tensor:
+                b = as_tensor(b, a)
+        elif b.__class__ is Tensor:
+            a = as_tensor(a, b)
+        else:
+            a = as_tensor(a)
+            b = as_tensor(b, a)
+        return apply(prim, (a, b), _NO_PARAMS)
+    fn.__name__ = fn.__qualname__ = name
+    return fn
 
 
 def _axes(axis, ndim: int) -> tuple[int, ...]:
@@ -147,8 +167,10 @@ def detach(x) -> Tensor:
 # -- elementwise -------------------------------------------------------------------------------
 
 def _unary(name):
+    prim = PRIMITIVES[name]
+
     def fn(x):
-        return _apply(name, x)
+        return apply(prim, (x if x.__class__ is Tensor else as_tensor(x),), _NO_PARAMS)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise {name}."
     return fn
@@ -176,40 +198,31 @@ def log10(x):
     return log(x) / math.log(10)
 
 
-def add(a, b):
-    return _apply("add", a, b)
+add = _binary("add")
 
 
-def sub(a, b):
-    return _apply("sub", a, b)
+sub = _binary("sub")
 
 
-def mul(a, b):
-    return _apply("mul", a, b)
+mul = _binary("mul")
 
 
-def div(a, b):
-    return _apply("div", a, b)
+div = _binary("div")
 
 
-def pow(x, exponent):
-    return _apply("pow", x, exponent)
+pow = _binary("pow")
 
 
-def maximum(a, b):
-    return _apply("maximum", a, b)
+maximum = _binary("maximum")
 
 
-def minimum(a, b):
-    return _apply("minimum", a, b)
+minimum = _binary("minimum")
 
 
-def atan2(a, b):
-    return _apply("atan2", a, b)
+atan2 = _binary("atan2")
 
 
-def hypot(a, b):
-    return _apply("hypot", a, b)
+hypot = _binary("hypot")
 
 
 def where(cond, a, b):

@@ -225,7 +225,10 @@ _row(Primitive("sub", np.subtract, vjp=(lambda g, out, a, b: g, lambda g, out, a
                jvp=(lambda t, out, a, b: t, lambda t, out, a, b: -t),
                sym=lambda sp, a, b: a - b, broadcast=True, elementwise=True,
                domain=((-2.0, 2.0), (-2.0, 2.0))))
-_binary("mul", np.multiply, lambda a, b, out: b, lambda a, b, out: a, lambda sp, a, b: a * b)
+_row(Primitive("mul", np.multiply, vjp=(lambda g, out, a, b: g * b, lambda g, out, a, b: g * a),
+               jvp=(lambda t, out, a, b: t * b, lambda t, out, a, b: a * t),
+               sym=lambda sp, a, b: a * b, broadcast=True, elementwise=True,
+               domain=((-2.0, 2.0), (-2.0, 2.0))))
 _binary("div", np.divide, lambda a, b, out: 1 / b, lambda a, b, out: -out / b,
         lambda sp, a, b: a / b, ((-2.0, 2.0), (0.5, 2.0)))
 # x**0 has derivative 0 everywhere (also at x = 0); the exponent's derivative is taken as 0
@@ -342,13 +345,18 @@ _row(Primitive(
 
 
 def _prod_grad(out, x, axis):
-    """d prod / d x_i = product of the others, exact also where x holds zeros."""
+    """d prod / d x_i = product of the others, exact also where x holds zeros, and written
+    so that its own derivative is right there too (second order: hessian of prod)."""
     zero = x == 0
     nzeros = F.sum(_float(zero, x), axis=axis, keepdims=True)
-    others = F.prod(F.where(zero, 1, x), axis=axis, keepdims=True)
-    safe = F.where(zero, 1, x)
-    return F.where(nzeros == 0, _keep(out, x, axis) / safe,
-                   F.where(zero & (nzeros == 1), others, 0))
+    nonzeros = F.prod(F.where(zero, 1, x), axis=axis, keepdims=True)  # product of x_j != 0
+    zeros = F.prod(F.where(zero, x, 1), axis=axis, keepdims=True)  # product of x_j == 0
+    # at a zero x_i, the product of the other zeros: 1 if none, the other one if one (as
+    # a sum, to keep its derivative), 0 to first order if more
+    other = F.where(nzeros == 1, 1, F.where(nzeros == 2,
+                                            F.sum(F.where(zero, x, 0), axis=axis,
+                                                  keepdims=True) - x, 0))
+    return F.where(zero, nonzeros * other, nonzeros / F.where(zero, 1, x) * zeros)
 
 
 _row(Primitive(

@@ -5,6 +5,7 @@ Operators and methods are attached by `functions.py`, from the table of primitiv
 
 from __future__ import annotations
 
+import functools
 import warnings
 import weakref
 
@@ -26,6 +27,15 @@ def is_grad_enabled() -> bool:
 class _GradMode:
     mode = True
 
+    def __new__(cls, fn=None):
+        """`@no_grad` without parentheses decorates too, as in PyTorch 2."""
+        if fn is not None:
+            return cls()(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn=None):
+        pass
+
     def __enter__(self):
         global _grad_enabled
         self._prev, _grad_enabled = _grad_enabled, self.mode
@@ -36,6 +46,7 @@ class _GradMode:
 
     def __call__(self, fn):
         """Use as a decorator, like torch.no_grad."""
+        @functools.wraps(fn)
         def wrapped(*args, **kwargs):
             with type(self)():
                 return fn(*args, **kwargs)
@@ -122,7 +133,7 @@ def to_array(data, dtype=None) -> np.ndarray:
 class Tensor:
     """A NumPy array with autograd: `requires_grad`, `grad`, `grad_fn`, `backward()`."""
 
-    __slots__ = ("data", "requires_grad", "grad_fn", "_grad", "_retains_grad", "_hooks",
+    __slots__ = ("data", "requires_grad", "grad_fn", "_grad", "_retains_grad", "hooks",
                  "_tangent", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
@@ -131,7 +142,7 @@ class Tensor:
         self.grad_fn = None
         self._grad = None
         self._retains_grad = False
-        self._hooks = None
+        self.hooks = None
         self._tangent = None
         self.requires_grad = False
         if requires_grad:
@@ -145,7 +156,7 @@ class Tensor:
         t.grad_fn = None
         t._grad = None
         t._retains_grad = False
-        t._hooks = None
+        t.hooks = None
         t._tangent = None
         return t
 
@@ -206,16 +217,18 @@ class Tensor:
             raise GraphError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is not None:
             self._retains_grad = True
+            self.grad_fn.retained = weakref.ref(self)
 
     def register_hook(self, hook):
         """Call `hook(grad)` when this tensor's gradient is computed; a return value
         replaces the gradient. Returns a handle with `.remove()`."""
         if not self.requires_grad:
             raise GraphError("cannot register a hook on a tensor that doesn't require gradient")
-        if self._hooks is None:
-            self._hooks = []
-        self._hooks.append(hook)
-        return _HookHandle(self._hooks, hook)
+        owner = self if self.grad_fn is None else self.grad_fn  # a non-leaf's hooks: its node's
+        if owner.hooks is None:
+            owner.hooks = []
+        owner.hooks.append(hook)
+        return _HookHandle(owner.hooks, hook)
 
     def detach(self) -> "Tensor":
         """The same values, cut from the graph (shares the array, as in PyTorch)."""
@@ -305,8 +318,24 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
         return Tensor._wrap(to_object(x))
     if like is not None and isinstance(x, (int, float, bool)) and not isinstance(x, np.generic):
         dt = like.data.dtype if like.data.dtype.kind == "f" else _default_dtype
-        return Tensor._wrap(np.asarray(x, dtype=dt))
+        return _constant(x, dt)
     return Tensor._wrap(to_array(x))
+
+
+_constants: dict = {}
+
+
+def _constant(x, dtype: np.dtype) -> Tensor:
+    """A Python number as a constant tensor, shared: `y * 2` in a loop makes one `2`."""
+    key = (x.__class__, x, dtype)
+    t = _constants.get(key)
+    if t is None:
+        data = np.asarray(x, dtype=dtype)
+        data.flags.writeable = False
+        t = Tensor._wrap(data)
+        if len(_constants) < 4096:
+            _constants[key] = t
+    return t
 
 
 # -- applying a primitive ------------------------------------------------------------------
@@ -316,14 +345,15 @@ class Node:
 
     Each primitive gets its own subclass, named from the primitive (`AddBackward0`)."""
 
-    __slots__ = ("prim", "inputs", "params", "out_ref", "out_data")
+    __slots__ = ("prim", "inputs", "params", "out_data", "hooks", "retained")
 
-    def __init__(self, prim, inputs, params, out):
+    def __init__(self, prim, inputs, params, out_data):
         self.prim = prim
         self.inputs = inputs
         self.params = params
-        self.out_ref = weakref.ref(out)
-        self.out_data = out.data
+        self.out_data = out_data
+        self.hooks = None  # the hooks registered on the output tensor
+        self.retained = None  # a weak reference to the output, after retain_grad()
 
     def name(self) -> str:
         return type(self).__name__
@@ -332,10 +362,13 @@ class Node:
     def released(self) -> bool:
         return self.inputs is None
 
-    def output(self) -> Tensor:
-        """The tensor this node produced (rules see the output)."""
-        out = self.out_ref()
-        return out if out is not None else Tensor._wrap(self.out_data)
+    def output(self, differentiable: bool = False) -> Tensor:
+        """The output, for the rules: its value, or recomputed from the inputs when the
+        backward pass itself is recorded (create_graph), so rules using it stay
+        differentiable. Nodes keep no reference to their output tensor: no cycles."""
+        if differentiable:
+            return apply(self.prim, self.inputs, self.params)
+        return Tensor._wrap(self.out_data)
 
     @property
     def next_functions(self) -> tuple:
@@ -364,9 +397,14 @@ class AccumulateGrad:
 
 def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     """Run a primitive's forward and record it when gradients or tangents are wanted."""
+    fwd = prim.symbolic if _symbolic else prim.forward
     try:
-        data = (prim.symbolic if _symbolic else prim.forward)(*[t.data for t in inputs],
-                                                               **params)
+        if len(inputs) == 2:
+            data = fwd(inputs[0].data, inputs[1].data, **params)
+        elif len(inputs) == 1:
+            data = fwd(inputs[0].data, **params)
+        else:
+            data = fwd(*[t.data for t in inputs], **params)
     except ValueError as exc:
         shapes = " and ".join(str(t.shape) for t in inputs)
         raise ShapeError(f"{prim.name}: operands of shapes {shapes} do not fit ({exc})",
@@ -374,14 +412,14 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     except np.linalg.LinAlgError as exc:
         raise EvalError(f"{prim.name}: {exc}", hint="the matrix must be square and "
                         "invertible") from None
-    if type(data) is not np.ndarray:  # NumPy reductions return scalars, not 0-d arrays
+    if data.__class__ is not np.ndarray:  # NumPy reductions return scalars, not 0-d arrays
         data = np.asarray(data)
     out = Tensor._wrap(data)
     if _grad_enabled and prim.differentiable:
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
-                out.grad_fn = prim.node_type(prim, inputs, params, out)
+                out.grad_fn = prim.node_type(prim, inputs, params, data)
                 break
     if _forward_depth and prim.differentiable:
         for t in inputs:
