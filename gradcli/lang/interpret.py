@@ -207,7 +207,7 @@ class Interpreter:
             raise LimitError(f"the loops ran more than {self.limits.max_iterations} "
                              "iterations", span=node.span,
                              hint="check the loop's condition, or raise the limit "
-                                  "(max_iterations)")
+                                  "(--max-iterations)")
         if self.deadline is not None and self.iterations % 64 == 0 \
                 and time.monotonic() > self.deadline:
             raise LimitError(f"the evaluation took longer than {self.limits.max_seconds} s",
