@@ -1,0 +1,284 @@
+"""Shared helpers for the gradcli benchmarks: timing, optional peers, tables, RESULTS.md.
+
+Every measurement is a *cell*: a factory builds a zero-argument callable outside the
+timer, the callable is run once (warm-up, result checked against a reference), then
+timed.  A missing peer becomes "not installed"; anything else that fails (gradcli not
+written yet, a feature missing, ...) becomes "n/a (reason)" instead of a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+class Missing(Exception):
+    """A peer library is not installed."""
+
+
+class Mismatch(Exception):
+    """A result disagrees with the reference."""
+
+
+def need(name: str):
+    """Import a peer; a missing peer raises Missing.  gradcli's ImportError passes through
+    so that its cells say why (it is expected to be installed)."""
+    try:
+        mod = importlib.import_module(name)
+    except ImportError as e:
+        if name.split(".")[0] == "gradcli":
+            raise
+        raise Missing(name) from e
+    if name == "jax":
+        mod.config.update("jax_enable_x64", True)
+    return mod
+
+
+def to_numpy(v) -> np.ndarray:
+    """Torch tensors, JAX arrays, gradcli tensors and NumPy values as float64 ndarrays."""
+    if hasattr(v, "detach"):
+        v = v.detach()
+    if hasattr(v, "numpy") and not isinstance(v, np.ndarray):
+        v = v.numpy()
+    return np.asarray(v, dtype=np.float64)
+
+
+def check_close(got, want, rtol=1e-7, atol=1e-9) -> None:
+    """Compare a result (array or tuple of arrays) with the reference; raise Mismatch."""
+    got_t = got if isinstance(got, (tuple, list)) else (got,)
+    want_t = want if isinstance(want, (tuple, list)) else (want,)
+    if len(got_t) != len(want_t):
+        raise Mismatch(f"{len(got_t)} results, expected {len(want_t)}")
+    for g, w in zip(got_t, want_t):
+        g = to_numpy(g)
+        if g.shape != np.shape(w) or not np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):
+            err = np.max(np.abs(g - w)) if g.shape == np.shape(w) else f"shape {g.shape} vs {np.shape(w)}"
+            raise Mismatch(f"max abs err {err}")
+
+
+# -- timing ------------------------------------------------------------------------------
+
+@dataclass
+class Timing:
+    min: float
+    median: float
+
+
+def bench(fn, *, repeat=7, min_sample=0.02, budget=2.0, min_repeat=3) -> Timing:
+    """Min and median seconds per call of fn() with time.perf_counter.
+
+    Calls are batched so that one sample lasts >= min_sample; the number of samples is
+    between min_repeat and repeat, fewer when the cell would exceed `budget` seconds.
+    The caller has already made one warm-up call.
+    """
+    t0 = time.perf_counter()
+    fn()
+    once = time.perf_counter() - t0
+    number = 1 if once >= min_sample else min(10_000, math.ceil(min_sample / max(once, 1e-7)))
+    reps = max(min_repeat, min(repeat, int(budget / (once * number + 1e-9))))
+    samples = [once] if number == 1 else []  # a slow calibration call is a sample already
+    while len(samples) < reps:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        samples.append((time.perf_counter() - t0) / number)
+    return Timing(min(samples), statistics.median(samples))
+
+
+def na(msg: str) -> str:
+    """An 'n/a (reason)' cell, the reason shortened to one line."""
+    msg = re.sub(r"\s+", " ", msg).strip()
+    return f"n/a ({msg if len(msg) <= 80 else msg[:77] + '...'})"
+
+
+def process_error(proc) -> str:
+    """Why a process failed: a JSON {"error": {"message"}} on stdout, else stderr's last non-hint line."""
+    for line in reversed(proc.stdout.strip().splitlines()):
+        try:
+            return json.loads(line)["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            break
+    lines = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith("hint:")]
+    return lines[-1] if lines else f"exit {proc.returncode}"
+
+
+def reason(e: BaseException) -> str:
+    if isinstance(e, Missing):
+        return "not installed"
+    if isinstance(e, Mismatch):
+        return f"MISMATCH ({e})"
+    return na(f"{type(e).__name__}: {e}")
+
+
+def measure(label: str, factory, *, want=None, check=check_close, warmup=True, **bench_kw):
+    """Build fn = factory(), warm it up (unless warmup=False), check it against `want`, time it.
+
+    Returns a Timing or a string explaining why there is no number.  For a first-call
+    cost (jit compile), let the factory return a callable that builds afresh each call
+    and pass repeat=3, min_sample=0.
+    """
+    try:
+        fn = factory()
+        if warmup or want is not None:
+            got = fn()
+            if want is not None:
+                check(got, want)
+        return bench(fn, **bench_kw)
+    except Exception as e:  # noqa: BLE001 - any failure becomes a table cell
+        text = reason(e)
+        if isinstance(e, Mismatch):
+            print(f"!!! {label}: {text}", file=sys.stderr)
+        return text
+
+
+# -- formatting --------------------------------------------------------------------------
+
+def fmt_time(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.3g} µs"
+    if s < 1:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s:.3g} s"
+
+
+def cell(t, base=None) -> str:
+    """'median (min) · ratio×' where ratio = median / base median."""
+    if not isinstance(t, Timing):
+        return t
+    text = f"{fmt_time(t.median)} ({fmt_time(t.min)})"
+    if isinstance(base, Timing):
+        text += f" · {t.median / base.median:.2f}×"
+    return text
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def grid(impls: dict, sizes: list[int], *, base: str, want=None, unchecked=(), first_calls=(), **bench_kw):
+    """Measure impls (name -> factory(n) -> fn) at every size; return (results, Markdown).
+
+    `want(n)` gives the reference result at size n, checked for all rows but `unchecked`;
+    rows are ratioed to row `base`.  Rows in `first_calls` time a fresh build+first call
+    (jit compile), 3 times.
+    """
+    results = {name: {} for name in impls}
+    for n in sizes:
+        ref = want(n) if want else None
+        for name, factory in impls.items():
+            kw = dict(repeat=3, min_repeat=3, min_sample=0) if name in first_calls else bench_kw
+            results[name][n] = measure(f"{name} n={n}", lambda: factory(n),
+                                       want=None if name in unchecked else ref, **kw)
+            print(f"  n={size_label(n)} {name}: {cell(results[name][n], results[base].get(n))}", file=sys.stderr)
+    rows = [[name] + [cell(results[name][n], results[base][n]) for n in sizes] for name in impls]
+    return results, table(["implementation"] + [f"n = {size_label(n)}" for n in sizes], rows)
+
+
+def ratio(results: dict, name: str, base: str, n: int):
+    a, b = results[name][n], results[base][n]
+    return a.median / b.median if isinstance(a, Timing) and isinstance(b, Timing) else None
+
+
+def size_label(n: int) -> str:
+    e = int(round(math.log10(n))) if n > 0 else 0
+    return f"1e{e}" if 10 ** e == n and n >= 1000 else str(n)
+
+
+def verdict(value, limit: float, unit: str = "×") -> str:
+    if not isinstance(value, (int, float)):
+        return "not measured"
+    return f"{value:.2f}{unit} — {'PASS' if value <= limit else 'FAIL'} (target ≤ {limit:g}{unit})"
+
+
+# -- machine + RESULTS.md ----------------------------------------------------------------
+
+def machine_info() -> str:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    blas = "threadpoolctl not installed"
+    try:
+        from threadpoolctl import threadpool_info
+        blas = "; ".join(
+            f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture', '')}, {i.get('num_threads')} threads)"
+            for i in threadpool_info() if i.get("user_api") == "blas") or "none found"
+    except ImportError:
+        pass
+    versions = []
+    for name in ("torch", "jax", "autograd", "numexpr", "gradcli"):
+        try:
+            from importlib.metadata import version
+            versions.append(f"{name} {version(name)}")
+        except Exception:  # noqa: BLE001
+            versions.append(f"{name} not installed")
+    return "\n".join([
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- platform: {platform.platform()}, Python {platform.python_version()}",
+        f"- CPU: {cpu}, nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} "
+        "(other work on the machine shares these cores)",
+        f"- NumPy {np.__version__}, BLAS: {blas}",
+        f"- OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}",
+        f"- peers: {', '.join(versions)}",
+    ])
+
+
+def _replace_block(text: str, key: str, body: str) -> str:
+    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
+    block = f"{start}\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        return pattern.sub(lambda _: block, text)
+    return text.rstrip() + "\n\n" + block + "\n"
+
+
+def write_section(key: str, body: str) -> None:
+    """Replace (or append) section `key` of RESULTS.md and refresh the machine header."""
+    text = RESULTS.read_text() if RESULTS.exists() else (
+        "# gradcli benchmark results\n\nGenerated by `benchmarks/run_all.py`; see "
+        "benchmarks/README.md. Cells: median (min) time · ratio to the row's baseline.\n")
+    text = _replace_block(text, "machine", "## Machine\n\n" + machine_info())
+    text = _replace_block(text, key, body)
+    RESULTS.write_text(text)
+    print(f"wrote section {key} of {RESULTS}")
+
+
+def args(description: str, extra=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
+    p.add_argument("--write", action="store_true", help="replace this section of benchmarks/RESULTS.md")
+    if extra:
+        extra(p)
+    return p.parse_args()
+
+
+def emit(key: str, title: str, body: str, ns: argparse.Namespace) -> None:
+    """Print the section, and write it to RESULTS.md with --write."""
+    stamp = f"_{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}" + (", --quick_" if ns.quick else "_")
+    section = f"## {title}\n\n{stamp}\n\n{body.strip()}\n"
+    print(section)
+    if ns.write:
+        write_section(key, section)

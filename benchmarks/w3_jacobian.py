@@ -1,0 +1,90 @@
+"""W3: dense Jacobians of tanh(A @ x) + x**2 and of (x+1)**2; ratio to hand-written NumPy.
+Every Jacobian is checked with np.allclose against the hand-written one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import harness
+from harness import need
+
+# case -> (build(module, A) -> f(x) in that module's terms, hand-written Jacobian(A, x))
+CASES = {
+    "tanh(A @ x) + x**2": (lambda m, A: lambda x: m.tanh(A @ x) + x**2,
+                           lambda A, x: (1 - np.tanh(A @ x) ** 2)[:, None] * A + np.diag(2 * x)),
+    "(x+1)**2": (lambda m, A: lambda x: (x + 1) ** 2,
+                 lambda A, x: np.diag(2 * (x + 1))),
+}
+
+
+def data(n):
+    return np.random.default_rng(0).standard_normal((n, n)) / np.sqrt(n), np.linspace(-1.0, 1.0, n)
+
+
+def impls(build, ref) -> dict:
+    def numpy_(n):
+        A, x = data(n)
+        return lambda: ref(A, x)
+
+    def torch_(how):
+        def factory(n):
+            torch, (A, x) = need("torch"), data(n)
+            f, xt = build(torch, torch.from_numpy(A)), torch.from_numpy(x)
+            if how == "jacrev":
+                jf = torch.func.jacrev(f)
+                return lambda: jf(xt)
+            return lambda: torch.autograd.functional.jacobian(f, xt)
+        return factory
+
+    def jax_(kind, mode):
+        def factory(n):
+            jax, (A, x) = need("jax"), data(n)
+            jnp = jax.numpy
+            jf, xj = getattr(jax, kind)(build(jnp, jnp.asarray(A))), jnp.asarray(x)
+            if mode == "first":
+                return lambda: jax.block_until_ready(jax.jit(lambda x: jf(x))(xj))
+            jf = jax.jit(jf) if mode == "jit" else jf
+            return lambda: jax.block_until_ready(jf(xj))
+        return factory
+
+    def hips(n):
+        ag, anp, (A, x) = need("autograd"), need("autograd.numpy"), data(n)
+        jf = ag.jacobian(build(anp, A))
+        return lambda: jf(x)
+
+    def gradcli(n):
+        gc, (A, x) = need("gradcli"), data(n)
+        f, xt = build(gc, gc.tensor(A)), gc.tensor(x)
+        return lambda: gc.functional.jacobian(f, xt)
+
+    return {
+        "NumPy hand-written (baseline)": numpy_,
+        "torch.func.jacrev": torch_("jacrev"),
+        "torch.autograd.functional.jacobian": torch_("functional"),
+        "JAX jacfwd eager": jax_("jacfwd", "eager"),
+        "JAX jacrev eager": jax_("jacrev", "eager"),
+        "JAX jit(jacfwd)": jax_("jacfwd", "jit"),
+        "JAX jit(jacrev)": jax_("jacrev", "jit"),
+        "JAX jit(jacfwd) first call": jax_("jacfwd", "first"),
+        "JAX jit(jacrev) first call": jax_("jacrev", "first"),
+        "HIPS autograd jacobian": hips,
+        "gradcli functional.jacobian": gradcli,
+    }
+
+
+def main() -> None:
+    ns = harness.args(__doc__)
+    sizes = [100, 300] if ns.quick else [100, 300, 1000]
+    parts = []
+    for (case, (build, ref)), case_sizes in zip(CASES.items(), [sizes, sizes[-1:]]):
+        _, md = harness.grid(impls(build, ref), case_sizes, base="NumPy hand-written (baseline)",
+                             want=lambda n: ref(*data(n)), budget=1.5,
+                             first_calls=["JAX jit(jacfwd) first call", "JAX jit(jacrev) first call"])
+        parts.append(f"### J of `{case}`\n\n{md}")
+    body = ("A = standard_normal((n, n)) / sqrt(n) (seed 0), x = linspace(-1, 1, n), float64; "
+            "ratio to the hand-written NumPy Jacobian.\n\n" + "\n\n".join(parts))
+    harness.emit("W3", "W3 — Jacobians", body, ns)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""W4: per-step cost of forward+backward through long scalar chains, and their memory.
+
+Chains `y = y*2` and `y = sin(y)*1.0001 + 0.1` from a scalar leaf 0.5; one loop step = one op.
+Time is measured in this process; memory in a fresh child process per cell
+(tracemalloc peak, and growth of the peak RSS)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+
+import harness
+from harness import need
+
+CHAINS = {"y = y*2": lambda m, y: y * 2, "y = sin(y)*1.0001 + 0.1": lambda m, y: m.sin(y) * 1.0001 + 0.1}
+X0 = 0.5
+
+
+def reference(chain: str, steps: int) -> float:
+    """d y_steps / d x by forward-mode accumulation in plain floats."""
+    y, d = X0, 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(steps):
+            if chain == "y = y*2":
+                y, d = y * 2, d * 2.0
+            else:
+                y, d = np.sin(y) * 1.0001 + 0.1, d * np.cos(y) * 1.0001
+    return d
+
+
+def numpy_forward(chain, steps):
+    step = CHAINS[chain]
+
+    def run():
+        y = np.float64(X0)
+        for _ in range(steps):
+            y = step(np, y)
+        return y
+    return run
+
+
+def torch_(chain, steps):
+    torch, step = need("torch"), CHAINS[chain]
+
+    def run():
+        x = y = torch.tensor(X0, dtype=torch.float64, requires_grad=True)
+        for _ in range(steps):
+            y = step(torch, y)
+        y.backward()
+        return x.grad
+    return run
+
+
+def hips(chain, steps):
+    ag, anp, step = need("autograd"), need("autograd.numpy"), CHAINS[chain]
+
+    def f(y):
+        for _ in range(steps):
+            y = step(anp, y)
+        return y
+    g = ag.grad(f)
+    return lambda: g(X0)
+
+
+def gradcli(chain, steps):
+    gc, step = need("gradcli"), CHAINS[chain]
+
+    def run():
+        x = y = gc.tensor(X0, requires_grad=True)
+        for _ in range(steps):
+            y = step(gc, y)
+        y.backward()
+        return x.grad
+    return run
+
+
+IMPLS = {
+    "NumPy forward only": numpy_forward,
+    "PyTorch": torch_,
+    "HIPS autograd": hips,
+    "gradcli": gradcli,
+}
+TRACED = {"NumPy forward only", "HIPS autograd", "gradcli"}  # tracemalloc sees their allocations
+
+
+def peak_rss_kib() -> int:
+    """This process's peak RSS.  VmHWM where /proc has it: ru_maxrss survives fork+exec on
+    Linux, so in a child of a big parent it starts at the parent's size and hides growth."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def child(name: str, chain: str, steps: int) -> None:
+    """Print {"rss_kib": ..., "traced_bytes": ...} for one forward+backward of the chain."""
+    fn = IMPLS[name](chain, steps)
+    IMPLS[name](chain, 10)()  # load lazy parts before the baseline
+    before = peak_rss_kib()
+    fn()
+    rss = peak_rss_kib() - before
+    traced = None
+    if name in TRACED:
+        tracemalloc.start()
+        fn()
+        traced = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    print(json.dumps({"rss_kib": rss, "traced_bytes": traced}))
+
+
+def memory(name: str, chain: str, steps: int) -> str:
+    proc = subprocess.run([sys.executable, __file__, "--child", name, chain, str(steps)],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode:
+        return harness.na((proc.stderr.strip().splitlines() or ["failed"])[-1])
+    m = json.loads(proc.stdout.strip().splitlines()[-1])
+    traced = f"{m['traced_bytes'] / 2**20:.2f} MiB" if m["traced_bytes"] is not None else "—"
+    return f"{traced} / {m['rss_kib'] / 1024:.1f} MiB"
+
+
+def main() -> None:
+    ns = harness.args(__doc__, lambda p: p.add_argument("--child", nargs=3, metavar=("IMPL", "CHAIN", "STEPS")))
+    if ns.child:
+        with np.errstate(over="ignore", invalid="ignore"):
+            child(ns.child[0], ns.child[1], int(ns.child[2]))
+        return
+    all_steps = [10**3, 10**4] if ns.quick else [10**3, 10**4, 10**5]
+    labels = [harness.size_label(s) for s in all_steps]
+    parts, worst = [], {}
+    for chain in CHAINS:
+        times, mems = [], []
+        for name, make in IMPLS.items():
+            trow, mrow = [name], [name]
+            for steps in all_steps:
+                want = None if name == "NumPy forward only" else reference(chain, steps)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    t = harness.measure(f"{name} {chain} {steps}", lambda: make(chain, steps), want=want,
+                                        repeat=5, min_repeat=2, budget=3.0, min_sample=0.05)
+                if isinstance(t, harness.Timing):
+                    per = t.median / steps
+                    trow.append(f"{per * 1e6:.3g} µs (min {t.min / steps * 1e6:.3g}; total {harness.fmt_time(t.median)})")
+                    if name == "gradcli":
+                        worst[(chain, steps)] = per * 1e6
+                else:
+                    trow.append(t)
+                mrow.append(memory(name, chain, steps) if isinstance(t, harness.Timing) else "—")
+                print(f"  {chain} {name} {steps}: {trow[-1]} | {mrow[-1]}", file=sys.stderr)
+            times.append(trow)
+            mems.append(mrow)
+        parts.append(f"### `{chain}`: µs per step, median of forward+backward ÷ steps\n\n"
+                     + harness.table(["implementation"] + [f"{s} steps" for s in labels], times)
+                     + "\n\nPeak memory of one forward+backward in a fresh process: tracemalloc peak / "
+                       "peak-RSS growth (VmHWM; — = tracemalloc does not see that library's allocations)\n\n"
+                     + harness.table(["implementation"] + [f"{s} steps" for s in labels], mems))
+    target = "\n".join(f"- gradcli, `{c}`, {harness.size_label(s)} steps: {harness.verdict(v, 5.0, ' µs/op')}"
+                       for (c, s), v in worst.items()) or "- gradcli: not measured"
+    body = ("Leaf: a float64 scalar 0.5 requiring grad (NumPy: np.float64, no gradient). "
+            "Gradients checked against forward-mode accumulation.\n\n" + "\n\n".join(parts)
+            + "\n\nTarget ≤ 5 µs/op:\n" + target)
+    harness.emit("W4", "W4 — per-op overhead of long chains", body, ns)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""W6: Hessian of logsumexp(x), n = 500; ratio to the hand-written NumPy diag(p) - outer(p, p)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import harness
+from harness import need
+
+
+def xs(n):
+    return np.random.default_rng(0).standard_normal(n)
+
+
+def hess_ref(x):
+    p = np.exp(x - x.max())
+    p /= p.sum()
+    return np.diag(p) - np.outer(p, p)
+
+
+def numpy_(n):
+    x = xs(n)
+    return lambda: hess_ref(x)
+
+
+def torch_(how):
+    def factory(n):
+        torch = need("torch")
+        f, x = (lambda x: torch.logsumexp(x, 0)), torch.from_numpy(xs(n))
+        if how == "func":
+            h = torch.func.hessian(f)
+            return lambda: h(x)
+        return lambda: torch.autograd.functional.hessian(f, x)
+    return factory
+
+
+def jax_(mode):
+    def factory(n):
+        jax = need("jax")
+        h, x = jax.hessian(jax.scipy.special.logsumexp), jax.numpy.asarray(xs(n))
+        if mode == "first":
+            return lambda: jax.block_until_ready(jax.jit(lambda x: h(x))(x))
+        h = jax.jit(h) if mode == "jit" else h
+        return lambda: jax.block_until_ready(h(x))
+    return factory
+
+
+def hips(n):
+    ag, special = need("autograd"), need("autograd.scipy.special")
+    h, x = ag.hessian(special.logsumexp), xs(n)
+    return lambda: h(x)
+
+
+def gradcli(n):
+    gc = need("gradcli")
+    x = gc.tensor(xs(n))
+    return lambda: gc.functional.hessian(lambda x: gc.logsumexp(x), x)
+
+
+IMPLS = {
+    "NumPy hand-written (baseline)": numpy_,
+    "torch.func.hessian": torch_("func"),
+    "torch.autograd.functional.hessian": torch_("functional"),
+    "JAX hessian eager": jax_("eager"),
+    "JAX jit(hessian)": jax_("jit"),
+    "JAX jit(hessian) first call": jax_("first"),
+    "HIPS autograd hessian": hips,
+    "gradcli functional.hessian": gradcli,
+}
+
+
+def main() -> None:
+    ns = harness.args(__doc__)
+    sizes = [100] if ns.quick else [500]
+    _, md = harness.grid(IMPLS, sizes, base="NumPy hand-written (baseline)", want=lambda n: hess_ref(xs(n)),
+                         first_calls=["JAX jit(hessian) first call"], budget=3.0)
+    body = f"x ~ standard normal (seed 0), float64; every Hessian checked against the hand-written one.\n\n{md}"
+    harness.emit("W6", "W6 — Hessian of logsumexp", body, ns)
+
+
+if __name__ == "__main__":
+    main()
