@@ -117,15 +117,15 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                 if want_nodes and node in want_nodes:
                     _accumulate(captured, want_nodes[node], g)
                 prim, params, inputs = node.prim, node.params, node.inputs
-                nlead = g.data.ndim - out.data.ndim
+                nlead = g.ndim - out.ndim
                 for i, t in enumerate(inputs):
                     if not t.requires_grad:
                         continue
                     gi = prim.vjp[i](g, out, *inputs, **params)
                     if gi.__class__ is not Tensor:
                         gi = as_tensor(gi, g)
-                    shape = t.data.shape if not nlead else g.data.shape[:nlead] + t.data.shape
-                    if gi.data.shape != shape:
+                    shape = t.data.shape if not nlead else g.shape[:nlead] + t.data.shape
+                    if gi.shape != shape:
                         gi = sum_to(gi, shape, nlead)
                     if watch is not None:
                         watch(node, i, g, gi)

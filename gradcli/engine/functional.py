@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import GraphError, NotScalarError, ShapeError
 from .backward import grad as _grad, run_backward
 from .functions import _apply, reshape
+from .structured import identity
 from .tensor import Tensor, as_tensor, enable_grad, forward_mode
 
 STRATEGIES = ("auto", "reverse-mode", "forward-mode")
@@ -127,7 +128,8 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
         if not out.requires_grad:
             rows.append([Tensor._wrap(np.zeros(out.shape + x.shape, x.dtype)) for x in xs])
             continue
-        basis = Tensor._wrap(np.eye(m, dtype=out.dtype).reshape((m,) + out.shape))
+        basis = Tensor._wrap(np.eye(m, dtype=out.dtype).reshape((m,) + out.shape)) \
+            if create_graph else identity(out.shape, out.dtype)
         with enable_grad():
             got = run_backward([out], [basis], retain_graph=create_graph or k < len(outs) - 1,
                                create_graph=create_graph, capture=xs, accumulate=False)
@@ -140,11 +142,14 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
 def _jacobian_fwd(func, xs, in_tuple, create_graph):
     sizes = [x.data.size for x in xs]
     n = sum(sizes)
-    basis = np.eye(n, dtype=xs[0].dtype)
-    offset = 0
-    for x, size in zip(xs, sizes):
-        x._tangent = Tensor._wrap(basis[:, offset:offset + size].reshape((n,) + x.shape))
-        offset += size
+    if len(xs) == 1:
+        xs[0]._tangent = identity(xs[0].shape, xs[0].dtype)
+    else:
+        basis = np.eye(n, dtype=xs[0].dtype)
+        offset = 0
+        for x, size in zip(xs, sizes):
+            x._tangent = Tensor._wrap(basis[:, offset:offset + size].reshape((n,) + x.shape))
+            offset += size
     with forward_mode(), enable_grad():
         out_tuple, outs = _call(func, xs)
     rows = []

@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import EvalError, ShapeError
 from . import tensor as _T
 from .ops import PRIMITIVES
+from .structured import Diag
 from .tensor import Tensor, apply, as_tensor, resolve_dtype
 
 _NO_PARAMS: dict = {}
@@ -228,7 +229,7 @@ hypot = _binary("hypot")
 def where(cond, a, b):
     """a where cond holds, else b (the gradient flows to the branch taken)."""
     cond = as_tensor(cond)
-    if cond.dtype != np.bool_:
+    if cond.dtype != np.bool_ and cond.dtype != object:  # object: sympy's relations
         cond = cond != 0
     return _apply("where", cond, a, b)
 
@@ -303,6 +304,10 @@ def reshape(x, *shape):
                          f"{tuple(shape)}", hint=f"the sizes must multiply to {x.data.size}") from None
     if target == x.shape:
         return x
+    if x.__class__ is Diag:
+        kept = x.reshaped(target)
+        if kept is not None:
+            return kept
     return _apply("reshape", x, shape=target, nd=x.ndim)
 
 
