@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import keyword
 import math
@@ -121,8 +120,8 @@ def _first_use(node: S.Node, name: str) -> Span | None:
         n = stack.pop()
         if isinstance(n, S.Name) and n.id == name:
             spans.append(n.span)
-        for f in dataclasses.fields(n):
-            v = getattr(n, f.name)
+        for f in n.fields:
+            v = getattr(n, f)
             items = v if isinstance(v, tuple) else (v,)
             for item in items:
                 item = item[1] if isinstance(item, tuple) else item  # kwargs
