@@ -149,20 +149,26 @@ def _app(version: Annotated[bool, typer.Option(
     pass
 
 
-def _command(fn):
+def _command(fn=None, *, runner=None):
     """Register `fn` as a command taking the common options and its own.
 
-    `fn` only declares: its signature adds the command's own options, its docstring is the
-    help, the text after "Examples:" the epilog. Every command runs `_run`.
+    `fn` only declares: its signature adds the command's own options (one named like a
+    common option replaces it), its docstring is the help, the text after "Examples:" the
+    epilog. Every command runs `_run`; `runner(command, options, out) -> exit code`, if
+    given, does the work in place of the library call (`@_command(runner=...)`).
     """
+    if fn is None:
+        return lambda f: _command(f, runner=runner)
     name = fn.__name__.rstrip("_")  # eval_ -> eval
 
     def command(**options) -> None:
-        _run(name, options)
+        _run(name, options, runner)
 
+    own = inspect.signature(fn).parameters
     command.__signature__ = inspect.Signature([
-        p.replace(kind=p.KEYWORD_ONLY) for f in (_common, fn)
-        for p in inspect.signature(f).parameters.values()])
+        p.replace(kind=p.KEYWORD_ONLY) for p in (
+            *(q for n, q in inspect.signature(_common).parameters.items() if n not in own),
+            *own.values())])
     help_text, _, examples = fn.__doc__.partition("Examples:")
     return app.command(name, cls=ExprCommand, help=help_text.strip(),
                        epilog=f"[bold]Examples[/]\n\n{inspect.cleandoc(examples)}")(command)
@@ -255,14 +261,14 @@ def main() -> None:
 
 # -- the one runner --------------------------------------------------------------------------
 
-def _run(command: str, options: dict) -> None:
+def _run(command: str, options: dict, runner=None) -> None:
     """Run one command; every outcome ends here as an exit code."""
     from . import output
 
-    batch = options["points"] is not None
+    batch = runner is None and options["points"] is not None
     out = output.JsonOutput() if options["json"] or batch else output.RichOutput()
     try:
-        code = (_batch if batch else _single)(command, options, out)
+        code = (runner or (_batch if batch else _single))(command, options, out)
     except GradcliError as e:
         out.error(e)
         code = e.exit_code
@@ -375,3 +381,6 @@ def _library_options(command: str, options: dict) -> dict:
 
 def _names(wrt: str | None) -> tuple[str, ...] | None:
     return None if wrt is None else tuple(n.strip() for n in wrt.split(",") if n.strip())
+
+
+from . import visual  # noqa: E402,F401  (registers graph and plot: gradcli/cli/visual.py)
