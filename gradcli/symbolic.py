@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import re
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,8 +68,16 @@ class SympyBackend(TensorBackend):
                                        "nan": sp.nan}[name]))
 
     def call(self, name, args, kwargs):
+        if name not in _LOGICAL:
+            args = [_numeric(a) for a in args] if name != "where" else \
+                [args[0], *map(_numeric, args[1:])]
         value = super().call(name, args, kwargs)
         return Tensor._wrap(to_object(value.data)) if name in CONSTRUCTORS else value
+
+    def binary(self, op, a, b):
+        if op in _ARITHMETIC:  # a mask in arithmetic counts as 1 where it holds, else 0
+            a, b = _numeric(a), _numeric(b)
+        return super().binary(op, a, b)
 
     def concrete(self, value) -> np.ndarray:
         data = np.asarray(value.data if isinstance(value, Tensor) else value, dtype=object)
@@ -86,6 +96,30 @@ class SympyBackend(TensorBackend):
 
     def nonfinite(self, value, inputs):
         return None
+
+
+_ARITHMETIC = frozenset("+ - * / ** @".split())
+_LOGICAL = frozenset({"logical_and", "logical_or", "logical_not"})
+
+
+def _numeric(value):
+    """A tensor of sympy relations (a mask) as 1 where it holds and 0 elsewhere."""
+    if not isinstance(value, Tensor) or value.data.dtype != object:
+        return value
+    if not any(map(_is_condition, value.data.flat)):
+        return value
+    import sympy as sp
+    out = np.empty(value.data.shape, dtype=object)
+    for idx in np.ndindex(out.shape):
+        e = value.data[idx]
+        out[idx] = sp.Piecewise((1, e), (0, True)) if _is_condition(e) else e
+    return Tensor._wrap(out)
+
+
+def _is_condition(e) -> bool:
+    """A sympy relation or logical value (a Symbol is a Boolean too, but also an Expr)."""
+    import sympy as sp
+    return isinstance(e, sp.logic.boolalg.Boolean) and not isinstance(e, sp.Expr)
 
 
 def _decide(expr, subs):
@@ -191,7 +225,12 @@ def _pretty(e, latex: bool) -> str:
     simple = sp.simplify(e)
     factored = sp.factor(simple)
     best = factored if sp.count_ops(factored) <= sp.count_ops(simple) else simple
-    return sp.latex(best) if latex else str(best)
+    if not latex:
+        return str(best)
+    # element symbols x[0,1] as subscripts x_{0,1}
+    names = {s: re.sub(r"^(.*)\[(.*)\]$", r"\1_{\2}", sp.latex(s))
+             for s in best.free_symbols if "[" in s.name}
+    return sp.latex(best, symbol_names=names)
 
 
 def formula(exprs: np.ndarray, syms: np.ndarray, name: str, latex=False, max_list=16) -> dict:
@@ -199,7 +238,8 @@ def formula(exprs: np.ndarray, syms: np.ndarray, name: str, latex=False, max_lis
     generic element when every element follows it; else a per-element listing."""
     import sympy as sp
     if syms.ndim == 0:
-        return {"kind": "scalar", "formula": _pretty(exprs.reshape(()).item(), latex)}
+        return {"kind": "scalar", "formula": _pretty(exprs.reshape(()).item(), latex),
+                "latex": latex}
     letters = "ijklmnpq"[:syms.ndim]
     generic = sp.Symbol(f"{name}[{','.join(letters)}]", real=True)
     elements = set(syms.flat)
@@ -213,12 +253,12 @@ def formula(exprs: np.ndarray, syms: np.ndarray, name: str, latex=False, max_lis
             break
     else:
         return {"kind": "generic", "element": f"{name}[{','.join(letters)}]",
-                "formula": _pretty(forms.pop(), latex)}
+                "formula": _pretty(forms.pop(), latex), "latex": latex}
     if exprs.size > max_list:
-        return {"kind": "too_large", "formula": None}
+        return {"kind": "too_large", "formula": None, "latex": latex}
     return {"kind": "elements", "elements": {
         f"{name}[{','.join(map(str, idx))}]": _pretty(exprs[idx], latex)
-        for idx in np.ndindex(syms.shape)}}
+        for idx in np.ndindex(syms.shape)}, "latex": latex}
 
 
 # -- a time limit that holds: the symbolic work runs in a forked child ---------------------------
@@ -234,15 +274,21 @@ def _child(fn, conn):
         conn.close()
 
 
-def with_time_limit(fn, timeout: float):
-    """fn() in a forked child: (result, None), or (None, why it did not finish)."""
+def with_time_limit(fn, timeout: float, meanwhile=None):
+    """fn() in a forked child: (result, None), or (None, why it did not finish).
+
+    `meanwhile()`, if given, runs in this process while the child works; the limit counts
+    from the child's start."""
     ctx = multiprocessing.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(fn, send), daemon=True)
+    start = time.monotonic()
     proc.start()
     send.close()
     try:
-        if not recv.poll(timeout):
+        if meanwhile is not None:
+            meanwhile()
+        if not recv.poll(max(0.0, timeout - (time.monotonic() - start))):
             return None, f"sympy took longer than the {timeout:g} s limit (--check-timeout)"
         try:
             status, payload = recv.recv()
@@ -261,15 +307,16 @@ def _symbolic_work(compiled, result, latex=False):
         out, syms, subs = symbolic_value(compiled, result.point)
         exprs = derivatives(out, syms, result.command, result.wrt, v=_v(result),
                             tangents=_tangents(result))
-        values = {k: np.vectorize(lambda e: to_float(e.xreplace(subs) if hasattr(e, "xreplace")
-                                                     else e), otypes=[float])(a)
-                  for k, a in exprs.items()}
+        with np.errstate(invalid="ignore"):
+            values = {k: np.vectorize(lambda e: to_float(
+                e.xreplace(subs) if hasattr(e, "xreplace") else e), otypes=[float])(a)
+                for k, a in exprs.items()}
         formulas = {}
         if result.command == "grad":
             formulas = {n: formula(exprs[n], syms[n], n, latex) for n in result.wrt}
         elif result.command == "eval":
             formulas = {"value": {"kind": "scalar", "formula": _pretty(out.reshape(()).item(),
-                                                                       latex)}
+                                                                       latex), "latex": latex}
                         } if out.size == 1 else {}
         return {"values": values, "formulas": formulas}
     return work
@@ -293,7 +340,8 @@ class Tolerance:
     def close(self, a, b) -> np.ndarray:
         a, b = np.asarray(a, float), np.asarray(b, float)
         same = (a == b) | (np.isnan(a) & np.isnan(b))
-        return same | (np.abs(a - b) <= self.atol + self.rtol * np.abs(b))
+        with np.errstate(invalid="ignore"):
+            return same | (np.abs(a - b) <= self.atol + self.rtol * np.abs(b))
 
 
 def _tolerances(dtype) -> tuple[Tolerance, Tolerance]:
@@ -359,15 +407,19 @@ def finite_values(compiled, result) -> tuple[dict, dict, list]:
 
 
 def _max_errors(a: dict, b: dict) -> tuple[float, float]:
+    """The largest absolute and relative differences; infinite where one side is finite
+    and the other not (NaN against 0), none where both are the same non-finite value."""
     abs_err = rel_err = 0.0
     for k, x in a.items():
         x, y = np.asarray(x, float), np.asarray(b[k], float)
         finite_ = np.isfinite(x) & np.isfinite(y)
+        same = (x == y) | (np.isnan(x) & np.isnan(y))
+        if np.any(~finite_ & ~same):
+            return math.inf, math.inf
         if finite_.any():
             d = np.abs(x - y)[finite_]
             abs_err = max(abs_err, float(d.max()))
-            rel_err = max(abs_err and rel_err, float((d / np.maximum(np.abs(y[finite_]),
-                                                                      1e-300)).max()))
+            rel_err = max(rel_err, float((d / np.maximum(np.abs(y[finite_]), 1e-300)).max()))
     return abs_err, rel_err
 
 
@@ -376,22 +428,33 @@ def _agree(tol: Tolerance, a: dict, b: dict, extra: dict | None = None) -> bool:
     for k, x in a.items():
         close = tol.close(x, b[k])
         if extra is not None:
-            close |= np.abs(np.asarray(x, float) - np.asarray(b[k], float)) <= 10 * extra[k]
+            with np.errstate(invalid="ignore"):
+                close |= np.abs(np.asarray(x, float) - np.asarray(b[k], float)) <= 10 * extra[k]
         ok &= bool(np.all(close))
     return ok
 
 
 def check(compiled, result, *, timeout: float = 5.0, latex: bool = False) -> dict:
-    """Compare autograd's derivatives with sympy's and with finite differences."""
+    """Compare autograd's derivatives with sympy's and with finite differences.
+
+    "agree" holds only when all three agree and the point is not a kink; at a kink or
+    where the derivative is not finite the verdict names the convention autograd used."""
     auto = autograd_values(result)
     sym_tol, fd_tol = _tolerances(compiled.dtype)
-    sym, skipped = with_time_limit(_symbolic_work(compiled, result, latex), timeout)
-    fd, fd_err, kinks = finite_values(compiled, result)
+    numeric = {}
+
+    def differences():  # in this process, while sympy works in the child
+        numeric["fd"] = finite_values(compiled, result)
+
+    sym, skipped = with_time_limit(_symbolic_work(compiled, result, latex), timeout,
+                                   meanwhile=differences)
+    fd, fd_err, kinks = numeric["fd"]
     report = {"method": "autograd vs sympy vs central differences (Richardson)"}
-    agree = True
+    agree, sym_ok, errors = True, None, []
     if sym is not None:
         sym_vals = sym["values"]
         a, r = _max_errors(auto, sym_vals)
+        errors.append((a, r))
         sym_ok = _agree(sym_tol, auto, sym_vals)
         report["symbolic"] = {"agree": sym_ok, "max_abs_err": a, "max_rel_err": r,
                               "formulas": sym["formulas"],
@@ -401,35 +464,40 @@ def check(compiled, result, *, timeout: float = 5.0, latex: bool = False) -> dic
         report["symbolic"] = {"skipped": skipped}
     if fd:
         a, r = _max_errors(auto, fd)
+        errors.append((a, r))
         fd_ok = _agree(fd_tol, auto, fd, fd_err)
+        with np.errstate(invalid="ignore"):
+            estimate = max(float(np.max(e, initial=0.0)) for e in fd_err.values())
         report["finite_differences"] = {
             "agree": fd_ok, "max_abs_err": a, "max_rel_err": r,
-            "error_estimate": max(float(np.max(e, initial=0.0)) for e in fd_err.values()),
-            "step": finite.step(compiled.dtype)}
+            "error_estimate": estimate, "step": finite.step(compiled.dtype)}
         agree &= fd_ok
-    ref = (sym["values"] if sym is not None else fd) or {}
-    a, r = _max_errors(auto, ref) if ref else (0.0, 0.0)
-    report.update(agree=bool(agree), max_abs_err=a, max_rel_err=r,
+    a, r = (max(e[0] for e in errors), max(e[1] for e in errors)) if errors else (0.0, 0.0)
+    bad = explain_nonfinite(compiled, result)
+    agree = bool(agree and not kinks)
+    report.update(agree=agree, max_abs_err=a, max_rel_err=r,
                   tolerance={"sympy": vars(sym_tol), "finite_differences": vars(fd_tol)})
-    if not agree or kinks:
+    if not agree:
         report["conventions"] = conventions(compiled, result)
     if kinks:
         report["kinks"] = [{"variable": n, "index": list(k)} for n, k in kinks]
-    report["verdict"] = _verdict(agree, kinks, report)
-    bad = explain_nonfinite(compiled, result)
+    report["verdict"] = _verdict(agree, kinks, bad, sym_ok, report.get("conventions", []))
     if bad:
         report["nonfinite"] = bad
     return report
 
 
-def _verdict(agree: bool, kinks: list, report: dict) -> str:
+def _verdict(agree: bool, kinks: list, nonfinite, sym_ok, used: list) -> str:
+    """"agree", "disagree", or "not differentiable at this point …" with the convention."""
     if agree:
         return "agree"
+    names = "; ".join(c["convention"] for c in used) or "PyTorch's conventions"
     if kinks:
-        used = "; ".join(c["convention"] for c in report.get("conventions", [])) or \
-            "PyTorch's conventions"
-        return f"not differentiable at this point (one-sided differences disagree); " \
-               f"autograd uses {used}"
+        return f"not differentiable at this point (the one-sided slopes differ); " \
+               f"autograd uses {names}"
+    if nonfinite and (sym_ok if sym_ok is not None else bool(used)):
+        return f"not differentiable at this point (the slope is not finite); " \
+               f"autograd uses {names}"
     return "disagree"
 
 
@@ -563,20 +631,26 @@ def diff(compiled, wrt: str, *, order: int = 1, point=None, latex: bool = False,
 
     def work():
         import sympy as sp
-        out, syms, _ = symbolic_value(compiled, shapes)
+        out, syms, subs = symbolic_value(compiled, shapes)
         if out.size != 1:
-            raise EvalError(f"diff needs a scalar expression, not shape {out.shape}")
+            raise EvalError(f"diff needs a scalar expression, not one of shape {out.shape}")
         e = out.reshape(()).item()
         if syms[wrt].ndim == 0:
-            d = sp.diff(e, syms[wrt].item(), order)
-            derivative = formula(np.asarray(d, dtype=object), syms[wrt], wrt, latex)
+            d = np.asarray(sp.diff(e, syms[wrt].item(), order), dtype=object)
         elif order == 1:
-            derivative = formula(_diff_array(e, syms[wrt]), syms[wrt], wrt, latex)
+            d = _diff_array(e, syms[wrt])
         else:
             raise EvalError("--order above 1 needs a scalar variable")
-        return {"expression": _pretty(e, latex), "derivative": derivative}
+        res = {"expression": _pretty(e, latex),
+               "derivative": formula(d, syms[wrt], wrt, latex)}
+        if point is not None:  # the derivative at the point, too
+            with np.errstate(invalid="ignore"):
+                res["value"] = np.vectorize(lambda x: to_float(x.xreplace(subs)),
+                                            otypes=[float])(d)
+        return res
 
     res, why = with_time_limit(work, timeout)
     if res is None:
-        raise EvalError(f"no symbolic derivative: {why}", hint="raise --check-timeout")
+        raise EvalError(f"no symbolic derivative: {why}",
+                        hint="raise --check-timeout" if "limit" in why else None)
     return res

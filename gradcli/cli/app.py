@@ -102,7 +102,13 @@ DTypeOption = Annotated[DType, typer.Option(help="Floating-point type of the com
 Json = Annotated[bool, typer.Option("--json", help="Strict JSON on stdout, for pipelines.")]
 Check = Annotated[Optional[bool], typer.Option(
     "--check/--no-check", show_default=False,
-    help="Force or turn off the cross-check against sympy and finite differences.")]
+    help="Force or turn off the cross-check against sympy and finite differences "
+         "[dim](default: on for people when at most 64 scalar inputs, off for --json and "
+         "batches)[/].")]
+CheckTimeout = Annotated[float, typer.Option(
+    "--check-timeout", metavar="SECONDS", min=0.0,
+    help="Time limit of the symbolic part of the check (sympy stops and is skipped).")]
+Latex = Annotated[bool, typer.Option("--latex", help="Formulas as LaTeX.")]
 Strict = Annotated[bool, typer.Option(
     "--strict", help="Out-of-domain values (log(-1), 1/0) are errors, not warnings.")]
 MaxElements = Annotated[int, typer.Option(min=1, help="Largest number of elements per array.")]
@@ -118,7 +124,7 @@ Intermediates = Annotated[bool, typer.Option(
 def _common(expression: Expression = None, file: File = None, at: At = None,
             at_json: AtJson = None, seed: Seed = None, wrt: Wrt = None,
             dtype: DTypeOption = DType.float64, json: Json = False, check: Check = None,
-            strict: Strict = False, max_elements: MaxElements = 10**8,
+            check_timeout: CheckTimeout = 5.0, latex: Latex = False, strict: Strict = False, max_elements: MaxElements = 10**8,
             max_iterations: MaxIterations = 100_000, points: Points = None):
     """The options every command takes (a signature only; see `_command`)."""
 
@@ -254,6 +260,41 @@ def hessian():
     """
 
 
+@_command
+def check():
+    """Cross-check autograd against sympy and central finite differences.
+
+    The gradient for a scalar output, the Jacobian otherwise: the symbolic derivative as a
+    formula, the largest differences, the tolerance and the verdict. Exit code 3 when they
+    disagree, also at a point where the function is not differentiable (the verdict names
+    the convention autograd used, such as relu'(0) = 0).
+
+    Examples:
+    gradcli check "x*x + 3*x + 1" --at x=2
+
+    gradcli check "relu(x)" --at x=0
+
+    gradcli check "softmax(x)" --at "x=[1, 2, 3]" --json
+    """
+
+
+@_command
+def diff(order: Annotated[int, typer.Option(
+        min=1, help="The order of the derivative (above 1 for scalar variables).")] = 1):
+    """The symbolic derivative alone, by sympy: no point needed.
+
+    Variables are scalars unless --at gives them a value (its shape; the derivative is then
+    also evaluated there).
+
+    Examples:
+    gradcli diff "x*x + 3*x + 1" --wrt x
+
+    gradcli diff "sin(x) * exp(y)" --wrt x --order 2 --latex
+
+    gradcli diff "3*(x+2)**2 | mean" --wrt x --at "x=ones(2,2)"
+    """
+
+
 def main() -> None:
     """The `gradcli` console script."""
     app(prog_name="gradcli")
@@ -289,14 +330,78 @@ def _single(command: str, options: dict, out) -> int:
     from .output import disagrees
 
     prog = _compile(options)
-    result = getattr(prog, command)(_point(options), **_library_options(command, options))
-    out.result(result)
+    if command == "diff":
+        out.symbolic(_diff(prog, options))
+        return 0
+    point = _point(options)
+    if command == "check":  # the gradient of a scalar output, else the Jacobian
+        with_grad = prog.eval(point).value.size == 1
+        derivative = "grad" if with_grad else "jacobian"
+        result = getattr(prog, derivative)(point, **_library_options(derivative, options))
+    else:
+        result = getattr(prog, command)(point, **_library_options(command, options))
+    if command in CHECKED:
+        _cross_check(prog, result, options, forced=command == "check",
+                     default=not options["json"])
+    out.result(result, command=command)
     return 3 if disagrees(result) else 0
+
+
+#: The commands whose results the cross-check can compare.
+CHECKED = frozenset({"eval", "grad", "vjp", "jvp", "jacobian", "hessian", "check"})
+#: The default check runs for people up to this many scalar inputs.
+CHEAP_CHECK = 64
+
+
+def _cross_check(prog, result, options: dict, *, forced: bool, default: bool) -> None:
+    """Run the check into result.check, or say in result.check_skipped why it did not run.
+
+    --check (or the check command) forces it, --no-check turns it off, and otherwise it
+    runs when `default` (human output) and cheap. The answer itself never depends on it."""
+    if result.check is not None or result.check_skipped is not None:
+        return  # the library filled it in already
+    wanted = True if forced else options["check"]
+    if wanted is False or (wanted is None and not default):
+        return
+    if wanted is None:
+        names = result.wrt or tuple(result.point)
+        inputs = sum(int(result.point[n].size) for n in names)
+        if inputs > CHEAP_CHECK:
+            result.check_skipped = (f"{inputs} scalar inputs (more than {CHEAP_CHECK}); "
+                                    "--check runs it anyway")
+            return
+    try:
+        prog.check(result, timeout=options["check_timeout"], latex=options["latex"])
+    except GradcliError as e:
+        result.check_skipped = f"the check could not run: {e.message}"
+    except Exception as e:  # a bug in the check must not hide the answer
+        if os.environ.get("GRADCLI_DEBUG"):
+            traceback.print_exc()
+        result.check_skipped = f"internal error in the check: {type(e).__name__}: {e}"
+
+
+def _diff(prog, options: dict) -> dict:
+    """The symbolic derivative of each --wrt variable (default: every variable)."""
+    names = _names(options["wrt"]) or prog.free_vars
+    point = None
+    if options["at"] or options["at_json"]:  # shapes (and a point) from --at; others scalars
+        given = _point(options)
+        point = {n: given.get(n, 0.0) for n in prog.free_vars}
+    derivatives = {}
+    expression = None
+    for name in names:
+        d = prog.symbolic(name, order=options["order"], point=point, latex=options["latex"],
+                          timeout=options["check_timeout"])
+        expression = d["expression"]
+        derivatives[name] = {k: v for k, v in d.items() if k != "expression"}
+    return {"command": "diff", "expression": prog.text, "order": options["order"],
+            "point": point, "latex": options["latex"], "symbolic": expression,
+            "derivatives": derivatives}
 
 
 def _batch(command: str, options: dict, out) -> int:
     """NDJSON in, NDJSON out, in order; bad lines become error lines and the rest go on."""
-    from .output import batch_progress
+    from .output import batch_progress, disagrees
 
     if options["points"] == "-" == options["at_json"]:
         raise UsageError("--points - and --at-json - cannot both read standard input")
@@ -311,16 +416,37 @@ def _batch(command: str, options: dict, out) -> int:
             good.append((i, {**shared, **_point(options, [], "-", io.StringIO(line))}))
         except GradcliError as e:
             items[i] = e
+    if command == "diff":
+        raise UsageError("diff takes no --points", hint="give the shapes with --at")
     with batch_progress(len(lines)) as tick:
         if good:
-            results = prog.batch(command, [p for _, p in good],
-                                 **_library_options(command, options))
+            results = _batch_results(prog, command, [p for _, p in good], options)
             for (i, _), item in zip(good, results):
                 items[i] = item
         for i, item in enumerate(items):
-            out.batch_item(i, item)
+            if command in CHECKED and (options["check"] or command == "check") and \
+                    not isinstance(item, GradcliError):
+                _cross_check(prog, item, options, forced=True, default=False)
+            out.batch_item(i, item, command=command)
             tick(i + 1)
-    return 1 if any(isinstance(item, GradcliError) for item in items) else 0
+    if any(isinstance(item, GradcliError) for item in items):
+        return 1
+    return 3 if any(disagrees(item) for item in items) else 0
+
+
+def _batch_results(prog, command: str, points: list[dict], options: dict) -> list:
+    """The library's batch; for `check`, the gradient (scalar outputs) or the Jacobian of
+    each point, which the check then compares."""
+    if command != "check":
+        return prog.batch(command, points, **_library_options(command, options))
+    items = []
+    for p in points:
+        try:
+            derivative = "grad" if prog.eval(p).value.size == 1 else "jacobian"
+            items.append(getattr(prog, derivative)(p, **_library_options(derivative, options)))
+        except GradcliError as e:
+            items.append(e)
+    return items
 
 
 def _compile(options: dict):

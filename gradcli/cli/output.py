@@ -57,10 +57,10 @@ def plain(x) -> object:
     return jsonable(x)
 
 
-def result_doc(r: Result) -> dict:
+def result_doc(r: Result, command: str | None = None) -> dict:
     """The JSON document of one result, keys in the documented order."""
     doc = {
-        "command": r.command,
+        "command": command or r.command,
         "expression": r.expression,
         "point": plain(r.point),
         "value": jsonable(r.value),
@@ -99,12 +99,20 @@ def disagrees(r: Result) -> bool:
     return bool(r.check) and r.check.get("agree") is False
 
 
+def symbolic_doc(doc: dict) -> dict:
+    """The JSON document of `gradcli diff`."""
+    return plain(doc)
+
+
 class JsonOutput:
     """One strict JSON document on stdout; messages as plain text on stderr."""
 
-    def result(self, r: Result) -> None:
+    def result(self, r: Result, command: str | None = None) -> None:
         self.warnings(r.warnings)
-        print(dumps(result_doc(r)))
+        print(dumps(result_doc(r, command)))
+
+    def symbolic(self, doc: dict) -> None:
+        print(dumps(symbolic_doc(doc)))
 
     def error(self, err: GradcliError) -> None:
         print(dumps(error_doc(err)))
@@ -114,13 +122,14 @@ class JsonOutput:
         for w in warnings:
             print(w.render("warning"), file=sys.stderr)
 
-    def batch_item(self, index: int, item: Result | GradcliError) -> None:
+    def batch_item(self, index: int, item: Result | GradcliError,
+                   command: str | None = None) -> None:
         """One NDJSON line of a batch run: {"index": i, ...result} or {"index": i, "error"}."""
         if isinstance(item, GradcliError):
             print(f"point {index}: {item.render()}", file=sys.stderr)
             doc = error_doc(item)
         else:
-            doc = result_doc(item)
+            doc = result_doc(item, command)
         print(dumps({"index": index, **doc}))
 
 
@@ -183,14 +192,138 @@ def rows(r: Result):
 
 
 def check_rows(r: Result):
-    """The cross-check in brief: skipped, or its verdict and largest errors."""
+    """The cross-check in the grid: skipped and why, or the derivative as formulas (the
+    comparison itself follows as a table, `check_table`)."""
     if r.check_skipped is not None:
         yield "check", "", f"skipped: {r.check_skipped}"
     if r.check:
-        c = r.check
-        yield "check", "", c.get("verdict") or ("agree" if c.get("agree") else "DISAGREE")
-        yield "check", "", f"max abs err {c.get('max_abs_err')}, max rel err " \
-                           f"{c.get('max_rel_err')}"
+        formulas = (r.check.get("symbolic") or {}).get("formulas") or {}
+        lines = list(formula_lines(r, formulas))
+        for line in lines:
+            yield "check", "", line
+
+
+def output_name(r: Result) -> str:
+    """What the formulas call the output: f, or out (as the PyTorch tutorial) when a
+    variable is an array."""
+    return "out" if any(np.ndim(r.point[n]) for n in r.wrt if n in r.point) else "f"
+
+
+def partial(f: str, x: str, order: int = 1, latex: bool = False) -> str:
+    """∂f/∂x, ∂²f/∂x², or their LaTeX."""
+    if latex:
+        n = "" if order == 1 else f"^{{{order}}}"
+        return rf"\frac{{\partial{n} {f}}}{{\partial {x}{n}}}"
+    if order == 1:
+        return f"∂{f}/∂{x}"
+    sup = str(order).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"∂{sup}{f}/∂{x}{sup}"
+
+
+def formula_lines(r: Result, formulas: dict, latex: bool | None = None):
+    """`∂f/∂x = 2*x + 3` for each formula of the check (the value's own for eval)."""
+    f = output_name(r)
+    for name, form in formulas.items():
+        tex = form.get("latex", False) if latex is None else latex
+        if name == "value" and r.command == "eval":
+            yield f"{f} = {form['formula']}"
+            continue
+        yield from derivative_lines(f, name, form, tex)
+
+
+def derivative_lines(f: str, name: str, form: dict, latex: bool = False, order: int = 1):
+    """The lines of one formula: scalar, generic element, elements, or too many to list."""
+    kind = form.get("kind")
+    if kind == "scalar":
+        yield f"{partial(f, name, order, latex)} = {form['formula']}"
+    elif kind == "generic":
+        element = form["element"]
+        if latex:
+            element = element.replace("[", "_{").replace("]", "}")
+        yield f"{partial(f, element, order, latex)} = {form['formula']}"
+    elif kind == "elements":
+        for element, text in form["elements"].items():
+            if latex:
+                element = element.replace("[", "_{").replace("]", "}")
+            yield f"{partial(f, element, order, latex)} = {text}"
+    else:
+        yield f"{partial(f, name, order, latex)}: no formula common to its elements, " \
+              "too many to list"
+
+
+def number_text(x) -> str:
+    """A difference or tolerance, briefly."""
+    if x is None:
+        return "—"
+    x = float(x)
+    return "0" if x == 0 else f"{x:.2g}" if np.isfinite(x) else str(x)
+
+
+#: The check's verdict: (style, mark) by kind.
+VERDICT_STYLE = {"agree": ("bold green", "✓"), "disagree": ("bold red", "✗"),
+                 "kink": ("bold yellow", "!")}
+
+
+def verdict_line(c: dict) -> tuple[str, str]:
+    """(style, text) of the check's verdict line."""
+    verdict = c.get("verdict") or ("agree" if c.get("agree") else "disagree")
+    if c.get("agree"):
+        kind, text = "agree", "agree: autograd, sympy and finite differences"
+        if "skipped" in (c.get("symbolic") or {}):
+            text = "agree: autograd and finite differences (sympy skipped)"
+    elif verdict.startswith("not differentiable"):
+        used = "; ".join(u["convention"] for u in c.get("conventions") or [])
+        kind = "kink"
+        text = f"not differentiable here: {used} used" if used else verdict
+    else:
+        kind = "disagree"
+        differ = [name for name, key in (("sympy", "symbolic"),
+                                         ("finite differences", "finite_differences"))
+                  if (c.get(key) or {}).get("agree") is False]
+        text = "disagree: " + " and ".join(differ or ["the methods"]) + \
+            (" differs" if len(differ) == 1 else " differ") + " from autograd"
+    style, mark = VERDICT_STYLE[kind]
+    return style, f"{mark} {text}"
+
+
+def nonfinite_error(r: Result) -> GradcliError | None:
+    """The check's explanation of a NaN or infinite derivative, as a message with a caret."""
+    bad = (r.check or {}).get("nonfinite")
+    if not bad:
+        return None
+    from ..errors import Span
+
+    pos = bad.get("position")
+    span = Span(pos["line"], pos["col"] - 1, pos["end_line"], pos["end_col"] - 1) if pos \
+        else None
+    return GradcliError(bad["message"], hint=bad.get("hint"), span=span, source=r.expression)
+
+
+def check_table(c: dict):
+    """autograd against sympy and finite differences: largest differences, tolerance."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+    for title in ("autograd vs", "agrees", "max abs diff", "max rel diff", "tolerance"):
+        table.add_column(title, no_wrap=title != "tolerance")
+    tol = c.get("tolerance") or {}
+    for name, key, tkey in (("sympy", "symbolic", "sympy"),
+                            ("finite differences", "finite_differences", "finite_differences")):
+        part = c.get(key)
+        if part is None:
+            continue
+        if "skipped" in part:
+            table.add_row(name, Text("skipped", style="yellow"), "—", "—",
+                          Text(part["skipped"], style="dim"))
+            continue
+        t = tol.get(tkey) or {}
+        ok = part.get("agree")
+        table.add_row(name, Text("yes" if ok else "no", style="green" if ok else "red"),
+                      number_text(part.get("max_abs_err")), number_text(part.get("max_rel_err")),
+                      f"{number_text(t.get('atol'))} + {number_text(t.get('rtol'))}·|ref|"
+                      if t else "—")
+    return table
 
 
 class RichOutput:
@@ -202,9 +335,44 @@ class RichOutput:
         self.out = Console(highlight=False)
         self.err = Console(stderr=True, highlight=False)
 
-    def result(self, r: Result) -> None:
+    def result(self, r: Result, command: str | None = None) -> None:
         self.warnings(r.warnings)
         self.out.print(self.table(r))
+        if r.check:
+            self.check(r)
+
+    def check(self, r: Result) -> None:
+        """The comparison table, the verdict line, and why a derivative is not finite."""
+        from rich.text import Text
+
+        self.out.print(check_table(r.check))
+        style, text = verdict_line(r.check)
+        self.out.print(Text(text, style=style))
+        bad = nonfinite_error(r)
+        if bad is not None:
+            label = "NaN" if "NaN" in bad.message else "infinity"
+            self.out.print(self.styled(bad.render(f"{label} in the derivative")),
+                           soft_wrap=True)
+
+    def symbolic(self, doc: dict) -> None:
+        """`gradcli diff`: the expression as sympy reads it and each derivative."""
+        from rich.table import Table
+        from rich.text import Text
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold cyan")
+        grid.add_column()
+        grid.add_row("expression", Text(doc["expression"]))
+        latex, order = doc["latex"], doc["order"]
+        f = "out" if any(np.ndim(v) for v in (doc.get("point") or {}).values()) else "f"
+        grid.add_row(f, Text(doc["symbolic"]))
+        for name, d in doc["derivatives"].items():
+            for line in derivative_lines(f, name, d["derivative"], latex, order):
+                lhs, _, rhs = line.partition(" = ")
+                grid.add_row(lhs, Text(rhs or lhs))
+            if "value" in d:
+                grid.add_row("at the point", Text(array_text(d["value"], 80)))
+        self.out.print(grid)
 
     def table(self, r: Result):
         from rich.table import Table
@@ -236,11 +404,13 @@ class RichOutput:
 
     @staticmethod
     def styled(message: str):
+        """Colours for a rendered message: its label, the caret line, the hint."""
         from rich.text import Text
 
         text = Text(message)
         text.highlight_regex(r"^error:", "bold red")
         text.highlight_regex(r"^warning:", "bold yellow")
+        text.highlight_regex(r"^(NaN|infinity) in the derivative:", "bold red")
         text.highlight_regex(r"(?m)^ *\^+$", "bold red")
         text.highlight_regex(r"(?m)^hint:", "bold green")
         return text

@@ -233,8 +233,30 @@ _binary("div", np.divide, lambda a, b, out: 1 / b, lambda a, b, out: -out / b,
         lambda sp, a, b: a / b, ((-2.0, 2.0), (0.5, 2.0)))
 # x**0 has derivative 0 everywhere (also at x = 0); the exponent's derivative is taken as 0
 # where the base is 0, as PyTorch does.
-_binary("pow", np.power,
-        lambda a, b, out: F.where(b == 0, 0, b * a ** (b - 1)),
+def _power(a, b):
+    """a ** b, with the common constant exponents on NumPy's faster paths."""
+    if b.ndim == 0 and b.dtype.kind == "f":
+        c = float(b)
+        if c == 2:
+            return np.square(a)
+        if c == 0.5:
+            return np.sqrt(a)
+        if c == -1:
+            return np.reciprocal(a)
+    return np.power(a, b)
+
+
+def _pow_slope(a, b, out):
+    """d(a ** b)/da; a constant exponent needs no `where` over the whole array."""
+    if not b.requires_grad and b.ndim == 0:
+        c = float(b.data)
+        if c == 0:
+            return 0
+        return a * 2 if c == 2 else a ** (c - 1) * c
+    return F.where(b == 0, 0, b * a ** (b - 1))
+
+
+_binary("pow", _power, _pow_slope,
         lambda a, b, out: out * F.log(F.where(a == 0, 1, a)),
         lambda sp, a, b: a ** b, ((0.5, 2.0), (-2.0, 2.0)))
 # Ties of maximum/minimum split the gradient evenly between the two inputs.
@@ -263,11 +285,21 @@ _binary("atan2", np.arctan2,
 _binary("hypot", np.hypot, lambda a, b, out: a / out, lambda a, b, out: b / out,
         lambda sp, a, b: sp.sqrt(a * a + b * b), ((0.5, 2.0), (0.5, 2.0)))
 
+
+def _sym_condition(sp, c):
+    """A condition for sympy's Piecewise: relations and bools as they are, numbers != 0."""
+    if isinstance(c, (bool, np.bool_)):
+        return bool(c)
+    return c if isinstance(c, sp.logic.boolalg.Boolean) and not isinstance(c, sp.Expr) \
+        else sp.Ne(c, 0)  # (a Symbol is both a Boolean and an Expr)
+
+
 _row(Primitive(
     "where", lambda c, a, b: np.where(c, a, b),
     vjp=(None, lambda g, out, c, a, b: F.where(c, g, 0), lambda g, out, c, a, b: F.where(c, 0, g)),
     jvp=(None, lambda t, out, c, a, b: F.where(c, t, 0), lambda t, out, c, a, b: F.where(c, 0, t)),
-    sym=lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)), broadcast=True, elementwise=True,
+    sym=lambda sp, c, a, b: sp.Piecewise((a, _sym_condition(sp, c)), (b, True)),
+    broadcast=True, elementwise=True,
     samples=_where_samples))
 # clip passes the gradient where lo <= x <= hi (both ends included), as torch.clamp does.
 _row(Primitive(
@@ -283,14 +315,17 @@ _row(Primitive(
     kink=("clip passes the gradient at its bounds (lo <= x <= hi)",
           lambda out, x, lo, hi: bool(np.any((x == lo) | (x == hi))))))
 
-# comparisons and logic: forward only, boolean masks
-for _name, _fn in [("lt", np.less), ("le", np.less_equal), ("gt", np.greater),
-                   ("ge", np.greater_equal), ("eq", np.equal), ("ne", np.not_equal),
-                   ("logical_and", np.logical_and), ("logical_or", np.logical_or)]:
+# comparisons and logic: forward only, boolean masks (sympy: relations, for Piecewise)
+for _name, _fn, _sym in [("lt", np.less, "Lt"), ("le", np.less_equal, "Le"),
+                         ("gt", np.greater, "Gt"), ("ge", np.greater_equal, "Ge"),
+                         ("eq", np.equal, "Eq"), ("ne", np.not_equal, "Ne"),
+                         ("logical_and", np.logical_and, "And"),
+                         ("logical_or", np.logical_or, "Or")]:
     _row(Primitive(_name, _fn, vjp=(None, None), jvp=(None, None), broadcast=True,
+                   sym=lambda sp, a, b, _s=_sym: getattr(sp, _s)(a, b),
                    elementwise=True, domain=((-2.0, 2.0), (-2.0, 2.0)), differentiable=False))
 _row(Primitive("logical_not", np.logical_not, vjp=(None,), jvp=(None,), elementwise=True,
-               domain=((-2.0, 2.0),), differentiable=False))
+               sym=lambda sp, a: sp.Not(a), domain=((-2.0, 2.0),), differentiable=False))
 
 
 # -- reductions (axis: a tuple of negative axes; keepdims) ---------------------------------
