@@ -97,8 +97,8 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
     counts = _topo_counts([o.grad_fn for o in outputs])
     ready = [n for n in node_grads if counts[n] == 0]
     done = []
-    prev_mode = T._grad_enabled
-    T._grad_enabled = create_graph
+    prev_mode = T.state.grad_enabled
+    T.state.grad_enabled = create_graph
     collecting = gc.isenabled()
     gc.disable()  # the graph is alive throughout: rescanning it would only cost time
     try:
@@ -151,7 +151,7 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                 if accumulate:
                     leaf._grad = g if leaf._grad is None else leaf._grad + g
     finally:
-        T._grad_enabled = prev_mode
+        T.state.grad_enabled = prev_mode
         if collecting:
             gc.enable()
     if not retain_graph:

@@ -13,7 +13,7 @@ from .functions import expand, reshape
 
 def push_tangent(prim, out, inputs, params):
     """The tangent of `out` from the tangents of `inputs` (rules run in plain mode)."""
-    depth, T._forward_depth = T._forward_depth, 0
+    depth, T.state.forward_depth = T.state.forward_depth, 0
     try:
         total, lead = None, ()
         for i, x in enumerate(inputs):
@@ -29,4 +29,4 @@ def push_tangent(prim, out, inputs, params):
             total = expand(total, lead + out.shape)
         return total
     finally:
-        T._forward_depth = depth
+        T.state.forward_depth = depth

@@ -8,6 +8,7 @@ Rules are written in Tensor operations, so they are themselves differentiable
 batch-polymorphic (axes counted from the end, `nd` params giving the unbatched rank), so a
 linear primitive's JVP is the primitive itself applied to the tangent.
 
+`explain` is the VJP rule in words and symbols ("g · out"), shown by `--explain`.
 `sym` is the sympy form: for an elementwise row `(sp, *scalars) -> expr`; for any other row
 None means "the NumPy forward works on object arrays of sympy expressions as it is".
 `domain` gives each input's sampling interval for the table-driven tests; a row that is not
@@ -41,6 +42,7 @@ class Primitive:
     samples: Callable | None = None  # rng -> [(input arrays, params)]: test cases
     # (the convention, in words; whether the inputs sit on a kink: (out, *inputs, **params))
     kink: tuple | None = None
+    explain: str = ""  # the VJP rule in words and symbols, for --explain: "g · out"
     node_type: type = field(init=False, repr=False)
 
     def symbolic(self, *arrays, **params):
@@ -74,26 +76,31 @@ def _row(prim: Primitive) -> Primitive:
     return prim
 
 
-def _unary(name, forward, deriv, sym, domain=(-2.0, 2.0), kink=None):
-    """An elementwise function of one input: its VJP and JVP come from its derivative."""
-    return _row(Primitive(name, forward,
-                          vjp=(lambda g, out, x: g * deriv(x, out),),
-                          jvp=(lambda t, out, x: t * deriv(x, out),),
-                          sym=sym, elementwise=True, domain=(domain,), kink=kink))
+def _unary(name, forward, deriv, sym, domain=(-2.0, 2.0), kink=None, explain="", over=None):
+    """An elementwise function of one input: its VJP and JVP come from its derivative,
+    `deriv(x, out)`, or from `over(x, out)` when the derivative is 1 / over (one pass
+    fewer: g / over rather than g * (1 / over))."""
+    if over is not None:
+        vjp, jvp = (lambda g, out, x: g / over(x, out),), (lambda t, out, x: t / over(x, out),)
+    else:
+        vjp, jvp = (lambda g, out, x: g * deriv(x, out),), (lambda t, out, x: t * deriv(x, out),)
+    return _row(Primitive(name, forward, vjp=vjp, jvp=jvp, sym=sym, elementwise=True,
+                          domain=(domain,), kink=kink, explain=explain))
 
 
 def _at_zero(out, x, **params):
     return bool(np.any(x == 0))
 
 
-def _binary(name, forward, da, db, sym, domains=((-2.0, 2.0), (-2.0, 2.0))):
+def _binary(name, forward, da, db, sym, domains=((-2.0, 2.0), (-2.0, 2.0)), explain=""):
     """An elementwise, broadcasting function of two inputs from its partial derivatives."""
     return _row(Primitive(name, forward,
                           vjp=(lambda g, out, a, b: g * da(a, b, out),
                                lambda g, out, a, b: g * db(a, b, out)),
                           jvp=(lambda t, out, a, b: t * da(a, b, out),
                                lambda t, out, a, b: t * db(a, b, out)),
-                          sym=sym, broadcast=True, elementwise=True, domain=domains))
+                          sym=sym, broadcast=True, elementwise=True, domain=domains,
+                          explain=explain))
 
 
 def _lead(g, out):
@@ -177,60 +184,69 @@ def _einsum_samples(rng):
 # -- elementwise, one input ----------------------------------------------------------------
 
 _row(Primitive("neg", np.negative, vjp=(lambda g, out, x: -g,), jvp=(lambda t, out, x: -t,),
-               sym=lambda sp, x: -x, elementwise=True, domain=((-2.0, 2.0),)))
+               sym=lambda sp, x: -x, elementwise=True, domain=((-2.0, 2.0),), explain="-g"))
 _unary("abs", np.abs, lambda x, out: F.sign(x), lambda sp, x: sp.Abs(x),
-       kink=("abs'(0) = 0", _at_zero))
+       kink=("abs'(0) = 0", _at_zero), explain="g · sign(x)")
 _row(Primitive("sign", np.sign, vjp=(None,), jvp=(None,), sym=lambda sp, x: sp.sign(x),
                elementwise=True, domain=((-2.0, 2.0),), differentiable=False,
-               kink=("sign'(x) = 0, also at its jump at 0", _at_zero)))
-_unary("sqrt", np.sqrt, lambda x, out: 0.5 / out, lambda sp, x: sp.sqrt(x), (0.1, 3.0),
-       kink=("sqrt'(0) = inf", _at_zero))
+               kink=("sign'(x) = 0, also at its jump at 0", _at_zero),
+               explain="none: sign is flat (0 everywhere)"))
+_unary("sqrt", np.sqrt, None, lambda sp, x: sp.sqrt(x), (0.1, 3.0),
+       kink=("sqrt'(0) = inf", _at_zero), explain="g / (2·out)", over=lambda x, out: 2 * out)
 _unary("cbrt", np.cbrt, lambda x, out: 1 / (3 * out * out), lambda sp, x: sp.real_root(x, 3),
-       (0.1, 3.0), kink=("cbrt'(0) = inf", _at_zero))
-_unary("exp", np.exp, lambda x, out: out, lambda sp, x: sp.exp(x))
-_unary("expm1", np.expm1, lambda x, out: out + 1, lambda sp, x: sp.exp(x) - 1)
-_unary("log", np.log, lambda x, out: 1 / x, lambda sp, x: sp.log(x), (0.1, 3.0))
-_unary("log1p", np.log1p, lambda x, out: 1 / (1 + x), lambda sp, x: sp.log(1 + x), (-0.5, 3.0))
-_unary("sin", np.sin, lambda x, out: F.cos(x), lambda sp, x: sp.sin(x))
-_unary("cos", np.cos, lambda x, out: -F.sin(x), lambda sp, x: sp.cos(x))
-_unary("tan", np.tan, lambda x, out: 1 + out * out, lambda sp, x: sp.tan(x), (-1.2, 1.2))
+       (0.1, 3.0), kink=("cbrt'(0) = inf", _at_zero), explain="g / (3·out²)")
+_unary("exp", np.exp, lambda x, out: out, lambda sp, x: sp.exp(x), explain="g · out")
+_unary("expm1", np.expm1, lambda x, out: out + 1, lambda sp, x: sp.exp(x) - 1,
+       explain="g · (out + 1)")
+_unary("log", np.log, None, lambda sp, x: sp.log(x), (0.1, 3.0), explain="g / x",
+       over=lambda x, out: x)
+_unary("log1p", np.log1p, None, lambda sp, x: sp.log(1 + x), (-0.5, 3.0),
+       explain="g / (1 + x)", over=lambda x, out: 1 + x)
+_unary("sin", np.sin, lambda x, out: F.cos(x), lambda sp, x: sp.sin(x), explain="g · cos(x)")
+_unary("cos", np.cos, lambda x, out: -F.sin(x), lambda sp, x: sp.cos(x), explain="-g · sin(x)")
+_unary("tan", np.tan, lambda x, out: 1 + out * out, lambda sp, x: sp.tan(x), (-1.2, 1.2),
+       explain="g · (1 + out²)")
 _unary("asin", np.arcsin, lambda x, out: 1 / F.sqrt(1 - x * x), lambda sp, x: sp.asin(x),
-       (-0.9, 0.9))
+       (-0.9, 0.9), explain="g / √(1 - x²)")
 _unary("acos", np.arccos, lambda x, out: -1 / F.sqrt(1 - x * x), lambda sp, x: sp.acos(x),
-       (-0.9, 0.9))
-_unary("atan", np.arctan, lambda x, out: 1 / (1 + x * x), lambda sp, x: sp.atan(x))
-_unary("sinh", np.sinh, lambda x, out: F.cosh(x), lambda sp, x: sp.sinh(x))
-_unary("cosh", np.cosh, lambda x, out: F.sinh(x), lambda sp, x: sp.cosh(x))
-_unary("tanh", np.tanh, lambda x, out: 1 - out * out, lambda sp, x: sp.tanh(x))
-_unary("asinh", np.arcsinh, lambda x, out: 1 / F.sqrt(x * x + 1), lambda sp, x: sp.asinh(x))
+       (-0.9, 0.9), explain="-g / √(1 - x²)")
+_unary("atan", np.arctan, None, lambda sp, x: sp.atan(x),
+       explain="g / (1 + x²)", over=lambda x, out: 1 + x * x)
+_unary("sinh", np.sinh, lambda x, out: F.cosh(x), lambda sp, x: sp.sinh(x), explain="g · cosh(x)")
+_unary("cosh", np.cosh, lambda x, out: F.sinh(x), lambda sp, x: sp.cosh(x), explain="g · sinh(x)")
+_unary("tanh", np.tanh, lambda x, out: 1 - out * out, lambda sp, x: sp.tanh(x),
+       explain="g · (1 - out²)")
+_unary("asinh", np.arcsinh, lambda x, out: 1 / F.sqrt(x * x + 1), lambda sp, x: sp.asinh(x),
+       explain="g / √(x² + 1)")
 _unary("acosh", np.arccosh, lambda x, out: 1 / F.sqrt(x * x - 1), lambda sp, x: sp.acosh(x),
-       (1.1, 3.0))
+       (1.1, 3.0), explain="g / √(x² - 1)")
 _unary("atanh", np.arctanh, lambda x, out: 1 / (1 - x * x), lambda sp, x: sp.atanh(x),
-       (-0.9, 0.9))
+       (-0.9, 0.9), explain="g / (1 - x²)")
 _unary("sigmoid", _sigmoid, lambda x, out: out * (1 - out),
-       lambda sp, x: 1 / (1 + sp.exp(-x)))
+       lambda sp, x: 1 / (1 + sp.exp(-x)), explain="g · out · (1 - out)")
 _unary("relu", lambda a: np.maximum(a, 0), lambda x, out: x > 0,
-       lambda sp, x: sp.Max(x, 0), kink=("relu'(0) = 0", _at_zero))
-_unary("softplus", _softplus, lambda x, out: F.sigmoid(x), lambda sp, x: sp.log(1 + sp.exp(x)))
+       lambda sp, x: sp.Max(x, 0), kink=("relu'(0) = 0", _at_zero), explain="g where x > 0, else 0")
+_unary("softplus", _softplus, lambda x, out: F.sigmoid(x), lambda sp, x: sp.log(1 + sp.exp(x)),
+       explain="g · sigmoid(x)")
 _unary("erf", _erf, lambda x, out: (2 / math.sqrt(math.pi)) * F.exp(-x * x),
-       lambda sp, x: sp.erf(x))
+       lambda sp, x: sp.erf(x), explain="g · 2/√π · exp(-x²)")
 
 # -- elementwise, two or three inputs ------------------------------------------------------
 
 _row(Primitive("add", np.add, vjp=(lambda g, out, a, b: g, lambda g, out, a, b: g),
                jvp=(lambda t, out, a, b: t, lambda t, out, a, b: t),
                sym=lambda sp, a, b: a + b, broadcast=True, elementwise=True,
-               domain=((-2.0, 2.0), (-2.0, 2.0))))
+               domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g to each input"))
 _row(Primitive("sub", np.subtract, vjp=(lambda g, out, a, b: g, lambda g, out, a, b: -g),
                jvp=(lambda t, out, a, b: t, lambda t, out, a, b: -t),
                sym=lambda sp, a, b: a - b, broadcast=True, elementwise=True,
-               domain=((-2.0, 2.0), (-2.0, 2.0))))
+               domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g to a, -g to b"))
 _row(Primitive("mul", np.multiply, vjp=(lambda g, out, a, b: g * b, lambda g, out, a, b: g * a),
                jvp=(lambda t, out, a, b: t * b, lambda t, out, a, b: a * t),
                sym=lambda sp, a, b: a * b, broadcast=True, elementwise=True,
-               domain=((-2.0, 2.0), (-2.0, 2.0))))
+               domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g · other"))
 _binary("div", np.divide, lambda a, b, out: 1 / b, lambda a, b, out: -out / b,
-        lambda sp, a, b: a / b, ((-2.0, 2.0), (0.5, 2.0)))
+        lambda sp, a, b: a / b, ((-2.0, 2.0), (0.5, 2.0)), explain="g / b to a, -g · out / b to b")
 # x**0 has derivative 0 everywhere (also at x = 0); the exponent's derivative is taken as 0
 # where the base is 0, as PyTorch does.
 def _power(a, b):
@@ -258,7 +274,8 @@ def _pow_slope(a, b, out):
 
 _binary("pow", _power, _pow_slope,
         lambda a, b, out: out * F.log(F.where(a == 0, 1, a)),
-        lambda sp, a, b: a ** b, ((0.5, 2.0), (-2.0, 2.0)))
+        lambda sp, a, b: a ** b, ((0.5, 2.0), (-2.0, 2.0)),
+        explain="g · b · a^(b-1) to a, g · out · log(a) to b")
 # Ties of maximum/minimum split the gradient evenly between the two inputs.
 
 
@@ -278,12 +295,16 @@ for _name, _fn, _sym, _win in [("maximum", np.maximum, "Max", lambda p, q: p > q
         sym=lambda sp, a, b, _s=_sym: getattr(sp, _s)(a, b), broadcast=True, elementwise=True,
         domain=((-2.0, 2.0), (-2.0, 2.0)),
         kink=(f"ties of {_name} split the gradient evenly (1/2 each)",
-              lambda out, a, b: bool(np.any(a == b)))))
+              lambda out, a, b: bool(np.any(a == b))),
+        explain=f"g to the {'larger' if _name == 'maximum' else 'smaller'} input; "
+                "ties: g/2 to each"))
 _binary("atan2", np.arctan2,
         lambda a, b, out: b / (a * a + b * b), lambda a, b, out: -a / (a * a + b * b),
-        lambda sp, a, b: sp.atan2(a, b), ((0.5, 2.0), (0.5, 2.0)))
+        lambda sp, a, b: sp.atan2(a, b), ((0.5, 2.0), (0.5, 2.0)),
+        explain="g · b/(a² + b²) to a, -g · a/(a² + b²) to b")
 _binary("hypot", np.hypot, lambda a, b, out: a / out, lambda a, b, out: b / out,
-        lambda sp, a, b: sp.sqrt(a * a + b * b), ((0.5, 2.0), (0.5, 2.0)))
+        lambda sp, a, b: sp.sqrt(a * a + b * b), ((0.5, 2.0), (0.5, 2.0)),
+        explain="g · a/out to a, g · b/out to b")
 
 
 def _sym_condition(sp, c):
@@ -300,7 +321,7 @@ _row(Primitive(
     jvp=(None, lambda t, out, c, a, b: F.where(c, t, 0), lambda t, out, c, a, b: F.where(c, 0, t)),
     sym=lambda sp, c, a, b: sp.Piecewise((a, _sym_condition(sp, c)), (b, True)),
     broadcast=True, elementwise=True,
-    samples=_where_samples))
+    samples=_where_samples, explain="g to a where cond holds, to b elsewhere"))
 # clip passes the gradient where lo <= x <= hi (both ends included), as torch.clamp does.
 _row(Primitive(
     "clip", lambda a, lo, hi: np.minimum(np.maximum(a, lo), hi),
@@ -313,7 +334,8 @@ _row(Primitive(
     sym=lambda sp, x, lo, hi: sp.Min(sp.Max(x, lo), hi), broadcast=True, elementwise=True,
     domain=((-2.0, 2.0), (-1.5, -0.5), (0.5, 1.5)),
     kink=("clip passes the gradient at its bounds (lo <= x <= hi)",
-          lambda out, x, lo, hi: bool(np.any((x == lo) | (x == hi))))))
+          lambda out, x, lo, hi: bool(np.any((x == lo) | (x == hi)))),
+    explain="g where lo ≤ x ≤ hi; to lo below, to hi above"))
 
 # comparisons and logic: forward only, boolean masks (sympy: relations, for Piecewise)
 for _name, _fn, _sym in [("lt", np.less, "Lt"), ("le", np.less_equal, "Le"),
@@ -323,9 +345,11 @@ for _name, _fn, _sym in [("lt", np.less, "Lt"), ("le", np.less_equal, "Le"),
                          ("logical_or", np.logical_or, "Or")]:
     _row(Primitive(_name, _fn, vjp=(None, None), jvp=(None, None), broadcast=True,
                    sym=lambda sp, a, b, _s=_sym: getattr(sp, _s)(a, b),
-                   elementwise=True, domain=((-2.0, 2.0), (-2.0, 2.0)), differentiable=False))
+                   elementwise=True, domain=((-2.0, 2.0), (-2.0, 2.0)), differentiable=False,
+                   explain="none: a comparison gives a mask"))
 _row(Primitive("logical_not", np.logical_not, vjp=(None,), jvp=(None,), elementwise=True,
-               sym=lambda sp, a: sp.Not(a), domain=((-2.0, 2.0),), differentiable=False))
+               sym=lambda sp, a: sp.Not(a), domain=((-2.0, 2.0),), differentiable=False,
+               explain="none: a mask"))
 
 
 # -- reductions (axis: a tuple of negative axes; keepdims) ---------------------------------
@@ -371,12 +395,12 @@ _row(Primitive(
     "sum", lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis),),
     jvp=(lambda t, out, x, axis, keepdims: F.sum(t, axis=axis, keepdims=keepdims),),
-    samples=_reduction_samples()))
+    samples=_reduction_samples(), explain="g broadcast back over the summed axes"))
 _row(Primitive(
     "mean", lambda a, axis, keepdims: np.mean(a, axis=axis, keepdims=keepdims),
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) / _count(x, axis),),
     jvp=(lambda t, out, x, axis, keepdims: F.mean(t, axis=axis, keepdims=keepdims),),
-    samples=_reduction_samples()))
+    samples=_reduction_samples(), explain="g / n broadcast back over the averaged axes"))
 
 
 def _prod_grad(out, x, axis):
@@ -399,7 +423,7 @@ _row(Primitive(
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _prod_grad(out, x, axis),),
     jvp=(lambda t, out, x, axis, keepdims:
          F.sum(t * _prod_grad(out, x, axis), axis=axis, keepdims=keepdims),),
-    samples=_reduction_samples(0.5, 1.5)))
+    samples=_reduction_samples(0.5, 1.5), explain="g · the product of the other elements"))
 
 
 def _tie_share(out, x, axis):
@@ -418,7 +442,7 @@ for _name, _fn, _sym in [("max", np.max, "Max"), ("min", np.min, "Min")]:
         vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _tie_share(out, x, axis),),
         jvp=(lambda t, out, x, axis, keepdims:
              F.sum(t * _tie_share(out, x, axis), axis=axis, keepdims=keepdims),),
-        samples=_reduction_samples()))
+        samples=_reduction_samples(), explain=f"g to the {_name}imum element (ties share it)"))
 
 
 def _norm_grad(out, x, axis):
@@ -435,7 +459,7 @@ _row(Primitive(
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _norm_grad(out, x, axis),),
     jvp=(lambda t, out, x, axis, keepdims:
          F.sum(t * _norm_grad(out, x, axis), axis=axis, keepdims=keepdims),),
-    samples=_reduction_samples()))
+    samples=_reduction_samples(), explain="g · x / out"))
 
 
 def _logsumexp(a, axis, keepdims):
@@ -451,7 +475,7 @@ _row(Primitive(
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * F.exp(x - _keep(out, x, axis)),),
     jvp=(lambda t, out, x, axis, keepdims:
          F.sum(t * F.exp(x - _keep(out, x, axis)), axis=axis, keepdims=keepdims),),
-    samples=_reduction_samples()))
+    samples=_reduction_samples(), explain="g · exp(x - out) (the softmax of x)"))
 
 
 # -- shape and indexing (nd: the unbatched rank of the input) -------------------------------
@@ -465,7 +489,8 @@ _row(Primitive(
     vjp=(lambda g, out, x, shape, nd: F.reshape(g, _lead(g, out) + x.shape),),
     jvp=(lambda t, out, x, shape, nd: F._apply("reshape", t, shape=shape, nd=nd),),
     samples=_cases((((3, 2),), dict(shape=(2, 3), nd=2)), (((6,),), dict(shape=(3, 2), nd=1)),
-                   (((),), dict(shape=(1, 1), nd=0)), (((1, 2),), dict(shape=(2,), nd=2)))))
+                   (((),), dict(shape=(1, 1), nd=0)), (((1, 2),), dict(shape=(2,), nd=2))),
+    explain="g reshaped back to the input's shape"))
 
 
 def _expand(a, shape, nd):
@@ -479,7 +504,8 @@ _row(Primitive(
     "expand", _expand, vjp=(lambda g, out, x, shape, nd: g,),
     jvp=(lambda t, out, x, shape, nd: F._apply("expand", t, shape=shape, nd=nd),),
     samples=_cases((((1, 2),), dict(shape=(3, 2), nd=2)), (((2,),), dict(shape=(3, 2), nd=1)),
-                   (((),), dict(shape=(2, 3), nd=0)), (((3, 1),), dict(shape=(2, 3, 4), nd=2)))))
+                   (((),), dict(shape=(2, 3), nd=0)), (((3, 1),), dict(shape=(2, 3, 4), nd=2))),
+    explain="g summed back over the broadcast axes"))
 
 
 def _permute(a, axes):
@@ -500,7 +526,8 @@ _row(Primitive(
     vjp=(lambda g, out, x, axes: F._apply("permute", g, axes=_inverse_perm(axes)),),
     jvp=(lambda t, out, x, axes: F._apply("permute", t, axes=axes),),
     samples=_cases((((3, 2),), dict(axes=(-1, -2))), (((2, 3, 4),), dict(axes=(-1, -3, -2))),
-                   (((2, 3, 4),), dict(axes=(-2, -1, -3))), (((3,),), dict(axes=(-1,))))))
+                   (((2, 3, 4),), dict(axes=(-2, -1, -3))), (((3,),), dict(axes=(-1,)))),
+    explain="g with the axes put back"))
 
 
 def _batched_index(a, index, nd):
@@ -521,7 +548,8 @@ _row(Primitive(
          F._apply("scatter", g, index=index, shape=x.shape, nd=out.ndim),),
     jvp=(lambda t, out, x, index, nd: F._apply("index", t, index=index, nd=nd),),
     samples=_cases(*[((shape,), dict(index=index, nd=len(shape)))
-                     for shape, index in _INDEX_CASES])))
+                     for shape, index in _INDEX_CASES]),
+    explain="g scattered back into zeros at the index"))
 _row(Primitive(
     "scatter", _scatter,
     vjp=(lambda g, out, x, index, shape, nd: F._apply("index", g, index=index, nd=len(shape)),),
@@ -530,7 +558,8 @@ _row(Primitive(
     samples=_cases((((3,),), dict(index=(np.array([0, 2, 2]),), shape=(4,), nd=1)),
                    (((2,),), dict(index=(slice(1, 3),), shape=(4,), nd=1)),
                    (((3, 2),), dict(index=(np.array([0, 0, 1]),), shape=(2, 2), nd=2)),
-                   (((3,),), dict(index=(slice(None), 1), shape=(3, 2), nd=1)))))
+                   (((3,),), dict(index=(slice(None), 1), shape=(3, 2), nd=1))),
+    explain="g read at the index"))
 
 
 def _concat_piece(g, out, i, inputs, axis):
@@ -563,7 +592,8 @@ _row(Primitive("concat", lambda *arrays, axis: np.concatenate(arrays, axis=axis)
                vjp=_Variadic(_concat_piece), jvp=_Variadic(_concat_tangent),
                samples=_cases((((3, 2), (1, 2)), dict(axis=-2)),
                               (((3, 2), (3, 1), (3, 3)), dict(axis=-1)),
-                              (((2,), (3,)), dict(axis=-1)), (((2, 2),), dict(axis=-2)))))
+                              (((2,), (3,)), dict(axis=-1)), (((2, 2),), dict(axis=-2))),
+               explain="each input its slice of g"))
 
 def _diagonal_vjp(g, out, x):
     """g on the diagonal of a matrix shaped like x (square or not), zeros elsewhere."""
@@ -578,7 +608,8 @@ _row(Primitive(
     "diagonal", lambda a: np.diagonal(a, axis1=-2, axis2=-1).copy(),
     vjp=(lambda g, out, x: _diagonal_vjp(g, out, x),),
     jvp=(lambda t, out, x: F._apply("diagonal", t),),
-    samples=_cases((((3, 3),), {}), (((3, 2),), {}), (((2, 3),), {}), (((2, 3, 3),), {}))))
+    samples=_cases((((3, 3),), {}), (((3, 2),), {}), (((2, 3),), {}), (((2, 3, 3),), {})),
+    explain="g placed on the diagonal of zeros"))
 def _diag_embed(a):
     out = np.zeros(a.shape + a.shape[-1:], dtype=a.dtype)
     i = np.arange(a.shape[-1])
@@ -590,7 +621,7 @@ _row(Primitive(
     "diag_embed", _diag_embed,
     vjp=(lambda g, out, x: F._apply("diagonal", g),),
     jvp=(lambda t, out, x: F._apply("diag_embed", t),),
-    samples=_cases((((3,),), {}), (((2, 3),), {}), (((1,),), {}))))
+    samples=_cases((((3,),), {}), (((2, 3),), {}), (((1,),), {})), explain="the diagonal of g"))
 
 
 # -- linear algebra (matmul sees operands of rank >= 2: the function promotes vectors) ------
@@ -604,7 +635,8 @@ _row(Primitive(
     vjp=(lambda g, out, a, b: g @ _mT(b), lambda g, out, a, b: _mT(a) @ g),
     jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t), broadcast=True,
     samples=_cases((((3, 2), (2, 4)), {}), (((1, 2), (2, 1)), {}), (((2, 3, 2), (2, 4)), {}),
-                   (((3, 2), (2, 2, 3)), {}), (((2, 1, 3, 2), (3, 2, 2)), {}))))
+                   (((3, 2), (2, 2, 3)), {}), (((2, 1, 3, 2), (3, 2, 2)), {})),
+    explain="g @ bᵀ to a, aᵀ @ g to b"))
 
 
 def _solve(a, b):
@@ -626,12 +658,12 @@ _row(Primitive(
     "inv", np.linalg.inv, sym=_matrix_sym(lambda m: m.inv()),
     vjp=(lambda g, out, a: -(_mT(out) @ g @ _mT(out)),),
     jvp=(lambda t, out, a: -(out @ t @ out),),
-    samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3))))
+    samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)), explain="-outᵀ @ g @ outᵀ"))
 _row(Primitive(
     "det", np.linalg.det, sym=_matrix_sym(lambda m: m.det()),
     vjp=(lambda g, out, a: F.reshape(g * out, g.shape + (1, 1)) * _mT(F.inv(a)),),
     jvp=(lambda t, out, a: out * F.trace(F.solve(a, t)),),
-    samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3))))
+    samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)), explain="g · out · a⁻ᵀ"))
 _row(Primitive(
     "solve", _solve, sym=_matrix_sym(lambda a, b: a.LUsolve(b)),
     vjp=(lambda g, out, a, b: -(F.solve(_mT(a), g) @ _mT(out)),
@@ -639,7 +671,8 @@ _row(Primitive(
     jvp=(lambda t, out, a, b: -F.solve(a, t @ out),
          lambda t, out, a, b: F.solve(a, t)), broadcast=True,
     samples=_square_samples((3, 3), (2, 2), (2, 3, 3), (3, 3),
-                            b_shapes=[(3, 2), (2, 1), (2, 3, 1), (2, 3, 2)])))
+                            b_shapes=[(3, 2), (2, 1), (2, 3, 1), (2, 3, 2)]),
+    explain="-(a⁻ᵀ g) @ outᵀ to a, a⁻ᵀ g to b"))
 
 
 def _fresh_letters(spec, n):
@@ -686,4 +719,4 @@ def _einsum_jvp(t, out, i, inputs, spec):
 
 _row(Primitive("einsum", lambda *arrays, spec: np.einsum(spec, *arrays),
                vjp=_Variadic(_einsum_vjp), jvp=_Variadic(_einsum_jvp),
-               samples=_einsum_samples))
+               samples=_einsum_samples, explain="g contracted with the other operands"))

@@ -6,6 +6,7 @@ Operators and methods are attached by `functions.py`, from the table of primitiv
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 import weakref
 
@@ -15,13 +16,19 @@ from ..errors import EvalError, GraphError, ShapeError
 
 # -- grad mode and forward mode ------------------------------------------------------------
 
-_grad_enabled = True
-_forward_depth = 0  # > 0 while some tensor may carry a tangent (forward mode)
-_symbolic = False  # True while tensors hold object arrays of sympy expressions
+class _State(threading.local):
+    """The modes, per thread as in PyTorch (blocks of one evaluation may run in threads)."""
+
+    grad_enabled = True
+    forward_depth = 0  # > 0 while some tensor may carry a tangent (forward mode)
+    symbolic = False  # True while tensors hold object arrays of sympy expressions
+
+
+state = _State()
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    return state.grad_enabled
 
 
 class _GradMode:
@@ -37,12 +44,10 @@ class _GradMode:
         pass
 
     def __enter__(self):
-        global _grad_enabled
-        self._prev, _grad_enabled = _grad_enabled, self.mode
+        self._prev, state.grad_enabled = state.grad_enabled, self.mode
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        state.grad_enabled = self._prev
 
     def __call__(self, fn):
         """Use as a decorator, like torch.no_grad."""
@@ -69,24 +74,20 @@ class symbolic_mode:
     """Context manager under which primitives run their sympy forms on object arrays."""
 
     def __enter__(self):
-        global _symbolic
-        self._prev, _symbolic = _symbolic, True
+        self._prev, state.symbolic = state.symbolic, True
 
     def __exit__(self, *exc):
-        global _symbolic
-        _symbolic = self._prev
+        state.symbolic = self._prev
 
 
 class forward_mode:
     """Context manager under which tensors with `_tangent` set propagate it (JVP rules)."""
 
     def __enter__(self):
-        global _forward_depth
-        _forward_depth += 1
+        state.forward_depth += 1
 
     def __exit__(self, *exc):
-        global _forward_depth
-        _forward_depth -= 1
+        state.forward_depth -= 1
 
 
 # -- dtypes --------------------------------------------------------------------------------
@@ -313,7 +314,7 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     """`x` as a Tensor; Python numbers take `like`'s dtype, so float32 stays float32."""
     if isinstance(x, Tensor):
         return x
-    if _symbolic:
+    if state.symbolic:
         from ..symbolic import to_object
         return Tensor._wrap(to_object(x))
     if like is not None and isinstance(x, (int, float, bool)) and not isinstance(x, np.generic):
@@ -397,7 +398,8 @@ class AccumulateGrad:
 
 def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     """Run a primitive's forward and record it when gradients or tangents are wanted."""
-    fwd = prim.symbolic if _symbolic else prim.forward
+    mode = state
+    fwd = prim.symbolic if mode.symbolic else prim.forward
     try:
         if len(inputs) == 2:
             data = fwd(inputs[0].data, inputs[1].data, **params)
@@ -415,13 +417,13 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     if data.__class__ is not np.ndarray:  # NumPy reductions return scalars, not 0-d arrays
         data = np.asarray(data)
     out = Tensor._wrap(data)
-    if _grad_enabled and prim.differentiable:
+    if mode.grad_enabled and prim.differentiable:
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
                 out.grad_fn = prim.node_type(prim, inputs, params, data)
                 break
-    if _forward_depth and prim.differentiable:
+    if mode.forward_depth and prim.differentiable:
         for t in inputs:
             if t._tangent is not None:
                 from .forward import push_tangent

@@ -64,7 +64,10 @@ class TensorBackend:
         return value
 
     def call(self, name: str, args: list, kwargs: dict):
-        return FUNCTIONS[name](*args, **kwargs)
+        value = FUNCTIONS[name](*args, **kwargs)
+        if name in CONSTRUCTORS and value.dtype != self.dtype:  # constructors take --dtype
+            value = Tensor._wrap(value.data.astype(self.dtype))
+        return value
 
     def binary(self, op: str, a, b):
         return getattr(a, _BINARY[op])(b)
@@ -141,7 +144,6 @@ class Interpreter:
         if self.limits.max_seconds is not None:
             self.deadline = time.monotonic() + self.limits.max_seconds
         value = None
-        dtype, T._default_dtype = T._default_dtype, self.backend.dtype
         try:
             with np.errstate(all="ignore"):
                 for stmt in self.program.body:
@@ -151,8 +153,6 @@ class Interpreter:
         except RecursionError:
             raise LimitError("the expression is nested too deeply to evaluate",
                              source=self.program.source, hint="simplify it") from None
-        finally:
-            T._default_dtype = dtype
         last = self.program.body[-1] if self.program.body else None
         if not isinstance(last, (S.ExprStmt, S.Assign, S.AugAssign)):
             raise EvalError("the program has no result",
