@@ -5,9 +5,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
+
+
+class TimeUp(Exception):
+    """The finite differences passed their deadline (time.monotonic())."""
 
 
 @dataclass
@@ -24,13 +29,18 @@ def step(dtype) -> float:
     return float(np.finfo(dtype).eps) ** (1 / 3)
 
 
-def jacobian(func, point: dict[str, np.ndarray], name: str) -> FiniteJacobian:
-    """Finite-difference Jacobian of `func` w.r.t. the variable `name`."""
+def jacobian(func, point: dict[str, np.ndarray], name: str,
+             deadline: float | None = None) -> FiniteJacobian:
+    """Finite-difference Jacobian of `func` w.r.t. the variable `name`; raises TimeUp
+    past `deadline`."""
     x0 = point[name]
     h0 = step(x0.dtype)
     f0 = np.asarray(func(point), dtype=np.float64)
+    noise = np.finfo(x0.dtype).eps * np.abs(f0)  # rounding in evaluating func
     cols, errs, kinks = [], [], []
     for idx in np.ndindex(x0.shape or ()):
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeUp
         h = h0 * max(1.0, abs(float(x0[idx])))
 
         def at(delta):
@@ -46,7 +56,7 @@ def jacobian(func, point: dict[str, np.ndarray], name: str) -> FiniteJacobian:
         # a kink: the one-sided slopes differ, and the gap does not shrink with the step
         gap1 = np.abs((fp - f0) / h - (f0 - fm) / h)
         gap2 = np.abs((fp2 - f0) / (h / 2) - (f0 - fm2) / (h / 2))
-        scale = 1e-3 * np.maximum(1.0, np.abs(d2))
+        scale = np.maximum(1e-3 * np.maximum(1.0, np.abs(d2)), 100 * noise / h)
         if np.any((gap2 > scale) & (gap2 > 0.75 * gap1)):
             kinks.append(idx)
     shape = f0.shape + x0.shape

@@ -68,6 +68,13 @@ class SympyBackend(TensorBackend):
                                        "nan": sp.nan}[name]))
 
     def call(self, name, args, kwargs):
+        if name == "detach" and len(args) == 1 and isinstance(args[0], Tensor):
+            # a constant for differentiation, the same value otherwise
+            data, fn = to_object(args[0]), _detach_function()
+            out = np.empty(data.shape, dtype=object)
+            for idx in np.ndindex(data.shape):
+                out[idx] = fn(data[idx])
+            return Tensor._wrap(out)
         if name not in _LOGICAL:
             args = [_numeric(a) for a in args] if name != "where" else \
                 [args[0], *map(_numeric, args[1:])]
@@ -96,6 +103,27 @@ class SympyBackend(TensorBackend):
 
     def nonfinite(self, value, inputs):
         return None
+
+
+_DETACH = []
+
+
+def _detach_function():
+    """sympy's detach(e): e's value, derivative 0 (gradients do not flow through it)."""
+    if not _DETACH:
+        import sympy as sp
+
+        class detach(sp.Function):  # noqa: N801 (printed as the user wrote it)
+            @classmethod
+            def eval(cls, arg):
+                if arg.is_number:
+                    return arg
+
+            def fdiff(self, argindex=1):
+                return sp.S.Zero
+
+        _DETACH.append(detach)
+    return _DETACH[0]
 
 
 _ARITHMETIC = frozenset("+ - * / ** @".split())
@@ -190,7 +218,9 @@ def _diff_array(f, syms: np.ndarray) -> np.ndarray:
 def _jacobian(out: np.ndarray, syms: np.ndarray) -> np.ndarray:
     jac = np.empty(out.shape + syms.shape, dtype=object)
     for o in np.ndindex(out.shape):
-        jac[o] = _diff_array(out[o], syms)
+        d = _diff_array(out[o], syms)
+        for idx in np.ndindex(syms.shape):  # (element by element: 0-d arrays do not nest)
+            jac[o + idx] = d[idx]
     return jac
 
 
@@ -363,15 +393,14 @@ def autograd_values(result) -> dict[str, np.ndarray]:
     return dict(getattr(result, DERIVATIVE[c]))
 
 
-def finite_values(compiled, result) -> tuple[dict, dict, list]:
-    """Central differences (Richardson) of the same quantities; error estimates; kinks."""
+def finite_values(compiled, result, deadline: float | None = None) -> tuple[dict, dict, list]:
+    """Central differences (Richardson) of the same quantities; error estimates; kinks.
+    Raises finite.TimeUp past `deadline`."""
     c, p = result.command, result.point
     if c == "eval":
         return {}, {}, []
 
-    def f(point):
-        with no_grad():
-            return compiled._run(point, record=False).value.data
+    f = _numeric_function(compiled, p)
 
     values, errors, kinks = {}, {}, []
     if c == "hessian":
@@ -379,14 +408,14 @@ def finite_values(compiled, result) -> tuple[dict, dict, list]:
             def grad_a(point, a=a):
                 return compiled.grad(point, wrt=[a]).gradient[a]
             for b in result.wrt:
-                fd = finite.jacobian(grad_a, p, b)
+                fd = finite.jacobian(grad_a, p, b, deadline)
                 values[f"{a},{b}"], errors[f"{a},{b}"] = fd.value, fd.error
                 kinks += [(b, k) for k in fd.kinks]
         return values, errors, kinks
     out_ndim = np.ndim(result.value)
     total, total_err = None, None
     for n in result.wrt:
-        fd = finite.jacobian(f, p, n)
+        fd = finite.jacobian(f, p, n, deadline)
         kinks += [(n, k) for k in fd.kinks]
         if c in ("grad", "jacobian"):
             shape = p[n].shape if c == "grad" else np.shape(result.value) + p[n].shape
@@ -404,6 +433,50 @@ def finite_values(compiled, result) -> tuple[dict, dict, list]:
     if c == "jvp":
         values["jvp"], errors["jvp"] = total, total_err
     return values, errors, kinks
+
+
+class _FrozenDetach(TensorBackend):
+    """Numbers, with each detach(...) giving its value at the base point (in call order),
+    so that finite differences see the function autograd differentiates."""
+
+    def __init__(self, dtype, frozen: list):
+        super().__init__(dtype, record=False)
+        self.frozen, self.seen = frozen, 0
+
+    def call(self, name, args, kwargs):
+        value = super().call(name, args, kwargs)
+        if name == "detach":
+            if self.seen < len(self.frozen) and self.frozen[self.seen].shape == value.shape:
+                value = self.frozen[self.seen]
+            self.seen += 1
+        return value
+
+
+def _numeric_function(compiled, base: dict):
+    """The expression as a function of a point, for finite differences."""
+    def plain(point):
+        with no_grad():
+            return compiled._run(point, record=False).value.data
+
+    if "detach" not in compiled.text:
+        return plain
+    frozen: list = []
+
+    class Recording(TensorBackend):
+        def call(self, name, args, kwargs):
+            value = super().call(name, args, kwargs)
+            if name == "detach":
+                frozen.append(value)
+            return value
+
+    def run(backend, point):
+        env = {n: Tensor._wrap(a) for n, a in point.items()}
+        with no_grad():
+            return Interpreter(compiled.program, backend, compiled.limits,
+                               check_domain=False).run(env).value.data
+
+    run(Recording(compiled.dtype, record=False), base)
+    return lambda point: run(_FrozenDetach(compiled.dtype, frozen), point)
 
 
 def _max_errors(a: dict, b: dict) -> tuple[float, float]:
@@ -442,9 +515,15 @@ def check(compiled, result, *, timeout: float = 5.0, latex: bool = False) -> dic
     auto = autograd_values(result)
     sym_tol, fd_tol = _tolerances(compiled.dtype)
     numeric = {}
+    fd_limit = max(timeout, 1.0)
 
     def differences():  # in this process, while sympy works in the child
-        numeric["fd"] = finite_values(compiled, result)
+        try:
+            numeric["fd"] = finite_values(compiled, result, time.monotonic() + fd_limit)
+        except finite.TimeUp:
+            numeric["fd"] = {}, {}, []
+            numeric["skipped"] = f"finite differences took longer than the {fd_limit:g} s " \
+                                 "limit (--check-timeout)"
 
     sym, skipped = with_time_limit(_symbolic_work(compiled, result, latex), timeout,
                                    meanwhile=differences)
@@ -472,6 +551,8 @@ def check(compiled, result, *, timeout: float = 5.0, latex: bool = False) -> dic
             "agree": fd_ok, "max_abs_err": a, "max_rel_err": r,
             "error_estimate": estimate, "step": finite.step(compiled.dtype)}
         agree &= fd_ok
+    elif "skipped" in numeric:
+        report["finite_differences"] = {"skipped": numeric["skipped"]}
     a, r = (max(e[0] for e in errors), max(e[1] for e in errors)) if errors else (0.0, 0.0)
     bad = explain_nonfinite(compiled, result)
     agree = bool(agree and not kinks)
@@ -482,6 +563,12 @@ def check(compiled, result, *, timeout: float = 5.0, latex: bool = False) -> dic
     if kinks:
         report["kinks"] = [{"variable": n, "index": list(k)} for n, k in kinks]
     report["verdict"] = _verdict(agree, kinks, bad, sym_ok, report.get("conventions", []))
+    if not errors:  # neither method finished: nothing was compared
+        why = "; ".join(part["skipped"] for part in (report.get("symbolic"),
+                                                     report.get("finite_differences"))
+                        if part and "skipped" in part)
+        report.update(agree=None, skipped=why or "nothing to compare",
+                      verdict=f"not checked: {why or 'nothing to compare'}")
     if bad:
         report["nonfinite"] = bad
     return report

@@ -418,6 +418,8 @@ def _batch(command: str, options: dict, out) -> int:
             items[i] = e
     if command == "diff":
         raise UsageError("diff takes no --points", hint="give the shapes with --at")
+    if (options["check"] or command == "check") and len(good) > 1:
+        import sympy  # noqa: F401  (once here: each check's forked child inherits it)
     with batch_progress(len(lines)) as tick:
         if good:
             results = _batch_results(prog, command, [p for _, p in good], options)
@@ -497,7 +499,7 @@ def _library_options(command: str, options: dict) -> dict:
     if options.get("intermediates"):
         kw["intermediates"] = True
     if command == "jacobian":
-        kw["mode"] = options["mode"].value
+        kw["mode"] = options["mode"].value if "mode" in options else "auto"
     if command == "vjp":
         kw["v"] = _point(options, [f"v={options['v']}"])["v"]
     if command == "jvp":

@@ -213,6 +213,7 @@ def partial(f: str, x: str, order: int = 1, latex: bool = False) -> str:
     """∂f/∂x, ∂²f/∂x², or their LaTeX."""
     if latex:
         n = "" if order == 1 else f"^{{{order}}}"
+        f = f if len(f) == 1 else rf"\mathrm{{{f}}}"
         return rf"\frac{{\partial{n} {f}}}{{\partial {x}{n}}}"
     if order == 1:
         return f"∂{f}/∂{x}"
@@ -267,10 +268,18 @@ VERDICT_STYLE = {"agree": ("bold green", "✓"), "disagree": ("bold red", "✗")
 def verdict_line(c: dict) -> tuple[str, str]:
     """(style, text) of the check's verdict line."""
     verdict = c.get("verdict") or ("agree" if c.get("agree") else "disagree")
-    if c.get("agree"):
-        kind, text = "agree", "agree: autograd, sympy and finite differences"
-        if "skipped" in (c.get("symbolic") or {}):
-            text = "agree: autograd and finite differences (sympy skipped)"
+    if c.get("agree") is None:
+        kind, text = "kink", verdict
+    elif c.get("agree"):
+        methods = (("sympy", c.get("symbolic")), ("finite differences",
+                                                   c.get("finite_differences")))
+        ran = ["autograd"] + [name for name, part in methods if part and "agree" in part]
+        skipped = [name for name, part in methods if part and "skipped" in part]
+        kind = "agree"
+        text = "agree: " + (" and ".join(ran) if len(ran) < 3 else
+                            f"{', '.join(ran[:-1])} and {ran[-1]}")
+        if skipped:
+            text += f" ({' and '.join(skipped)} skipped)"
     elif verdict.startswith("not differentiable"):
         used = "; ".join(u["convention"] for u in c.get("conventions") or [])
         kind = "kink"
@@ -314,8 +323,7 @@ def check_table(c: dict):
         if part is None:
             continue
         if "skipped" in part:
-            table.add_row(name, Text("skipped", style="yellow"), "—", "—",
-                          Text(part["skipped"], style="dim"))
+            table.add_row(name, Text("skipped", style="yellow"), "—", "—", "—")
             continue
         t = tol.get(tkey) or {}
         ok = part.get("agree")
@@ -346,6 +354,10 @@ class RichOutput:
         from rich.text import Text
 
         self.out.print(check_table(r.check))
+        for name, key in (("sympy", "symbolic"), ("finite differences", "finite_differences")):
+            why = (r.check.get(key) or {}).get("skipped")
+            if why:
+                self.out.print(Text(f"{name} skipped: {why}", style="yellow"), soft_wrap=True)
         style, text = verdict_line(r.check)
         self.out.print(Text(text, style=style))
         bad = nonfinite_error(r)
@@ -359,19 +371,27 @@ class RichOutput:
         from rich.table import Table
         from rich.text import Text
 
+        latex, order = doc["latex"], doc["order"]
+        f = "out" if any(np.ndim(v) for v in (doc.get("point") or {}).values()) else "f"
+        lines = [f"{f} = {doc['symbolic']}"]
+        values = []
+        for name, d in doc["derivatives"].items():
+            lines += derivative_lines(f, name, d["derivative"], latex, order)
+            if "value" in d:
+                values.append((partial(f, name, order), d["value"]))
+        if latex:  # the LaTeX as it is, one formula a line, to copy
+            for line in lines:
+                self.out.print(Text(line), soft_wrap=True)
+            return
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold cyan")
         grid.add_column()
         grid.add_row("expression", Text(doc["expression"]))
-        latex, order = doc["latex"], doc["order"]
-        f = "out" if any(np.ndim(v) for v in (doc.get("point") or {}).values()) else "f"
-        grid.add_row(f, Text(doc["symbolic"]))
-        for name, d in doc["derivatives"].items():
-            for line in derivative_lines(f, name, d["derivative"], latex, order):
-                lhs, _, rhs = line.partition(" = ")
-                grid.add_row(lhs, Text(rhs or lhs))
-            if "value" in d:
-                grid.add_row("at the point", Text(array_text(d["value"], 80)))
+        for line in lines:
+            lhs, _, rhs = line.partition(" = ")
+            grid.add_row(Text(lhs), Text(rhs))
+        for lhs, value in values:
+            grid.add_row(Text(f"{lhs} at the point"), Text(array_text(value, 80)))
         self.out.print(grid)
 
     def table(self, r: Result):
