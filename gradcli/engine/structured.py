@@ -23,10 +23,6 @@ class Diag(Tensor):
         self._dense = None
         self.requires_grad = False
         self.grad_fn = None
-        self._grad = None
-        self._retains_grad = False
-        self.hooks = None
-        self._tangent = None
 
     @property
     def data(self) -> np.ndarray:

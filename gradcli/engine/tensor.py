@@ -134,17 +134,17 @@ def to_array(data, dtype=None) -> np.ndarray:
 class Tensor:
     """A NumPy array with autograd: `requires_grad`, `grad`, `grad_fn`, `backward()`."""
 
-    __slots__ = ("data", "requires_grad", "grad_fn", "_grad", "_retains_grad", "hooks",
-                 "_tangent", "__weakref__")
+    __slots__ = ("data", "requires_grad", "grad_fn", "__dict__", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
+    # rarely set: class-level defaults, so that making a tensor stores three slots only
+    _grad = None
+    _retains_grad = False
+    hooks = None
+    _tangent = None
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = to_array(data, dtype)
         self.grad_fn = None
-        self._grad = None
-        self._retains_grad = False
-        self.hooks = None
-        self._tangent = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -155,10 +155,6 @@ class Tensor:
         t.data = data
         t.requires_grad = False
         t.grad_fn = None
-        t._grad = None
-        t._retains_grad = False
-        t.hooks = None
-        t._tangent = None
         return t
 
     # -- properties ----------------------------------------------------------------------
@@ -346,15 +342,15 @@ class Node:
 
     Each primitive gets its own subclass, named from the primitive (`AddBackward0`)."""
 
-    __slots__ = ("prim", "inputs", "params", "out_data", "hooks", "retained")
+    __slots__ = ("prim", "inputs", "params", "out_data", "__dict__")
+    hooks = None  # the hooks registered on the output tensor
+    retained = None  # a weak reference to the output, after retain_grad()
 
     def __init__(self, prim, inputs, params, out_data):
         self.prim = prim
         self.inputs = inputs
         self.params = params
         self.out_data = out_data
-        self.hooks = None  # the hooks registered on the output tensor
-        self.retained = None  # a weak reference to the output, after retain_grad()
 
     def name(self) -> str:
         return type(self).__name__
