@@ -126,18 +126,21 @@ class Compiled:
         return self._result("eval", p, run)
 
     def grad(self, point: dict | None = None, /, *, wrt=None, intermediates: bool = False,
-             **bindings) -> Result:
-        """The gradient of a scalar (or one-element) output w.r.t. each variable."""
-        return self._backward("grad", point, None, wrt, intermediates, bindings)
+             explain: bool | str = False, **bindings) -> Result:
+        """The gradient of a scalar (or one-element) output w.r.t. each variable; with
+        `explain` (True, or "full": chains not folded), `result.explain` holds the backward
+        pass step by step (`gradcli/explain.py`)."""
+        return self._backward("grad", point, None, wrt, intermediates, bindings, explain)
 
     def vjp(self, point: dict | None = None, /, *, v=None, wrt=None,
-            intermediates: bool = False, **bindings) -> Result:
+            intermediates: bool = False, explain: bool | str = False, **bindings) -> Result:
         """vᵀJ per variable, v shaped like the output."""
         if v is None:
             raise UsageError("vjp needs a vector v shaped like the output", hint="--v VALUE")
-        return self._backward("vjp", point, v, wrt, intermediates, bindings)
+        return self._backward("vjp", point, v, wrt, intermediates, bindings, explain)
 
-    def _backward(self, command, point, v, wrt, intermediates, bindings) -> Result:
+    def _backward(self, command, point, v, wrt, intermediates, bindings,
+                  explain: bool | str = False) -> Result:
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
         leaves = self._leaves(p, wrt)
@@ -161,15 +164,23 @@ class Compiled:
                                      f"{out.shape}", hint="give v the output's shape")
         names = [n for n in run.env if n not in wrt] if intermediates else []
         captured = {}
+        explainer = None
+        if explain:
+            from .explain import Explainer
+            explainer = Explainer(run, out, leaves, self.text)
         if out.requires_grad:
             targets = list(leaves.values()) + [run.env[n] for n in names]
             captured = run_backward([out], [Tensor._wrap(cot)], retain_graph=False,
-                                    create_graph=False, capture=targets, accumulate=False)
+                                    create_graph=False, capture=targets, accumulate=False,
+                                    watch=explainer.watch if explainer else None)
         grads = {n: _grad_of(captured, leaves[n]) for n in wrt}
         extra = {n: _grad_of(captured, run.env[n]) for n in names} if intermediates else None
+        steps = explainer.steps(grads, full=explain == "full") if explainer else None
         if command == "grad":
-            return self._result(command, p, run, wrt, intermediates=extra, gradient=grads)
-        return self._result(command, p, run, wrt, intermediates=extra, vjp=grads, cotangent=cot)
+            return self._result(command, p, run, wrt, intermediates=extra, gradient=grads,
+                                explain=steps)
+        return self._result(command, p, run, wrt, intermediates=extra, vjp=grads, cotangent=cot,
+                            explain=steps)
 
     def jvp(self, point: dict | None = None, /, *, tangents: dict | None = None, wrt=None,
             **bindings) -> Result:

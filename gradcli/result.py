@@ -33,3 +33,4 @@ class Result:
     check_skipped: str | None = None
     cotangent: np.ndarray | None = None  # the v of vjp
     tangents: dict[str, np.ndarray] | None = None  # the tangents of jvp
+    explain: list[dict] | None = None  # the backward pass step by step (--explain)

@@ -246,3 +246,80 @@ def test_mermaid():
     assert "class n0 output" in r.stdout
     assert '"' not in r.stdout.replace('["', "").replace('"]', "").replace('("', "") \
         .replace('")', "").replace('[/"', "").replace('"/]', "")
+
+
+# -- --explain ------------------------------------------------------------------------------
+
+def explain_json(*args) -> list:
+    r = runner.invoke(app, [*args, "--json"])
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    return json.loads(r.stdout)["explain"]
+
+
+def test_every_primitive_has_a_rule_text():
+    from gradcli.engine.ops import PRIMITIVES
+    assert all(p.explain for p in PRIMITIVES.values())
+    assert PRIMITIVES["mul"].explain == "g · other"
+    assert PRIMITIVES["add"].explain == "g to each input"
+    assert PRIMITIVES["exp"].explain == "g · out"
+
+
+def test_explain_order_output_first_leaves_last():
+    steps = explain_json("grad", "3*(x+2)**2 | mean", "--at", "x=ones(2,2)", "--explain")
+    assert [s["node"] for s in steps] == ["MeanBackward0", "MulBackward0", "PowBackward0",
+                                          "AddBackward0", "AccumulateGrad"]
+    assert [s["step"] for s in steps] == [1, 2, 3, 4, 5]
+    mean, mul, pow_, add, leaf = steps
+    assert mean["incoming"] == "1" and mean["outputs"] == [
+        {"input": 0, "to": "MulBackward0", "gradient": "all 0.25"}]
+    assert mul["rule"] == "g · other" and mul["outputs"][0]["to"] == "PowBackward0"
+    assert pow_["rule"].startswith("g · b · a^(b-1)") and pow_["text"] == "(x+2)**2"
+    assert add["outputs"] == [{"input": 0, "to": "x", "gradient": "all 4.5"}]
+    assert leaf["variable"] == "x" and leaf["gradient"] == "all 4.5"
+
+
+def test_explain_several_leaves():
+    steps = explain_json("grad", "w*x + b", "--at", "x=1, w=2, b=3", "--explain")
+    assert [s["node"] for s in steps] == ["AddBackward0", "MulBackward0"] + \
+        ["AccumulateGrad"] * 3
+    assert [s.get("variable") for s in steps[2:]] == ["w", "x", "b"]
+    assert steps[1]["outputs"] == [{"input": 0, "to": "w", "gradient": "1"},
+                                   {"input": 1, "to": "x", "gradient": "2"}]
+
+
+def test_explain_folds_the_doubling_chain():
+    args = ("vjp", "-f", "samples/doubling.grad", "--at", DOUBLING_AT, "--v",
+            "[0.1, 1.0, 0.0001]")
+    folded = explain_json(*args, "--explain")
+    assert len(folded) == 2
+    chain, leaf = folded
+    assert chain["node"] == "MulBackward0" and chain["count"] == 9
+    assert chain["incoming"] == "[0.1, 1, 0.0001]" and chain["scale"] == "512"
+    assert chain["outputs"] == [{"input": 0, "to": "x", "gradient": "[51.2, 512, 0.0512]"}]
+    assert leaf["node"] == "AccumulateGrad" and leaf["gradient"] == "[51.2, 512, 0.0512]"
+    full = explain_json(*args, "--explain=full")
+    assert [s["node"] for s in full] == ["MulBackward0"] * 9 + ["AccumulateGrad"]
+    assert all(s["count"] == 1 for s in full)
+    assert full[0]["incoming"] == "[0.1, 1, 0.0001]" and full[1]["incoming"] == "[0.2, 2, 0.0002]"
+
+
+def test_explain_human_view():
+    r = run("vjp", "-f", "samples/doubling.grad", "--at", DOUBLING_AT, "--v",
+            "[0.1, 1.0, 0.0001]", "--explain", "--no-check")
+    assert r.exit_code == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert text.index("vjp") < text.index("backward pass, step by step")
+    assert "MulBackward0 × 9" in text and "g × 512" in text and "AccumulateGrad" in text
+    r = run("grad", "--explain", "-x^2", "--at", "x=1", "--no-check")
+    assert r.exit_code == 0 and "NegBackward0" in r.stdout
+
+
+def test_explain_library_and_limits():
+    r = gc.compile("exp(x)").grad(x=0.0, explain=True)
+    assert [s["node"] for s in r.explain] == ["ExpBackward0", "AccumulateGrad"]
+    assert r.explain[0]["rule"] == "g · out"
+    assert gc.compile("exp(x)").grad(x=0.0).explain is None
+    doc = json.loads(run("grad", "exp(x)", "--at", "x=0", "--json").stdout)
+    assert "explain" not in doc
+    r = run("grad", "x*2", "--points", "samples/points.ndjson", "--explain")
+    assert r.exit_code == 2

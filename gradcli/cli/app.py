@@ -36,6 +36,15 @@ class Mode(str, Enum):
     fwd = "fwd"
 
 
+class ExplainLevel(str, Enum):
+    brief = "brief"
+    full = "full"
+
+
+#: Options whose value may be left out: the bare flag stands for this value.
+OPTIONAL_VALUE = {"--explain": "brief"}
+
+
 # -- arguments starting with '-' -------------------------------------------------------------
 
 class ExprCommand(TyperCommand):
@@ -50,6 +59,7 @@ class ExprCommand(TyperCommand):
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         try:
+            args = [f"{a}={OPTIONAL_VALUE[a]}" if a in OPTIONAL_VALUE else a for a in args]
             return super().parse_args(ctx, self.positionals_last(ctx, args))
         except _click.ClickException as e:
             if "--json" in args:
@@ -119,6 +129,10 @@ Points = Annotated[Optional[str], typer.Option(
     help="Batch: NDJSON, one object of bindings a line; writes one JSON object a line.")]
 Intermediates = Annotated[bool, typer.Option(
     "--intermediates", help="Also the gradients of the names a program assigns.")]
+Explain = Annotated[Optional[ExplainLevel], typer.Option(
+    "--explain", metavar="[=full]", show_default=False,
+    help="Then the backward pass step by step, in the order it runs (chains folded; "
+         "[bold]--explain=full[/] shows every step).")]
 
 
 def _common(expression: Expression = None, file: File = None, at: At = None,
@@ -192,7 +206,7 @@ def eval_():
 
 
 @_command
-def grad(intermediates: Intermediates = False):
+def grad(intermediates: Intermediates = False, explain: Explain = None):
     """Gradient of a scalar output with respect to each variable.
 
     The output must hold one element: reduce with [bold]| sum[/] or [bold]| mean[/], or use
@@ -212,7 +226,7 @@ def vjp(v: Annotated[str, typer.Option(
             "--v", metavar="VALUE", show_default=False,
             help="The cotangent v, shaped like the output: [bold]ones(5,5)[/], "
                  "[bold][0.1, 1.0][/] …")],
-        intermediates: Intermediates = False):
+        intermediates: Intermediates = False, explain: Explain = None):
     """Vector-Jacobian product vᵀJ (reverse mode) for each variable.
 
     Examples:
@@ -405,6 +419,9 @@ def _batch(command: str, options: dict, out) -> int:
 
     if options["points"] == "-" == options["at_json"]:
         raise UsageError("--points - and --at-json - cannot both read standard input")
+    if options.get("explain"):
+        raise UsageError("--explain shows the backward pass at one point, not a batch",
+                         hint="give the point with --at")
     prog = _compile(options)
     shared = _point(options) if options["at"] or options["at_json"] else {}
     lines = [line for line in _read(options["points"], "points file").splitlines()
@@ -498,6 +515,8 @@ def _library_options(command: str, options: dict) -> dict:
     kw = {} if command == "eval" else {"wrt": _names(options["wrt"])}
     if options.get("intermediates"):
         kw["intermediates"] = True
+    if options.get("explain"):
+        kw["explain"] = options["explain"].value
     if command == "jacobian":
         kw["mode"] = options["mode"].value if "mode" in options else "auto"
     if command == "vjp":

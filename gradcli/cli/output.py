@@ -72,6 +72,8 @@ def result_doc(r: Result, command: str | None = None) -> dict:
         doc[key] = plain(getattr(r, key))
     if r.intermediates is not None:
         doc["intermediates"] = plain(r.intermediates)
+    if r.explain is not None:  # --explain: the backward pass step by step (gradcli/explain.py)
+        doc["explain"] = r.explain
     doc["warnings"] = [{k: v for k, v in w.to_json().items() if k != "type"}
                        for w in r.warnings]
     doc["check"] = check_doc(r)
@@ -348,6 +350,9 @@ class RichOutput:
         self.out.print(self.table(r))
         if r.check:
             self.check(r)
+        if r.explain:
+            from .visual import explain_table
+            self.out.print(explain_table(r.explain))
 
     def check(self, r: Result) -> None:
         """The comparison table, the verdict line, and why a derivative is not finite."""

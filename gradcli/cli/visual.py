@@ -277,3 +277,109 @@ def graph(
 
     gradcli graph "sin(x)*y" --at "x=1, y=2" --format mermaid
     """
+
+
+# -- --explain ---------------------------------------------------------------------------------
+
+def explain_table(steps: list[dict]):
+    """The backward pass step by step (the Result's `explain`) as a rich table."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="backward pass, step by step (in the order it runs)",
+                  title_justify="left", title_style="bold", box=None, padding=(0, 1),
+                  show_edge=False)
+    for name, style, ratio in [("#", "dim", None), ("node", "bold", None),
+                               ("in the text", "cyan", 2), ("incoming g", "", 2),
+                               ("rule", "magenta", 2), ("passes", "green", 3)]:
+        table.add_column(name, style=style, overflow="fold", ratio=ratio,
+                         no_wrap=ratio is None)
+    for s in steps:
+        node = Text(s["node"])
+        if s["count"] > 1:
+            node.append(f" × {s['count']}", style="bold magenta")
+        if s["node"] == "AccumulateGrad":
+            table.add_row(str(s["step"]), node, s["variable"], "", s["rule"],
+                          f".grad = {s['gradient']}")
+            continue
+        place = s["text"] or s["operation"] or ""
+        if s["position"] and s["count"] == 1:
+            place += f" @{s['position']['line']}:{s['position']['col']}"
+        passes = "\n".join(f"→ {o['to']}: {o['gradient']}" for o in s["outputs"])
+        if s.get("scale"):
+            passes += f"\n(all together: g × {s['scale']})"
+        table.add_row(str(s["step"]), node, place, s["incoming"], s["rule"] or "", passes)
+    return table
+
+
+# -- gradcli plot --------------------------------------------------------------------------------
+
+def _plot(command: str, options: dict, out) -> int:
+    import os
+
+    from .. import plot as P
+
+    if options["at_json"] == "-" and options["file"] == "-":
+        raise UsageError("-f - and --at-json - cannot both read standard input")
+    target = options["output"]
+    if target and Path(target).suffix.lower() not in P.FORMATS:
+        raise UsageError(f"--output {target}: plots are written as "
+                         f"{', '.join(P.FORMATS)}", hint="e.g. --output plot.png")
+    prog = _compile(options)
+    wrt = _names(options["wrt"])
+    if wrt is None:
+        if len(prog.free_vars) != 1:
+            raise UsageError("name the variable(s) to plot against: --wrt x (or --wrt x,y)",
+                             hint="its variables are: " + (", ".join(prog.free_vars)
+                                                           or "none"))
+        wrt = prog.free_vars
+    ranges = P.parse_ranges(options["range_"], len(wrt))
+    data = P.sample(prog, _point(options), tuple(wrt), ranges, options["points"],
+                    options["order"])
+    out.warnings(data.warnings)
+    if target:
+        P.save(data, target)
+    if options["json"]:
+        from .output import dumps
+        print(dumps(data.to_json()))
+    elif target:
+        print(f"wrote {target}", file=sys.stderr)
+    else:
+        size = shutil.get_terminal_size((100, 30))
+        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        sys.stdout.write(P.terminal(data, width=max(40, min(size.columns, 160)),
+                                    color=color) + "\n")
+    return 0
+
+
+@_command(runner=_plot)
+def plot(
+        range_: Annotated[str, typer.Option(
+            "--range", metavar="LO:HI[,LO:HI]",
+            help="The interval of each variable ([bold]-3:3[/], [bold]-pi:pi[/]); one "
+                 "for all, or one per variable.")] = "-3:3",
+        order: Annotated[int, typer.Option(
+            min=1, max=2, help="Also the second derivative (one variable).")] = 1,
+        output: Annotated[Optional[str], typer.Option(
+            "--output", "-o", metavar="FILE",
+            help="Write a [bold].png[/], [bold].svg[/] or [bold].pdf[/] with matplotlib "
+                 "(pip install 'gradcli\\[plot]') instead of drawing in the terminal.")]
+        = None,
+        points: Annotated[Optional[int], typer.Option(
+            "--points", metavar="N", min=2, max=100_000, show_default=False,
+            help="Grid points per variable [dim](default 201; 41 per axis for two)[/].")]
+        = None):
+    """The function and its derivatives over a range, in the terminal or to a file.
+
+    One variable: f, f' (and f'' with [bold]--order 2[/]) stacked. Two variables
+    ([bold]--wrt x,y[/]): a heat map in the terminal; with [bold]--output[/], contours
+    with the gradient field as arrows. Other variables take their values from --at.
+    Elementwise expressions are evaluated over the whole grid in one pass.
+
+    Examples:
+    gradcli plot "sin(x) * exp(-x^2/4)" --wrt x --range -6:6 --order 2
+
+    gradcli plot "x^2 + 3*y^2" --wrt x,y --range -2:2 --output bowl.png
+
+    gradcli plot "w*x + b" --wrt x --at "w=2, b=1" --json
+    """
