@@ -17,8 +17,9 @@ import numpy as np
 
 from . import finite
 from .engine.backward import run_backward
-from .engine.tensor import Tensor, enable_grad, no_grad, symbolic_mode
+from .engine.tensor import Tensor, no_grad, symbolic_mode
 from .errors import EvalError, GradcliError
+from .graph import nodes as graph_nodes, origins, place, recorded
 from .lang.interpret import CONSTRUCTORS, Interpreter, TensorBackend
 
 DERIVATIVE = {"grad": "gradient", "vjp": "vjp", "jvp": "jvp", "jacobian": "jacobian",
@@ -590,61 +591,21 @@ def _verdict(agree: bool, kinks: list, nonfinite, sym_ok, used: list) -> str:
 
 # -- explanations from the recorded graph ---------------------------------------------------------
 
-def _recorded(compiled, result):
-    """Re-run with the graph recorded: (output, leaves, run)."""
-    leaves = compiled._leaves(result.point, result.wrt)
-    with enable_grad():
-        run = compiled._run(result.point, leaves)
-    return run.value, leaves, run
-
-
-def _nodes(out: Tensor):
-    """Every node of the graph behind `out`, outputs first."""
-    seen, order, stack = set(), [], [out.grad_fn] if out.grad_fn is not None else []
-    while stack:
-        node = stack.pop()
-        if id(node) in seen or node.inputs is None:
-            continue
-        seen.add(id(node))
-        order.append(node)
-        stack.extend(t.grad_fn for t in node.inputs if t.grad_fn is not None)
-    return order
-
-
-def _origins(nodes, origins: dict) -> dict:
-    """Each node's place in the text: its own, or that of the operation it is part of."""
-    found = {}
-    for node in nodes:  # outputs first: a composite's output is seen before its insides
-        where = origins.get(node) or found.get(node)
-        if where is None:
-            continue
-        found[node] = where
-        for t in node.inputs:
-            if t.grad_fn is not None and t.grad_fn not in origins:
-                found.setdefault(t.grad_fn, where)
-    return found
-
-
-def _place(where) -> dict:
-    span, what = where
-    return {"operation": what, "position": span.to_json() if span else None}
-
-
 def conventions(compiled, result) -> list[dict]:
     """The conventions autograd applied at this point (relu'(0) = 0, ties split, …)."""
     try:
-        out, _, run = _recorded(compiled, result)
+        out, _, run = recorded(compiled, result.point, result.wrt)
     except GradcliError:
         return []
-    nodes = _nodes(out)
-    places = _origins(nodes, run.origins)
+    nodes = graph_nodes(out)
+    places = origins(nodes, run.origins)
     found = []
     for node in nodes:
         kink = node.prim.kink
         if kink and kink[1](node.out_data, *[t.data for t in node.inputs], **node.params):
             entry = {"convention": kink[0]}
             if node in places:
-                entry.update(_place(places[node]))
+                entry.update(place(places[node]))
             if entry not in found:
                 found.append(entry)
     return found
@@ -668,7 +629,7 @@ def explain_nonfinite(compiled, result) -> dict | None:
     if all(np.all(np.isfinite(np.asarray(d, float))) for d in derivs.values()):
         return None
     try:
-        out, leaves, run = _recorded(compiled, result)
+        out, leaves, run = recorded(compiled, result.point, result.wrt)
     except GradcliError:
         return None
     if not out.requires_grad:
@@ -681,8 +642,8 @@ def explain_nonfinite(compiled, result) -> dict | None:
 
     cot = np.ones_like(out.data) if result.command == "grad" else \
         np.asarray(_v(result), dtype=out.dtype).reshape(out.shape)
-    nodes = _nodes(out)
-    places = _origins(nodes, run.origins)
+    nodes = graph_nodes(out)
+    places = origins(nodes, run.origins)
     with no_grad():
         run_backward([out], [Tensor._wrap(cot)], retain_graph=False, create_graph=False,
                      accumulate=False, watch=watch)
@@ -693,7 +654,7 @@ def explain_nonfinite(compiled, result) -> dict | None:
     entry = {"primitive": name, "message": f"the backward of {name} produced "
              f"{'NaN' if np.isnan(gi).any() else 'infinity'}"}
     if node in places:
-        entry.update(_place(places[node]))
+        entry.update(place(places[node]))
     hint = _NONFINITE_HINTS.get(name, "an input sits where the derivative is not finite")
     poisoned = np.broadcast_to(g, node.out_data.shape + ()) if g.shape == node.out_data.shape \
         else None
