@@ -95,11 +95,21 @@ class Compiled:
         env = {n: Tensor._wrap(a) for n, a in point.items()}
         env.update(leaves or {})
         backend = TensorBackend(self.dtype, record=record)
-        run = Interpreter(self.program, backend, self.limits, strict=self.strict).run(env)
+        run = Interpreter(self.program, backend, self.limits, check_domain=False).run(env)
         if not isinstance(run.value, Tensor):
             raise EvalError("the expression does not give a numeric value",
                             source=self.text, hint="the result must be a number or an array")
+        if run.value.dtype.kind == "f" and not np.isfinite(run.value.data).all():
+            run.warnings = self._domain_warnings(point)
         return run
+
+    def _domain_warnings(self, point: dict[str, np.ndarray]) -> list:
+        """Re-run, checking every operation, to name the one that made NaN or infinity
+        (a second pass only when the result holds them; under strict, the error)."""
+        env = {n: Tensor._wrap(a) for n, a in point.items()}
+        with no_grad():
+            return Interpreter(self.program, TensorBackend(self.dtype), self.limits,
+                               strict=self.strict).run(env).warnings
 
     def _leaves(self, point, wrt) -> dict[str, Tensor]:
         return {n: Tensor(point[n]).requires_grad_() for n in wrt}
@@ -143,6 +153,12 @@ class Compiled:
                   explain: bool | str = False) -> Result:
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
+        if command == "grad" and not intermediates and not explain:
+            from .blocked import blocked_grad
+            blocked = blocked_grad(self, p, wrt)
+            if blocked is not None:
+                value, grads = blocked
+                return Result(command, self.text, p, value, wrt, gradient=grads)
         leaves = self._leaves(p, wrt)
         with enable_grad():
             run = self._run(p, leaves)

@@ -4,6 +4,8 @@ everything else (control flow, reductions, shapes that differ) falls back to one
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .engine.functions import FUNCTIONS
@@ -58,11 +60,57 @@ def _one(compiled, command, point, *, wrt, v, tangents, intermediates, mode):
         return err
 
 
+@dataclass
+class Columns:
+    """A batch of scalar points and their results, one array per variable (column-wise)."""
+
+    command: str
+    expression: str
+    point: dict[str, np.ndarray]  # name → (n,) values
+    value: np.ndarray  # (n,)
+    wrt: tuple[str, ...] = ()
+    gradient: dict[str, np.ndarray] | None = None  # name → (n,), for grad
+
+    def result(self, i: int) -> Result:
+        """The i-th point's Result, as the one-point API would give it."""
+        r = Result(self.command, self.expression,
+                   {k: np.asarray(v[i]) for k, v in self.point.items()},
+                   np.asarray(self.value[i]), self.wrt)
+        if self.gradient is not None:
+            r.gradient = {k: np.asarray(g[i]) for k, g in self.gradient.items()}
+        return r
+
+
+def columns(compiled, command: str, cols: dict[str, np.ndarray], wrt=None) -> Columns | None:
+    """eval or grad of an elementwise program at n scalar points given column-wise, in one
+    pass (points stacked along a batch axis); None when that does not apply."""
+    if command not in ("eval", "grad") or \
+            not all(is_elementwise(s) for s in compiled.program.body):
+        return None
+    try:
+        p = compiled.point(cols)
+    except GradcliError:
+        return None
+    n = {a.shape for a in p.values()}
+    if len(n) != 1 or len(next(iter(n))) != 1:
+        return None
+    try:
+        if command == "eval":
+            r = compiled.eval(p)
+        else:
+            r = compiled._backward("vjp", p, np.ones(next(iter(n)), compiled.dtype), wrt,
+                                   False, {})
+    except GradcliError:
+        return None
+    if r.warnings or r.value.shape != next(iter(n)):
+        return None
+    return Columns(command, compiled.text, p, r.value, r.wrt,
+                   r.vjp if command == "grad" else None)
+
+
 def _vectorised(compiled, command, points, wrt) -> list[Result] | None:
     """eval or grad of an elementwise expression at points of scalars, in one pass."""
-    if command not in ("eval", "grad") or len(points) < 2:
-        return None
-    if not all(is_elementwise(s) for s in compiled.program.body):
+    if len(points) < 2:
         return None
     try:
         checked = [compiled.point(p) for p in points]
@@ -70,23 +118,9 @@ def _vectorised(compiled, command, points, wrt) -> list[Result] | None:
         return None
     if any(a.ndim != 0 for p in checked for a in p.values()):
         return None
-    stacked = {n: np.array([p[n] for p in checked]) for n in compiled.free_vars}
-    try:
-        if command == "eval":
-            r = compiled.eval(stacked)
-        else:
-            r = compiled._backward("vjp", stacked, np.ones(len(points)), wrt, False, {})
-    except GradcliError:
-        return None
-    if r.warnings or r.value.shape != (len(points),):
-        return None
-    out = []
-    for i, p in enumerate(checked):
-        res = Result(command, compiled.text, p, r.value[i], r.wrt)
-        if command == "grad":
-            res.gradient = {n: g[i] for n, g in r.vjp.items()}
-        out.append(res)
-    return out
+    cols = {n: np.array([p[n] for p in checked]) for n in compiled.free_vars}
+    got = columns(compiled, command, cols, wrt)
+    return None if got is None else [got.result(i) for i in range(len(points))]
 
 
 def run_batch(compiled, command: str, points: list[dict], *, wrt=None, v=None, tangents=None,

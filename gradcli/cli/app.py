@@ -14,6 +14,7 @@ from enum import Enum
 from itertools import islice
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 from typer import _click
 from typer.core import TyperCommand, TyperOption
@@ -426,6 +427,8 @@ def _batch(command: str, options: dict, out) -> int:
     shared = _point(options) if options["at"] or options["at_json"] else {}
     lines = [line for line in _read(options["points"], "points file").splitlines()
              if line.strip()]
+    if _column_batch(prog, command, options, lines, shared, out):
+        return 0
     items: list = [None] * len(lines)
     good = []
     for i, line in enumerate(lines):
@@ -451,6 +454,65 @@ def _batch(command: str, options: dict, out) -> int:
     if any(isinstance(item, GradcliError) for item in items):
         return 1
     return 3 if any(disagrees(item) for item in items) else 0
+
+
+def _column_batch(prog, command: str, options: dict, lines: list[str], shared: dict,
+                  out) -> bool:
+    """Points of plain numbers for an elementwise expression: read, evaluated and written
+    column-wise, in one pass each; False when that does not apply (the general path then
+    handles every line, and reports the bad ones)."""
+    from ..batch import columns
+    from ..lang.points import check_name
+
+    if command not in ("eval", "grad") or options["check"] or options.get("explain") \
+            or options.get("intermediates") or options["dtype"].value != "float64" \
+            or any(np.ndim(v) for v in shared.values()):
+        return False
+    rows = _number_rows(lines)
+    if not rows or any(k in shared for k in rows[0]):
+        return False
+    try:
+        for name in rows[0]:
+            check_name(name)
+    except GradcliError:
+        return False
+    cols = {k: np.fromiter((r[k] for r in rows), np.float64, len(rows)) for k in rows[0]}
+    cols.update({k: np.full(len(rows), v, np.float64) for k, v in shared.items()})
+    got = columns(prog, command, cols, _names(options["wrt"]))
+    if got is None:
+        return False
+    out.batch_columns(got, command)
+    return True
+
+
+def _number_rows(lines: list[str]) -> list[dict] | None:
+    """Each line's JSON object, if every line holds one with the same names, all numbers."""
+    import json
+
+    def unique(pairs):
+        d = dict(pairs)
+        if len(d) != len(pairs):
+            raise ValueError("a name is bound twice")
+        return d
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    try:
+        rows = json.loads("[" + ",".join(lines) + "]", object_pairs_hook=unique,
+                          parse_constant=refuse)
+    except (ValueError, RecursionError):
+        return None
+    if len(rows) != len(lines) or not rows or type(rows[0]) is not dict:
+        return None
+    keys = rows[0].keys()
+    for r in rows:
+        if type(r) is not dict or r.keys() != keys:
+            return None
+        for v in r.values():
+            if type(v) is not float and type(v) is not int:
+                return None
+    return rows
 
 
 def _batch_results(prog, command: str, points: list[dict], options: dict) -> list:

@@ -106,8 +106,41 @@ def symbolic_doc(doc: dict) -> dict:
     return plain(doc)
 
 
+def column_lines(cols, command: str) -> list[str]:
+    """The NDJSON lines of a column-wise batch (scalar points), exactly as `batch_item`
+    writes them: one line is rendered through `result_doc` with stand-in numbers, and its
+    text becomes the template the other lines fill."""
+    stand_in = iter(range(10**6, 10**7))
+    slots: list[tuple[float, np.ndarray | None]] = []
+
+    def mark(column):
+        number = float(f"1.{next(stand_in)}e+300")
+        slots.append((number, column))
+        return np.float64(number)
+
+    sample = Result(cols.command, cols.expression,
+                    {k: mark(v) for k, v in cols.point.items()}, mark(cols.value), cols.wrt)
+    if cols.gradient is not None:
+        sample.gradient = {k: mark(g) for k, g in cols.gradient.items()}
+    index = 10**17 + 12345
+    text = dumps({"index": index, **result_doc(sample, command)}).replace("%", "%%")
+    columns = [np.arange(len(cols.value))]
+    text = text.replace(str(index), "%s", 1)
+    for number, column in sorted(slots, key=lambda s: text.find(repr(s[0]))):
+        text = text.replace(repr(number), "%s", 1)
+        columns.append(column)
+    finite = np.all([np.isfinite(c) for c in columns[1:]], axis=0)
+    rows = zip(*[list(map(repr, c.tolist())) for c in columns])  # repr: as json.dumps writes
+    return [text % row if ok else dumps({"index": i, **result_doc(cols.result(i), command)})
+            for i, (row, ok) in enumerate(zip(rows, finite.tolist()))]
+
+
 class JsonOutput:
     """One strict JSON document on stdout; messages as plain text on stderr."""
+
+    def batch_columns(self, cols, command: str) -> None:
+        """A whole column-wise batch (see `column_lines`)."""
+        sys.stdout.write("\n".join(column_lines(cols, command)) + "\n")
 
     def result(self, r: Result, command: str | None = None) -> None:
         self.warnings(r.warnings)
