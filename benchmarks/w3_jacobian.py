@@ -3,10 +3,10 @@ Every Jacobian is checked with np.allclose against the hand-written one."""
 
 from __future__ import annotations
 
-import numpy as np
-
-import harness
+import harness  # first: it sets the thread counts before NumPy loads
 from harness import need
+
+import numpy as np
 
 # case -> (build(module, A) -> f(x) in that module's terms, hand-written Jacobian(A, x))
 CASES = {

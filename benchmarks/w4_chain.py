@@ -12,10 +12,10 @@ import subprocess
 import sys
 import tracemalloc
 
-import numpy as np
-
-import harness
+import harness  # first: it sets the thread counts before NumPy loads
 from harness import need
+
+import numpy as np
 
 CHAINS = {"y = y*2": lambda m, y: y * 2, "y = sin(y)*1.0001 + 0.1": lambda m, y: m.sin(y) * 1.0001 + 0.1}
 X0 = 0.5

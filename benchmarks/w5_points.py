@@ -10,10 +10,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-import harness
+import harness  # first: it sets the thread counts before NumPy loads
 from harness import need
+
+import numpy as np
 
 TEXT = "x**2*y + sin(x*y)"
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-import harness
+import harness  # first: it sets the thread counts before NumPy loads
 from harness import need
+
+import numpy as np
 
 
 def xs(n):
