@@ -171,13 +171,7 @@ class Compiled:
                                            "`gradcli vjp --v ...` or `gradcli jacobian`")
             cot = np.ones_like(out.data)
         else:
-            cot = np.asarray(v.data if isinstance(v, Tensor) else v, dtype=self.dtype)
-            if cot.shape != out.shape:
-                if cot.size == out.data.size and cot.ndim <= 1 and out.ndim <= 1:
-                    cot = cot.reshape(out.shape)
-                else:
-                    raise ShapeError(f"v has shape {cot.shape} but the output has shape "
-                                     f"{out.shape}", hint="give v the output's shape")
+            cot = cotangent(v, out)
         names = [n for n in run.env if n not in wrt] if intermediates else []
         captured = {}
         explainer = None
@@ -280,6 +274,18 @@ class Compiled:
         from .batch import run_batch
         return run_batch(self, command, points, wrt=wrt, v=v, tangents=tangents,
                          intermediates=intermediates, mode=mode)
+
+
+def cotangent(v, out: Tensor) -> np.ndarray:
+    """v as the cotangent of `out`: its dtype, its shape (a flat v of the right size for a
+    vector or scalar output is accepted)."""
+    cot = np.asarray(v.data if isinstance(v, Tensor) else v, dtype=out.dtype)
+    if cot.shape != out.shape:
+        if cot.size == out.data.size and cot.ndim <= 1 and out.ndim <= 1:
+            return cot.reshape(out.shape)
+        raise ShapeError(f"v has shape {cot.shape} but the output has shape {out.shape}",
+                         hint="give v the output's shape")
+    return cot
 
 
 def _grad_of(captured: dict, t: Tensor) -> np.ndarray:

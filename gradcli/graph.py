@@ -333,7 +333,6 @@ class Graph:
 def describe(compiled, point: dict, wrt=None, v=None) -> Graph:
     """Record the graph at `point`, run backward (from `v`, or ones: the gradient of the
     sum of the output) keeping it, and describe every tensor in it."""
-    from .errors import ShapeError
     point = compiled.point(point)
     wrt = compiled._wrt(wrt)
     out, leaves, run = recorded(compiled, point, wrt)
@@ -347,16 +346,8 @@ def describe(compiled, point: dict, wrt=None, v=None) -> Graph:
     captured: dict = {}
     cot = None
     if out.requires_grad:
-        if v is None:
-            cot = np.ones_like(out.data)
-        else:
-            cot = np.asarray(v, dtype=out.dtype)
-            if cot.shape != out.shape:
-                if cot.size == out.data.size and cot.ndim <= 1 and out.ndim <= 1:
-                    cot = cot.reshape(out.shape)
-                else:
-                    raise ShapeError(f"v has shape {cot.shape} but the output has shape "
-                                     f"{out.shape}", hint="give v the output's shape")
+        from .api import cotangent
+        cot = np.ones_like(out.data) if v is None else cotangent(v, out)
 
         def watch(node, i, g, gi):
             node_grad.setdefault(node, g.data)

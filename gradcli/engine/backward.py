@@ -188,17 +188,21 @@ def _grad_outputs(outputs: list[Tensor], grads) -> list[Tensor]:
 def backward(tensors: list[Tensor], grad_tensors=None, *, retain_graph=None,
              create_graph=False, inputs=None) -> None:
     """torch.autograd.backward: accumulate into the leaves' `.grad`."""
-    for t in tensors:
-        if not t.requires_grad:
-            raise GraphError("element 0 of tensors does not require grad and does not have "
-                             "a grad_fn", hint="create the input with requires_grad=True")
-    grads = _grad_outputs(tensors, grad_tensors)
-    if retain_graph is None:
-        retain_graph = create_graph
     if inputs is not None:
         raise GraphError("backward(inputs=...) is not supported",
                          hint="use gc.autograd.grad(outputs, inputs)")
-    run_backward(tensors, grads, retain_graph=retain_graph, create_graph=create_graph)
+    grads = _start(tensors, grad_tensors)
+    run_backward(tensors, grads, retain_graph=create_graph if retain_graph is None
+                 else retain_graph, create_graph=create_graph)
+
+
+def _start(outputs: list[Tensor], grad_outputs) -> list[Tensor]:
+    """The cotangents backward starts from, after PyTorch's checks of the outputs."""
+    for t in outputs:
+        if not t.requires_grad:
+            raise GraphError("element 0 of tensors does not require grad and does not have "
+                             "a grad_fn", hint="create the input with requires_grad=True")
+    return _grad_outputs(outputs, grad_outputs)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -210,15 +214,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     inputs = [inputs] if single else list(inputs)
     if grad_outputs is not None and isinstance(grad_outputs, Tensor | np.ndarray):
         grad_outputs = [grad_outputs]
-    for t in outputs:
-        if not t.requires_grad:
-            raise GraphError("element 0 of tensors does not require grad and does not have "
-                             "a grad_fn", hint="create the input with requires_grad=True")
-    grads = _grad_outputs(outputs, grad_outputs)
-    if retain_graph is None:
-        retain_graph = create_graph
-    captured = run_backward(outputs, grads, retain_graph=retain_graph,
-                            create_graph=create_graph, capture=inputs, accumulate=False)
+    grads = _start(outputs, grad_outputs)
+    captured = run_backward(outputs, grads, retain_graph=create_graph if retain_graph is None
+                            else retain_graph, create_graph=create_graph, capture=inputs,
+                            accumulate=False)
     result = []
     for t in inputs:
         g = captured.get(id(t))
