@@ -97,6 +97,8 @@ class Diag(Tensor):
             return Tensor.__matmul__(self, other)
         # element k = (i, j): d[i, j] e_i e_jᵀ @ M, whose row i is d[i, j] M[j, :]
         (r, p), c = self.d.shape, m.shape[1]
+        if r == 1:  # a row vector: the batch is M with its rows scaled
+            return Tensor._wrap((self.d[0, :, None] * m)[:, None, :])
         out = np.zeros((r, p, r, c), dtype=np.result_type(m, self.d))
         for i in range(r):
             out[i, :, i, :] = self.d[i, :, None] * m
@@ -108,6 +110,8 @@ class Diag(Tensor):
             return Tensor.__rmatmul__(self, other)
         # element k = (i, j): M @ d[i, j] e_i e_jᵀ, whose column j is d[i, j] M[:, i]
         (p, q), rows = self.d.shape, m.shape[0]
+        if q == 1:  # a column vector: the batch is M with its columns scaled, transposed
+            return Tensor._wrap((self.d[:, 0, None] * m.T)[:, :, None])
         out = np.zeros((p, q, rows, q), dtype=np.result_type(m, self.d))
         for j in range(q):
             out[:, j, :, j] = self.d[:, j, None] * m.T
