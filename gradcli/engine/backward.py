@@ -41,10 +41,11 @@ def sum_to(g: Tensor, shape: tuple[int, ...], nlead: int = 0) -> Tensor:
 def _topo_counts(roots: list) -> dict:
     """For each node reachable from `roots`, the number of edges into it (iterative DFS)."""
     counts: dict = {}
-    stack = [n for n in roots if n is not None]
-    for n in stack:
-        counts.setdefault(n, 0)
-    seen = set(id(n) for n in stack)
+    stack = []
+    for n in roots:
+        if n is not None and n not in counts:
+            counts[n] = 0
+            stack.append(n)
     while stack:
         node = stack.pop()
         if node.inputs is None:
@@ -53,9 +54,10 @@ def _topo_counts(roots: list) -> dict:
             child = t.grad_fn
             if child is None or not t.requires_grad:
                 continue
-            counts[child] = counts.get(child, 0) + 1
-            if id(child) not in seen:
-                seen.add(id(child))
+            if child in counts:
+                counts[child] += 1
+            else:
+                counts[child] = 1
                 stack.append(child)
     return counts
 
@@ -117,16 +119,21 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                 if want_nodes and node in want_nodes:
                     _accumulate(captured, want_nodes[node], g)
                 prim, params, inputs = node.prim, node.params, node.inputs
-                nlead = g.ndim - out.ndim
+                gshape = g.data.shape if g.__class__ is Tensor else g.shape
+                nlead = len(gshape) - node.out_data.ndim
+                vjp = prim.vjp
                 for i, t in enumerate(inputs):
                     if not t.requires_grad:
                         continue
-                    gi = prim.vjp[i](g, out, *inputs, **params)
-                    if gi.__class__ is not Tensor:
+                    gi = vjp[i](g, out, *inputs, **params)
+                    if gi.__class__ is Tensor:
+                        shape = gi.data.shape
+                    else:
                         gi = as_tensor(gi, g)
-                    shape = t.data.shape if not nlead else g.shape[:nlead] + t.data.shape
-                    if gi.shape != shape:
-                        gi = sum_to(gi, shape, nlead)
+                        shape = gi.shape
+                    want_shape = t.data.shape if not nlead else gshape[:nlead] + t.data.shape
+                    if shape != want_shape:
+                        gi = sum_to(gi, want_shape, nlead)
                     if watch is not None:
                         watch(node, i, g, gi)
                     child = t.grad_fn

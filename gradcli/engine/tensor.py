@@ -308,14 +308,15 @@ class _HookHandle:
 
 def as_tensor(x, like: Tensor | None = None) -> Tensor:
     """`x` as a Tensor; Python numbers take `like`'s dtype, so float32 stays float32."""
-    if isinstance(x, Tensor):
+    cls = x.__class__
+    if cls is Tensor or isinstance(x, Tensor):
         return x
     if state.symbolic:
         from ..symbolic import to_object
         return Tensor._wrap(to_object(x))
-    if like is not None and isinstance(x, (int, float, bool)) and not isinstance(x, np.generic):
-        dt = like.data.dtype if like.data.dtype.kind == "f" else _default_dtype
-        return _constant(x, dt)
+    if like is not None and (cls is float or cls is int or cls is bool):
+        dt = like.data.dtype
+        return _constant(x, dt if dt.kind == "f" else _default_dtype)
     return Tensor._wrap(to_array(x))
 
 
@@ -323,14 +324,15 @@ _constants: dict = {}
 
 
 def _constant(x, dtype: np.dtype) -> Tensor:
-    """A Python number as a constant tensor, shared: `y * 2` in a loop makes one `2`."""
-    key = (x.__class__, x, dtype)
+    """A Python number as a constant tensor, shared: `y * 2` in a loop makes one `2`.
+    (Zero is not shared: 0.0 and -0.0 are equal keys but different numbers.)"""
+    key = (x, dtype)
     t = _constants.get(key)
     if t is None:
         data = np.asarray(x, dtype=dtype)
         data.flags.writeable = False
         t = Tensor._wrap(data)
-        if len(_constants) < 4096:
+        if x and len(_constants) < 4096:
             _constants[key] = t
     return t
 
@@ -397,10 +399,9 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     mode = state
     fwd = prim.symbolic if mode.symbolic else prim.forward
     try:
-        if len(inputs) == 2:
-            data = fwd(inputs[0].data, inputs[1].data, **params)
-        elif len(inputs) == 1:
-            data = fwd(inputs[0].data, **params)
+        n = len(inputs)
+        if not params and 0 < n < 3:
+            data = fwd(inputs[0].data, inputs[1].data) if n == 2 else fwd(inputs[0].data)
         else:
             data = fwd(*[t.data for t in inputs], **params)
     except ValueError as exc:
