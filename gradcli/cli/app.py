@@ -146,7 +146,7 @@ def _common(expression: Expression = None, file: File = None, at: At = None,
 
 # -- commands --------------------------------------------------------------------------------
 
-app = typer.Typer(
+APP = dict(
     name="gradcli", no_args_is_help=True, rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     help="Gradients from the command line: evaluate an expression or a short program at a "
@@ -154,6 +154,8 @@ app = typer.Typer(
          "[bold]gradcli grad \"3*(x+2)**2 | mean\" --at \"x=ones(2,2)\"[/]\n\n"
          "Exit codes: 0 success, 1 evaluation error, 2 usage or parse error, "
          "3 cross-check disagreement.")
+app = typer.Typer(**APP)
+COMMANDS: dict = {}  # name -> (the command's function, typer's keyword arguments)
 
 
 def _version(show: bool) -> None:
@@ -191,8 +193,10 @@ def _command(fn=None, *, runner=None):
             *(q for n, q in inspect.signature(_common).parameters.items() if n not in own),
             *own.values())])
     help_text, _, examples = fn.__doc__.partition("Examples:")
-    return app.command(name, cls=ExprCommand, help=help_text.strip(),
-                       epilog=f"[bold]Examples[/]\n\n{inspect.cleandoc(examples)}")(command)
+    settings = dict(cls=ExprCommand, help=help_text.strip(),
+                    epilog=f"[bold]Examples[/]\n\n{inspect.cleandoc(examples)}")
+    COMMANDS[name] = (command, settings)
+    return app.command(name, **settings)(command)
 
 
 @_command
@@ -311,8 +315,16 @@ def diff(order: Annotated[int, typer.Option(
 
 
 def main() -> None:
-    """The `gradcli` console script."""
-    app(prog_name="gradcli")
+    """The `gradcli` console script. typer builds every registered command each time it
+    runs; when the command is named, an app holding that one alone starts faster."""
+    name = sys.argv[1] if len(sys.argv) > 1 else None
+    target = app
+    if name in COMMANDS:
+        target = typer.Typer(**APP)
+        target.callback()(_app)
+        command, settings = COMMANDS[name]
+        target.command(name, **settings)(command)
+    target(prog_name="gradcli")
 
 
 # -- the one runner --------------------------------------------------------------------------

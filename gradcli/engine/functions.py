@@ -131,7 +131,16 @@ def linspace(start, end, steps=50, dtype=None, requires_grad=False) -> Tensor:
                   requires_grad)
 
 
-_generator = np.random.default_rng()
+_generator = None  # made on first use: importing numpy.random costs start-up time
+
+
+def _rng(generator=None):
+    global _generator
+    if generator is not None:
+        return generator
+    if _generator is None:
+        _generator = np.random.default_rng()
+    return _generator
 
 
 def manual_seed(seed: int) -> None:
@@ -141,12 +150,12 @@ def manual_seed(seed: int) -> None:
 
 
 def randn(*size, dtype=None, requires_grad=False, generator=None) -> Tensor:
-    rng = generator or _generator
+    rng = _rng(generator)
     return Tensor(rng.standard_normal(_shape(size)).astype(_dtype(dtype)), requires_grad)
 
 
 def rand(*size, dtype=None, requires_grad=False, generator=None) -> Tensor:
-    rng = generator or _generator
+    rng = _rng(generator)
     return Tensor(rng.random(_shape(size)).astype(_dtype(dtype)), requires_grad)
 
 

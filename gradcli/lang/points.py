@@ -317,7 +317,10 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
                                  'numbers; non-finite numbers are "NaN", "Infinity", '
                                  '"-Infinity"') from None
             loaded[name] = _as_array(arr, dt, f"the value of {name}", max_elements)
-    rng = np.random.default_rng(seed)
+    # one generator for every binding, so --seed makes randn/rand reproducible; made only
+    # when a value can draw from it (importing numpy.random costs start-up time)
+    rng = np.random.default_rng(seed) if any("rand" in v[0] for v in todo.values()) \
+        else None
     point: dict[str, np.ndarray] = {}
     for name, (value, span, item, program) in todo.items():
         try:
