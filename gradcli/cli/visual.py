@@ -18,7 +18,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import EvalError, UsageError
-from .app import _command, _compile, _names, _point
+from .app import _command
+from .run import _compile, _names, _point
 
 #: Chains of at least this many nodes of the same operation fold into one line of the tree.
 FOLD = 3
