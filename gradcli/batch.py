@@ -94,6 +94,12 @@ def columns(compiled, command: str, cols: dict[str, np.ndarray], wrt=None) -> Co
     n = {a.shape for a in p.values()}
     if len(n) != 1 or len(next(iter(n))) != 1:
         return None
+    if command == "grad":
+        from .blocked import blocked_grad
+        wrt = compiled._wrt(wrt)
+        blocked = blocked_grad(compiled, p, wrt, elementwise=True)
+        if blocked is not None:
+            return Columns(command, compiled.text, p, blocked[0], wrt, blocked[1])
     try:
         if command == "eval":
             r = compiled.eval(p)

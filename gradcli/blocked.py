@@ -23,27 +23,31 @@ from .lang.interpret import Interpreter, TensorBackend
 BLOCK = 1 << 15  # elements: a few arrays of 128 KiB stay in L2
 
 
-def split_reduction(program: S.Program) -> tuple[S.Program, str] | None:
-    """The program without its final full sum/mean, and which it was; None if the program
-    is not elementwise with such an ending."""
+def split_reduction(program: S.Program) -> tuple[S.Program, str | None] | None:
+    """The elementwise program without its final full sum/mean, and which it was (None:
+    no reduction, the output is elementwise); None if the program is not elementwise."""
     last = program.body[-1] if program.body else None
-    if not (isinstance(last, S.ExprStmt) and isinstance(last.value, S.Call)
-            and last.value.func in ("sum", "mean") and len(last.value.args) == 1
-            and not last.value.kwargs):
+    reduction = None
+    if isinstance(last, S.ExprStmt) and isinstance(last.value, S.Call) \
+            and last.value.func in ("sum", "mean") and len(last.value.args) == 1 \
+            and not last.value.kwargs:
+        reduction = last.value.func
+        body = program.body[:-1] + (S.ExprStmt(last.span, last.value.args[0]),)
+        program = S.Program(body, program.source, program.free_vars, program.assigned)
+    if not all(is_elementwise(s) for s in program.body):
         return None
-    body = program.body[:-1] + (S.ExprStmt(last.span, last.value.args[0]),)
-    if not all(is_elementwise(s) for s in body):
-        return None
-    return S.Program(body, program.source, program.free_vars, program.assigned), \
-        last.value.func
+    return program, reduction
 
 
-def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...]):
-    """(value, gradients) computed block by block, or None when blocking does not apply
-    (small or mixed-shape inputs, or a block that warns about its domain)."""
+def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
+                 elementwise: bool = False):
+    """Block by block: for a program ending in a full sum/mean, (value, gradients); with
+    `elementwise`, for an elementwise program, (the values, each element's gradient: the
+    VJP with ones). None when blocking does not apply (small or mixed-shape inputs, or a
+    block whose result is not finite: the eager path then reports it)."""
     split = split_reduction(compiled.program)
     shapes = {a.shape for a in point.values() if a.size > 1}
-    if split is None or len(shapes) != 1:
+    if split is None or len(shapes) != 1 or (split[1] is None) != elementwise:
         return None
     inner, reduction = split
     (shape,) = shapes
@@ -51,8 +55,9 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...]):
     if n < 4 * BLOCK:
         return None
     flat = {k: a.reshape(-1) if a.size > 1 else a for k, a in point.items()}
-    scale = 1.0 if reduction == "sum" else 1.0 / n
+    scale = 1.0 / n if reduction == "mean" else 1.0
     grads = {k: np.empty(n, compiled.dtype) for k in wrt if flat[k].size > 1}
+    values = np.empty(n, compiled.dtype) if elementwise else None
     backend = TensorBackend(compiled.dtype)
 
     def run_block(start: int):
@@ -67,6 +72,8 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...]):
         if not isinstance(out, Tensor) or out.shape != block_shape(block) \
                 or not np.isfinite(out.data).all():
             return None  # the eager path reports what made NaN or infinity
+        if values is not None:
+            values[start:start + BLOCK] = out.data
         shares = {}
         if out.requires_grad:
             cot = Tensor._wrap(np.full(out.shape, scale, dtype=out.dtype))
@@ -78,12 +85,16 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...]):
                     grads[k][start:start + BLOCK] = 0 if g is None else g.data
                 elif g is not None:
                     shares[k] = g.data
+        elif grads:
+            for g in grads.values():
+                g[start:start + BLOCK] = 0
         return float(out.data.sum()), shares
 
     parts = list(_pool().map(run_block, range(0, n, BLOCK)))
     if any(p is None for p in parts):
         return None
-    value = np.asarray(sum(p[0] for p in parts) * scale, dtype=compiled.dtype)
+    value = values.reshape(shape) if elementwise else \
+        np.asarray(sum(p[0] for p in parts) * scale, dtype=compiled.dtype)
     result = {k: g.reshape(shape) for k, g in grads.items()}
     for k in wrt:
         if k not in grads:
