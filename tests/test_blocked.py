@@ -52,3 +52,16 @@ def test_steps_aside_for_non_elementwise_small_or_non_finite_inputs():
     assert blocked_grad(logs, logs.point(x=x), ("x",)) is None
     r = logs.grad(x=x)  # the eager path names the operation
     assert r.warnings and "log" in r.warnings[0].message
+
+
+def test_per_point_gradients_block_by_block_are_the_eager_vjp_with_ones():
+    rng = np.random.default_rng(1)
+    point = {"x": rng.uniform(-2, 2, N), "y": rng.uniform(-2, 2, N)}
+    prog = gc.compile("x**2*y + sin(x*y)")
+    value, grads = blocked_grad(prog, prog.point(point), ("x", "y"), elementwise=True)
+    r = prog.vjp(point, v=np.ones(N))
+    np.testing.assert_allclose(value, r.value, rtol=1e-13)
+    for k in ("x", "y"):
+        np.testing.assert_allclose(grads[k], r.vjp[k], rtol=1e-13)
+    assert blocked_grad(gc.compile("sum(x*y)"), prog.point(point), ("x",), elementwise=True) \
+        is None
