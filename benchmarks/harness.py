@@ -30,7 +30,8 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # went ~100x slower at 1e5 elements while another process held one core).
 THREADS = os.environ.get("BENCH_THREADS", "1")
 if THREADS != "default":
-    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                 "GRADCLI_THREADS"):
         os.environ.setdefault(_var, THREADS)
     os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={str(THREADS != '1').lower()} "
                                        f"intra_op_parallelism_threads={THREADS}")
@@ -254,7 +255,8 @@ def machine_info() -> str:
         f"- OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}",
         f"- threads per library: BENCH_THREADS={THREADS} ("
         + ", ".join(f"{v}={os.environ.get(v, '(unset)')}" for v in (
-            "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "XLA_FLAGS")) + ")",
+            "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+            "GRADCLI_THREADS", "XLA_FLAGS")) + ")",
         f"- peers: {', '.join(versions)}",
     ])
 

@@ -104,6 +104,16 @@ def gradcli_sum_text(p):
     return run
 
 
+def gradcli_points(p):
+    gc, (x, y) = need("gradcli"), points(p)
+    prog = gc.compile(TEXT)
+
+    def run():
+        g = prog.grad_points(x=x, y=y).gradient
+        return g["x"], g["y"]
+    return run
+
+
 def gradcli_sum(p):
     gc, (x0, y0) = need("gradcli"), points(p)
 
@@ -125,6 +135,7 @@ IMPLS = {
     "HIPS autograd elementwise_grad": hips,
     "gradcli compile(text).vjp(v=ones)": gradcli_vjp,
     "gradcli compile('sum(text)').grad": gradcli_sum_text,
+    "gradcli compile(text).grad_points (columns)": gradcli_points,
     "gradcli sum trick (tensors)": gradcli_sum,
 }
 

@@ -267,6 +267,23 @@ class Compiled:
                     point=None if point is None else self.point(point))
 
     # -- batches -------------------------------------------------------------------------------
+    def grad_points(self, point: dict | None = None, /, *, wrt=None, **columns):
+        """The gradient at each of n points given column-wise (1-D arrays of n values per
+        variable) of an elementwise expression: one vectorised pass, block by block.
+
+            >>> compile("x**2*y").grad_points(x=[1., 2.], y=[3., 4.]).gradient["x"]
+            array([ 6., 16.])
+        """
+        from .batch import columns as by_columns
+        cols = {k: np.asarray(v, dtype=self.dtype) for k, v in {**(point or {}),
+                                                                **columns}.items()}
+        got = by_columns(self, "grad", cols, wrt)
+        if got is None:
+            raise UsageError("grad_points needs an elementwise expression and 1-D arrays of "
+                             "one length, with finite results",
+                             hint="batch('grad', points) takes any expression and points")
+        return got
+
     def batch(self, command: str, points: list[dict], *, wrt=None, v=None, tangents=None,
               intermediates: bool = False, mode: str = "auto") -> list[Result | GradcliError]:
         """One result (or the error) per point; elementwise expressions of points that share

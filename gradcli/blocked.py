@@ -107,11 +107,15 @@ _executor = None
 
 
 def _pool():
-    """Threads for the blocks: NumPy releases the GIL inside its loops."""
+    """Threads for the blocks (NumPy releases the GIL inside its loops): GRADCLI_THREADS,
+    or one per core up to 4."""
     global _executor
     if _executor is None:
         from concurrent.futures import ThreadPoolExecutor
-        _executor = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
+        wanted = os.environ.get("GRADCLI_THREADS", "")
+        workers = int(wanted) if wanted.isdigit() and int(wanted) > 0 else \
+            min(4, os.cpu_count() or 1)
+        _executor = ThreadPoolExecutor(max_workers=workers)
     return _executor
 
 

@@ -60,3 +60,12 @@ def test_shared_bindings_and_bad_lines():
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert r.exit_code == 1 and lines[0]["value"] == 2 and "error" in lines[1] \
         and lines[2]["value"] == 4
+
+
+def test_grad_points_is_the_per_point_gradient():
+    x, y = np.linspace(-1, 1, 7), np.linspace(2, 3, 7)
+    got = gc.compile("x**2*y + sin(x*y)").grad_points(x=x, y=y)
+    np.testing.assert_allclose(got.gradient["x"], 2 * x * y + y * np.cos(x * y))
+    np.testing.assert_allclose(got.gradient["y"], x * x + x * np.cos(x * y))
+    with pytest.raises(gc.UsageError):
+        gc.compile("sum(x)").grad_points(x=x)
