@@ -8,17 +8,25 @@ domains, limits).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True, slots=True)
 class Span:
     """A region of the source text: 1-based lines, 0-based columns, end exclusive."""
 
-    line: int
-    col: int
-    end_line: int
-    end_col: int
+    __slots__ = ("line", "col", "end_line", "end_col")
+
+    def __init__(self, line: int, col: int, end_line: int, end_col: int):
+        self.line, self.col, self.end_line, self.end_col = line, col, end_line, end_col
+
+    def _key(self) -> tuple:
+        return self.line, self.col, self.end_line, self.end_col
+
+    def __eq__(self, other):
+        return type(other) is Span and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Span(line={}, col={}, end_line={}, end_col={})".format(*self._key())
 
     def to_json(self) -> dict:
         return {"line": self.line, "col": self.col + 1, "end_line": self.end_line,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,21 +26,27 @@ _BINARY = {"+": "__add__", "-": "__sub__", "*": "__mul__", "/": "__truediv__",
 CONSTRUCTORS = frozenset({"ones", "zeros", "full", "eye", "arange", "linspace", "randn", "rand"})
 
 
-@dataclass
 class Limits:
-    max_elements: int = 10**8
-    max_iterations: int = 100_000
-    max_seconds: float | None = 60.0
+    """The resource limits of an evaluation (plain classes here: dataclasses would cost
+    start-up time on every run)."""
+
+    def __init__(self, max_elements: int = 10**8, max_iterations: int = 100_000,
+                 max_seconds: float | None = 60.0):
+        self.max_elements = max_elements
+        self.max_iterations = max_iterations
+        self.max_seconds = max_seconds
 
 
-@dataclass
 class Run:
-    """What one evaluation produced."""
+    """What one evaluation produced: the value, the final value of every assigned name, the
+    domain warnings, and each graph node's place in the text: (span, operation)."""
 
-    value: object
-    env: dict = field(default_factory=dict)  # final value of every assigned name
-    warnings: list[DomainError] = field(default_factory=list)
-    origins: dict = field(default_factory=dict)  # graph node → (span, operation) in the text
+    def __init__(self, value, env: dict | None = None, warnings: list | None = None,
+                 origins: dict | None = None):
+        self.value = value
+        self.env = {} if env is None else env
+        self.warnings: list[DomainError] = [] if warnings is None else warnings
+        self.origins = {} if origins is None else origins
 
 
 class TensorBackend:
@@ -423,9 +428,11 @@ class Interpreter:
         return value
 
 
-@dataclass
 class _At:
-    span: object
+    """Something with a span, for errors about an operation's result."""
+
+    def __init__(self, span):
+        self.span = span
 
 
 def evaluate_constant(program: S.Program, *, dtype="float64", rng=None,

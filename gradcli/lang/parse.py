@@ -7,7 +7,6 @@ back to the user's own text so that carets point at what was typed.
 from __future__ import annotations
 
 import ast
-import difflib
 import inspect
 import io
 import keyword
@@ -513,7 +512,8 @@ class _Translator:
                       func)
         fn = self.functions.get(name)
         if fn is None:
-            close = difflib.get_close_matches(name, list(self.functions), n=3, cutoff=0.6)
+            from difflib import get_close_matches
+            close = get_close_matches(name, list(self.functions), n=3, cutoff=0.6)
             hint = (f"did you mean {' or '.join(close)}?" if close else
                     "known functions: " + ", ".join(sorted(self.functions)))
             self.fail(UnknownFunctionError, f"unknown function {name}", func, hint)
@@ -549,7 +549,8 @@ class _Translator:
                         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
             for kw in keywords:
                 if kw.arg not in accepted:
-                    close = difflib.get_close_matches(kw.arg, accepted, n=1)
+                    from difflib import get_close_matches
+                    close = get_close_matches(kw.arg, accepted, n=1)
                     self.fail(SignatureError, f"{name}() has no keyword argument {kw.arg}", kw,
                               (f"did you mean {close[0]}? " if close else "") +
                               f"the signature is {shown}")
