@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import gradcli as gc
 from gradcli.batch import columns
 from gradcli.cli.app import app
-from gradcli.cli.output import column_lines, dumps, result_doc
+from gradcli.cli.output import column_lines, line, result_doc
 
 runner = CliRunner()
 
@@ -31,7 +31,7 @@ def test_column_lines_are_the_one_point_lines(command, text):
     if cols is None:  # a NaN makes the library step aside; the CLI then goes line by line
         assert text != "x**2*y + sin(x*y)"
         return
-    want = [dumps({"index": i, **result_doc(getattr(prog, command)(x=x[i], y=y[i]), command)})
+    want = [line({"index": i, **result_doc(getattr(prog, command)(x=x[i], y=y[i]), command)})
             for i in range(len(x))]
     assert column_lines(cols, command) == want
 
@@ -69,3 +69,11 @@ def test_grad_points_is_the_per_point_gradient():
     np.testing.assert_allclose(got.gradient["y"], x * x + x * np.cos(x * y))
     with pytest.raises(gc.UsageError):
         gc.compile("sum(x)").grad_points(x=x)
+
+
+def test_a_name_bound_twice_in_a_line_is_an_error_on_that_line():
+    r = runner.invoke(app, ["eval", "x + 1", "--points", "-"],
+                      input='{"x": 1}\n{"x": 2, "x": 5}\n{"x": 3}\n')
+    lines = [json.loads(text) for text in r.stdout.splitlines()]
+    assert r.exit_code == 1 and "twice" in lines[1]["error"]["message"]
+    assert [lines[0]["value"], lines[2]["value"]] == [2, 4]
