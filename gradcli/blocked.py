@@ -20,7 +20,8 @@ from .engine.tensor import Tensor, enable_grad
 from .lang import syntax as S
 from .lang.interpret import Interpreter, TensorBackend
 
-BLOCK = 1 << 15  # elements: a few arrays of 128 KiB stay in L2
+BLOCK = 1 << 15  # elements at most: a few arrays of 256 KiB stay in L2
+MIN_BLOCK = 1 << 13  # at least: below, per-block overhead outweighs what the cache saves
 
 
 def split_reduction(program: S.Program) -> tuple[S.Program, str | None] | None:
@@ -52,8 +53,9 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
     inner, reduction = split
     (shape,) = shapes
     n = math.prod(shape)
-    if n < 4 * BLOCK:
+    if n < 8 * MIN_BLOCK:
         return None
+    size = min(BLOCK, max(MIN_BLOCK, -(-n // 8)))  # eight blocks or more: threads balance
     flat = {k: a.reshape(-1) if a.size > 1 else a for k, a in point.items()}
     scale = 1.0 / n if reduction == "mean" else 1.0
     grads = {k: np.empty(n, compiled.dtype) for k in wrt if flat[k].size > 1}
@@ -62,7 +64,7 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
 
     def run_block(start: int):
         """(the block's sum, its share of each scalar variable's gradient), or None."""
-        block = {k: a[start:start + BLOCK] if a.size > 1 else a for k, a in flat.items()}
+        block = {k: a[start:start + size] if a.size > 1 else a for k, a in flat.items()}
         env = {k: Tensor._wrap(a) for k, a in block.items()}
         leaves = {k: Tensor(block[k]).requires_grad_() for k in wrt}
         env.update(leaves)
@@ -73,7 +75,7 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
                 or not np.isfinite(out.data).all():
             return None  # the eager path reports what made NaN or infinity
         if values is not None:
-            values[start:start + BLOCK] = out.data
+            values[start:start + size] = out.data
         shares = {}
         if out.requires_grad:
             cot = Tensor._wrap(np.full(out.shape, scale, dtype=out.dtype))
@@ -82,15 +84,15 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
             for k, leaf in leaves.items():
                 g = got.get(id(leaf))
                 if k in grads:
-                    grads[k][start:start + BLOCK] = 0 if g is None else g.data
+                    grads[k][start:start + size] = 0 if g is None else g.data
                 elif g is not None:
                     shares[k] = g.data
         elif grads:
             for g in grads.values():
-                g[start:start + BLOCK] = 0
+                g[start:start + size] = 0
         return float(out.data.sum()), shares
 
-    parts = list(_pool().map(run_block, range(0, n, BLOCK)))
+    parts = list(_pool().map(run_block, range(0, n, size)))
     if any(p is None for p in parts):
         return None
     value = values.reshape(shape) if elementwise else \
