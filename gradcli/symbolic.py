@@ -7,6 +7,7 @@ element symbols (`x[0,1]`). Symbolic work runs in a forked child under a real ti
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import re
@@ -106,25 +107,21 @@ class SympyBackend(TensorBackend):
         return None
 
 
-_DETACH = []
-
-
+@functools.cache
 def _detach_function():
     """sympy's detach(e): e's value, derivative 0 (gradients do not flow through it)."""
-    if not _DETACH:
-        import sympy as sp
+    import sympy as sp
 
-        class detach(sp.Function):  # noqa: N801 (printed as the user wrote it)
-            @classmethod
-            def eval(cls, arg):
-                if arg.is_number:
-                    return arg
+    class detach(sp.Function):  # noqa: N801 (printed as the user wrote it)
+        @classmethod
+        def eval(cls, arg):  # sympy's hook for automatic evaluation, not Python's eval
+            if arg.is_number:
+                return arg
 
-            def fdiff(self, argindex=1):
-                return sp.S.Zero
+        def fdiff(self, argindex=1):
+            return sp.S.Zero
 
-        _DETACH.append(detach)
-    return _DETACH[0]
+    return detach
 
 
 _ARITHMETIC = frozenset("+ - * / ** @".split())
