@@ -1,8 +1,9 @@
 """W4: per-step cost of forward+backward through long scalar chains, and their memory.
 
-Chains `y = y*2` and `y = sin(y)*1.0001 + 0.1` from a scalar leaf 0.5; one loop step = one op.
-Time is measured in this process; memory in a fresh child process per cell
-(tracemalloc peak, and growth of the peak RSS)."""
+Chains `y = y*2` (one op a step) and `y = sin(y)*1.0001 + 0.1` (three) from a scalar leaf 0.5.
+Each cell runs in a fresh child process that imports only its own library (a process that
+has imported every peer makes the garbage collector of each of them scan the others'
+objects): time, then memory (tracemalloc peak, and growth of the peak RSS)."""
 
 from __future__ import annotations
 
@@ -102,7 +103,8 @@ def peak_rss_kib() -> int:
 
 
 def child(name: str, chain: str, steps: int) -> None:
-    """Print {"rss_kib": ..., "traced_bytes": ...} for one forward+backward of the chain."""
+    """Print {"rss_kib", "traced_bytes"} and {"median", "min"} (or {"na"}) for the chain:
+    memory first, while the peak RSS is still the process's own start."""
     fn = IMPLS[name](chain, steps)
     IMPLS[name](chain, 10)()  # load lazy parts before the baseline
     before = peak_rss_kib()
@@ -114,15 +116,24 @@ def child(name: str, chain: str, steps: int) -> None:
         fn()
         traced = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    print(json.dumps({"rss_kib": rss, "traced_bytes": traced}))
+    want = None if name == "NumPy forward only" else reference(chain, steps)
+    t = harness.measure(f"{name} {chain} {steps}", lambda: IMPLS[name](chain, steps), want=want,
+                        repeat=5, min_repeat=2, budget=3.0, min_sample=0.05)
+    timing = {"median": t.median, "min": t.min} if isinstance(t, harness.Timing) else {"na": t}
+    print(json.dumps({**timing, "rss_kib": rss, "traced_bytes": traced}))
 
 
-def memory(name: str, chain: str, steps: int) -> str:
+def cell(name: str, chain: str, steps: int) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--child", name, chain, str(steps)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=600)
     if proc.returncode:
-        return harness.na((proc.stderr.strip().splitlines() or ["failed"])[-1])
-    m = json.loads(proc.stdout.strip().splitlines()[-1])
+        return {"na": harness.na((proc.stderr.strip().splitlines() or ["failed"])[-1])}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def memory(m: dict) -> str:
+    if "rss_kib" not in m:
+        return "—"
     traced = f"{m['traced_bytes'] / 2**20:.2f} MiB" if m["traced_bytes"] is not None else "—"
     return f"{traced} / {m['rss_kib'] / 1024:.1f} MiB"
 
@@ -138,21 +149,19 @@ def main() -> None:
     parts, gradcli_us = [], {}
     for chain in CHAINS:
         times, mems = [], []
-        for name, make in IMPLS.items():
+        for name in IMPLS:
             trow, mrow = [name], [name]
             for steps in all_steps:
-                want = None if name == "NumPy forward only" else reference(chain, steps)
-                with np.errstate(over="ignore", invalid="ignore"):
-                    t = harness.measure(f"{name} {chain} {steps}", lambda: make(chain, steps), want=want,
-                                        repeat=5, min_repeat=2, budget=3.0, min_sample=0.05)
-                if isinstance(t, harness.Timing):
-                    per = t.median / steps
-                    trow.append(f"{per * 1e6:.3g} µs (min {t.min / steps * 1e6:.3g}; total {harness.fmt_time(t.median)})")
+                m = cell(name, chain, steps)
+                if "median" in m:
+                    per = m["median"] / steps
+                    trow.append(f"{per * 1e6:.3g} µs (min {m['min'] / steps * 1e6:.3g}; total "
+                                f"{harness.fmt_time(m['median'])})")
                     if name == "gradcli":
                         gradcli_us[(chain, steps)] = per * 1e6
                 else:
-                    trow.append(t)
-                mrow.append(memory(name, chain, steps) if isinstance(t, harness.Timing) else "—")
+                    trow.append(m["na"])
+                mrow.append(memory(m))
                 print(f"  {chain} {name} {steps}: {trow[-1]} | {mrow[-1]}", file=sys.stderr)
             times.append(trow)
             mems.append(mrow)

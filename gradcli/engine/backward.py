@@ -109,7 +109,7 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                 node = ready.pop()
                 done.append(node)
                 g = node_grads.pop(node)
-                out = node.output(create_graph)
+                out = node.output(True) if create_graph else Tensor._wrap(node.out_data)
                 if node.hooks:
                     g = _run_hooks(node.hooks, g)
                 if node.retained is not None and accumulate:

@@ -342,17 +342,13 @@ def _constant(x, dtype: np.dtype) -> Tensor:
 class Node:
     """A recorded application of a primitive: what backward needs to run its VJP.
 
-    Each primitive gets its own subclass, named from the primitive (`AddBackward0`)."""
+    Each primitive gets its own subclass, named from the primitive (`AddBackward0`).
+    `apply` makes them and sets the four slots: the primitive, its input tensors (None once
+    backward has freed the graph), its static params, and the output's values."""
 
     __slots__ = ("prim", "inputs", "params", "out_data", "__dict__")
     hooks = None  # the hooks registered on the output tensor
     retained = None  # a weak reference to the output, after retain_grad()
-
-    def __init__(self, prim, inputs, params, out_data):
-        self.prim = prim
-        self.inputs = inputs
-        self.params = params
-        self.out_data = out_data
 
     def name(self) -> str:
         return type(self).__name__
@@ -394,6 +390,9 @@ class AccumulateGrad:
         return "<AccumulateGrad>"
 
 
+_new = object.__new__
+
+
 def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     """Run a primitive's forward and record it when gradients or tangents are wanted."""
     mode = state
@@ -413,12 +412,16 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
                         "invertible") from None
     if data.__class__ is not np.ndarray:  # NumPy reductions return scalars, not 0-d arrays
         data = np.asarray(data)
-    out = Tensor._wrap(data)
+    out = _new(Tensor)  # (Tensor._wrap, inlined: this is the hottest line of the engine)
+    out.data = data
+    out.requires_grad = False
+    out.grad_fn = None
     if mode.grad_enabled and prim.differentiable:
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
-                out.grad_fn = prim.node_type(prim, inputs, params, data)
+                node = out.grad_fn = _new(prim.node_type)
+                node.prim, node.inputs, node.params, node.out_data = prim, inputs, params, data
                 break
     if mode.forward_depth and prim.differentiable:
         for t in inputs:
