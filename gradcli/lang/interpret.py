@@ -8,6 +8,7 @@ Control flow is decided on the values at the point (define-by-run).
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 
@@ -57,9 +58,18 @@ class TensorBackend:
         self.dtype = np.dtype(dtype)
         self.rng = rng
         self.record = record
+        self._constants: dict = {}
 
     def constant(self, value: float) -> Tensor:
-        return Tensor._wrap(np.asarray(value, dtype=self.dtype))
+        """A number of the text (or a loop counter): made once per backend, read-only."""
+        t = self._constants.get(value)
+        if t is None:
+            data = np.asarray(value, dtype=self.dtype)
+            data.flags.writeable = False
+            t = Tensor._wrap(data)
+            if value and len(self._constants) < 4096:  # (0.0 and -0.0 are equal keys)
+                self._constants[value] = t
+        return t
 
     def named(self, name: str) -> Tensor:
         """A named constant: pi, e, inf, nan."""
@@ -149,6 +159,8 @@ class Interpreter:
         if self.limits.max_seconds is not None:
             self.deadline = time.monotonic() + self.limits.max_seconds
         value = None
+        collecting = gc.isenabled()
+        gc.disable()  # the graph a program records stays alive: rescanning it only costs time
         try:
             with np.errstate(all="ignore"):
                 for stmt in self.program.body:
@@ -158,6 +170,9 @@ class Interpreter:
         except RecursionError:
             raise LimitError("the expression is nested too deeply to evaluate",
                              source=self.program.source, hint="simplify it") from None
+        finally:
+            if collecting:
+                gc.enable()
         last = self.program.body[-1] if self.program.body else None
         if not isinstance(last, (S.ExprStmt, S.Assign, S.AugAssign)):
             raise EvalError("the program has no result",
@@ -391,8 +406,8 @@ class Interpreter:
 
     def check_broadcast(self, node, what: str, values: list) -> None:
         shapes = [v.shape for v in values if isinstance(v, Tensor)]
-        if len(shapes) < 2 or what == "@":
-            return
+        if len(shapes) < 2 or what == "@" or all(s == shapes[0] or not s for s in shapes):
+            return  # nothing grows: the inputs passed the size limit already
         try:
             shape = np.broadcast_shapes(*shapes)
         except ValueError:
