@@ -58,18 +58,9 @@ class TensorBackend:
         self.dtype = np.dtype(dtype)
         self.rng = rng
         self.record = record
-        self._constants: dict = {}
 
     def constant(self, value: float) -> Tensor:
-        """A number of the text (or a loop counter): made once per backend, read-only."""
-        t = self._constants.get(value)
-        if t is None:
-            data = np.asarray(value, dtype=self.dtype)
-            data.flags.writeable = False
-            t = Tensor._wrap(data)
-            if value and len(self._constants) < 4096:  # (0.0 and -0.0 are equal keys)
-                self._constants[value] = t
-        return t
+        return Tensor._wrap(np.asarray(value, dtype=self.dtype))
 
     def named(self, name: str) -> Tensor:
         """A named constant: pi, e, inf, nan."""
@@ -149,6 +140,7 @@ class Interpreter:
         self.check_domain = check_domain
         self.iterations = 0
         self.deadline = None
+        self.numbers: dict = {}
 
     # -- statements ------------------------------------------------------------------------
     def run(self, env: dict) -> Run:
@@ -256,8 +248,11 @@ class Interpreter:
                         hint="assign it on an earlier line")
 
     def expr(self, node):
-        if isinstance(node, S.Num):
-            return self.backend.constant(node.value)
+        if isinstance(node, S.Num):  # each number of the text: one constant, made once
+            value = self.numbers.get(id(node))
+            if value is None:
+                value = self.numbers[id(node)] = self.backend.constant(node.value)
+            return value
         if isinstance(node, S.Name):
             return self.read(node.id, node.span)
         if isinstance(node, S.Str):
