@@ -77,3 +77,19 @@ def test_a_name_bound_twice_in_a_line_is_an_error_on_that_line():
     lines = [json.loads(text) for text in r.stdout.splitlines()]
     assert r.exit_code == 1 and "twice" in lines[1]["error"]["message"]
     assert [lines[0]["value"], lines[2]["value"]] == [2, 4]
+
+
+@pytest.mark.parametrize("bad", ['"2.5"', "true", "null", "[1, 2]"])
+def test_values_that_are_not_plain_numbers_take_the_general_path(bad):
+    r = runner.invoke(app, ["eval", "x + 1", "--points", "-"],
+                      input=f'{{"x": 1}}\n{{"x": {bad}}}\n{{"x": 3}}\n')
+    lines = [json.loads(text) for text in r.stdout.splitlines()]
+    assert lines[0]["value"] == 2 and lines[2]["value"] == 4
+    assert "error" in lines[1] or lines[1]["value"] == [2, 3]  # an array point is fine
+
+
+def test_nan_strings_are_numbers_in_the_general_path():
+    r = runner.invoke(app, ["eval", "x + 1", "--points", "-"],
+                      input='{"x": 1}\n{"x": "NaN"}\n')
+    lines = [json.loads(text) for text in r.stdout.splitlines()]
+    assert lines[0]["value"] == 2 and lines[1]["value"] == "NaN"

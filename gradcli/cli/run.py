@@ -197,7 +197,10 @@ def _column_batch(prog, command: str, options: dict, lines: list[str], shared: d
             check_name(name)
     except GradcliError:
         return False
-    cols = {k: np.fromiter((r[k] for r in rows), np.float64, len(rows)) for k in rows[0]}
+    try:
+        cols = {k: np.fromiter((r[k] for r in rows), np.float64, len(rows)) for k in rows[0]}
+    except (TypeError, ValueError):  # an array or a string among the values
+        return False
     cols.update({k: np.full(len(rows), v, np.float64) for k, v in shared.items()})
     got = columns(prog, command, cols, _names(options["wrt"]))
     if got is None:
@@ -222,11 +225,14 @@ def _number_rows(lines: list[str]) -> list[dict] | None:
     for r in rows:
         if type(r) is not dict or r.keys() != keys:
             return None
-        for v in r.values():
-            if type(v) is not float and type(v) is not int:
-                return None
     # orjson keeps the last of a name given twice in one object: such a line must fail
     if any(text.count(f'"{k}"') != len(rows) for k in keys):
+        return None
+    # values: plain numbers only. The literals true/false/null (bools would pass as 0 and 1)
+    # and strings ("NaN", or "2.5", which NumPy would read as numbers) send every line the
+    # general way: the only quotes are then those around the names
+    if "true" in text or "false" in text or "null" in text \
+            or text.count('"') != 2 * len(keys) * len(rows):
         return None
     return rows
 
