@@ -639,10 +639,6 @@ _row(Primitive(
     explain="g @ bᵀ to a, aᵀ @ g to b"))
 
 
-def _solve(a, b):
-    return np.linalg.solve(a, b)
-
-
 def _matrix_sym(method):
     """The sympy form of a function of one square matrix (2-D inputs only)."""
     def sym(sp, *arrays):
@@ -665,7 +661,7 @@ _row(Primitive(
     jvp=(lambda t, out, a: out * F.trace(F.solve(a, t)),),
     samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)), explain="g · out · a⁻ᵀ"))
 _row(Primitive(
-    "solve", _solve, sym=_matrix_sym(lambda a, b: a.LUsolve(b)),
+    "solve", np.linalg.solve, sym=_matrix_sym(lambda a, b: a.LUsolve(b)),
     vjp=(lambda g, out, a, b: -(F.solve(_mT(a), g) @ _mT(out)),
          lambda g, out, a, b: F.solve(_mT(a), g)),
     jvp=(lambda t, out, a, b: -F.solve(a, t @ out),

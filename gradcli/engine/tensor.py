@@ -353,10 +353,6 @@ class Node:
     def name(self) -> str:
         return type(self).__name__
 
-    @property
-    def released(self) -> bool:
-        return self.inputs is None
-
     def output(self, differentiable: bool = False) -> Tensor:
         """The output, for the rules: its value, or recomputed from the inputs when the
         backward pass itself is recorded (create_graph), so rules using it stay
