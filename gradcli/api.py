@@ -83,6 +83,10 @@ class Compiled:
         if wrt is None:
             return self.free_vars
         names = tuple(n.strip() for n in wrt.split(",")) if isinstance(wrt, str) else tuple(wrt)
+        if not names or not all(names):
+            raise UsageError("--wrt names no variable",
+                             hint="its variables are: " + (", ".join(self.free_vars) or "none"))
+        names = tuple(dict.fromkeys(names))  # once each, in the order given
         for n in names:
             if n not in self.free_vars:
                 raise UsageError(f"--wrt {n}: {n} is not a variable of the expression",

@@ -167,3 +167,28 @@ def test_random_expressions_match_numpy(expr, reduce, xs, ys):
     prog = gc.compile(f"({text}) + 0*x | {reduce}")
     got = prog.eval({k: v for k, v in env.items() if k in prog.free_vars}).value
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_a_nan_given_in_one_place_hides_no_domain_problem_elsewhere():
+    r = gc.compile("log(x)").eval(x=np.array([np.nan, 0.0, -1.0]))
+    (w,) = r.warnings
+    assert "index (1,)" in w.message and "2 of 3" in w.message
+    with pytest.raises(DomainError):
+        gc.compile("log(x)", strict=True).eval(x=np.array([np.nan, 0.0, -1.0]))
+    assert not gc.compile("sum(x)").eval(x=np.array([np.nan, 1.0])).warnings  # given, not made
+
+
+def test_variance_divisor_never_goes_below_zero():
+    assert np.isinf(gc.compile("var(x, ddof=5)").eval(x=np.array([1.0, -2, 3, 4])).value)
+
+
+def test_wrt_must_name_variables():
+    with pytest.raises(UsageError):
+        gc.compile("x").grad(x=1.0, wrt="")
+    assert gc.compile("x*y").grad(x=1.0, y=2.0, wrt="x,x").wrt == ("x",)
+
+
+def test_a_float32_leaf_gets_a_float32_gradient():
+    x = gc.tensor([1.0, 2.0, 3.0], requires_grad=True, dtype="float32")
+    (x ** 2 + gc.tensor(1.0)).sum().backward()
+    assert x.grad.dtype == np.float32

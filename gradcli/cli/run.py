@@ -9,6 +9,7 @@ import io
 import os
 import sys
 import traceback
+import warnings
 from enum import Enum
 
 import numpy as np
@@ -40,6 +41,9 @@ class ExplainLevel(str, Enum):
 
 def run(command: str, options: dict, runner=None) -> int:
     """Run one command; every outcome ends here as an exit code."""
+    # NumPy's own RuntimeWarnings ("Mean of empty slice") would reach the user with a path
+    # into site-packages; gradcli's domain warnings say what happened, and where
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
     from . import output
 
     batch = runner is None and options["points"] is not None

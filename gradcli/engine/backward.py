@@ -151,6 +151,8 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                             ready.append(child)
             for key, g in leaf_grads.items():
                 leaf = leaves[key]
+                if g.dtype != leaf.data.dtype:  # as PyTorch: a leaf's gradient has its dtype
+                    g = Tensor._wrap(g.data.astype(leaf.data.dtype))
                 if leaf.hooks:
                     g = _run_hooks(leaf.hooks, g)
                 if key in want:

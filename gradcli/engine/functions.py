@@ -281,12 +281,12 @@ def norm(x, ord=2, axis=None, keepdims=False):
 
 
 def var(x, axis=None, ddof=0, keepdims=False):
-    """Variance with divisor n - ddof (NumPy's default ddof=0)."""
+    """Variance with divisor n - ddof (NumPy's default ddof=0; never below 0, as NumPy)."""
     x = as_tensor(x)
     ax = _axes(axis, x.ndim)
     n = math.prod(x.shape[a] for a in ax)
     d = x - mean(x, ax, keepdims=True)
-    return sum(d * d, ax, keepdims) / (n - ddof)
+    return sum(d * d, ax, keepdims) / _max(n - ddof, 0)
 
 
 def std(x, axis=None, ddof=0, keepdims=False):

@@ -114,15 +114,25 @@ class TensorBackend:
         return value.data.size if isinstance(value, Tensor) else 1
 
     def nonfinite(self, value, inputs: list) -> str | None:
-        """Describe the first non-finite element that finite inputs produced, if any."""
+        """Describe the first non-finite element that finite inputs produced, if any:
+        elementwise, an element counts only where its own inputs were finite (a NaN given
+        in one place hides nothing elsewhere); otherwise all inputs must be finite."""
         if not isinstance(value, Tensor) or value.data.dtype.kind != "f":
             return None
-        if np.isfinite(value.data).all():
+        new = ~np.isfinite(value.data)
+        if not new.any():
             return None
-        if not all(np.isfinite(i.data).all() for i in inputs
-                   if isinstance(i, Tensor) and i.data.dtype.kind == "f"):
+        for i in inputs:
+            if isinstance(i, Tensor) and i.data.dtype.kind == "f":
+                finite = np.isfinite(i.data)
+                try:
+                    new &= np.broadcast_to(finite, new.shape)
+                except ValueError:  # not elementwise: any non-finite input explains all
+                    if not finite.all():
+                        return None
+        if not new.any():
             return None
-        bad = np.argwhere(~np.isfinite(value.data))
+        bad = np.argwhere(new)
         where = "" if value.ndim == 0 else f" at index {tuple(int(i) for i in bad[0])}"
         first = value.data[tuple(bad[0])] if value.ndim else value.data
         return f"gives {first}{where} ({len(bad)} of {value.data.size} values not finite)"
