@@ -282,9 +282,9 @@ class _Translator:
                          hint=_syntax_hint(msg, near)) from None
 
     def check_depth(self, tree: ast.AST):
-        """Refuse trees deeper than twice the nesting limit (long chains like
+        """Refuse trees deeper than six times the nesting limit (long chains like
         a+b+c+… nest too) so that walking them recursively stays safe."""
-        limit = 2 * self.max_depth
+        limit = 6 * self.max_depth
         stack = [(tree, 0, tree)]
         while stack:
             node, depth, located = stack.pop()
