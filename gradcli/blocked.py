@@ -20,7 +20,7 @@ from .engine.tensor import Tensor, enable_grad
 from .lang import syntax as S
 from .lang.interpret import Interpreter, TensorBackend
 
-BLOCK = 1 << 15  # elements at most: a few arrays of 256 KiB stay in L2
+BLOCK = 1 << 16  # elements at most: arrays of 512 KiB, a block's temporaries stay in cache
 MIN_BLOCK = 1 << 13  # at least: below, per-block overhead outweighs what the cache saves
 
 
