@@ -193,13 +193,16 @@ def grid(impls: dict, sizes: list[int], *, base: str, want=None, unchecked=(), f
     rows are ratioed to row `base`.  Rows in `first_calls` time a fresh build+first call
     (jit compile), 3 times.
     """
+    # Row by row, in the order given: a library's thread pool (PyTorch's, XLA's) left running
+    # in this process slows the threaded rows measured after it, so scripts list gradcli's
+    # rows before the peers, whose modules load only when their first row runs.
     results = {name: {} for name in impls}
-    for n in sizes:
-        ref = want(n) if want else None
-        for name, factory in impls.items():
+    refs = {n: want(n) for n in sizes} if want else {}
+    for name, factory in impls.items():
+        for n in sizes:
             kw = dict(repeat=3, min_repeat=3, min_sample=0) if name in first_calls else bench_kw
             results[name][n] = measure(f"{name} n={n}", lambda: factory(n),
-                                       want=None if name in unchecked else ref, **kw)
+                                       want=None if name in unchecked else refs.get(n), **kw)
             print(f"  n={size_label(n)} {name}: {cell(results[name][n], results[base].get(n))}", file=sys.stderr)
     rows = [[name] + [cell(results[name][n], results[base][n]) for n in sizes] for name in impls]
     return results, table(["implementation"] + [f"n = {size_label(n)}" for n in sizes], rows)

@@ -101,14 +101,14 @@ def gradcli_compile(n):
 IMPLS = {
     "NumPy forward only (baseline)": numpy_forward,
     "NumPy hand-written value+grad": numpy_grad,
+    "gradcli library (tensor, backward)": gradcli_lib,
+    "gradcli compile(text).grad": gradcli_compile,
     "numexpr hand-written value+grad": numexpr_grad,
     "PyTorch eager": torch_eager,
     "JAX eager value_and_grad": jax_eager,
     "JAX jit value_and_grad": jax_jit,
     "JAX jit first call (trace+compile)": jax_jit_first,
     "HIPS autograd value_and_grad": hips,
-    "gradcli library (tensor, backward)": gradcli_lib,
-    "gradcli compile(text).grad": gradcli_compile,
 }
 GRADCLI_ROWS = ["gradcli library (tensor, backward)", "gradcli compile(text).grad"]
 

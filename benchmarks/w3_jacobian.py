@@ -59,6 +59,7 @@ def impls(build, ref) -> dict:
 
     return {
         "NumPy hand-written (baseline)": numpy_,
+        "gradcli functional.jacobian": gradcli,
         "torch.func.jacrev": torch_("jacrev"),
         "torch.autograd.functional.jacobian": torch_("functional"),
         "JAX jacfwd eager": jax_("jacfwd", "eager"),
@@ -68,7 +69,6 @@ def impls(build, ref) -> dict:
         "JAX jit(jacfwd) first call": jax_("jacfwd", "first"),
         "JAX jit(jacrev) first call": jax_("jacrev", "first"),
         "HIPS autograd jacobian": hips,
-        "gradcli functional.jacobian": gradcli,
     }
 
 

@@ -127,16 +127,16 @@ def gradcli_sum(p):
 IMPLS = {
     "NumPy forward only (baseline)": numpy_forward,
     "NumPy hand-written gradient": numpy_grad,
+    "gradcli compile(text).vjp(v=ones)": gradcli_vjp,
+    "gradcli compile('sum(text)').grad": gradcli_sum_text,
+    "gradcli compile(text).grad_points (columns)": gradcli_points,
+    "gradcli sum trick (tensors)": gradcli_sum,
     "numexpr hand-written gradient": numexpr_grad,
     "PyTorch sum trick": torch_sum,
     "torch.func.vmap(grad)": torch_vmap,
     "JAX jit(vmap(grad))": jax_jit,
     "JAX jit(vmap(grad)) first call": jax_first,
     "HIPS autograd elementwise_grad": hips,
-    "gradcli compile(text).vjp(v=ones)": gradcli_vjp,
-    "gradcli compile('sum(text)').grad": gradcli_sum_text,
-    "gradcli compile(text).grad_points (columns)": gradcli_points,
-    "gradcli sum trick (tensors)": gradcli_sum,
 }
 
 

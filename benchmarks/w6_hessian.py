@@ -59,13 +59,13 @@ def gradcli(n):
 
 IMPLS = {
     "NumPy hand-written (baseline)": numpy_,
+    "gradcli functional.hessian": gradcli,
     "torch.func.hessian": torch_("func"),
     "torch.autograd.functional.hessian": torch_("functional"),
     "JAX hessian eager": jax_("eager"),
     "JAX jit(hessian)": jax_("jit"),
     "JAX jit(hessian) first call": jax_("first"),
     "HIPS autograd hessian": hips,
-    "gradcli functional.hessian": gradcli,
 }
 
 
