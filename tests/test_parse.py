@@ -357,3 +357,9 @@ def test_token_soup_unspaced(text):
         p(text)
     except GradcliError:
         pass
+
+
+def test_a_middle_dot_is_not_multiplication():
+    with pytest.raises(ParseError) as info:
+        parse("x·y + 1")
+    assert "x*y" in info.value.hint and info.value.span.col == 0

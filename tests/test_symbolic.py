@@ -188,3 +188,13 @@ def test_float32():
     assert c["tolerance"]["sympy"]["rtol"] > 1e-6  # float32's own tolerances
     c = checked("relu(x)", dtype="float32", x=np.float32(0.0))
     assert c["verdict"].startswith("not differentiable")
+
+
+def test_no_check_at_a_point_holding_nan_or_no_elements():
+    import gradcli as gc
+    f = gc.compile("x * 2")
+    r = f.check(f.grad(x=np.nan))
+    assert r.check["agree"] is None and "NaN" in r.check["verdict"]
+    g = gc.compile("sum(x)")
+    r = g.check(g.grad(x=np.zeros(0)))
+    assert r.check["agree"] is None and "no elements" in r.check["verdict"]

@@ -406,7 +406,8 @@ class RichOutput:
         """The comparison table, the verdict line, and why a derivative is not finite."""
         from rich.text import Text
 
-        self.out.print(check_table(r.check))
+        if r.check.get("symbolic") or r.check.get("finite_differences"):
+            self.out.print(check_table(r.check))
         for name, key in (("sympy", "symbolic"), ("finite differences", "finite_differences")):
             why = (r.check.get(key) or {}).get("skipped")
             if why:

@@ -302,6 +302,9 @@ class _Translator:
         if name.startswith("__") or name.endswith("__"):
             self.fail(ForbiddenError, f"the name {name} is not allowed", where,
                       "names may not start or end with a double underscore")
+        if "·" in name:  # Python lets a middle dot into a name: x·y reads as one variable
+            self.fail(ParseError, f"{name} reads as one name: · is not multiplication", where,
+                      f"write {name.replace('·', '*')}")
 
     def read(self, name: str, where: ast.AST | Span):
         self.check_name(name, where)
