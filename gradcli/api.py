@@ -94,11 +94,10 @@ class Compiled:
                                                                "none"))
         return names
 
-    def _run(self, point: dict[str, np.ndarray], leaves: dict[str, Tensor] | None = None,
-             record: bool = True) -> Run:
+    def _run(self, point: dict[str, np.ndarray], leaves: dict[str, Tensor] | None = None) -> Run:
         env = {n: Tensor._wrap(a) for n, a in point.items()}
         env.update(leaves or {})
-        backend = TensorBackend(self.dtype, record=record)
+        backend = TensorBackend(self.dtype)
         run = Interpreter(self.program, backend, self.limits, check_domain=False).run(env)
         if not isinstance(run.value, Tensor):
             raise EvalError("the expression does not give a numeric value",
@@ -136,7 +135,7 @@ class Compiled:
         """The value at the point."""
         p = self.point(point, **bindings)
         with no_grad():
-            run = self._run(p, record=False)
+            run = self._run(p)
         return self._result("eval", p, run)
 
     def grad(self, point: dict | None = None, /, *, wrt=None, intermediates: bool = False,
@@ -239,7 +238,7 @@ class Compiled:
         """Second derivatives of a scalar output, per pair of variables."""
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
-        run = self._run(p, record=False)
+        run = self._run(p)
         if run.value.data.size != 1:
             raise NotScalarError(f"hessian needs a scalar output, but the expression gives "
                                  f"shape {run.value.shape}", source=self.text,

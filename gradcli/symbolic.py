@@ -58,7 +58,7 @@ class SympyBackend(TensorBackend):
     """Values are Tensors over object arrays; control flow is decided at the point."""
 
     def __init__(self, subs: dict):
-        super().__init__(np.dtype(np.float64), record=False)
+        super().__init__(np.dtype(np.float64))
         self.subs = subs
 
     def constant(self, value):
@@ -333,8 +333,8 @@ def with_time_limit(fn, timeout: float, meanwhile=None):
 def _symbolic_work(compiled, result, latex=False):
     def work():
         out, syms, subs = symbolic_value(compiled, result.point)
-        exprs = derivatives(out, syms, result.command, result.wrt, v=_v(result),
-                            tangents=_tangents(result))
+        exprs = derivatives(out, syms, result.command, result.wrt, v=result.cotangent,
+                            tangents=result.tangents)
         with np.errstate(invalid="ignore"):
             values = {k: np.vectorize(lambda e: to_float(
                 e.xreplace(subs) if hasattr(e, "xreplace") else e), otypes=[float])(a)
@@ -348,14 +348,6 @@ def _symbolic_work(compiled, result, latex=False):
                         } if out.size == 1 else {}
         return {"values": values, "formulas": formulas}
     return work
-
-
-def _v(result):
-    return result.cotangent
-
-
-def _tangents(result):
-    return result.tangents
 
 
 # -- the cross-check ------------------------------------------------------------------------------
@@ -419,11 +411,11 @@ def finite_values(compiled, result, deadline: float | None = None) -> tuple[dict
             shape = p[n].shape if c == "grad" else np.shape(result.value) + p[n].shape
             values[n], errors[n] = fd.value.reshape(shape), fd.error.reshape(shape)
         elif c == "vjp":
-            v = np.asarray(_v(result), float)
+            v = np.asarray(result.cotangent, float)
             values[n] = np.tensordot(v, fd.value, axes=out_ndim)
             errors[n] = np.tensordot(np.abs(v), fd.error, axes=out_ndim)
         elif c == "jvp":
-            t = np.asarray(_tangents(result).get(n, np.zeros(p[n].shape)), float)
+            t = np.asarray(result.tangents.get(n, np.zeros(p[n].shape)), float)
             part = np.tensordot(fd.value, t, axes=p[n].ndim)
             err = np.tensordot(fd.error, np.abs(t), axes=p[n].ndim)
             total = part if total is None else total + part
@@ -438,7 +430,7 @@ class _FrozenDetach(TensorBackend):
     so that finite differences see the function autograd differentiates."""
 
     def __init__(self, dtype, frozen: list):
-        super().__init__(dtype, record=False)
+        super().__init__(dtype)
         self.frozen, self.seen = frozen, 0
 
     def call(self, name, args, kwargs):
@@ -454,7 +446,7 @@ def _numeric_function(compiled, base: dict):
     """The expression as a function of a point, for finite differences."""
     def plain(point):
         with no_grad():
-            return compiled._run(point, record=False).value.data
+            return compiled._run(point).value.data
 
     if "detach" not in compiled.text:
         return plain
@@ -473,7 +465,7 @@ def _numeric_function(compiled, base: dict):
             return Interpreter(compiled.program, backend, compiled.limits,
                                check_domain=False).run(env).value.data
 
-    run(Recording(compiled.dtype, record=False), base)
+    run(Recording(compiled.dtype), base)
     return lambda point: run(_FrozenDetach(compiled.dtype, frozen), point)
 
 
@@ -653,7 +645,7 @@ def explain_nonfinite(compiled, result) -> dict | None:
             first.append((node, g.data, gi.data))
 
     cot = np.ones_like(out.data) if result.command == "grad" else \
-        np.asarray(_v(result), dtype=out.dtype).reshape(out.shape)
+        np.asarray(result.cotangent, dtype=out.dtype).reshape(out.shape)
     nodes = graph_nodes(out)
     places = origins(nodes, run.origins)
     with no_grad():

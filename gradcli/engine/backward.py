@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import GraphError, NotScalarError, ShapeError
 from . import tensor as T
+from .functions import reshape, sum as sum_
 from .tensor import Tensor, as_tensor
 
 FREED = ("Trying to backward through the graph a second time (or directly access saved "
@@ -29,7 +30,6 @@ def sum_to(g: Tensor, shape: tuple[int, ...], nlead: int = 0) -> Tensor:
     the axes broadcasting added sit right after them."""
     if g.shape == shape:
         return g
-    from .functions import reshape, sum as sum_
     extra = g.ndim - len(shape)
     axes = tuple(i - g.ndim for i in range(nlead, g.ndim)
                  if i < nlead + extra or shape[i - extra] == 1 and g.shape[i] != 1)

@@ -1,8 +1,9 @@
 """The one walker: evaluates our AST over a backend.
 
-A backend turns the language's operations into values: `TensorBackend` records the
-autograd graph (or, with `record=False`, runs the same table's NumPy forwards for finite
-differences and fast evaluation); the sympy backend (symbolic.py) builds expressions.
+A backend turns the language's operations into values: `TensorBackend` applies the
+engine's table (recording the autograd graph where grad mode and the inputs ask for it; under
+no_grad, the table's NumPy forwards alone, for finite differences and fast evaluation); the
+sympy backend (symbolic.py) builds expressions.
 Control flow is decided on the values at the point (define-by-run).
 """
 
@@ -53,11 +54,9 @@ class Run:
 class TensorBackend:
     """Values are Tensors; operations are the engine's functions (one table)."""
 
-    def __init__(self, dtype: np.dtype, rng: np.random.Generator | None = None,
-                 record: bool = True):
+    def __init__(self, dtype: np.dtype, rng: np.random.Generator | None = None):
         self.dtype = np.dtype(dtype)
         self.rng = rng
-        self.record = record
 
     def constant(self, value: float) -> Tensor:
         return Tensor._wrap(np.asarray(value, dtype=self.dtype))
@@ -459,7 +458,7 @@ def evaluate_constant(program: S.Program, *, dtype="float64", rng=None,
                       max_elements: int | None = 10**8) -> np.ndarray:
     """The value of a constant expression (a point's value): a NumPy array."""
     limits = Limits(max_elements=max_elements or 10**8)
-    backend = TensorBackend(np.dtype(dtype), rng=rng, record=False)
+    backend = TensorBackend(np.dtype(dtype), rng=rng)
     with T.no_grad():
         run = Interpreter(program, backend, limits, check_domain=False).run({})
     value = run.value
