@@ -149,6 +149,23 @@ def test_vjp_matches_finite_differences(prim, xs, params):
 
 
 @pytest.mark.parametrize("prim, xs, params", DIFF)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_unrecorded_and_recorded_backward_agree(prim, xs, params, dtype):
+    """The rules on NumPy arrays (plain backward) and on Tensors (create_graph): the same
+    numbers (to a few units in the last place: NumPy's scalar and array loops may round
+    differently), shapes and dtypes."""
+    idx = _wrt(prim, xs)
+    v = _rng(prim, xs, "paths").standard_normal(
+        _np_forward(prim, xs, params, idx, [0] * len(idx)).shape).astype(dtype)
+    _, _, plain = _grads(prim, xs, params, idx, v, dtype=dtype)
+    _, _, recorded = _grads(prim, xs, params, idx, v, create_graph=True, dtype=dtype)
+    for a, b in zip(plain, recorded):
+        assert type(a) is Tensor and a.dtype == b.dtype == dtype and a.shape == b.shape
+        np.testing.assert_allclose(a.data, b.data, rtol=8 * np.finfo(dtype).eps,
+                                   atol=8 * np.finfo(dtype).eps * float(np.abs(b.data).max(initial=1)))
+
+
+@pytest.mark.parametrize("prim, xs, params", DIFF)
 def test_jvp_matches_finite_differences(prim, xs, params):
     idx = _wrt(prim, xs)
     rng = _rng(prim, xs, "jvp")

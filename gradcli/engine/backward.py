@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import GraphError, NotScalarError, ShapeError
 from . import tensor as T
 from .functions import reshape, sum as sum_
+from .structured import Diag
 from .tensor import Tensor, as_tensor
 
 FREED = ("Trying to backward through the graph a second time (or directly access saved "
@@ -62,9 +63,24 @@ def _topo_counts(roots: list) -> dict:
     return counts
 
 
-def _accumulate(store: dict, key, g: Tensor) -> None:
+def _accumulate(store: dict, key, g) -> None:
     prev = store.get(key)
     store[key] = g if prev is None else prev + g
+
+
+def _raw(g):
+    """A cotangent as an unrecorded backward pass carries it: an ndarray (or NumPy scalar),
+    or a symbolic `Diag`; the rules then run on NumPy directly, with no Tensor around them."""
+    cls = g.__class__
+    if cls is np.ndarray:
+        return g
+    if cls is Tensor:
+        return g.data
+    return g if isinstance(g, (np.generic, Diag)) else np.asarray(g)
+
+
+def _tensor(g) -> Tensor:
+    return g if isinstance(g, Tensor) else Tensor._wrap(np.asarray(g))
 
 
 def _run_hooks(hooks: list, g: Tensor) -> Tensor:
@@ -82,7 +98,11 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
 
     With `accumulate`, leaves' (and retain_grad tensors') `.grad` are updated; `capture`
     lists tensors whose total cotangents are returned (keyed by id); `watch(node, i, g, gi)`
-    sees every rule's result, in the order backward runs."""
+    sees every rule's result, in the order backward runs.
+
+    Recorded (create_graph), the rules run on Tensors, so the pass is itself a graph;
+    otherwise on the NumPy values (`_raw`): the same operations, without a Tensor per step."""
+    raw = not create_graph
     captured: dict = {}
     want = {id(t) for t in capture if t.grad_fn is None} if capture else set()
     want_nodes = {t.grad_fn: id(t) for t in capture if t.grad_fn is not None} if capture \
@@ -91,6 +111,8 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
     leaf_grads: dict = {}
     leaves: dict = {}
     for out, g in zip(outputs, grad_outputs):
+        if raw:
+            g = _raw(g)
         if out.grad_fn is not None:
             _accumulate(node_grads, out.grad_fn, g)
         elif out.requires_grad:
@@ -109,33 +131,48 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                 node = ready.pop()
                 done.append(node)
                 g = node_grads.pop(node)
-                out = node.output(True) if create_graph else Tensor._wrap(node.out_data)
+                inputs = node.inputs
+                if raw:
+                    if g.__class__ is Tensor:  # a sum of a Diag and a dense cotangent
+                        g = g.data
+                    out = node.out_data
+                    args = (inputs[0].data, inputs[1].data) if len(inputs) == 2 else \
+                        [t.data for t in inputs]
+                else:
+                    out = node.output(True)
+                    args = inputs
                 if node.hooks:
-                    g = _run_hooks(node.hooks, g)
+                    g = _run_hooks(node.hooks, _tensor(g))
+                    if raw:
+                        g = _raw(g)
                 if node.retained is not None and accumulate:
                     kept = node.retained()
                     if kept is not None:
-                        kept._grad = g if kept._grad is None else kept._grad + g
+                        gt = _tensor(g)
+                        kept._grad = gt if kept._grad is None else kept._grad + gt
                 if want_nodes and node in want_nodes:
-                    _accumulate(captured, want_nodes[node], g)
-                prim, params, inputs = node.prim, node.params, node.inputs
-                gshape = g.data.shape if g.__class__ is Tensor else g.shape
+                    _accumulate(captured, want_nodes[node], _tensor(g))
+                prim, params = node.prim, node.params
+                gshape = g.shape
                 nlead = len(gshape) - node.out_data.ndim
                 vjp = prim.vjp
                 for i, t in enumerate(inputs):
                     if not t.requires_grad:
                         continue
-                    gi = vjp[i](g, out, *inputs, **params)
-                    if gi.__class__ is Tensor:
-                        shape = gi.data.shape
-                    else:
+                    gi = vjp[i](g, out, *args, **params)
+                    if raw:
+                        if gi.__class__ is not np.ndarray:
+                            gi = _raw(gi)
+                    elif gi.__class__ is not Tensor:
                         gi = as_tensor(gi, g)
-                        shape = gi.shape
                     want_shape = t.data.shape if not nlead else gshape[:nlead] + t.data.shape
-                    if shape != want_shape:
-                        gi = sum_to(gi, want_shape, nlead)
+                    if gi.shape != want_shape:
+                        gi = sum_to(gi if raw and isinstance(gi, Diag) else _tensor(gi),
+                                    want_shape, nlead)
+                        if raw:
+                            gi = _raw(gi)
                     if watch is not None:
-                        watch(node, i, g, gi)
+                        watch(node, i, _tensor(g), _tensor(gi))
                     child = t.grad_fn
                     if child is None:
                         key = id(t)
@@ -151,6 +188,7 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                             ready.append(child)
             for key, g in leaf_grads.items():
                 leaf = leaves[key]
+                g = _tensor(g)
                 if g.dtype != leaf.data.dtype:  # as PyTorch: a leaf's gradient has its dtype
                     g = Tensor._wrap(g.data.astype(leaf.data.dtype))
                 if leaf.hooks:

@@ -4,9 +4,10 @@ Vocabulary of the rules: `g` is the cotangent of the output, `t` the tangent of 
 `out` the output; the remaining arguments are the inputs (Tensors) and the static params.
 A VJP or JVP is a tuple with one rule per input (None: not differentiable in that input).
 Rules are written in Tensor operations, so they are themselves differentiable
-(create_graph) and carry leading batch axes through unchanged: every forward below is
-batch-polymorphic (axes counted from the end, `nd` params giving the unbatched rank), so a
-linear primitive's JVP is the primitive itself applied to the tangent.
+(create_graph); an unrecorded backward pass hands them NumPy arrays instead (the same
+operators work, and `F` functions accept arrays), so rules use no Tensor-only attribute.
+They carry leading batch axes through unchanged: every forward below is batch-polymorphic
+(axes counted from the end, `nd` params giving the unbatched rank), so a linear primitive's JVP is the primitive itself applied to the tangent.
 
 `explain` is the VJP rule in words and symbols ("g · out"), shown by `--explain`.
 `sym` is the sympy form: for an elementwise row `(sp, *scalars) -> expr`; for any other row
@@ -25,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from . import functions as F
-from .tensor import Node
+from .tensor import Node, Tensor
 
 
 @dataclass(frozen=True, eq=False)
@@ -264,8 +265,8 @@ def _power(a, b):
 
 def _pow_slope(a, b, out):
     """d(a ** b)/da; a constant exponent needs no `where` over the whole array."""
-    if not b.requires_grad and b.ndim == 0:
-        c = float(b.data)
+    if not getattr(b, "requires_grad", False) and b.ndim == 0:  # (an ndarray: unrecorded)
+        c = float(b)
         if c == 0:
             return 0
         return a * 2 if c == 2 else a ** (c - 1) * c
@@ -369,7 +370,7 @@ def _keep(out, x, axis):
 
 def _float(mask, like):
     """A boolean mask as numbers of `like`'s dtype (a constant: masks carry no gradient)."""
-    return F.tensor(mask.data, dtype=like.dtype)
+    return F.tensor(mask.data if isinstance(mask, Tensor) else mask, dtype=like.dtype)
 
 
 def _reduce_sym(combine):
