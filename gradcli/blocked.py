@@ -4,7 +4,9 @@ The whole expression is known in advance, so for `sum(f(x, y))` with f elementwi
 value and the gradient are computed block by block (forward and backward per block): the
 temporaries of some thirty array passes stay in the CPU cache instead of streaming
 through memory. Blocks run on a few threads (NumPy releases the GIL in its loops; grad
-mode is per thread). The eager tape stays the reference: each block runs it.
+mode is per thread). Each block replays a tape recorded by one eager run on a few elements
+(`engine/tape.py`: the same forwards and rules, without an interpreter, Tensor or Node per
+block); where no tape can be recorded, each block runs the eager engine itself.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import numpy as np
 
 from .batch import is_elementwise
 from .engine.backward import run_backward
+from .engine.tape import Tape
 from .engine.tensor import Tensor, enable_grad
 from .lang import syntax as S
 from .lang.interpret import Interpreter, TensorBackend
 
 BLOCK = 1 << 16  # elements at most: arrays of 512 KiB, a block's temporaries stay in cache
 MIN_BLOCK = 1 << 13  # at least: below, per-block overhead outweighs what the cache saves
+PROBE = 16  # elements of the run that records the tape
+MIN_BLOCKS = 8  # blocks at least, so that the threads balance
 
 
 def split_reduction(program: S.Program) -> tuple[S.Program, str | None] | None:
@@ -53,44 +58,64 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
     inner, reduction = split
     (shape,) = shapes
     n = math.prod(shape)
-    if n < 8 * MIN_BLOCK:
+    if n < MIN_BLOCKS * MIN_BLOCK:
         return None
-    size = min(BLOCK, max(MIN_BLOCK, -(-n // 8)))  # eight blocks or more: threads balance
+    size = min(BLOCK, max(MIN_BLOCK, -(-n // MIN_BLOCKS)))
     flat = {k: a.reshape(-1) if a.size > 1 else a for k, a in point.items()}
     scale = 1.0 / n if reduction == "mean" else 1.0
     grads = {k: np.empty(n, compiled.dtype) for k in wrt if flat[k].size > 1}
     values = np.empty(n, compiled.dtype) if elementwise else None
     backend = TensorBackend(compiled.dtype)
 
+    def interpret(block: dict, leaf_names) -> tuple:
+        """The output of the eager run on `block`, and its leaves."""
+        env = {k: Tensor._wrap(a) for k, a in block.items()}
+        leaves = {k: Tensor(block[k]).requires_grad_() for k in leaf_names}
+        env.update(leaves)
+        with enable_grad():
+            out = Interpreter(inner, backend, compiled.limits, check_domain=False).run(env).value
+        fits = isinstance(out, Tensor) and out.shape == block_shape(block)
+        return (out if fits else None), leaves
+
+    # The tape, recorded on a few elements with every variable of the blocks a leaf (so that
+    # all of the work that depends on them is recorded); the eager run per block otherwise.
+    probe = {k: a[:PROBE] if a.size > 1 else a for k, a in flat.items()}
+    out, leaves = interpret(probe, [k for k, a in flat.items() if a.size > 1 or k in wrt])
+    tape = None if out is None else Tape.record(out, leaves, tuple(wrt))
+
+    def gradients(block: dict, cot: np.ndarray) -> tuple | None:
+        """The output's values on the block and the wanted gradients (None: no gradient)."""
+        if tape is not None:
+            return tape.replay(block, cot)
+        out, leaves = interpret(block, wrt)
+        if out is None:
+            return None
+        if not out.requires_grad:
+            return out.data, {}
+        got = run_backward([out], [Tensor._wrap(cot)], retain_graph=False,
+                           create_graph=False, capture=list(leaves.values()),
+                           accumulate=False)
+        return out.data, {k: got[id(t)].data for k, t in leaves.items() if id(t) in got}
+
     def run_block(start: int):
         """(the block's sum, its share of each scalar variable's gradient), or None."""
         block = {k: a[start:start + size] if a.size > 1 else a for k, a in flat.items()}
-        env = {k: Tensor._wrap(a) for k, a in block.items()}
-        leaves = {k: Tensor(block[k]).requires_grad_() for k in wrt}
-        env.update(leaves)
-        with enable_grad():
-            run = Interpreter(inner, backend, compiled.limits, check_domain=False).run(env)
-        out = run.value
-        if not isinstance(out, Tensor) or out.shape != block_shape(block) \
-                or not np.isfinite(out.data).all():
+        length = min(size, n - start)
+        done = gradients(block, np.full(length, scale, dtype=compiled.dtype))
+        total = None if done is None else float(done[0].sum())
+        if total is None or not math.isfinite(total):
             return None  # the eager path reports what made NaN or infinity
+        data, got = done
         if values is not None:
-            values[start:start + size] = out.data
+            values[start:start + length] = data
         shares = {}
-        if out.requires_grad:
-            cot = Tensor._wrap(np.full(out.shape, scale, dtype=out.dtype))
-            got = run_backward([out], [cot], retain_graph=False, create_graph=False,
-                               capture=list(leaves.values()), accumulate=False)
-            for k, leaf in leaves.items():
-                g = got.get(id(leaf))
-                if k in grads:
-                    grads[k][start:start + size] = 0 if g is None else g.data
-                elif g is not None:
-                    shares[k] = g.data
-        elif grads:
-            for g in grads.values():
-                g[start:start + size] = 0
-        return float(out.data.sum()), shares
+        for k in wrt:
+            g = got.get(k)
+            if k in grads:
+                grads[k][start:start + length] = 0 if g is None else g
+            elif g is not None:
+                shares[k] = g
+        return total, shares
 
     parts = list(_pool().map(run_block, range(0, n, size)))
     if any(p is None for p in parts):

@@ -1,0 +1,80 @@
+"""A tape recorded from one run replays the same numbers on other values: the forward,
+and the gradients of the unrecorded backward pass; and declines what it cannot replay."""
+
+import numpy as np
+import pytest
+
+import gradcli as gc
+from gradcli import blocked
+from gradcli.engine.tape import Tape
+
+PROGRAMS = ["x**2*y + sin(x*y)",
+            "z = x*y\nw = tanh(z) + maximum(x, 0.5)\nw*w - y",
+            "exp(-x**2/2) * a + log(1 + y*y) / a",  # a: a scalar variable, broadcast
+            "x*x*x + 3*x - 2",  # one variable used many times
+            "sigmoid(x) * softplus(y) + abs(x - y) + sqrt(1 + x*x) ** y"]
+
+
+def _values(n, seed):
+    rng = np.random.default_rng(seed)
+    return {"x": rng.uniform(-2, 2, n), "y": rng.uniform(0.5, 2, n), "a": np.asarray(1.7)}
+
+
+def _eager(text, values, wrt):
+    prog = gc.compile(text)
+    values = {k: v for k, v in values.items() if k in prog.free_vars}
+    leaves = {k: gc.tensor(v, requires_grad=True) for k, v in values.items()}
+    out = prog._run(prog.point(values), leaves).value
+    cot = np.linspace(-1, 1, out.data.size)
+    grads = gc.autograd.grad(out, [leaves[k] for k in wrt], grad_outputs=gc.tensor(cot),
+                             allow_unused=True, retain_graph=True)
+    return prog, leaves, out, cot, {k: g.data for k, g in zip(wrt, grads) if g is not None}
+
+
+@pytest.mark.parametrize("text", PROGRAMS)
+@pytest.mark.parametrize("wanted", [("x", "y", "a"), ("x",), ("y",)])
+def test_replay_on_other_values_gives_the_eager_numbers(text, wanted):
+    prog, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
+    wanted = tuple(k for k in wanted if k in prog.free_vars)
+    tape = Tape.record(out, leaves, wanted)
+    assert tape is not None
+    other = {k: v for k, v in _values(1000, 1).items() if k in prog.free_vars}
+    _, _, want_out, cot, want = _eager(text, other, wanted)
+    got_out, got = tape.replay(other, cot)
+    np.testing.assert_allclose(got_out, want_out.data, rtol=1e-15, atol=1e-15)
+    assert set(got) == set(want)
+    for k in want:
+        assert got[k].shape == other[k].shape and got[k].dtype == want[k].dtype
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("text", ["detach(x) * x", "where(x > 0, x, 0) * y"])
+def test_declines_values_it_would_reuse(text):
+    """A detached value or a mask is computed outside the graph: a replay would reuse the
+    recorded run's; the blocked path then runs the eager engine per block instead."""
+    prog, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
+    assert Tape.record(out, leaves, ("x",)) is None
+    out.backward(gc.ones(out.shape))  # frees the graph
+    assert Tape.record(out, leaves, ("x",)) is None
+    point = {k: v for k, v in _values(blocked.MIN_BLOCKS * blocked.MIN_BLOCK + 5, 2).items()
+             if k in prog.free_vars}
+    got = prog.grad_points(point)
+    want = prog.vjp(point, v=np.ones(point["x"].size))
+    np.testing.assert_allclose(got.value, want.value, rtol=1e-15)
+    for k in got.gradient:
+        np.testing.assert_allclose(got.gradient[k], want.vjp[k], rtol=1e-15)
+
+
+def test_blocks_replay_the_tape(monkeypatch):
+    """grad_points and grad of a sum go through the tape (and give the eager numbers)."""
+    replays = []
+    real = Tape.replay
+    monkeypatch.setattr(Tape, "replay", lambda self, *a: replays.append(1) or real(self, *a))
+    n = blocked.MIN_BLOCKS * blocked.MIN_BLOCK + 7
+    point = {k: v for k, v in _values(n, 3).items() if k != "a"}
+    prog = gc.compile("sum(x**2*y + sin(x*y))")
+    r = prog.grad(point)
+    assert len(replays) == blocked.MIN_BLOCKS  # the last one ragged
+    x, y = point["x"], point["y"]
+    np.testing.assert_allclose(r.gradient["x"], 2 * x * y + y * np.cos(x * y), rtol=1e-14)
+    np.testing.assert_allclose(r.gradient["y"], x * x + x * np.cos(x * y), rtol=1e-14)
