@@ -68,6 +68,9 @@ def _accumulate(store: dict, key, g) -> None:
     store[key] = g if prev is None else prev + g
 
 
+_SCALARS = frozenset({np.float64, np.float32, np.float16, np.bool_})  # NumPy's 0-d results
+
+
 def _raw(g):
     """A cotangent as an unrecorded backward pass carries it: an ndarray (or NumPy scalar),
     or a symbolic `Diag`; the rules then run on NumPy directly, with no Tensor around them."""
@@ -159,9 +162,9 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                 for i, t in enumerate(inputs):
                     if not t.requires_grad:
                         continue
-                    gi = vjp[i](g, out, *args, **params)
+                    gi = vjp[i](g, out, *args, **params) if params else vjp[i](g, out, *args)
                     if raw:
-                        if gi.__class__ is not np.ndarray:
+                        if gi.__class__ is not np.ndarray and gi.__class__ not in _SCALARS:
                             gi = _raw(gi)
                     elif gi.__class__ is not Tensor:
                         gi = as_tensor(gi, g)

@@ -44,8 +44,11 @@ def _binary(name: str):
 
     def fn(a, b):
         if a.__class__ is Tensor:
-            if b.__class__ is not Tensor:
-                b = as_tensor(b, a)
+            cls = b.__class__
+            if cls is not Tensor:
+                dt = a.data.dtype  # a Python number beside a float array: shared constant
+                b = _T._constant(b, dt) if (cls is float or cls is int) and dt.kind == "f" \
+                    else as_tensor(b, a)
         elif b.__class__ is Tensor:
             a = as_tensor(a, b)
         else:
