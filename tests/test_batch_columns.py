@@ -33,7 +33,7 @@ def test_column_lines_are_the_one_point_lines(command, text):
         return
     want = [line({"index": i, **result_doc(getattr(prog, command)(x=x[i], y=y[i]), command)})
             for i in range(len(x))]
-    assert column_lines(cols, command) == want
+    assert column_lines(cols, command) == "".join(w + "\n" for w in want)
 
 
 def test_the_cli_writes_the_same_lines_either_way():
@@ -93,3 +93,16 @@ def test_nan_strings_are_numbers_in_the_general_path():
                       input='{"x": 1}\n{"x": "NaN"}\n')
     lines = [json.loads(text) for text in r.stdout.splitlines()]
     assert lines[0]["value"] == 2 and lines[1]["value"] == "NaN"
+
+
+@pytest.mark.parametrize("text, fast", [
+    ('{"x": 1, "y": 2}\n{"y": 3, "x": 4}\n', True),  # any order of the names
+    ('{"x": 1}\r\n{"x": 2}\r\n', True),
+    ('{"x": 1, "y": 2}\n{"x": 1, "x": 2}\n{"y": 1, "y": 2}\n', False),  # names twice
+    ('{"x": 1, "y": 2}\n{"x": 1, "z": 2}\n', False),
+    ('{"x": 1}\n{"x": true}\n', False), ('{"x": 1}\n{"x": "2.5"}\n', False),
+    ('{"x": 1}\n\n{"x": 2}\n', False),  # blank lines: the general path skips them
+    ('{"x":\n1}\n', False), ("", False), ('[1, 2]\n', False)])
+def test_only_plain_number_lines_take_the_column_path(text, fast):
+    from gradcli.cli.run import _number_rows
+    assert (_number_rows(text) is not None) == fast

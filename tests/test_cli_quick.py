@@ -16,6 +16,8 @@ ARGVS = [
     ["eval", "x + y", "--at", "x=1", "--at=y=2", "--wrt", "x", "--dtype", "float32"],
     ["jacobian", "(x+1)**2", "--at", "x=eye(2)", "--no-check", "--json"],
     ["hessian", "--json", "--at", "x=1, y=2", "--check", "--", "x**2*y"],
+    ["grad", "x*y", "--points", "pts.ndjson", "--json", "--wrt=x"],
+    ["eval", "x*y", "--points=-", "--at", "y=2"],
 ]
 
 

@@ -11,6 +11,7 @@ import sys
 import traceback
 import warnings
 from enum import Enum
+from operator import itemgetter
 
 import numpy as np
 
@@ -150,10 +151,10 @@ def _batch(command: str, options: dict, out) -> int:
                          hint="give the point with --at")
     prog = _compile(options)
     shared = _point(options) if options["at"] or options["at_json"] else {}
-    lines = [line for line in _read(options["points"], "points file").splitlines()
-             if line.strip()]
-    if _column_batch(prog, command, options, lines, shared, out):
+    text = _read(options["points"], "points file")
+    if _column_batch(prog, command, options, text, shared, out):
         return 0
+    lines = [line for line in text.splitlines() if line.strip()]
     items: list = [None] * len(lines)
     good = []
     for i, line in enumerate(lines):
@@ -181,7 +182,7 @@ def _batch(command: str, options: dict, out) -> int:
     return 3 if any(disagrees(item) for item in items) else 0
 
 
-def _column_batch(prog, command: str, options: dict, lines: list[str], shared: dict,
+def _column_batch(prog, command: str, options: dict, text: str, shared: dict,
                   out) -> bool:
     """Points of plain numbers for an elementwise expression: read, evaluated and written
     column-wise, in one pass each; False when that does not apply (the general path then
@@ -193,7 +194,7 @@ def _column_batch(prog, command: str, options: dict, lines: list[str], shared: d
             or options.get("intermediates") or options["dtype"].value != "float64" \
             or any(np.ndim(v) for v in shared.values()):
         return False
-    rows = _number_rows(lines)
+    rows = _number_rows(text)
     if not rows or any(k in shared for k in rows[0]):
         return False
     try:
@@ -202,7 +203,7 @@ def _column_batch(prog, command: str, options: dict, lines: list[str], shared: d
     except GradcliError:
         return False
     try:
-        cols = {k: np.fromiter((r[k] for r in rows), np.float64, len(rows)) for k in rows[0]}
+        cols = {k: np.fromiter(map(itemgetter(k), rows), np.float64, len(rows)) for k in rows[0]}
     except (TypeError, ValueError):  # an array or a string among the values
         return False
     cols.update({k: np.full(len(rows), v, np.float64) for k, v in shared.items()})
@@ -213,30 +214,32 @@ def _column_batch(prog, command: str, options: dict, lines: list[str], shared: d
     return True
 
 
-def _number_rows(lines: list[str]) -> list[dict] | None:
+def _number_rows(ndjson: str) -> list[dict] | None:
     """Each line's JSON object, if every line holds one with the same names, each once,
-    all plain numbers; else None (the general path then reads, and judges, line by line)."""
+    all plain numbers; else None (the general path then reads, and judges, line by line;
+    blank lines too, which make the text below invalid JSON)."""
     import orjson
 
-    text = "[" + ",".join(lines) + "]"
+    body = ndjson.rstrip("\n")
+    count = body.count("\n") + 1
+    text = "[" + body.replace("\n", ",") + "]"
     try:
         rows = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
-    if len(rows) != len(lines) or not rows or type(rows[0]) is not dict:
+    if len(rows) != count or not rows or type(rows[0]) is not dict:
         return None
     keys = rows[0].keys()
-    for r in rows:
-        if type(r) is not dict or r.keys() != keys:
-            return None
-    # orjson keeps the last of a name given twice in one object: such a line must fail
-    if any(text.count(f'"{k}"') != len(rows) for k in keys):
+    if set(map(type, rows)) != {dict} or set(map(len, rows)) != {len(keys)}:
         return None
-    # values: plain numbers only. The literals true/false/null (bools would pass as 0 and 1)
-    # and strings ("NaN", or "2.5", which NumPy would read as numbers) send every line the
-    # general way: the only quotes are then those around the names
+    # Every row has as many names as the first. Names are the only strings (the literals
+    # true/false/null, which bools would pass as 0 and 1, and strings such as "NaN" or
+    # "2.5", which NumPy would read as numbers, send every line the general way), and
+    # each of the first row's names is written once a line: so each row has those names,
+    # each once (orjson keeps the last of a name given twice: such a line must fail)
     if "true" in text or "false" in text or "null" in text \
-            or text.count('"') != 2 * len(keys) * len(rows):
+            or text.count('"') != 2 * len(keys) * len(rows) \
+            or any(text.count(f'"{k}"') != len(rows) for k in keys):
         return None
     return rows
 
@@ -329,13 +332,13 @@ DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wr
                 strict=False, max_elements=10**8, max_iterations=100_000, points=None)
 OWN_DEFAULTS = {"eval": {}, "hessian": {}, "grad": dict(intermediates=False, explain=None),
                 "jacobian": dict(mode=Mode.auto)}
-_VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype"}
+_VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}
 _FLAGS = {"--json": ("json", True), "--check": ("check", True), "--no-check": ("check", False)}
 
 
 def quick(argv: list[str]) -> int | None:
-    """Run `gradcli CMD EXPR [--at A]… [--wrt W] [--dtype D] [--json] [--check/--no-check]`
-    as the typer command would, without loading typer (start-up is most of a one-shot
+    """Run `gradcli CMD EXPR [--at A]… [--wrt W] [--dtype D] [--points P] [--json]
+    [--check/--no-check]` as the typer command would, without loading typer (start-up is most of a one-shot
     run); None for anything else, which typer then parses."""
     if not argv or argv[0] not in OWN_DEFAULTS:
         return None
@@ -362,7 +365,7 @@ def quick(argv: list[str]) -> int | None:
                     return None
                 options["dtype"] = DType(value)
             else:
-                options["wrt"] = value
+                options[_VALUED[name]] = value
         elif token.startswith("--") or (token[:1] == "-" and token[1:2].isalpha()) \
                 or expression is not None:
             return None  # another option, a short one, or a second expression: typer's
