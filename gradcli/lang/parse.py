@@ -75,6 +75,14 @@ def parse(text: str, *, functions: Mapping[str, Callable] | None = None,
         from ..engine.functions import FUNCTIONS
         functions = FUNCTIONS
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) <= min(max_depth, max_length) and "^" not in text:
+        # Too short to nest too deeply, and no `^` to rewrite: `ast` first, without the
+        # token scan (Python's tokenizer costs a tenth of a one-shot run to load). On any
+        # error, the full path below runs, so that the errors are the same.
+        try:
+            return _Translator(text, {}, functions, max_depth).program()
+        except ParseError:
+            pass
     too_long = len(text) > max_length
     try:
         carets = _scan(text[:max_length] if too_long else text, max_depth)

@@ -9,7 +9,6 @@ import sys
 import unicodedata
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TextIO
 
 import numpy as np
@@ -190,9 +189,10 @@ def _json_array(value) -> np.ndarray:
 
 def load_file(path: str, *, dtype="float64", max_elements: int | None = None) -> np.ndarray:
     """Read a point file: `.npy` as saved, `.json` the array itself, `.csv` a 2-D array."""
+    import os.path
     dt = _dtype(dtype)
-    path = str(Path(path).expanduser())
-    ext = Path(path).suffix.lower()
+    path = os.path.expanduser(path)
+    ext = os.path.splitext(path)[1].lower()
     if ext not in (".npy", ".json", ".csv"):
         raise UsageError(f"cannot read {path}: unknown file type {ext or '(none)'}",
                          hint="point files end in .npy, .json or .csv")
@@ -250,7 +250,8 @@ def _read_json_bindings(at_json: str, stdin: TextIO | None) -> tuple[dict, str]:
         if at_json == "-":
             text = (stdin or sys.stdin).read()
         else:
-            text = Path(at_json).read_text(encoding="utf-8")
+            with open(at_json, encoding="utf-8") as f:
+                text = f.read()
     except FileNotFoundError:
         raise UsageError(f"no such file: {at_json}", hint="--at-json takes a file of one "
                          "JSON object, or - for standard input") from None
