@@ -6,6 +6,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,8 +30,10 @@ CASES = {
 
 
 def run_once(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    """One run, from a neutral folder: from the repository, `python -m gradcli` would import
+    the source tree (uncompiled where bytecode is not written) rather than the install."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
     return time.perf_counter() - t0, proc
 
 
