@@ -36,6 +36,26 @@ if THREADS != "default":
     os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={str(THREADS != '1').lower()} "
                                        f"intra_op_parallelism_threads={THREADS}")
 
+
+
+def _same_malloc_for_all() -> str:
+    """glibc's malloc settings that gradcli makes before its first blocked run
+    (gradcli/blocked.py, `_tune_malloc`), made here for every implementation alike: made
+    by gradcli alone, they would also speed up whatever runs after it in the process."""
+    if "MALLOC_TRIM_THRESHOLD_" in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return "as in the environment"
+    try:
+        import ctypes
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return "the platform's default (not glibc)"
+    mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD
+    mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+    return "glibc mmap threshold 4 MiB, trim threshold 64 MiB, for every implementation"
+
+
+MALLOC = _same_malloc_for_all()
+
 import numpy as np  # noqa: E402 - after the thread settings
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -256,6 +276,7 @@ def machine_info() -> str:
         "(other work on the machine shares these cores)",
         f"- NumPy {np.__version__}, BLAS: {blas}",
         f"- OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}",
+        f"- malloc: {MALLOC}",
         f"- threads per library: BENCH_THREADS={THREADS} ("
         + ", ".join(f"{v}={os.environ.get(v, '(unset)')}" for v in (
             "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
