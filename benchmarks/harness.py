@@ -49,9 +49,9 @@ def _same_malloc_for_all() -> str:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return "the platform's default (not glibc)"
-    mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD
+    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
     mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
-    return "glibc mmap threshold 4 MiB, trim threshold 64 MiB, for every implementation"
+    return "glibc mmap threshold 32 MiB, trim threshold 64 MiB, for every implementation"
 
 
 MALLOC = _same_malloc_for_all()

@@ -156,8 +156,9 @@ def _tune_malloc() -> None:
     """Once per process, before the first blocks: glibc's malloc gives freed memory back to
     the system as soon as 128 KiB lie free at the top of a heap (and maps arrays above its
     threshold afresh), so each block's temporaries fault their pages in again: measured here,
-    300,000 page faults and twice the time for one gradient at n = 1e7. Keep up to 64 MiB
-    freed, and take arrays below 4 MiB from the heap. A MALLOC_TRIM_THRESHOLD_ or
+    300,000 page faults and twice the time for one gradient at n = 1e7. Take arrays below
+    32 MiB from the heap and keep up to 64 MiB freed: the most that glibc's own adjustment
+    reaches, reached at once. A MALLOC_TRIM_THRESHOLD_ or
     MALLOC_MMAP_THRESHOLD_ in the environment is the user's choice: then nothing changes;
     elsewhere than glibc, neither."""
     if "MALLOC_TRIM_THRESHOLD_" in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
@@ -167,7 +168,7 @@ def _tune_malloc() -> None:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return
-    mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD
+    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
     mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
 
 
