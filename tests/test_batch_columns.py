@@ -60,6 +60,9 @@ def test_shared_bindings_and_bad_lines():
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert r.exit_code == 1 and lines[0]["value"] == 2 and "error" in lines[1] \
         and lines[2]["value"] == 4
+    # a bad line is named as a line of --points (not as --at-json), and placed by the index
+    assert lines[1]["error"]["message"].startswith("this line of --points: the value of x")
+    assert lines[1]["index"] == 1
 
 
 def test_grad_points_is_the_per_point_gradient():

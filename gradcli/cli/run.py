@@ -159,7 +159,8 @@ def _batch(command: str, options: dict, out) -> int:
     good = []
     for i, line in enumerate(lines):
         try:
-            good.append((i, {**shared, **_point(options, [], "-", io.StringIO(line))}))
+            good.append((i, {**shared, **_point(options, [], "-", io.StringIO(line),
+                                                label="this line of --points")}))
         except GradcliError as e:
             items[i] = e
     if command == "diff":
@@ -291,14 +292,16 @@ def _read(path: str, what: str) -> str:
 
 
 def _point(options: dict, at: list[str] | None = None, at_json: str | None = None,
-           stdin=None) -> dict:
-    """The point of --at/--at-json, or of the given bindings (for --v and batch lines)."""
+           stdin=None, label: str | None = None) -> dict:
+    """The point of --at/--at-json, or of the given bindings (for --v and batch lines,
+    `label` naming the line in messages)."""
     from ..lang.points import load_point
 
     if at is None:
         at, at_json = options["at"] or [], options["at_json"]
     return load_point(at, at_json, dtype=options["dtype"].value, seed=options["seed"],
-                      max_elements=options["max_elements"], stdin=stdin or sys.stdin)
+                      max_elements=options["max_elements"], stdin=stdin or sys.stdin,
+                      json_label=label)
 
 
 def _library_options(command: str, options: dict) -> dict:

@@ -244,8 +244,11 @@ def _relocate(err: GradcliError, value: str, span: Span, item: str) -> GradcliEr
     return err
 
 
-def _read_json_bindings(at_json: str, stdin: TextIO | None) -> tuple[dict, str]:
+def _read_json_bindings(at_json: str, stdin: TextIO | None,
+                        label: str | None = None) -> tuple[dict, str]:
+    """The JSON object of bindings, and how messages name it (`label`, or --at-json's)."""
     where = "standard input" if at_json == "-" else at_json
+    label = label or f"--at-json {where}"
     try:
         if at_json == "-":
             text = (stdin or sys.stdin).read()
@@ -270,21 +273,23 @@ def _read_json_bindings(at_json: str, stdin: TextIO | None) -> tuple[dict, str]:
     try:
         obj = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=pairs)
     except json.JSONDecodeError as err:
-        raise UsageError(f"--at-json {where} is not valid JSON: {err.msg}", hint=hint,
+        raise UsageError(f"{label} is not valid JSON: {err.msg}", hint=hint,
                          span=Span(err.lineno, err.colno - 1, err.lineno, err.colno),
                          source=text) from None
     except (ValueError, RecursionError) as err:
-        raise UsageError(f"--at-json {where}: {err or 'nested too deeply'}",
+        raise UsageError(f"{label}: {err or 'nested too deeply'}",
                          hint=hint) from None
     if not isinstance(obj, dict):
-        raise UsageError(f"--at-json {where} must hold one JSON object", hint=hint)
-    return obj, where
+        raise UsageError(f"{label} must hold one JSON object", hint=hint)
+    return obj, label
 
 
 def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None,
                max_elements: int | None = 10**8, stdin: TextIO | None = None,
-               functions: Mapping[str, Callable] | None = None) -> dict[str, np.ndarray]:
-    """Merge every `--at` and the `--at-json` object into name → array, in order.
+               functions: Mapping[str, Callable] | None = None,
+               json_label: str | None = None) -> dict[str, np.ndarray]:
+    """Merge every `--at` and the `--at-json` object into name → array, in order
+    (`json_label`: how messages name that object, when it is not --at-json's).
 
     Everything is parsed and checked before any value is evaluated."""
     dt = _dtype(dtype)
@@ -303,7 +308,7 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
             todo[name] = (value, span, item, program)
     loaded: dict[str, np.ndarray] = {}
     if at_json is not None:
-        obj, where = _read_json_bindings(at_json, stdin)
+        obj, label = _read_json_bindings(at_json, stdin, json_label)
         for key, value in obj.items():
             name = unicodedata.normalize("NFKC", key)  # as Python reads identifiers
             check_name(name, functions)
@@ -313,7 +318,7 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
             try:
                 arr = _json_array(value)
             except ValueError as err:
-                raise UsageError(f"--at-json {where}: the value of {name} is not an array: "
+                raise UsageError(f"{label}: the value of {name} is not an array: "
                                  f"{err}", hint="a value is a number or nested lists of "
                                  'numbers; non-finite numbers are "NaN", "Infinity", '
                                  '"-Infinity"') from None
