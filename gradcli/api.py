@@ -156,12 +156,18 @@ class Compiled:
                   explain: bool | str = False) -> Result:
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
-        if command == "grad" and not intermediates and not explain:
+        if not intermediates and not explain:
             from .blocked import blocked_grad
-            blocked = blocked_grad(self, p, wrt)
-            if blocked is not None:
-                value, grads = blocked
-                return Result(command, self.text, p, value, wrt, gradient=grads)
+            if command == "grad":
+                blocked = blocked_grad(self, p, wrt)
+                if blocked is not None:
+                    return Result(command, self.text, p, blocked[0], wrt, gradient=blocked[1])
+            else:
+                cot = np.asarray(v.data if isinstance(v, Tensor) else v, dtype=self.dtype)
+                blocked = blocked_grad(self, p, wrt, elementwise=True, cotangent=cot)
+                if blocked is not None:
+                    return Result(command, self.text, p, blocked[0], wrt, vjp=blocked[1],
+                                  cotangent=cot)
         leaves = self._leaves(p, wrt)
         with enable_grad():
             run = self._run(p, leaves)

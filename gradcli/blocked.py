@@ -48,11 +48,12 @@ def split_reduction(program: S.Program) -> tuple[S.Program, str | None] | None:
 
 
 def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
-                 elementwise: bool = False):
+                 elementwise: bool = False, cotangent: np.ndarray | None = None):
     """Block by block: for a program ending in a full sum/mean, (value, gradients); with
     `elementwise`, for an elementwise program, (the values, each element's gradient: the
-    VJP with ones). None when blocking does not apply (small or mixed-shape inputs, or a
-    block whose result is not finite: the eager path then reports it)."""
+    VJP with `cotangent`, ones if not given). None when blocking does not apply (small or
+    mixed-shape inputs, a cotangent of another shape, or a block whose result is not
+    finite: the eager path then reports it)."""
     split = split_reduction(compiled.program)
     shapes = {a.shape for a in point.values() if a.size > 1}
     if split is None or len(shapes) != 1 or (split[1] is None) != elementwise:
@@ -60,8 +61,9 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
     inner, reduction = split
     (shape,) = shapes
     n = math.prod(shape)
-    if n < MIN_SIZE:
+    if n < MIN_SIZE or cotangent is not None and cotangent.shape != shape:
         return None
+    cot = np.ascontiguousarray(cotangent).reshape(-1) if cotangent is not None else None
     pool, workers = _pool()
     blocks = workers * -(-n // (workers * BLOCK))
     size = -(-n // blocks)
@@ -105,7 +107,8 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
         """(the block's sum, its share of each scalar variable's gradient), or None."""
         block = {k: a[start:start + size] if a.size > 1 else a for k, a in flat.items()}
         length = min(size, n - start)
-        done = gradients(block, np.full(length, scale, dtype=compiled.dtype))
+        done = gradients(block, np.full(length, scale, dtype=compiled.dtype) if cot is None
+                         else cot[start:start + length])
         total = None if done is None else float(done[0].sum())
         if total is None or not math.isfinite(total):
             return None  # the eager path reports what made NaN or infinity

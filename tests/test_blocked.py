@@ -65,3 +65,24 @@ def test_per_point_gradients_block_by_block_are_the_eager_vjp_with_ones():
         np.testing.assert_allclose(grads[k], r.vjp[k], rtol=1e-13)
     assert blocked_grad(gc.compile("sum(x*y)"), prog.point(point), ("x",), elementwise=True) \
         is None
+
+
+def test_vjp_of_an_elementwise_program_runs_block_by_block(monkeypatch):
+    rng = np.random.default_rng(2)
+    x, y, v = rng.uniform(-2, 2, N), rng.uniform(-2, 2, N), rng.standard_normal(N)
+    prog = gc.compile("x**2*y + sin(x*y)")
+    calls = []
+    import gradcli.blocked as blocked_module
+    real = blocked_module.blocked_grad
+    monkeypatch.setattr(blocked_module, "blocked_grad",
+                        lambda *a, **k: calls.append(k) or real(*a, **k))
+    r = prog.vjp(x=x, y=y, v=v)
+    assert calls and calls[0]["cotangent"] is not None
+    np.testing.assert_allclose(r.value, x**2 * y + np.sin(x * y), rtol=1e-14)
+    np.testing.assert_allclose(r.vjp["x"], v * (2 * x * y + y * np.cos(x * y)), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(r.vjp["y"], v * (x * x + x * np.cos(x * y)), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_array_equal(r.cotangent, v)
+    with pytest.raises(gc.ShapeError):  # a v of another shape: the eager path says so
+        prog.vjp(x=x, y=y, v=v[:-1])
