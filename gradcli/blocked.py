@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 
 import numpy as np
 
@@ -83,11 +84,17 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
         fits = isinstance(out, Tensor) and out.shape == block_shape(block)
         return (out if fits else None), leaves
 
-    # The tape, recorded on a few elements with every variable of the blocks a leaf (so that
-    # all of the work that depends on them is recorded); the eager run per block otherwise.
-    probe = {k: a[:PROBE] if a.size > 1 else a for k, a in flat.items()}
-    out, leaves = interpret(probe, [k for k, a in flat.items() if a.size > 1 or k in wrt])
-    tape = None if out is None else Tape.record(out, leaves, tuple(wrt))
+    # The tape, recorded on a few elements with every variable a leaf (so that all of the
+    # work that depends on them is recorded, and no value of theirs is kept as a constant:
+    # the tape serves any point of the same kinds of variables, and is kept with the program);
+    # the eager run per block where there is none.
+    key = (tuple(sorted((k, a.size > 1) for k, a in flat.items())), tuple(wrt))
+    tapes = _tapes.setdefault(compiled, {})
+    if key not in tapes:
+        probe = {k: a[:PROBE] if a.size > 1 else a for k, a in flat.items()}
+        out, leaves = interpret(probe, list(flat))
+        tapes[key] = None if out is None else Tape.record(out, leaves, tuple(wrt))
+    tape = tapes[key]
 
     def gradients(block: dict, cot: np.ndarray) -> tuple | None:
         """The output's values on the block and the wanted gradients (None: no gradient)."""
@@ -137,6 +144,7 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
     return value, result
 
 
+_tapes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # program → {key: Tape|None}
 _executor = None
 _workers = 1
 

@@ -79,3 +79,18 @@ def test_blocks_replay_the_tape(monkeypatch):
     x, y = point["x"], point["y"]
     np.testing.assert_allclose(r.gradient["x"], 2 * x * y + y * np.cos(x * y), rtol=1e-14)
     np.testing.assert_allclose(r.gradient["y"], x * x + x * np.cos(x * y), rtol=1e-14)
+
+
+def test_a_program_keeps_its_tape_across_points():
+    """Recorded once per kind of point: a scalar variable is an input of the tape, not a
+    constant of the run that recorded it."""
+    prog = gc.compile("sum(a * x**2 + sin(a * x))")
+    x = np.linspace(-1, 1, blocked.MIN_SIZE + 3)
+    for a in (2.0, 3.0):
+        r = prog.grad(x=x, a=a)
+        np.testing.assert_allclose(r.gradient["x"], 2 * a * x + a * np.cos(a * x), rtol=1e-13)
+        np.testing.assert_allclose(r.gradient["a"], np.sum(x * x + x * np.cos(a * x)),
+                                   rtol=1e-12)
+    r = prog.grad(x=x, a=4.0, wrt=("x",))  # another choice of variables: another tape
+    assert set(r.gradient) == {"x"}
+    assert len(blocked._tapes[prog]) == 2 and all(blocked._tapes[prog].values())
