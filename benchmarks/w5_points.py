@@ -114,6 +114,16 @@ def gradcli_points(p):
     return run
 
 
+def gradcli_points_only(p):
+    gc, (x, y) = need("gradcli"), points(p)
+    prog = gc.compile(TEXT)
+
+    def run():
+        g = prog.grad_points(x=x, y=y, value=False).gradient
+        return g["x"], g["y"]
+    return run
+
+
 def gradcli_sum(p):
     gc, (x0, y0) = need("gradcli"), points(p)
 
@@ -130,6 +140,7 @@ IMPLS = {
     "gradcli compile(text).vjp(v=ones)": gradcli_vjp,
     "gradcli compile('sum(text)').grad": gradcli_sum_text,
     "gradcli compile(text).grad_points (columns)": gradcli_points,
+    "gradcli grad_points(value=False) (gradients only)": gradcli_points_only,
     "gradcli sum trick (tensors)": gradcli_sum,
     "numexpr hand-written gradient": numexpr_grad,
     "PyTorch sum trick": torch_sum,

@@ -276,9 +276,13 @@ class Compiled:
                     point=None if point is None else self.point(point))
 
     # -- batches -------------------------------------------------------------------------------
-    def grad_points(self, point: dict | None = None, /, *, wrt=None, **columns):
+    def grad_points(self, point: dict | None = None, /, *, wrt=None, value: bool = True,
+                    **columns):
         """The gradient at each of n points given column-wise (1-D arrays of n values per
-        variable) of an elementwise expression: one vectorised pass, block by block.
+        variable) of an elementwise expression: one vectorised pass, block by block. With
+        `value=False`, the values are not computed (`.value` is None), nor the steps that
+        only they need, such as sin(x*y) in x**2*y + sin(x*y). (Variables named `wrt` or
+        `value` go in the `point` dict.)
 
             >>> compile("x**2*y").grad_points(x=[1., 2.], y=[3., 4.]).gradient["x"]
             array([ 6., 16.])
@@ -286,7 +290,7 @@ class Compiled:
         from .batch import columns as by_columns
         cols = {k: np.asarray(v, dtype=self.dtype) for k, v in {**(point or {}),
                                                                 **columns}.items()}
-        got = by_columns(self, "grad", cols, wrt)
+        got = by_columns(self, "grad", cols, wrt, value=value)
         if got is None:
             raise UsageError("grad_points needs an elementwise expression and 1-D arrays of "
                              "one length, with finite results",

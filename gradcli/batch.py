@@ -67,7 +67,7 @@ class Columns:
     command: str
     expression: str
     point: dict[str, np.ndarray]  # name → (n,) values
-    value: np.ndarray  # (n,)
+    value: np.ndarray | None  # (n,); None for a grad asked without its value
     wrt: tuple[str, ...] = ()
     gradient: dict[str, np.ndarray] | None = None  # name → (n,), for grad
 
@@ -75,15 +75,17 @@ class Columns:
         """The i-th point's Result, as the one-point API would give it."""
         r = Result(self.command, self.expression,
                    {k: np.asarray(v[i]) for k, v in self.point.items()},
-                   np.asarray(self.value[i]), self.wrt)
+                   None if self.value is None else np.asarray(self.value[i]), self.wrt)
         if self.gradient is not None:
             r.gradient = {k: np.asarray(g[i]) for k, g in self.gradient.items()}
         return r
 
 
-def columns(compiled, command: str, cols: dict[str, np.ndarray], wrt=None) -> Columns | None:
+def columns(compiled, command: str, cols: dict[str, np.ndarray], wrt=None,
+            value: bool = True) -> Columns | None:
     """eval or grad of an elementwise program at n scalar points given column-wise, in one
-    pass (points stacked along a batch axis); None when that does not apply."""
+    pass (points stacked along a batch axis); None when that does not apply. A grad
+    without `value` leaves `value` None (and its blocks skip what only the value needs)."""
     if command not in ("eval", "grad") or \
             not all(is_elementwise(s) for s in compiled.program.body):
         return None
@@ -97,7 +99,7 @@ def columns(compiled, command: str, cols: dict[str, np.ndarray], wrt=None) -> Co
     if command == "grad":
         from .blocked import blocked_grad
         wrt = compiled._wrt(wrt)
-        blocked = blocked_grad(compiled, p, wrt, elementwise=True)
+        blocked = blocked_grad(compiled, p, wrt, elementwise=True, value=value)
         if blocked is not None:
             return Columns(command, compiled.text, p, blocked[0], wrt, blocked[1])
     try:
@@ -110,8 +112,8 @@ def columns(compiled, command: str, cols: dict[str, np.ndarray], wrt=None) -> Co
         return None
     if r.warnings or r.value.shape != next(iter(n)):
         return None
-    return Columns(command, compiled.text, p, r.value, r.wrt,
-                   r.vjp if command == "grad" else None)
+    return Columns(command, compiled.text, p, r.value if value or command == "eval" else None,
+                   r.wrt, r.vjp if command == "grad" else None)
 
 
 def _vectorised(compiled, command, points, wrt) -> list[Result] | None:

@@ -49,11 +49,13 @@ def split_reduction(program: S.Program) -> tuple[S.Program, str | None] | None:
 
 
 def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
-                 elementwise: bool = False, cotangent: np.ndarray | None = None):
+                 elementwise: bool = False, cotangent: np.ndarray | None = None,
+                 value: bool = True):
     """Block by block: for a program ending in a full sum/mean, (value, gradients); with
     `elementwise`, for an elementwise program, (the values, each element's gradient: the
-    VJP with `cotangent`, ones if not given). None when blocking does not apply (small or
-    mixed-shape inputs, a cotangent of another shape, or a block whose result is not
+    VJP with `cotangent`, ones if not given); without `value`, (None, gradients), and the
+    steps that only the value needs do not run. None when blocking does not apply (small
+    or mixed-shape inputs, a cotangent of another shape, or a block whose result is not
     finite: the eager path then reports it)."""
     split = split_reduction(compiled.program)
     shapes = {a.shape for a in point.values() if a.size > 1}
@@ -71,7 +73,7 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
     flat = {k: a.reshape(-1) if a.size > 1 else a for k, a in point.items()}
     scale = 1.0 / n if reduction == "mean" else 1.0
     grads = {k: np.empty(n, compiled.dtype) for k in wrt if flat[k].size > 1}
-    values = np.empty(n, compiled.dtype) if elementwise else None
+    values = np.empty(n, compiled.dtype) if elementwise and value else None
     backend = TensorBackend(compiled.dtype)
 
     def interpret(block: dict, leaf_names) -> tuple:
@@ -99,7 +101,7 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
     def gradients(block: dict, cot: np.ndarray) -> tuple | None:
         """The output's values on the block and the wanted gradients (None: no gradient)."""
         if tape is not None:
-            return tape.replay(block, cot)
+            return tape.replay(block, cot, value or not elementwise)
         out, leaves = interpret(block, wrt)
         if out is None:
             return None
@@ -116,10 +118,13 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
         length = min(size, n - start)
         done = gradients(block, np.full(length, scale, dtype=compiled.dtype) if cot is None
                          else cot[start:start + length])
-        total = None if done is None else float(done[0].sum())
-        if total is None or not math.isfinite(total):
-            return None  # the eager path reports what made NaN or infinity
+        if done is None:
+            return None
         data, got = done
+        total = float(data.sum()) if data is not None else \
+            sum(float(np.sum(g)) for g in got.values())  # (all finite, or not)
+        if not math.isfinite(total):
+            return None  # the eager path reports what made NaN or infinity
         if values is not None:
             values[start:start + length] = data
         shares = {}
@@ -134,14 +139,14 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
     parts = list(pool.map(run_block, range(0, n, size)))
     if any(p is None for p in parts):
         return None
-    value = values.reshape(shape) if elementwise else \
-        np.asarray(sum(p[0] for p in parts) * scale, dtype=compiled.dtype)
     result = {k: g.reshape(shape) for k, g in grads.items()}
     for k in wrt:
         if k not in grads:
             result[k] = np.asarray(sum((p[1].get(k, 0) for p in parts), 0.0),
                                    dtype=compiled.dtype)
-    return value, result
+    if elementwise:
+        return (values.reshape(shape) if values is not None else None), result
+    return np.asarray(sum(p[0] for p in parts) * scale, dtype=compiled.dtype), result
 
 
 _tapes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # program → {key: Tape|None}

@@ -94,3 +94,44 @@ def test_a_program_keeps_its_tape_across_points():
     r = prog.grad(x=x, a=4.0, wrt=("x",))  # another choice of variables: another tape
     assert set(r.gradient) == {"x"}
     assert len(blocked._tapes[prog]) == 2 and all(blocked._tapes[prog].values())
+
+
+@pytest.mark.parametrize("text", PROGRAMS)
+def test_gradients_without_the_value_are_the_same(text):
+    """Without the value, only the steps that the gradients read run; the gradients are the
+    same numbers."""
+    prog, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
+    wanted = tuple(k for k in ("x", "y", "a") if k in prog.free_vars)
+    tape = Tape.record(out, leaves, wanted)
+    other = {k: v for k, v in _values(1000, 4).items() if k in prog.free_vars}
+    cot = np.linspace(-1, 1, 1000)
+    value, full = tape.replay(other, cot)
+    none, only = tape.replay(other, cot, value=False)
+    assert value is not None and none is None
+    for k in full:
+        np.testing.assert_array_equal(only[k], full[k])
+
+
+def test_only_finite_steps_go_unrun():
+    """sin(x*y) and the final sum are not read by the gradients of x**2*y + sin(x*y); the
+    log in log(x) + y is not read either, but a log may make NaN: it runs."""
+    prog, leaves, out, _, _ = _eager("x**2*y + sin(x*y)", _values(5, 0), ("x",))
+    tape = Tape.record(out, leaves, ("x", "y"))
+    assert sorted(s[0].name for s, r in zip(tape.steps, tape.for_gradients) if not r) == \
+        ["add", "mul", "sin"]
+    prog, leaves, out, _, _ = _eager("log(x) + y", _values(5, 0), ("x",))
+    tape = Tape.record(out, leaves, ("x", "y"))
+    assert {s[0].name: r for s, r in zip(tape.steps, tape.for_gradients)} == \
+        {"log": True, "add": False}
+
+
+def test_grad_points_without_the_value():
+    x, y = _values(blocked.MIN_SIZE + 9, 5)["x"], _values(blocked.MIN_SIZE + 9, 6)["y"]
+    prog = gc.compile("x**2*y + sin(x*y)")
+    full, only = prog.grad_points(x=x, y=y), prog.grad_points(x=x, y=y, value=False)
+    assert only.value is None and only.result(3).value is None
+    for k in ("x", "y"):
+        np.testing.assert_array_equal(only.gradient[k], full.gradient[k])
+    small = prog.grad_points(x=x[:10], y=y[:10], value=False)  # unblocked: the same rule
+    assert small.value is None
+    np.testing.assert_allclose(small.gradient["x"], full.gradient["x"][:10], rtol=1e-15)

@@ -19,9 +19,10 @@ _VAR, _STEP, _CONST = 0, 1, 2
 
 
 class Tape:
-    def __init__(self, steps: list, wanted: tuple[str, ...]):
+    def __init__(self, steps: list, wanted: tuple[str, ...], for_gradients: list[bool]):
         self.steps = steps  # (prim, refs, params, needs): needs[i]: input i leads to `wanted`
         self.wanted = wanted
+        self.for_gradients = for_gradients  # per step: its value is read by the gradients
 
     @classmethod
     def record(cls, out: Tensor, variables: dict[str, Tensor],
@@ -55,19 +56,29 @@ class Tape:
                     return None
             reaches.append(any(needs))
             steps.append((node.prim, tuple(refs), node.params, tuple(needs)))
-        return cls(steps, wanted)
+        return cls(steps, wanted, _read_by_gradients(order, steps))
 
-    def replay(self, values: dict[str, np.ndarray], cotangent) -> tuple[np.ndarray, dict]:
-        """The output's values at `values`, and the gradient of each wanted variable (the
-        VJP with `cotangent`; summed back to a variable's shape where it broadcast)."""
+    def replay(self, values: dict[str, np.ndarray], cotangent,
+               value: bool = True) -> tuple[np.ndarray | None, dict]:
+        """The output's values at `values` (None unless `value`: then only the steps that
+        the gradients read run), and the gradient of each wanted variable (the VJP with
+        `cotangent`; summed back to a variable's shape where it broadcast)."""
         steps = self.steps
         outs: list = []
+        shapes: list = []  # of every step's output, also of those not run
         grads: dict = {}
         with no_grad(), np.errstate(all="ignore"):
-            for prim, refs, params, _ in steps:
+            for (prim, refs, params, _), read in zip(steps, self.for_gradients):
                 args = [values[r] if kind == _VAR else outs[r] if kind == _STEP else r
                         for kind, r in refs]
-                outs.append(prim.forward(*args, **params))
+                if read or value:
+                    outs.append(prim.forward(*args, **params))
+                    shapes.append(np.shape(outs[-1]))
+                else:  # elementwise (see _read_by_gradients): the inputs' broadcast shape
+                    outs.append(None)
+                    shapes.append(np.broadcast_shapes(*[
+                        shapes[r] if kind == _STEP else np.shape(a)
+                        for (kind, r), a in zip(refs, args)]))
             cots: list = [None] * len(steps)
             cots[-1] = _raw(cotangent)
             for j in range(len(steps) - 1, -1, -1):
@@ -83,13 +94,79 @@ class Tape:
                     gi = prim.vjp[i](g, outs[j], *args, **params)
                     if gi.__class__ is not np.ndarray:
                         gi = _raw(gi)
-                    shape = np.shape(args[i])
+                    shape = shapes[r] if kind == _STEP else np.shape(args[i])
                     if gi.shape != shape:
                         gi = _raw(sum_to(_tensor(gi), shape))
                     store, key = (cots, r) if kind == _STEP else (grads, r)
                     prev = store[key] if kind == _STEP else store.get(key)
                     store[key] = gi if prev is None else prev + gi
-        return outs[-1], grads
+        return (outs[-1] if value else None), grads
+
+
+class _Read(Exception):
+    """A rule read a value that `_Unread` stood for."""
+
+
+class _Unread:
+    """Stands for a value while a rule runs: any use of it raises `_Read`."""
+
+    __array_ufunc__ = None  # NumPy's operators defer to the methods below
+    __hash__ = None
+
+    def _read(self, *args, **kwargs):
+        raise _Read
+
+    __array__ = __getattr__ = __getitem__ = __len__ = __iter__ = __float__ = __bool__ = _read
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _read
+    __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _read
+    __neg__ = __pos__ = __abs__ = __invert__ = __and__ = __rand__ = __or__ = __ror__ = _read
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _read
+
+
+def _reads(rule, g, values: list, params: dict) -> set[int]:
+    """Which of `values` (the output, then the inputs) the rule reads, found by running it
+    with each in turn replaced by a stand-in (anything other than a clean run counts as a
+    read)."""
+    read = set()
+    for p in range(len(values)):
+        args = values[:p] + [_Unread()] + values[p + 1:]
+        try:
+            rule(g, *args, **params)
+        except Exception:  # noqa: BLE001 - _Read, or a failure of the stand-in: a read
+            read.add(p)
+    return read
+
+
+# Elementwise primitives finite wherever their inputs are: only these may go unrun, so that
+# skipping a value never hides a NaN or an infinity that a domain warning would have named
+# (and the shape of a step not run is its inputs' broadcast shape).
+_TOTAL = frozenset({"add", "sub", "mul", "neg", "abs", "sin", "cos", "tanh", "sigmoid",
+                    "atan", "asinh", "erf", "relu", "maximum", "minimum"})
+
+
+def _read_by_gradients(order: list, steps: list) -> list[bool]:
+    """Per step, whether the gradients need its value: a rule reads it (as its output or
+    as an input), a step they need takes it as an input, or its primitive is not in
+    `_TOTAL`."""
+    read = [prim.name not in _TOTAL for prim, *_ in steps]
+    with no_grad(), np.errstate(all="ignore"):
+        for j, (node, (prim, refs, params, needs)) in enumerate(zip(order, steps)):
+            values = [node.out_data] + [t.data for t in node.inputs]
+            g = np.ones_like(node.out_data)
+            for i, need in enumerate(needs):
+                if not need:
+                    continue
+                for p in _reads(prim.vjp[i], g, values, params):
+                    if p == 0:
+                        read[j] = True
+                    elif refs[p - 1][0] == _STEP:
+                        read[refs[p - 1][1]] = True
+    for j in range(len(steps) - 1, -1, -1):  # a needed step needs its inputs computed
+        if read[j]:
+            for kind, r in steps[j][1]:
+                if kind == _STEP:
+                    read[r] = True
+    return read
 
 
 def _topological(root) -> list | None:
