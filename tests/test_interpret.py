@@ -192,3 +192,19 @@ def test_a_float32_leaf_gets_a_float32_gradient():
     x = gc.tensor([1.0, 2.0, 3.0], requires_grad=True, dtype="float32")
     (x ** 2 + gc.tensor(1.0)).sum().backward()
     assert x.grad.dtype == np.float32
+
+
+def test_static_arguments_come_from_the_signatures():
+    """Shapes, axes and counts are plain numbers: the parameters so named, by position or
+    by keyword, in each function's signature."""
+    from gradcli.lang.interpret import static_positions
+    assert static_positions("sum") == ({1, 2}, None)
+    assert static_positions("norm") == ({1, 2, 3}, None)
+    assert static_positions("reshape") == (set(), 1)
+    assert static_positions("ones") == (set(), 0)
+    assert static_positions("full") == ({0}, None)
+    assert static_positions("linspace") == ({0, 1, 2}, None)
+    assert static_positions("sin") == (set(), None)
+    r = gc.compile("sum(x * x, 0) + sum(reshape(x, 2, 2), axis=1, keepdims=True)").eval(
+        x=np.arange(4.0))
+    np.testing.assert_array_equal(r.value, [[15.0], [19.0]])

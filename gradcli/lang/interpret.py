@@ -9,7 +9,9 @@ Control flow is decided on the values at the point (define-by-run).
 
 from __future__ import annotations
 
+import functools
 import gc
+import inspect
 import math
 import time
 
@@ -135,6 +137,28 @@ class TensorBackend:
         where = "" if value.ndim == 0 else f" at index {tuple(int(i) for i in bad[0])}"
         first = value.data[tuple(bad[0])] if value.ndim else value.data
         return f"gives {first}{where} ({len(bad)} of {value.data.size} values not finite)"
+
+
+# Static arguments take plain numbers, not arrays: shapes, axes and counts. They are the
+# parameters of these names in a function's signature, given by position or by keyword.
+STATIC = frozenset({"shape", "n", "m", "start", "stop", "step", "num", "axes", "axis",
+                    "keepdims", "ord", "ddof"})
+
+
+@functools.cache
+def static_positions(name: str) -> tuple[frozenset, int | None]:
+    """The positions of a function's static parameters, and where a `*shape` of them starts."""
+    fn = FUNCTIONS.get(name)
+    if fn is None:
+        return frozenset(), None
+    fixed, rest = set(), None
+    for i, p in enumerate(inspect.signature(fn).parameters.values()):
+        if p.name in STATIC:
+            if p.kind is p.VAR_POSITIONAL:
+                rest = i
+            else:
+                fixed.add(i)
+    return frozenset(fixed), rest
 
 
 class Interpreter:
@@ -344,30 +368,18 @@ class Interpreter:
             raise EvalError(f"an index must be a whole number, not {v}", span=node.span)
         return int(v)
 
-    # static arguments: positions (per function) that take plain numbers, not arrays
-    STATIC_KW = frozenset({"axis", "keepdims", "ord", "ddof", "axes", "num", "m", "step",
-                           "stop"})
-    STATIC_POS = {"reshape": range(1, 64), "ones": range(64), "zeros": range(64),
-                  "randn": range(64), "rand": range(64), "full": (0,), "eye": (0, 1),
-                  "arange": (0, 1, 2), "linspace": (0, 1, 2), "transpose": (1,),
-                  "sum": (1, 2), "mean": (1, 2), "prod": (1, 2), "max": (1, 2), "min": (1, 2),
-                  "logsumexp": (1, 2), "norm": (1, 2, 3), "var": (1, 2, 3), "std": (1, 2, 3),
-                  "softmax": (1,), "log_softmax": (1,), "concat": (1,), "stack": (1,),
-                  "squeeze": (1,)}
-
     def call(self, node: S.Call):
         name = node.func
-        static = self.STATIC_POS.get(name, ())
+        fixed, rest = static_positions(name)
         args = []
         for i, a in enumerate(node.args):
             if name in ("concat", "stack") and i == 0 and isinstance(a, (S.ListLit, S.TupleLit)):
                 args.append([self.expr(e) for e in a.elts])
-            elif i in static:
+            elif i in fixed or rest is not None and i >= rest:
                 args.append(self.plain(a))
             else:
                 args.append(self.expr(a))
-        kwargs = {k: (self.plain(v) if k in self.STATIC_KW else self.expr(v))
-                  for k, v in node.kwargs}
+        kwargs = {k: (self.plain(v) if k in STATIC else self.expr(v)) for k, v in node.kwargs}
         if name in CONSTRUCTORS:
             self.check_constructor(node, name, args)
         if name in ("randn", "rand") and self.backend.rng is not None:
