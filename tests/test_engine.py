@@ -655,3 +655,17 @@ def test_broadcasting_gradients_sum_back():
     ga, gb = grad_of(lambda a, b: (a - b).sum(), 2.0, np.ones((2, 2)))
     assert ga == 4.0
     np.testing.assert_array_equal(gb, -np.ones((2, 2)))
+
+
+def test_functions_on_arrays_give_tensors_outside_the_rules():
+    """Inside an unrecorded backward pass the rules' functions work on plain arrays; the
+    user's code (a hook, or any call outside backward) still gets Tensors."""
+    assert type(gc.cos(np.ones(3))) is gc.Tensor
+    seen = []
+    x = gc.tensor([0.5, 1.0], requires_grad=True)
+    y = gc.sin(x)
+    y.register_hook(lambda g: seen.append(type(gc.cos(np.ones(2)))))
+    y.sum().backward()
+    assert seen == [gc.Tensor]
+    np.testing.assert_allclose(x.grad.data, np.cos([0.5, 1.0]), rtol=1e-15)
+    assert type(gc.cos(np.ones(3))) is gc.Tensor

@@ -87,10 +87,11 @@ def _tensor(g) -> Tensor:
 
 
 def _run_hooks(hooks: list, g: Tensor) -> Tensor:
-    for hook in list(hooks):
-        r = hook(g)
-        if r is not None:
-            g = as_tensor(r, g)
+    with T.raw_rules(False):  # the user's code sees the functions as usual
+        for hook in list(hooks):
+            r = hook(g)
+            if r is not None:
+                g = as_tensor(r, g)
     return g
 
 
@@ -129,7 +130,7 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
     collecting = gc.isenabled()
     gc.disable()  # the graph is alive throughout: rescanning it would only cost time
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), T.raw_rules(raw):
             while ready:
                 node = ready.pop()
                 done.append(node)

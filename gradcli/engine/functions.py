@@ -183,7 +183,11 @@ def _unary(name):
     prim = PRIMITIVES[name]
 
     def fn(x):
-        return apply(prim, (x if x.__class__ is Tensor else as_tensor(x),), _NO_PARAMS)
+        if x.__class__ is not Tensor:
+            if _T.state.raw and x.__class__ is np.ndarray:  # in a rule of a plain backward
+                return prim.forward(x)
+            x = as_tensor(x)
+        return apply(prim, (x,), _NO_PARAMS)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise {name}."
     return fn

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backward import _raw, _tensor, sum_to
-from .tensor import Tensor, no_grad
+from .tensor import Tensor, no_grad, raw_rules
 
 _VAR, _STEP, _CONST = 0, 1, 2
 
@@ -67,7 +67,7 @@ class Tape:
         outs: list = []
         shapes: list = []  # of every step's output, also of those not run
         grads: dict = {}
-        with no_grad(), np.errstate(all="ignore"):
+        with no_grad(), raw_rules(), np.errstate(all="ignore"):
             for (prim, refs, params, _), read in zip(steps, self.for_gradients):
                 args = [values[r] if kind == _VAR else outs[r] if kind == _STEP else r
                         for kind, r in refs]

@@ -22,6 +22,7 @@ class _State(threading.local):
     grad_enabled = True
     forward_depth = 0  # > 0 while some tensor may carry a tangent (forward mode)
     symbolic = False  # True while tensors hold object arrays of sympy expressions
+    raw = False  # True while an unrecorded backward pass runs the rules on NumPy arrays
 
 
 state = _State()
@@ -78,6 +79,20 @@ class symbolic_mode:
 
     def __exit__(self, *exc):
         state.symbolic = self._prev
+
+
+class raw_rules:
+    """While the rules of an unrecorded backward pass run on NumPy arrays (`on`): the unary
+    functions they call on arrays then give arrays, not Tensors."""
+
+    def __init__(self, on: bool = True):
+        self.on = on
+
+    def __enter__(self):
+        self.prev, state.raw = state.raw, self.on
+
+    def __exit__(self, *exc):
+        state.raw = self.prev
 
 
 class forward_mode:
