@@ -86,13 +86,17 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
         fits = isinstance(out, Tensor) and out.shape == block_shape(block)
         return (out if fits else None), leaves
 
-    # The tape, recorded on a few elements with every variable a leaf (so that all of the
-    # work that depends on them is recorded, and no value of theirs is kept as a constant:
-    # the tape serves any point of the same kinds of variables, and is kept with the program);
-    # the eager run per block where there is none.
-    key = (tuple(sorted((k, a.size > 1) for k, a in flat.items())), tuple(wrt))
+    # The tape, recorded on a few elements with every variable a leaf (so that the work that
+    # depends on them is recorded), and kept with the program for points with the same
+    # arrays and the same scalar values: a scalar can still reach the tape as a constant,
+    # through sign, detach or a comparison, which record nothing. The eager run per block
+    # where there is no tape.
+    key = (tuple(sorted((k, a.tobytes() if a.size == 1 else None) for k, a in flat.items())),
+           tuple(wrt))
     tapes = _tapes.setdefault(compiled, {})
     if key not in tapes:
+        if len(tapes) >= 16:  # e.g. a scalar variable changing at every call
+            tapes.clear()
         probe = {k: a[:PROBE] if a.size > 1 else a for k, a in flat.items()}
         out, leaves = interpret(probe, list(flat))
         tapes[key] = None if out is None else Tape.record(out, leaves, tuple(wrt))
@@ -101,7 +105,8 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
     def gradients(block: dict, cot: np.ndarray) -> tuple | None:
         """The output's values on the block and the wanted gradients (None: no gradient)."""
         if tape is not None:
-            return tape.replay(block, cot, value or not elementwise)
+            data, got = tape.replay(block, cot, value or not elementwise)
+            return None if got is None else (data, got)
         out, leaves = interpret(block, wrt)
         if out is None:
             return None

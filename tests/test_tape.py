@@ -82,8 +82,8 @@ def test_blocks_replay_the_tape(monkeypatch):
 
 
 def test_a_program_keeps_its_tape_across_points():
-    """Recorded once per kind of point: a scalar variable is an input of the tape, not a
-    constant of the run that recorded it."""
+    """Recorded once per kind of point, scalar values and choice of variables, and right for
+    each (a scalar variable is an input of the tape)."""
     prog = gc.compile("sum(a * x**2 + sin(a * x))")
     x = np.linspace(-1, 1, blocked.MIN_SIZE + 3)
     for a in (2.0, 3.0):
@@ -91,9 +91,10 @@ def test_a_program_keeps_its_tape_across_points():
         np.testing.assert_allclose(r.gradient["x"], 2 * a * x + a * np.cos(a * x), rtol=1e-13)
         np.testing.assert_allclose(r.gradient["a"], np.sum(x * x + x * np.cos(a * x)),
                                    rtol=1e-12)
-    r = prog.grad(x=x, a=4.0, wrt=("x",))  # another choice of variables: another tape
+    prog.grad(x=x, a=3.0)  # kept
+    r = prog.grad(x=x, a=3.0, wrt=("x",))  # another choice of variables: another tape
     assert set(r.gradient) == {"x"}
-    assert len(blocked._tapes[prog]) == 2 and all(blocked._tapes[prog].values())
+    assert len(blocked._tapes[prog]) == 3 and all(blocked._tapes[prog].values())
 
 
 @pytest.mark.parametrize("text", PROGRAMS)
@@ -135,3 +136,27 @@ def test_grad_points_without_the_value():
     small = prog.grad_points(x=x[:10], y=y[:10], value=False)  # unblocked: the same rule
     assert small.value is None
     np.testing.assert_allclose(small.gradient["x"], full.gradient["x"][:10], rtol=1e-15)
+
+
+@pytest.mark.parametrize("text", ["sum(x * sign(y))", "sum(x * detach(y))",
+                                  "sum(where(y > 0, x*x, y))"])
+def test_a_kept_tape_never_replays_an_old_scalar(text):
+    """A scalar variable can reach a tape as a constant (sign, detach and comparisons record
+    nothing): the kept tapes are per scalar value."""
+    prog = gc.compile(text)
+    x = np.linspace(0.1, 2, blocked.MIN_SIZE + 11)
+    for y in (0.7, -0.3, 0.7):
+        got = prog.grad(x=x, y=y)
+        want = prog.grad(x=x[:10], y=y)  # unblocked
+        np.testing.assert_allclose(got.gradient["x"][:10], want.gradient["x"], rtol=1e-14)
+        if "detach" not in text:
+            np.testing.assert_allclose(
+                got.value, gc.compile(text).grad(x=x, y=y).value, rtol=1e-14)
+
+
+def test_without_the_value_a_point_outside_the_domain_is_refused_as_with_it():
+    prog = gc.compile("log(x) * y")
+    x, y = -np.linspace(1, 2, blocked.MIN_SIZE + 3), np.ones(blocked.MIN_SIZE + 3)
+    for value in (True, False):
+        with pytest.raises(gc.UsageError):
+            prog.grad_points(x=x, y=y, value=value)

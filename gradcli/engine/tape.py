@@ -62,7 +62,9 @@ class Tape:
                value: bool = True) -> tuple[np.ndarray | None, dict]:
         """The output's values at `values` (None unless `value`: then only the steps that
         the gradients read run), and the gradient of each wanted variable (the VJP with
-        `cotangent`; summed back to a variable's shape where it broadcast)."""
+        `cotangent`; summed back to a variable's shape where it broadcast). Without the
+        value, the gradients are None if a step that ran, other than those of `_TOTAL`,
+        made NaN or infinity: nothing else would show it."""
         steps = self.steps
         outs: list = []
         shapes: list = []  # of every step's output, also of those not run
@@ -74,6 +76,9 @@ class Tape:
                 if read or value:
                     outs.append(prim.forward(*args, **params))
                     shapes.append(np.shape(outs[-1]))
+                    if not value and prim.name not in _TOTAL \
+                            and not np.isfinite(outs[-1]).all():
+                        return None, None
                 else:  # elementwise (see _read_by_gradients): the inputs' broadcast shape
                     outs.append(None)
                     shapes.append(np.broadcast_shapes(*[
@@ -137,9 +142,10 @@ def _reads(rule, g, values: list, params: dict) -> set[int]:
     return read
 
 
-# Elementwise primitives finite wherever their inputs are: only these may go unrun, so that
-# skipping a value never hides a NaN or an infinity that a domain warning would have named
-# (and the shape of a step not run is its inputs' broadcast shape).
+# Elementwise primitives finite wherever their inputs are, barring overflow: only these may
+# go unrun without hiding a NaN or an infinity that a domain warning would have named (the
+# others that run are checked), and the shape of a step not run is its inputs' broadcast
+# shape. An overflow to infinity in a step not run goes unseen.
 _TOTAL = frozenset({"add", "sub", "mul", "neg", "abs", "sin", "cos", "tanh", "sigmoid",
                     "atan", "asinh", "erf", "relu", "maximum", "minimum"})
 
