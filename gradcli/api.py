@@ -163,7 +163,7 @@ class Compiled:
                 if blocked is not None:
                     return Result(command, self.text, p, blocked[0], wrt, gradient=blocked[1])
             else:
-                cot = np.asarray(v.data if isinstance(v, Tensor) else v, dtype=self.dtype)
+                cot = _as_array(v, self.dtype)
                 blocked = blocked_grad(self, p, wrt, elementwise=True, cotangent=cot)
                 if blocked is not None:
                     return Result(command, self.text, p, blocked[0], wrt, vjp=blocked[1],
@@ -306,10 +306,14 @@ class Compiled:
                          intermediates=intermediates, mode=mode)
 
 
+def _as_array(v, dtype) -> np.ndarray:
+    return np.asarray(v.data if isinstance(v, Tensor) else v, dtype=dtype)
+
+
 def cotangent(v, out: Tensor) -> np.ndarray:
     """v as the cotangent of `out`: its dtype, its shape (a flat v of the right size for a
     vector or scalar output is accepted)."""
-    cot = np.asarray(v.data if isinstance(v, Tensor) else v, dtype=out.dtype)
+    cot = _as_array(v, out.dtype)
     if cot.shape != out.shape:
         if cot.size == out.data.size and cot.ndim <= 1 and out.ndim <= 1:
             return cot.reshape(out.shape)

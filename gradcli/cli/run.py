@@ -204,7 +204,8 @@ def _column_batch(prog, command: str, options: dict, text: str, shared: dict,
     except GradcliError:
         return False
     try:
-        cols = {k: np.fromiter(map(itemgetter(k), rows), np.float64, len(rows)) for k in rows[0]}
+        cols = {k: np.fromiter(map(itemgetter(k), rows), np.float64, len(rows))
+                for k in rows[0]}
     except (TypeError, ValueError):  # an array or a string among the values
         return False
     cols.update({k: np.full(len(rows), v, np.float64) for k, v in shared.items()})
@@ -341,8 +342,8 @@ _FLAGS = {"--json": ("json", True), "--check": ("check", True), "--no-check": ("
 
 def quick(argv: list[str]) -> int | None:
     """Run `gradcli CMD EXPR [--at A]… [--wrt W] [--dtype D] [--points P] [--json]
-    [--check/--no-check]` as the typer command would, without loading typer (start-up is most of a one-shot
-    run); None for anything else, which typer then parses."""
+    [--check/--no-check]` as the typer command would, without loading typer (start-up is
+    most of a one-shot run); None for anything else, which typer then parses."""
     if not argv or argv[0] not in OWN_DEFAULTS:
         return None
     options = {**DEFAULTS, **OWN_DEFAULTS[argv[0]]}

@@ -82,6 +82,16 @@ def _raw(g):
     return g if isinstance(g, (np.generic, Diag)) else np.asarray(g)
 
 
+def _fit(gi, shape: tuple[int, ...], nlead: int = 0):
+    """A rule's result as an unrecorded pass carries it (`_raw`), summed back to `shape`
+    where the input was broadcast."""
+    if gi.__class__ is not np.ndarray and gi.__class__ not in _SCALARS:
+        gi = _raw(gi)
+    if gi.shape != shape:
+        gi = _raw(sum_to(gi if isinstance(gi, Diag) else _tensor(gi), shape, nlead))
+    return gi
+
+
 def _tensor(g) -> Tensor:
     return g if isinstance(g, Tensor) else Tensor._wrap(np.asarray(g))
 
@@ -164,17 +174,14 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                     if not t.requires_grad:
                         continue
                     gi = vjp[i](g, out, *args, **params) if params else vjp[i](g, out, *args)
-                    if raw:
-                        if gi.__class__ is not np.ndarray and gi.__class__ not in _SCALARS:
-                            gi = _raw(gi)
-                    elif gi.__class__ is not Tensor:
-                        gi = as_tensor(gi, g)
                     want_shape = t.data.shape if not nlead else gshape[:nlead] + t.data.shape
-                    if gi.shape != want_shape:
-                        gi = sum_to(gi if raw and isinstance(gi, Diag) else _tensor(gi),
-                                    want_shape, nlead)
-                        if raw:
-                            gi = _raw(gi)
+                    if raw:
+                        gi = _fit(gi, want_shape, nlead)
+                    else:
+                        if gi.__class__ is not Tensor:
+                            gi = as_tensor(gi, g)
+                        if gi.shape != want_shape:
+                            gi = sum_to(gi, want_shape, nlead)
                     if watch is not None:
                         watch(node, i, _tensor(g), _tensor(gi))
                     child = t.grad_fn

@@ -7,7 +7,8 @@ Rules are written in Tensor operations, so they are themselves differentiable
 (create_graph); an unrecorded backward pass hands them NumPy arrays instead (the same
 operators work, and `F` functions accept arrays), so rules use no Tensor-only attribute.
 They carry leading batch axes through unchanged: every forward below is batch-polymorphic
-(axes counted from the end, `nd` params giving the unbatched rank), so a linear primitive's JVP is the primitive itself applied to the tangent.
+(axes counted from the end, `nd` params giving the unbatched rank), so a linear
+primitive's JVP is the primitive itself applied to the tangent.
 
 `explain` is the VJP rule in words and symbols ("g · out"), shown by `--explain`.
 `sym` is the sympy form: for an elementwise row `(sp, *scalars) -> expr`; for any other row

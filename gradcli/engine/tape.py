@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backward import _raw, _tensor, sum_to
+from .backward import _fit, _raw
 from .tensor import Tensor, no_grad, raw_rules
 
 _VAR, _STEP, _CONST = 0, 1, 2
 
 
 class Tape:
-    def __init__(self, steps: list, wanted: tuple[str, ...], for_gradients: list[bool]):
-        self.steps = steps  # (prim, refs, params, needs): needs[i]: input i leads to `wanted`
-        self.wanted = wanted
+    def __init__(self, steps: list, for_gradients: list[bool]):
+        self.steps = steps  # (prim, refs, params, needs[i]: input i leads to a wanted one)
         self.for_gradients = for_gradients  # per step: its value is read by the gradients
 
     @classmethod
@@ -56,7 +55,7 @@ class Tape:
                     return None
             reaches.append(any(needs))
             steps.append((node.prim, tuple(refs), node.params, tuple(needs)))
-        return cls(steps, wanted, _read_by_gradients(order, steps))
+        return cls(steps, _read_by_gradients(order, steps))
 
     def replay(self, values: dict[str, np.ndarray], cotangent,
                value: bool = True) -> tuple[np.ndarray | None, dict]:
@@ -68,11 +67,13 @@ class Tape:
         steps = self.steps
         outs: list = []
         shapes: list = []  # of every step's output, also of those not run
+        inputs: list = []  # of every step, for its rules
         grads: dict = {}
         with no_grad(), raw_rules(), np.errstate(all="ignore"):
             for (prim, refs, params, _), read in zip(steps, self.for_gradients):
                 args = [values[r] if kind == _VAR else outs[r] if kind == _STEP else r
                         for kind, r in refs]
+                inputs.append(args)
                 if read or value:
                     outs.append(prim.forward(*args, **params))
                     shapes.append(np.shape(outs[-1]))
@@ -91,17 +92,12 @@ class Tape:
                 prim, refs, params, needs = steps[j]
                 if g is None or not any(needs):
                     continue
-                args = [values[r] if kind == _VAR else outs[r] if kind == _STEP else r
-                        for kind, r in refs]
+                args = inputs[j]
                 for i, (kind, r) in enumerate(refs):
                     if not needs[i]:
                         continue
-                    gi = prim.vjp[i](g, outs[j], *args, **params)
-                    if gi.__class__ is not np.ndarray:
-                        gi = _raw(gi)
-                    shape = shapes[r] if kind == _STEP else np.shape(args[i])
-                    if gi.shape != shape:
-                        gi = _raw(sum_to(_tensor(gi), shape))
+                    gi = _fit(prim.vjp[i](g, outs[j], *args, **params),
+                              shapes[r] if kind == _STEP else np.shape(args[i]))
                     store, key = (cots, r) if kind == _STEP else (grads, r)
                     prev = store[key] if kind == _STEP else store.get(key)
                     store[key] = gi if prev is None else prev + gi
