@@ -37,7 +37,6 @@ if THREADS != "default":
                                        f"intra_op_parallelism_threads={THREADS}")
 
 
-
 def _same_malloc_for_all() -> str:
     """glibc's malloc settings that gradcli makes before its first blocked run
     (gradcli/blocked.py, `_tune_malloc`), made here for every implementation alike: made

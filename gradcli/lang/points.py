@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import keyword
 import math
+import os
 import sys
 import unicodedata
 import warnings
@@ -189,7 +190,6 @@ def _json_array(value) -> np.ndarray:
 
 def load_file(path: str, *, dtype="float64", max_elements: int | None = None) -> np.ndarray:
     """Read a point file: `.npy` as saved, `.json` the array itself, `.csv` a 2-D array."""
-    import os.path
     dt = _dtype(dtype)
     path = os.path.expanduser(path)
     ext = os.path.splitext(path)[1].lower()
