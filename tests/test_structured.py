@@ -54,3 +54,22 @@ def test_diag_keeps_structure_and_dtype():
     assert (d * 0.5).dtype == np.float32
     assert isinstance(gc.reshape(d, (3, 3, 1)), Diag)
     np.testing.assert_allclose(d.data, dense_identity((3,)).data)
+
+
+def test_diag_products_with_plain_arrays_stay_structured(monkeypatch):
+    """The rules of a plain backward pass hand Diag NumPy arrays: products with them keep
+    the batch diagonal (no dense identity is ever made) and agree with the dense batch."""
+    rng = np.random.default_rng(1)
+    d = Diag(rng.standard_normal((4, 1)))
+    dense = d.data.copy()
+    m, k = rng.standard_normal((1, 3)), rng.standard_normal((5, 4))
+    np.testing.assert_allclose((d @ m).data, dense @ m)
+    np.testing.assert_allclose((k @ d).data, k @ dense)
+    a, x = rng.standard_normal((30, 30)), np.linspace(-1, 1, 30)
+    want = (1 - np.tanh(a @ x) ** 2)[:, None] * a + np.diag(2 * x)
+
+    def dense_batch(self):
+        raise AssertionError("the identity basis was made dense")
+    monkeypatch.setattr(Diag, "data", property(dense_batch))
+    got = gc.functional.jacobian(lambda x: gc.tanh(gc.tensor(a) @ x) + x ** 2, gc.tensor(x))
+    np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-12)

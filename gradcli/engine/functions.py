@@ -34,6 +34,8 @@ def _like(xs) -> Tensor | None:
 
 
 def _apply(name: str, *xs, **params) -> Tensor:
+    if _T.state.raw and all(x.__class__ is np.ndarray for x in xs):  # in a rule of a plain
+        return PRIMITIVES[name].forward(*xs, **params)  # backward: arrays give arrays
     like = _like(xs)
     return apply(PRIMITIVES[name], tuple(as_tensor(x, like) for x in xs), params)
 
@@ -313,10 +315,14 @@ def log_softmax(x, axis=-1):
 # -- shapes --------------------------------------------------------------------------------------
 
 def reshape(x, *shape):
-    x = as_tensor(x)
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    if _T.state.raw and x.__class__ is np.ndarray:  # a rule's exact shape, in a plain backward
+        return x.reshape(shape)
+    x = as_tensor(x)
     try:
-        target = np.empty(x.shape, dtype=np.bool_).reshape([int(n) for n in shape]).shape
+        target = tuple(int(n) for n in shape)
+        if _min(target, default=0) < 0 or math.prod(target) != math.prod(x.shape):
+            target = np.empty(x.shape, dtype=np.bool_).reshape(target).shape  # resolves a -1
     except (ValueError, TypeError):
         raise ShapeError(f"cannot reshape an array of shape {x.shape} into shape "
                          f"{tuple(shape)}", hint=f"the sizes must multiply to {x.data.size}") from None
@@ -446,11 +452,11 @@ def matmul(a, b):
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError("matmul: both operands need at least one dimension",
                          hint="use * to multiply by a scalar")
-    av, bv = a.ndim == 1, b.ndim == 1
+    av, bv = a.ndim == 1, b.ndim == 1  # (shapes known valid: no checks of `reshape`)
     if av:
-        a = reshape(a, (1,) + a.shape)
+        a = _apply("reshape", a, shape=(1,) + a.shape, nd=1)
     if bv:
-        b = reshape(b, b.shape + (1,))
+        b = _apply("reshape", b, shape=b.shape + (1,), nd=1)
     if a.shape[-1] != b.shape[-2]:
         raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit "
                          f"({a.shape[-1]} != {b.shape[-2]})",
@@ -459,7 +465,7 @@ def matmul(a, b):
     out = _apply("matmul", a, b)
     if av or bv:
         shape = out.shape[:-2] + (() if av else out.shape[-2:-1]) + (() if bv else out.shape[-1:])
-        out = reshape(out, shape)
+        out = _apply("reshape", out, shape=shape, nd=out.ndim)
     return out
 
 

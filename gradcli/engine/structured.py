@@ -10,6 +10,8 @@ Diag never records a graph: it is used only when the backward pass is not record
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .tensor import Tensor
@@ -53,7 +55,8 @@ class Diag(Tensor):
         if isinstance(other, (int, float)):
             return other  # a Python number keeps the dtype (NumPy's weak scalars)
         o = other.data if isinstance(other, Tensor) else np.asarray(other)
-        if o.ndim <= self.d.ndim and np.broadcast_shapes(o.shape, self.d.shape) == self.d.shape:
+        if o.shape == self.d.shape or not o.ndim or o.ndim <= self.d.ndim and \
+                np.broadcast_shapes(o.shape, self.d.shape) == self.d.shape:
             return o
         return None
 
@@ -87,12 +90,12 @@ class Diag(Tensor):
 
     def reshaped(self, shape: tuple[int, ...]) -> Tensor | None:
         """The same batch seen with element shape shape[1:], if it stays diagonal."""
-        if shape[:1] == (self.d.size,) and int(np.prod(shape[1:])) == self.d.size:
+        if shape[:1] == (self.d.size,) and math.prod(shape[1:]) == self.d.size:
             return Diag(self.d.reshape(shape[1:]))
         return None
 
     def __matmul__(self, other):
-        m = other.data if isinstance(other, Tensor) and not isinstance(other, Diag) else None
+        m = _matrix(other)
         if m is None or m.ndim != 2 or self.d.ndim != 2:
             return Tensor.__matmul__(self, other)
         # element k = (i, j): d[i, j] e_i e_jᵀ @ M, whose row i is d[i, j] M[j, :]
@@ -105,7 +108,7 @@ class Diag(Tensor):
         return Tensor._wrap(out.reshape(r * p, r, c))
 
     def __rmatmul__(self, other):
-        m = other.data if isinstance(other, Tensor) and not isinstance(other, Diag) else None
+        m = _matrix(other)
         if m is None or m.ndim != 2 or self.d.ndim != 2:
             return Tensor.__rmatmul__(self, other)
         # element k = (i, j): M @ d[i, j] e_i e_jᵀ, whose column j is d[i, j] M[:, i]
@@ -116,6 +119,13 @@ class Diag(Tensor):
         for j in range(q):
             out[:, j, :, j] = self.d[:, j, None] * m.T
         return Tensor._wrap(out.reshape(p * q, rows, q))
+
+
+def _matrix(other) -> np.ndarray | None:
+    """The dense array of a matrix product's other operand (None: a Diag)."""
+    if other.__class__ is np.ndarray:  # (the rules of a plain backward pass give arrays)
+        return other
+    return other.data if isinstance(other, Tensor) and not isinstance(other, Diag) else None
 
 
 def identity(shape: tuple[int, ...], dtype) -> Diag:
