@@ -38,9 +38,10 @@ if THREADS != "default":
 
 
 def _same_malloc_for_all() -> str:
-    """glibc's malloc settings that gradcli makes before its first blocked run
-    (gradcli/blocked.py, `_tune_malloc`), made here for every implementation alike: made
-    by gradcli alone, they would also speed up whatever runs after it in the process."""
+    """glibc's malloc settings that gradcli makes before its first large derivative
+    (gradcli/engine/memory.py), made here for every implementation alike: made by gradcli
+    alone, they would also speed up whatever runs after it in the process. (Not imported
+    from there: gradcli stays out of the peers' processes.)"""
     if "MALLOC_TRIM_THRESHOLD_" in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return "as in the environment"
     try:

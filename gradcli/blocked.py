@@ -19,6 +19,7 @@ import numpy as np
 
 from .batch import is_elementwise
 from .engine.backward import run_backward
+from .engine.memory import keep_freed_memory
 from .engine.tape import Tape
 from .engine.tensor import Tensor, enable_grad
 from .lang import syntax as S
@@ -165,32 +166,12 @@ def _pool():
     global _executor, _workers
     if _executor is None:
         from concurrent.futures import ThreadPoolExecutor
-        _tune_malloc()
+        keep_freed_memory()
         wanted = os.environ.get("GRADCLI_THREADS", "")
         _workers = int(wanted) if wanted.isdigit() and int(wanted) > 0 else \
             min(4, os.cpu_count() or 1)
         _executor = ThreadPoolExecutor(max_workers=_workers)
     return _executor, _workers
-
-
-def _tune_malloc() -> None:
-    """Once per process, before the first blocks: glibc's malloc gives freed memory back to
-    the system as soon as 128 KiB lie free at the top of a heap (and maps arrays above its
-    threshold afresh), so each block's temporaries fault their pages in again: measured here,
-    300,000 page faults and twice the time for one gradient at n = 1e7. Take arrays below
-    32 MiB from the heap and keep up to 64 MiB freed: the most that glibc's own adjustment
-    reaches, reached at once. A MALLOC_TRIM_THRESHOLD_ or
-    MALLOC_MMAP_THRESHOLD_ in the environment is the user's choice: then nothing changes;
-    elsewhere than glibc, neither."""
-    if "MALLOC_TRIM_THRESHOLD_" in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return
-    try:
-        import ctypes
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
-    mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
 
 
 def block_shape(block: dict) -> tuple[int, ...]:

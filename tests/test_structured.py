@@ -73,3 +73,28 @@ def test_diag_products_with_plain_arrays_stay_structured(monkeypatch):
     monkeypatch.setattr(Diag, "data", property(dense_batch))
     got = gc.functional.jacobian(lambda x: gc.tanh(gc.tensor(a) @ x) + x ** 2, gc.tensor(x))
     np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-12)
+
+
+def test_large_jacobians_keep_freed_memory(monkeypatch):
+    """A Jacobian of LARGE entries or more sets glibc's malloc once (see engine/memory.py);
+    a smaller one does not, and a MALLOC_* variable in the environment stops it."""
+    import ctypes
+
+    from gradcli.engine import functional, memory
+
+    calls = []
+    monkeypatch.setattr(functional, "keep_freed_memory", lambda: calls.append(1))
+    for strategy in ("reverse-mode", "forward-mode"):
+        gc.functional.jacobian(lambda x: x * 2, gc.tensor(np.ones(10)), strategy=strategy)
+        assert calls == []
+        gc.functional.jacobian(lambda x: x * 2, gc.tensor(np.ones(256)), strategy=strategy)
+        assert calls == [1]
+        calls.clear()
+
+    def refuse(*args):
+        raise AssertionError("mallopt called despite MALLOC_TRIM_THRESHOLD_")
+    monkeypatch.setattr(memory, "_done", False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000000")
+    monkeypatch.setattr(ctypes, "CDLL", refuse)
+    memory.keep_freed_memory()
+    assert memory._done

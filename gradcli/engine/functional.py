@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import GraphError, NotScalarError, ShapeError
 from .backward import grad as _grad, run_backward
+from .memory import LARGE, keep_freed_memory
 from .functions import _apply, reshape
 from .structured import identity
 from .tensor import Tensor, as_tensor, enable_grad, forward_mode
@@ -120,6 +121,8 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     with enable_grad():
         out_tuple, outs = _call(func, xs)
     n_out, n_in = sum(o.data.size for o in outs), sum(x.data.size for x in xs)
+    if n_out * n_in >= LARGE:
+        keep_freed_memory()
     if strategy == "auto" and n_out > n_in:
         return _jacobian_fwd(func, xs, in_tuple, create_graph)
     rows = []
@@ -152,6 +155,8 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
             offset += size
     with forward_mode(), enable_grad():
         out_tuple, outs = _call(func, xs)
+    if n * sum(o.data.size for o in outs) >= LARGE:
+        keep_freed_memory()
     rows = []
     for out in outs:
         t = out._tangent.data if out._tangent is not None else np.zeros((n,) + out.shape,
