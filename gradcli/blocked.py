@@ -113,17 +113,17 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
             return None
         if not out.requires_grad:
             return out.data, {}
-        got = run_backward([out], [Tensor._wrap(cot)], retain_graph=False,
-                           create_graph=False, capture=list(leaves.values()),
-                           accumulate=False)
+        got = run_backward([out], [Tensor._wrap(np.broadcast_to(cot, out.shape))],
+                           retain_graph=False, create_graph=False,
+                           capture=list(leaves.values()), accumulate=False)
         return out.data, {k: got[id(t)].data for k, t in leaves.items() if id(t) in got}
 
     def run_block(start: int):
         """(the block's sum, its share of each scalar variable's gradient), or None."""
         block = {k: a[start:start + size] if a.size > 1 else a for k, a in flat.items()}
         length = min(size, n - start)
-        done = gradients(block, np.full(length, scale, dtype=compiled.dtype) if cot is None
-                         else cot[start:start + length])
+        done = gradients(block, np.asarray(scale, dtype=compiled.dtype) if cot is None
+                         else cot[start:start + length])  # (one number: see Tape.replay)
         if done is None:
             return None
         data, got = done

@@ -165,6 +165,29 @@ def test_unrecorded_and_recorded_backward_agree(prim, xs, params, dtype):
                                    atol=8 * np.finfo(dtype).eps * float(np.abs(b.data).max(initial=1)))
 
 
+@pytest.mark.parametrize("prim, xs, params", [p for p in DIFF if p.values[0].partials])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_partials_are_the_vjp_of_ones(prim, xs, params, dtype):
+    """Each row's `partials`: the VJP of a cotangent of ones, to the last bit (1: the
+    cotangent itself), wherever the partial gives an array of the dtype (elsewhere the tape
+    runs the rule)."""
+    from gradcli.engine.tensor import no_grad, raw_rules
+
+    xs = tuple(x.astype(dtype) if x.dtype.kind == "f" else x for x in xs)
+    with no_grad(), raw_rules(), np.errstate(all="ignore"):
+        out = np.asarray(prim.forward(*xs, **params))
+        ones = np.ones(out.shape, dtype)
+        for i in _wrt(prim, xs):
+            want = np.asarray(prim.vjp[i](ones, out, *xs, **params))
+            d = prim.partials[i]
+            if d is None:
+                continue
+            got = ones if d == 1 else d(out, *xs)
+            if isinstance(got, np.ndarray) and got.dtype == dtype:
+                np.testing.assert_array_equal(np.broadcast_to(got, out.shape),
+                                              np.broadcast_to(want, out.shape))
+
+
 @pytest.mark.parametrize("prim, xs, params", DIFF)
 def test_jvp_matches_finite_differences(prim, xs, params):
     idx = _wrt(prim, xs)

@@ -48,6 +48,28 @@ def test_replay_on_other_values_gives_the_eager_numbers(text, wanted):
         np.testing.assert_allclose(got[k], want[k], rtol=1e-14, atol=1e-14)
 
 
+@pytest.mark.parametrize("text", PROGRAMS + ["x + a", "x - a*y", "relu(x) * y ** 0",
+                                              "x * 2 + y / 3 + a"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_cotangent_of_ones_as_one_number(text, dtype):
+    """Started from the number 1 (the rules with partials skip their product by ones) or
+    from a 0-d scale, a replay gives the same gradients as from the full cotangent, with
+    the variables' shapes and dtype."""
+    values = {k: v.astype(dtype) for k, v in _values(5, 0).items()}
+    prog = gc.compile(text, dtype=np.dtype(dtype).name)
+    values = {k: v for k, v in values.items() if k in prog.free_vars}
+    leaves = {k: gc.tensor(v, requires_grad=True) for k, v in values.items()}
+    tape = Tape.record(prog._run(prog.point(values), leaves).value, leaves, tuple(leaves))
+    other = {k: v.astype(dtype) for k, v in _values(300, 3).items() if k in values}
+    for c in (1.0, 0.25):
+        _, want = tape.replay(other, np.full(300, c, dtype))
+        _, got = tape.replay(other, np.asarray(c, dtype))
+        assert set(got) == set(want)
+        for k in want:
+            assert got[k].shape == other[k].shape and got[k].dtype == dtype
+            np.testing.assert_array_equal(got[k], want[k])
+
+
 @pytest.mark.parametrize("text", ["detach(x) * x", "where(x > 0, x, 0) * y"])
 def test_declines_values_it_would_reuse(text):
     """A detached value or a mask is computed outside the graph: a replay would reuse the

@@ -23,13 +23,16 @@ _abs, _max, _min, _sum, _range = builtins.abs, builtins.max, builtins.min, built
 
 
 def _like(xs) -> Tensor | None:
-    """The tensor whose dtype Python numbers should take: the first floating one."""
+    """The tensor whose dtype Python numbers should take: the first floating one (a NumPy
+    array counts too: the rules of a plain backward pass hand them over)."""
     first = None
     for x in xs:
         if isinstance(x, Tensor):
             if x.data.dtype.kind == "f":
                 return x
             first = x if first is None else first
+        elif x.__class__ is np.ndarray and x.dtype.kind == "f":
+            return Tensor._wrap(x)
     return first
 
 

@@ -10,6 +10,10 @@ They carry leading batch axes through unchanged: every forward below is batch-po
 (axes counted from the end, `nd` params giving the unbatched rank), so a linear
 primitive's JVP is the primitive itself applied to the tangent.
 
+`partials` (elementwise rows) gives per input the derivative itself, `(out, *inputs) ->
+∂out/∂input`, with which the VJP of a cotangent of ones needs no product: 1 means the input
+passes g on unchanged (`add`), None that there is none to give (the VJP then runs). The
+tape of blocked gradients starts from ones (`engine/tape.py`).
 `explain` is the VJP rule in words and symbols ("g · out"), shown by `--explain`.
 `sym` is the sympy form: for an elementwise row `(sp, *scalars) -> expr`; for any other row
 None means "the NumPy forward works on object arrays of sympy expressions as it is".
@@ -45,6 +49,7 @@ class Primitive:
     # (the convention, in words; whether the inputs sit on a kink: (out, *inputs, **params))
     kink: tuple | None = None
     explain: str = ""  # the VJP rule in words and symbols, for --explain: "g · out"
+    partials: tuple | None = None  # per input: (out, *inputs) -> derivative, 1 or None
     node_type: type = field(init=False, repr=False)
 
     def symbolic(self, *arrays, **params):
@@ -69,8 +74,8 @@ PRIMITIVES: dict[str, Primitive] = {}
 def _row(prim: Primitive) -> Primitive:
     if prim.name in PRIMITIVES:
         raise ValueError(f"primitive {prim.name!r} defined twice")
-    if len(prim.vjp) != len(prim.jvp):
-        raise ValueError(f"primitive {prim.name!r}: VJP and JVP arities differ")
+    if len(prim.vjp) != len(prim.jvp) or len(prim.partials or prim.vjp) != len(prim.vjp):
+        raise ValueError(f"primitive {prim.name!r}: VJP, JVP and partials arities differ")
     if prim.samples is None and not (prim.elementwise and len(prim.domain) == len(prim.vjp)):
         raise ValueError(f"primitive {prim.name!r}: give a domain per input (elementwise) "
                          "or samples, so that the table-driven tests can try it")
@@ -84,10 +89,12 @@ def _unary(name, forward, deriv, sym, domain=(-2.0, 2.0), kink=None, explain="",
     fewer: g / over rather than g * (1 / over))."""
     if over is not None:
         vjp, jvp = (lambda g, out, x: g / over(x, out),), (lambda t, out, x: t / over(x, out),)
+        partials = (lambda out, x: 1 / over(x, out),)
     else:
         vjp, jvp = (lambda g, out, x: g * deriv(x, out),), (lambda t, out, x: t * deriv(x, out),)
+        partials = (lambda out, x: deriv(x, out),)
     return _row(Primitive(name, forward, vjp=vjp, jvp=jvp, sym=sym, elementwise=True,
-                          domain=(domain,), kink=kink, explain=explain))
+                          domain=(domain,), kink=kink, explain=explain, partials=partials))
 
 
 def _at_zero(out, x, **params):
@@ -102,7 +109,8 @@ def _binary(name, forward, da, db, sym, domains=((-2.0, 2.0), (-2.0, 2.0)), expl
                           jvp=(lambda t, out, a, b: t * da(a, b, out),
                                lambda t, out, a, b: t * db(a, b, out)),
                           sym=sym, broadcast=True, elementwise=True, domain=domains,
-                          explain=explain))
+                          explain=explain, partials=(lambda out, a, b: da(a, b, out),
+                                                     lambda out, a, b: db(a, b, out))))
 
 
 def _lead(g, out):
@@ -238,15 +246,17 @@ _unary("erf", _erf, lambda x, out: (2 / math.sqrt(math.pi)) * F.exp(-x * x),
 _row(Primitive("add", np.add, vjp=(lambda g, out, a, b: g, lambda g, out, a, b: g),
                jvp=(lambda t, out, a, b: t, lambda t, out, a, b: t),
                sym=lambda sp, a, b: a + b, broadcast=True, elementwise=True,
-               domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g to each input"))
+               domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g to each input", partials=(1, 1)))
 _row(Primitive("sub", np.subtract, vjp=(lambda g, out, a, b: g, lambda g, out, a, b: -g),
                jvp=(lambda t, out, a, b: t, lambda t, out, a, b: -t),
                sym=lambda sp, a, b: a - b, broadcast=True, elementwise=True,
-               domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g to a, -g to b"))
+               domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g to a, -g to b",
+               partials=(1, None)))
 _row(Primitive("mul", np.multiply, vjp=(lambda g, out, a, b: g * b, lambda g, out, a, b: g * a),
                jvp=(lambda t, out, a, b: t * b, lambda t, out, a, b: a * t),
                sym=lambda sp, a, b: a * b, broadcast=True, elementwise=True,
-               domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g · other"))
+               domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g · other",
+               partials=(lambda out, a, b: b, lambda out, a, b: a)))
 _binary("div", np.divide, lambda a, b, out: 1 / b, lambda a, b, out: -out / b,
         lambda sp, a, b: a / b, ((-2.0, 2.0), (0.5, 2.0)), explain="g / b to a, -g · out / b to b")
 # x**0 has derivative 0 everywhere (also at x = 0); the exponent's derivative is taken as 0

@@ -61,7 +61,9 @@ class Tape:
                value: bool = True) -> tuple[np.ndarray | None, dict]:
         """The output's values at `values` (None unless `value`: then only the steps that
         the gradients read run), and the gradient of each wanted variable (the VJP with
-        `cotangent`; summed back to a variable's shape where it broadcast). Without the
+        `cotangent`, which may be one number for all: with 1, the rules of primitives with
+        `partials` run without their product by ones; summed back to a variable's shape
+        where it broadcast; possibly a read-only view of an input). Without the
         value, the gradients are None if a step that ran, other than those of `_TOTAL`,
         made NaN or infinity: nothing else would show it."""
         steps = self.steps
@@ -87,17 +89,29 @@ class Tape:
                         for (kind, r), a in zip(refs, args)]))
             cots: list = [None] * len(steps)
             cots[-1] = _raw(cotangent)
+            unit = cots[-1] if cots[-1].ndim == 0 and cots[-1] == 1 else None
             for j in range(len(steps) - 1, -1, -1):
                 g = cots[j]
                 prim, refs, params, needs = steps[j]
                 if g is None or not any(needs):
                     continue
-                args = inputs[j]
+                args, shape, dense = inputs[j], shapes[j], None
                 for i, (kind, r) in enumerate(refs):
                     if not needs[i]:
                         continue
-                    gi = _fit(prim.vjp[i](g, outs[j], *args, **params),
-                              shapes[r] if kind == _STEP else np.shape(args[i]))
+                    d = prim.partials[i] if prim.partials else None
+                    gi = g if d.__class__ is int else \
+                        d(outs[j], *args) if g is unit and d is not None else None
+                    if gi is None or gi is not g and (gi.__class__ is not np.ndarray
+                                                      or gi.dtype != unit.dtype):
+                        if dense is None:  # g as the rules take it: of the step's shape
+                            dense = g if np.shape(g) == shape else np.broadcast_to(g, shape)
+                        gi = prim.vjp[i](dense, outs[j], *args, **params)
+                    target = shapes[r] if kind == _STEP else np.shape(args[i])
+                    if gi is not unit or kind != _STEP or target != shape:
+                        gi = _raw(gi)  # stands for its broadcast to the step's shape
+                        gi = _fit(gi if gi.shape == shape else np.broadcast_to(gi, shape),
+                                  target)
                     store, key = (cots, r) if kind == _STEP else (grads, r)
                     prev = store[key] if kind == _STEP else store.get(key)
                     store[key] = gi if prev is None else prev + gi
@@ -158,7 +172,11 @@ def _read_by_gradients(order: list, steps: list) -> list[bool]:
             for i, need in enumerate(needs):
                 if not need:
                     continue
-                for p in _reads(prim.vjp[i], g, values, params):
+                d = prim.partials[i] if prim.partials else None
+                reads = _reads(prim.vjp[i], g, values, params)
+                if callable(d):  # read with a cotangent of ones instead of the rule
+                    reads |= _reads(lambda g, *vals: d(*vals), g, values, {})
+                for p in reads:
                     if p == 0:
                         read[j] = True
                     elif refs[p - 1][0] == _STEP:
