@@ -146,6 +146,11 @@ def test_only_finite_steps_go_unrun():
     tape = Tape.record(out, leaves, ("x", "y"))
     assert {s[0].name: r for s, r in zip(tape.steps, tape.for_gradients)} == \
         {"log": True, "add": False}
+    for text, total in [("x**2 + y", True), ("x**3 + y", True), ("x**0.5 + y", False),
+                        ("x**-1 + y", False), ("x**y + y", False)]:
+        prog, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
+        tape = Tape.record(out, leaves, ("x", "y"))
+        assert tape.total[0] is total and tape.for_gradients[0] is not total, text
 
 
 def test_grad_points_without_the_value():

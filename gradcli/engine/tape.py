@@ -22,6 +22,7 @@ class Tape:
     def __init__(self, steps: list, for_gradients: list[bool]):
         self.steps = steps  # (prim, refs, params, needs[i]: input i leads to a wanted one)
         self.for_gradients = for_gradients  # per step: its value is read by the gradients
+        self.total = [_total(prim, refs) for prim, refs, *_ in steps]  # (see _total)
 
     @classmethod
     def record(cls, out: Tensor, variables: dict[str, Tensor],
@@ -64,7 +65,7 @@ class Tape:
         `cotangent`, which may be one number for all: with 1, the rules of primitives with
         `partials` run without their product by ones; summed back to a variable's shape
         where it broadcast; possibly a read-only view of an input). Without the
-        value, the gradients are None if a step that ran, other than those of `_TOTAL`,
+        value, the gradients are None if a step that ran, other than the `_total` ones,
         made NaN or infinity: nothing else would show it."""
         steps = self.steps
         outs: list = []
@@ -72,15 +73,15 @@ class Tape:
         inputs: list = []  # of every step, for its rules
         grads: dict = {}
         with no_grad(), raw_rules(), np.errstate(all="ignore"):
-            for (prim, refs, params, _), read in zip(steps, self.for_gradients):
+            for (prim, refs, params, _), read, total in zip(steps, self.for_gradients,
+                                                            self.total):
                 args = [values[r] if kind == _VAR else outs[r] if kind == _STEP else r
                         for kind, r in refs]
                 inputs.append(args)
                 if read or value:
                     outs.append(prim.forward(*args, **params))
                     shapes.append(np.shape(outs[-1]))
-                    if not value and prim.name not in _TOTAL \
-                            and not np.isfinite(outs[-1]).all():
+                    if not value and not total and not np.isfinite(outs[-1]).all():
                         return None, None
                 else:  # elementwise (see _read_by_gradients): the inputs' broadcast shape
                     outs.append(None)
@@ -160,11 +161,19 @@ _TOTAL = frozenset({"add", "sub", "mul", "neg", "abs", "sin", "cos", "tanh", "si
                     "atan", "asinh", "erf", "relu", "maximum", "minimum"})
 
 
+def _total(prim, refs) -> bool:
+    """Whether a step is finite wherever its inputs are, barring overflow: its primitive is
+    in `_TOTAL`, or it is a power with a constant exponent that is a whole number ≥ 0."""
+    if prim.name == "pow" and refs[1][0] == _CONST:
+        c = float(refs[1][1])
+        return c >= 0 and c.is_integer()
+    return prim.name in _TOTAL
+
+
 def _read_by_gradients(order: list, steps: list) -> list[bool]:
     """Per step, whether the gradients need its value: a rule reads it (as its output or
-    as an input), a step they need takes it as an input, or its primitive is not in
-    `_TOTAL`."""
-    read = [prim.name not in _TOTAL for prim, *_ in steps]
+    as an input), a step they need takes it as an input, or it is not `_total`."""
+    read = [not _total(prim, refs) for prim, refs, *_ in steps]
     with no_grad(), np.errstate(all="ignore"):
         for j, (node, (prim, refs, params, needs)) in enumerate(zip(order, steps)):
             values = [node.out_data] + [t.data for t in node.inputs]
