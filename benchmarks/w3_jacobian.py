@@ -1,7 +1,13 @@
 """W3: dense Jacobians of tanh(A @ x) + x**2 and of (x+1)**2; ratio to hand-written NumPy.
-Every Jacobian is checked with np.allclose against the hand-written one."""
+Every Jacobian is checked with np.allclose against the hand-written one. Also the first
+call of a fresh process (the target counts it), each in a process of its own."""
 
 from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
 
 import harness  # first: it sets the thread counts before NumPy loads
 from harness import need
@@ -72,7 +78,49 @@ def impls(build, ref) -> dict:
     }
 
 
+FIRST = ["NumPy hand-written (baseline)", "gradcli functional.jacobian", "torch.func.jacrev",
+         "JAX jit(jacrev) first call"]
+
+
+def first_call(name: str, n: int) -> None:
+    """In this fresh process (`--first NAME N`): build the row's function for J of
+    tanh(A @ x) + x**2, time its first call, check it, print the seconds."""
+    build, ref = CASES["tanh(A @ x) + x**2"]
+    fn = impls(build, ref)[name](n)
+    t0 = time.perf_counter()
+    got = fn()
+    seconds = time.perf_counter() - t0
+    harness.check_close(got, ref(*data(n)))
+    print(seconds)
+
+
+def first_calls(sizes) -> str:
+    """The first-call table: median (min) of 5 fresh processes per cell."""
+    rows, base = [], {}
+    for name in FIRST:
+        row = [name.removesuffix(" first call").removesuffix(" (baseline)")]
+        for n in sizes:
+            times = []
+            for _ in range(5):
+                proc = subprocess.run([sys.executable, __file__, "--first", name, str(n)],
+                                      capture_output=True, text=True, timeout=300)
+                if proc.returncode:
+                    times = harness.na(harness.process_error(proc))
+                    break
+                times.append(float(proc.stdout.split()[-1]))
+            t = times if isinstance(times, str) else \
+                harness.Timing(min(times), statistics.median(times))
+            base.setdefault(n, t)
+            row.append(harness.cell(t, base[n]))
+            print(f"  first call n={n} {name}: {row[-1]}", file=sys.stderr)
+        rows.append(row)
+    return harness.table(["first call in a fresh process"] + [f"n = {harness.size_label(n)}"
+                                                               for n in sizes], rows)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--first"]:
+        return first_call(sys.argv[2], int(sys.argv[3]))
     ns = harness.args(__doc__)
     sizes = [100, 300] if ns.quick else [100, 300, 1000]
     parts = []
@@ -81,6 +129,9 @@ def main() -> None:
                              want=lambda n: ref(*data(n)), budget=1.5,
                              first_calls=["JAX jit(jacfwd) first call", "JAX jit(jacrev) first call"])
         parts.append(f"### J of `{case}`\n\n{md}")
+    parts.insert(1, "First calls of `tanh(A @ x) + x**2`, each in a new process that has "
+                    "imported only its library (JAX's includes its trace and compile):\n\n"
+                    + first_calls(sizes[1:]))
     body = ("A = standard_normal((n, n)) / sqrt(n) (seed 0), x = linspace(-1, 1, n), float64; "
             "ratio to the hand-written NumPy Jacobian.\n\n" + "\n\n".join(parts))
     harness.emit("W3", "W3 — Jacobians", body, ns)
