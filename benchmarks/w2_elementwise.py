@@ -110,7 +110,9 @@ IMPLS = {
     "JAX jit first call (trace+compile)": jax_jit_first,
     "HIPS autograd value_and_grad": hips,
 }
-GRADCLI_ROWS = ["gradcli library (tensor, backward)", "gradcli compile(text).grad"]
+# the targets: ≤ 2× for eager tensors (the engine's issue), ≤ 1.0× for a compiled program
+# (issue 7: fused value+gradient, JAX-jit class)
+TARGETS = {"gradcli library (tensor, backward)": 2.0, "gradcli compile(text).grad": 1.0}
 
 
 def main() -> None:
@@ -120,8 +122,8 @@ def main() -> None:
                              want=lambda n: grad_ref(xs(n)), unchecked=["NumPy forward only (baseline)"], first_calls=["JAX jit first call (trace+compile)"],
                              budget=3.0)
     lines = [f"- {row} at n = {harness.size_label(n)}: "
-             f"{harness.verdict(harness.ratio(res, row, 'NumPy forward only (baseline)', n), 2.0)}"
-             for row in GRADCLI_ROWS for n in sizes if n >= 10**6]
+             f"{harness.verdict(harness.ratio(res, row, 'NumPy forward only (baseline)', n), limit)}"
+             for row, limit in TARGETS.items() for n in sizes if n >= 10**6]
     body = (f"f(x) = `{TEXT}`, float64; ratio = value+gradient time ÷ NumPy forward time. "
             f"Every gradient is checked against the hand-written one.\n\n{body}\n\n" + "\n".join(lines))
     harness.emit("W2", "W2 — elementwise value+gradient", body, ns)
