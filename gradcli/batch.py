@@ -12,7 +12,7 @@ from .engine.functions import FUNCTIONS
 from .engine.ops import PRIMITIVES
 from .errors import GradcliError
 from .lang import syntax as S
-from .result import Result
+from .result import Result, own
 
 ELEMENTWISE = frozenset(
     name for name, fn in FUNCTIONS.items()
@@ -70,6 +70,12 @@ class Columns:
     value: np.ndarray | None  # (n,); None for a grad asked without its value
     wrt: tuple[str, ...] = ()
     gradient: dict[str, np.ndarray] | None = None  # name → (n,), for grad
+
+    def __post_init__(self):
+        given = list(self.point.values())  # (arrays of their own, as Result's: see `own`)
+        self.value = own(self.value, given)
+        if self.gradient is not None:
+            self.gradient = {k: own(g, given) for k, g in self.gradient.items()}
 
     def result(self, i: int) -> Result:
         """The i-th point's Result, as the one-point API would give it."""

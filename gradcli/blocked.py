@@ -149,7 +149,7 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
     for k in wrt:
         if k not in grads:
             result[k] = np.asarray(sum((p[1].get(k, 0) for p in parts), 0.0),
-                                   dtype=compiled.dtype)
+                                   dtype=compiled.dtype).reshape(flat[k].shape)
     if elementwise:
         return (values.reshape(shape) if values is not None else None), result
     return np.asarray(sum(p[0] for p in parts) * scale, dtype=compiled.dtype), result

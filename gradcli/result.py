@@ -34,3 +34,29 @@ class Result:
     cotangent: np.ndarray | None = None  # the v of vjp
     tangents: dict[str, np.ndarray] | None = None  # the tangents of jvp
     explain: list[dict] | None = None  # the backward pass step by step (--explain)
+
+    def __post_init__(self):
+        given = [*self.point.values(), self.cotangent, *(self.tangents or {}).values()]
+        self.value = own(self.value, given)
+        for name in ("gradient", "vjp", "jacobian", "intermediates"):
+            arrays = getattr(self, name)
+            if arrays is not None:
+                setattr(self, name, {k: own(a, given) for k, a in arrays.items()})
+        if self.jvp is not None:
+            self.jvp = own(self.jvp, given)
+        if self.hessian is not None:
+            self.hessian = {k: {j: own(a, given) for j, a in row.items()}
+                            for k, row in self.hessian.items()}
+
+
+def own(a, given: list):
+    """`a` as an array of its own: writeable, sharing no memory with the arrays `given`
+    (the point, v, tangents, results already kept), which it then joins. A rule may pass
+    an input on (the gradient of `x*y` in y is x) or give a read-only broadcast (that of
+    `sum(x)`); copied then, so that changing one array never changes another."""
+    if isinstance(a, np.ndarray):
+        if not a.flags.writeable or any(isinstance(g, np.ndarray) and np.may_share_memory(a, g)
+                                        for g in given):
+            a = a.copy()
+        given.append(a)
+    return a

@@ -58,6 +58,33 @@ def test_an_unused_variable_gets_a_zero_gradient_of_its_shape():
     np.testing.assert_array_equal(r.gradient["y"], np.zeros(3))
 
 
+@pytest.mark.parametrize("n", [5, 100_000])  # the eager path, and the blocked one
+def test_results_are_arrays_of_their_own(n):
+    """No result is read-only or shares memory with the point, v or another result, though
+    a rule may pass an input on (the gradient of sum(x) is a broadcast; of `x` under vjp,
+    v itself) and a value may be a variable."""
+    x, v = np.linspace(0, 1, n), np.ones(n)
+    results = [gc.compile("sum(x)").grad(x=x), gc.compile("x").vjp({"x": x}, v=v),
+               gc.compile("sum(x + y)").grad(x=x, y=2 * x), gc.compile("x").eval(x=x),
+               gc.compile("x * y").vjp({"x": x, "y": 2 * x}, v=v)]
+    for r in results:
+        arrays = [r.value, *(r.gradient or r.vjp or {}).values()]
+        for i, a in enumerate(arrays):
+            assert a.flags.writeable
+            for b in [x, v, *arrays[:i]]:
+                assert not np.shares_memory(a, b)
+    cols = gc.compile("x").grad_points(x=x)
+    assert not np.shares_memory(cols.value, x) and cols.value.flags.writeable
+
+
+def test_numbers_beside_float32_arrays_stay_float32():
+    f = np.ones(3, np.float32)
+    for got in [gc.where(gc.tensor([True, False, True]), f, 0), gc.clip(f, 0, 1),
+                gc.maximum(0, f), gc.add(0, f), gc.pow(2, f), gc.maximum(f, 0)]:
+        assert got.dtype == np.float32
+    assert gc.add(1, 2).dtype == np.float64
+
+
 def test_float32_is_kept_through_constants_and_constructors():
     r = gc.compile("sum(x * 2.5 + ones(3))", dtype="float32").grad(x=np.ones(3))
     assert r.value.dtype == np.float32 and r.gradient["x"].dtype == np.float32

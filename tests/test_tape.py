@@ -70,6 +70,14 @@ def test_a_cotangent_of_ones_as_one_number(text, dtype):
             np.testing.assert_array_equal(got[k], want[k])
 
 
+def test_a_power_of_a_one_element_constant_of_any_shape():
+    """The exponent reaches the tape as a constant of shape (1,): still a whole number."""
+    x = np.linspace(-2, 2, blocked.MIN_SIZE + 5)
+    r = gc.compile("sum(x ** detach(b))").grad(x=x, b=np.array([2.0]))
+    np.testing.assert_allclose(r.gradient["x"], 2 * x)
+    assert r.gradient["b"].shape == (1,)
+
+
 @pytest.mark.parametrize("text", ["detach(x) * x", "where(x > 0, x, 0) * y"])
 def test_declines_values_it_would_reuse(text):
     """A detached value or a mask is computed outside the graph: a replay would reuse the

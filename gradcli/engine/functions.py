@@ -58,9 +58,9 @@ def _binary(name: str):
                     else as_tensor(b, a)
         elif b.__class__ is Tensor:
             a = as_tensor(a, b)
-        else:
-            a = as_tensor(a)
-            b = as_tensor(b, a)
+        else:  # (numbers take the dtype of a float array beside them, as with a Tensor)
+            like = _like((a, b))
+            a, b = as_tensor(a, like), as_tensor(b, like)
         return apply(prim, (a, b), _NO_PARAMS)
     fn.__name__ = fn.__qualname__ = name
     return fn

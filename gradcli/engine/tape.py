@@ -165,7 +165,7 @@ def _total(prim, refs) -> bool:
     """Whether a step is finite wherever its inputs are, barring overflow: its primitive is
     in `_TOTAL`, or it is a power with a constant exponent that is a whole number ≥ 0."""
     if prim.name == "pow" and refs[1][0] == _CONST:
-        c = float(refs[1][1])
+        c = float(refs[1][1].item())  # (a one-element constant, of any shape)
         return c >= 0 and c.is_integer()
     return prim.name in _TOTAL
 
