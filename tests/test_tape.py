@@ -70,6 +70,20 @@ def test_a_cotangent_of_ones_as_one_number(text, dtype):
             np.testing.assert_array_equal(got[k], want[k])
 
 
+def test_a_repeated_subexpression_is_one_step():
+    """x**2 written twice is computed once (its cotangents summed); the replay gives the
+    eager numbers."""
+    text = "sin(x)*exp(-x**2/2) + log(1+x**2)"
+    prog, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
+    tape = Tape.record(out, leaves, ("x",))
+    assert [s[0].name for s in tape.steps].count("pow") == 1
+    other = {"x": _values(1000, 1)["x"]}
+    _, _, want_out, cot, want = _eager(text, other, ("x",))
+    got_out, got = tape.replay(other, cot)
+    np.testing.assert_allclose(got_out, want_out.data, rtol=1e-15)
+    np.testing.assert_allclose(got["x"], want["x"], rtol=1e-14, atol=1e-15)
+
+
 def test_a_power_of_a_one_element_constant_of_any_shape():
     """The exponent reaches the tape as a constant of shape (1,): still a whole number."""
     x = np.linspace(-2, 2, blocked.MIN_SIZE + 5)

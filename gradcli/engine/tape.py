@@ -2,7 +2,7 @@
 
 `Tape.record(out, variables)` reads the graph of one run: each node becomes a step (its
 primitive, its params, and where each input comes from: a variable, an earlier step or a
-constant). `Tape.replay(values, cotangent)` runs the same forwards on NumPy arrays, then the
+constant), and nodes that compute the same thing from the same inputs become one step. `Tape.replay(values, cotangent)` runs the same forwards on NumPy arrays, then the
 VJP rules that an unrecorded backward pass runs, steps in reverse order. For cache-blocked
 evaluation: one program over many blocks of its variables, with no interpreter, Tensor or
 Node per block.
@@ -35,9 +35,10 @@ class Tape:
         if order is None:
             return None
         names = {id(t): name for name, t in variables.items()}
-        index = {node: j for j, node in enumerate(order)}
+        index: dict = {}  # node → its step
+        computed: dict = {}  # what a step computes → the step: one step for each
         reaches: list[bool] = []
-        steps = []
+        steps, nodes = [], []
         for node in order:
             refs, needs = [], []
             for i, t in enumerate(node.inputs):
@@ -54,9 +55,16 @@ class Tape:
                     needs.append(False)
                 else:
                     return None
+            what = (node.prim.name, tuple((k, r.dtype.str, r.tobytes()) if k == _CONST
+                                          else (k, r) for k, r in refs))
+            if not node.params and what in computed:
+                index[node] = computed[what]  # a repeated subexpression (x**2 twice)
+                continue
+            index[node] = computed[what] = len(steps)
             reaches.append(any(needs))
             steps.append((node.prim, tuple(refs), node.params, tuple(needs)))
-        return cls(steps, _read_by_gradients(order, steps))
+            nodes.append(node)
+        return cls(steps, _read_by_gradients(nodes, steps))
 
     def replay(self, values: dict[str, np.ndarray], cotangent,
                value: bool = True) -> tuple[np.ndarray | None, dict]:
