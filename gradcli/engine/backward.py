@@ -47,19 +47,20 @@ def _topo_counts(roots: list) -> dict:
         if n is not None and n not in counts:
             counts[n] = 0
             stack.append(n)
+    seen = counts.get
     while stack:
-        node = stack.pop()
-        if node.inputs is None:
+        inputs = stack.pop().inputs
+        if inputs is None:
             raise GraphError(FREED, hint="pass retain_graph=True to the first backward")
-        for t in node.inputs:
+        for t in inputs:
             child = t.grad_fn
-            if child is None or not t.requires_grad:
-                continue
-            if child in counts:
-                counts[child] += 1
-            else:
-                counts[child] = 1
-                stack.append(child)
+            if child is not None and t.requires_grad:
+                c = seen(child)
+                if c is None:
+                    counts[child] = 1
+                    stack.append(child)
+                else:
+                    counts[child] = c + 1
     return counts
 
 
@@ -176,7 +177,10 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                     gi = vjp[i](g, out, *args, **params) if params else vjp[i](g, out, *args)
                     want_shape = t.data.shape if not nlead else gshape[:nlead] + t.data.shape
                     if raw:
-                        gi = _fit(gi, want_shape, nlead)
+                        cls = gi.__class__
+                        if cls is not np.ndarray and cls not in _SCALARS \
+                                or gi.shape != want_shape:
+                            gi = _fit(gi, want_shape, nlead)
                     else:
                         if gi.__class__ is not Tensor:
                             gi = as_tensor(gi, g)
