@@ -2,8 +2,9 @@
 
 `Tape.record(out, variables)` reads the graph of one run: each node becomes a step (its
 primitive, its params, and where each input comes from: a variable, an earlier step or a
-constant), and nodes that compute the same thing from the same inputs become one step. `Tape.replay(values, cotangent)` runs the same forwards on NumPy arrays, then the
-VJP rules that an unrecorded backward pass runs, steps in reverse order. For cache-blocked
+constant), and nodes that compute the same thing from the same inputs become one step.
+`Tape.replay(values, cotangent)` runs the same forwards on NumPy arrays, then the VJP rules
+that an unrecorded backward pass runs, steps in reverse order. For cache-blocked
 evaluation: one program over many blocks of its variables, with no interpreter, Tensor or
 Node per block.
 """
