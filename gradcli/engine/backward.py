@@ -178,7 +178,7 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                     want_shape = t.data.shape if not nlead else gshape[:nlead] + t.data.shape
                     if raw:
                         cls = gi.__class__
-                        if cls is not np.ndarray and cls not in _SCALARS \
+                        if cls is not np.ndarray and cls is not Diag and cls not in _SCALARS \
                                 or gi.shape != want_shape:
                             gi = _fit(gi, want_shape, nlead)
                     else:
