@@ -53,6 +53,7 @@ def test_diag_keeps_structure_and_dtype():
     assert isinstance(d * gc.tensor(np.ones(3, np.float32)), Diag)
     assert (d * 0.5).dtype == np.float32
     assert isinstance(gc.reshape(d, (3, 3, 1)), Diag)
+    assert isinstance(gc.reshape(identity((4,), np.float64), (4, -1)), Diag)
     np.testing.assert_allclose(d.data, dense_identity((3,)).data)
 
 

@@ -84,6 +84,20 @@ def test_a_repeated_subexpression_is_one_step():
     np.testing.assert_allclose(got["x"], want["x"], rtol=1e-14, atol=1e-15)
 
 
+def test_constants_of_other_shapes_are_other_subexpressions():
+    """x*2 with a 2 of shape () and with one of shape (1, 1) give different shapes: two
+    steps, and the replay keeps the output's shape."""
+    from gradcli.engine.tensor import Tensor, enable_grad
+    x = Tensor(np.linspace(1, 2, 16)).requires_grad_()
+    with enable_grad():
+        out = x * Tensor(np.array([[2.0]])) + x * Tensor(np.array(2.0))
+    tape = Tape.record(out, {"x": x}, ("x",))
+    assert len(tape.steps) == 3
+    value, grads = tape.replay({"x": np.linspace(0, 1, 16)}, np.ones((1, 16)))
+    assert value.shape == (1, 16)
+    np.testing.assert_allclose(grads["x"], np.full(16, 4.0))
+
+
 def test_a_power_of_a_one_element_constant_of_any_shape():
     """The exponent reaches the tape as a constant of shape (1,): still a whole number."""
     x = np.linspace(-2, 2, blocked.MIN_SIZE + 5)

@@ -321,13 +321,13 @@ def reshape(x, *shape):
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     if _T.state.raw and x.__class__ is np.ndarray:  # a rule's exact shape, in a plain backward
         return x.reshape(shape)
-    if x.__class__ is Diag:  # (a rule's exact shape too: Diag lives in backward passes)
-        kept = x.reshaped(tuple(shape))
-        if kept is not None:
-            return kept
     x = as_tensor(x)
     try:
         target = tuple(int(n) for n in shape)
+        if x.__class__ is Diag:  # (Diag lives in backward passes: a rule's exact shape)
+            kept = x.reshaped(target)
+            if kept is not None:
+                return kept
         if _min(target, default=0) < 0 or math.prod(target) != math.prod(x.shape):
             target = np.empty(x.shape, dtype=np.bool_).reshape(target).shape  # resolves a -1
     except (ValueError, TypeError):
@@ -335,6 +335,10 @@ def reshape(x, *shape):
                          f"{tuple(shape)}", hint=f"the sizes must multiply to {x.data.size}") from None
     if target == x.shape:
         return x
+    if x.__class__ is Diag:
+        kept = x.reshaped(target)
+        if kept is not None:
+            return kept
     return _apply("reshape", x, shape=target, nd=x.ndim)
 
 

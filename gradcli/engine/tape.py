@@ -56,12 +56,14 @@ class Tape:
                     needs.append(False)
                 else:
                     return None
-            what = (node.prim.name, tuple((k, r.dtype.str, r.tobytes()) if k == _CONST
-                                          else (k, r) for k, r in refs))
+            what = (node.prim.name, tuple((k, r.dtype.str, r.shape, r.tobytes())
+                                          if k == _CONST else (k, r) for k, r in refs))
             if not node.params and what in computed:
                 index[node] = computed[what]  # a repeated subexpression (x**2 twice)
                 continue
-            index[node] = computed[what] = len(steps)
+            index[node] = len(steps)
+            if not node.params:
+                computed[what] = len(steps)
             reaches.append(any(needs))
             steps.append((node.prim, tuple(refs), node.params, tuple(needs)))
             nodes.append(node)
