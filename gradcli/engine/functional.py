@@ -121,10 +121,10 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     with enable_grad():
         out_tuple, outs = _call(func, xs)
     n_out, n_in = sum(o.data.size for o in outs), sum(x.data.size for x in xs)
-    if n_out * n_in >= LARGE:
-        keep_freed_memory()
     if strategy == "auto" and n_out > n_in:
         return _jacobian_fwd(func, xs, in_tuple, create_graph)
+    if n_out * n_in >= LARGE:
+        keep_freed_memory()
     rows = []
     for k, out in enumerate(outs):
         m = out.data.size

@@ -324,21 +324,17 @@ def reshape(x, *shape):
     x = as_tensor(x)
     try:
         target = tuple(int(n) for n in shape)
-        if x.__class__ is Diag:  # (Diag lives in backward passes: a rule's exact shape)
-            kept = x.reshaped(target)
-            if kept is not None:
-                return kept
         if _min(target, default=0) < 0 or math.prod(target) != math.prod(x.shape):
             target = np.empty(x.shape, dtype=np.bool_).reshape(target).shape  # resolves a -1
     except (ValueError, TypeError):
         raise ShapeError(f"cannot reshape an array of shape {x.shape} into shape "
                          f"{tuple(shape)}", hint=f"the sizes must multiply to {x.data.size}") from None
-    if target == x.shape:
-        return x
-    if x.__class__ is Diag:
+    if x.__class__ is Diag:  # (a symbolic batch of a backward pass stays symbolic)
         kept = x.reshaped(target)
         if kept is not None:
             return kept
+    if target == x.shape:
+        return x
     return _apply("reshape", x, shape=target, nd=x.ndim)
 
 
