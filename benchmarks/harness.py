@@ -134,6 +134,50 @@ def bench(fn, *, repeat=7, min_sample=0.02, budget=2.0, min_repeat=3) -> Timing:
     return Timing(min(samples), statistics.median(samples))
 
 
+@dataclass
+class Paired:
+    median: float  # of the per-round ratios
+    low: float
+    high: float
+
+
+def _calls_per_sample(fn, min_sample: float) -> int:
+    t0 = time.perf_counter()
+    fn()
+    return max(1, math.ceil(min_sample / max(time.perf_counter() - t0, 1e-7)))
+
+
+PAIRED_NOTE = ("15 rounds, each timing a batch of at least 50 ms of the row and one of its "
+               "baseline, in alternating order; the median of the rounds' ratios")
+
+
+def paired(fn, base, *, rounds=15, min_sample=0.05) -> Paired:
+    """The ratio time(fn) ÷ time(base) from alternating samples, one of each a round (the
+    order swapped every round): a slow spell of a noisy machine hits both sides of a ratio,
+    where timing one row after the other lets it fall on either."""
+    nf, nb = _calls_per_sample(fn, min_sample), _calls_per_sample(base, min_sample)
+    ratios = []
+    for r in range(rounds):
+        t = {}
+        for f, number in ((fn, nf), (base, nb)) if r % 2 else ((base, nb), (fn, nf)):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                f()
+            t[f] = (time.perf_counter() - t0) / number
+        ratios.append(t[fn] / t[base])
+    return Paired(statistics.median(ratios), min(ratios), max(ratios))
+
+
+def paired_verdict(label: str, fn_factory, base_factory, limit: float) -> str:
+    """A Markdown line: `label`, its paired ratio with the rounds' range, PASS or FAIL."""
+    try:
+        p = paired(fn_factory(), base_factory())
+    except Exception as e:  # noqa: BLE001 - a failure becomes the line's text
+        return f"- {label}: {reason(e)}"
+    print(f"  paired {label}: {p.median:.2f}× ({p.low:.2f}–{p.high:.2f})", file=sys.stderr)
+    return (f"- {label}: {verdict(p.median, limit)}; rounds {p.low:.2f}–{p.high:.2f}×")
+
+
 def na(msg: str) -> str:
     """An 'n/a (reason)' cell, the reason shortened to one line."""
     msg = re.sub(r"\s+", " ", msg).strip()
@@ -226,11 +270,6 @@ def grid(impls: dict, sizes: list[int], *, base: str, want=None, unchecked=(), f
             print(f"  n={size_label(n)} {name}: {cell(results[name][n], results[base].get(n))}", file=sys.stderr)
     rows = [[name] + [cell(results[name][n], results[base][n]) for n in sizes] for name in impls]
     return results, table(["implementation"] + [f"n = {size_label(n)}" for n in sizes], rows)
-
-
-def ratio(results: dict, name: str, base: str, n: int):
-    a, b = results[name][n], results[base][n]
-    return a.median / b.median if isinstance(a, Timing) and isinstance(b, Timing) else None
 
 
 def size_label(n: int) -> str:

@@ -118,14 +118,15 @@ TARGETS = {"gradcli library (tensor, backward)": 2.0, "gradcli compile(text).gra
 def main() -> None:
     ns = harness.args(__doc__)
     sizes = [10**3, 10**4, 10**5] if ns.quick else [10**3, 10**4, 10**5, 10**6, 10**7]
-    res, body = harness.grid(IMPLS, sizes, base="NumPy forward only (baseline)",
+    _, body = harness.grid(IMPLS, sizes, base="NumPy forward only (baseline)",
                              want=lambda n: grad_ref(xs(n)), unchecked=["NumPy forward only (baseline)"], first_calls=["JAX jit first call (trace+compile)"],
                              budget=3.0)
-    lines = [f"- {row} at n = {harness.size_label(n)}: "
-             f"{harness.verdict(harness.ratio(res, row, 'NumPy forward only (baseline)', n), limit)}"
+    lines = [harness.paired_verdict(f"{row} at n = {harness.size_label(n)}", lambda: IMPLS[row](n),
+                                    lambda: numpy_forward(n), limit)
              for row, limit in TARGETS.items() for n in sizes if n >= 10**6]
     body = (f"f(x) = `{TEXT}`, float64; ratio = value+gradient time ÷ NumPy forward time. "
-            f"Every gradient is checked against the hand-written one.\n\n{body}\n\n" + "\n".join(lines))
+            f"Every gradient is checked against the hand-written one.\n\n{body}\n\n"
+            f"Targets, from paired samples ({harness.PAIRED_NOTE}):\n\n" + "\n".join(lines))
     harness.emit("W2", "W2 — elementwise value+gradient", body, ns)
 
 

@@ -132,6 +132,12 @@ def main() -> None:
     parts.insert(1, "First calls of `tanh(A @ x) + x**2`, each in a new process that has "
                     "imported only its library (JAX's includes its trace and compile):\n\n"
                     + first_calls(sizes[1:]))
+    rows = impls(*CASES["tanh(A @ x) + x**2"])
+    lines = [harness.paired_verdict(f"gradcli ÷ hand-written, J of `tanh(A @ x) + x**2` at n = {n}",
+                                    lambda: rows["gradcli functional.jacobian"](n),
+                                    lambda: rows["NumPy hand-written (baseline)"](n), 2.0)
+             for n in sizes[1:]]
+    parts.append(f"Targets, from paired samples ({harness.PAIRED_NOTE}):\n\n" + "\n".join(lines))
     body = ("A = standard_normal((n, n)) / sqrt(n) (seed 0), x = linspace(-1, 1, n), float64; "
             "ratio to the hand-written NumPy Jacobian.\n\n" + "\n\n".join(parts))
     harness.emit("W3", "W3 — Jacobians", body, ns)

@@ -72,9 +72,15 @@ IMPLS = {
 def main() -> None:
     ns = harness.args(__doc__)
     sizes = [100] if ns.quick else [500]
-    _, md = harness.grid(IMPLS, sizes, base="NumPy hand-written (baseline)", want=lambda n: hess_ref(xs(n)),
+    res, md = harness.grid(IMPLS, sizes, base="NumPy hand-written (baseline)", want=lambda n: hess_ref(xs(n)),
                          first_calls=["JAX jit(hessian) first call"], budget=3.0)
-    body = f"x ~ standard normal (seed 0), float64; every Hessian checked against the hand-written one.\n\n{md}"
+    n, t = sizes[-1], res["gradcli functional.hessian"][sizes[-1]]
+    ms = t.median * 1e3 if isinstance(t, harness.Timing) else None
+    lines = [f"- gradcli functional.hessian at n = {n}: {harness.verdict(ms, 2.0, ' ms')}",
+             harness.paired_verdict(f"gradcli ÷ torch.func.hessian at n = {n}", lambda: gradcli(n),
+                                    lambda: IMPLS["torch.func.hessian"](n), 1.0)]
+    body = (f"x ~ standard normal (seed 0), float64; every Hessian checked against the hand-written one.\n\n{md}"
+            f"\n\nTargets (the ratio from paired samples: {harness.PAIRED_NOTE}):\n\n" + "\n".join(lines))
     harness.emit("W6", "W6 — Hessian of logsumexp", body, ns)
 
 
