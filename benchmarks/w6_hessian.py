@@ -74,7 +74,8 @@ def main() -> None:
     sizes = [100] if ns.quick else [500]
     res, md = harness.grid(IMPLS, sizes, base="NumPy hand-written (baseline)", want=lambda n: hess_ref(xs(n)),
                          first_calls=["JAX jit(hessian) first call"], budget=3.0)
-    n, t = sizes[-1], res["gradcli functional.hessian"][sizes[-1]]
+    n = sizes[-1]
+    t = res["gradcli functional.hessian"][n]
     ms = t.median * 1e3 if isinstance(t, harness.Timing) else None
     lines = [f"- gradcli functional.hessian at n = {n}: {harness.verdict(ms, 2.0, ' ms')}",
              harness.paired_verdict(f"gradcli ÷ torch.func.hessian at n = {n}", lambda: gradcli(n),

@@ -56,13 +56,14 @@ class Tape:
                     needs.append(False)
                 else:
                     return None
-            what = (node.prim.name, tuple((k, r.dtype.str, r.shape, r.tobytes())
-                                          if k == _CONST else (k, r) for k, r in refs))
-            if not node.params and what in computed:
+            what = None if node.params else (  # steps with params are never merged
+                node.prim.name, tuple((k, r.dtype.str, r.shape, r.tobytes())
+                                      if k == _CONST else (k, r) for k, r in refs))
+            if what in computed:
                 index[node] = computed[what]  # a repeated subexpression (x**2 twice)
                 continue
             index[node] = len(steps)
-            if not node.params:
+            if what is not None:
                 computed[what] = len(steps)
             reaches.append(any(needs))
             steps.append((node.prim, tuple(refs), node.params, tuple(needs)))
