@@ -1,7 +1,11 @@
-"""W1 start-up: whole processes, run round-robin in one go; ms and ratio to `import numpy`."""
+"""W1 start-up: whole processes, run round-robin in one go; ms and ratio to `import numpy`.
+Where valgrind is installed, also the instructions each process executes (callgrind): a
+count that a busy machine does not move, beside the times that it does."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -37,6 +41,35 @@ def run_once(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     return time.perf_counter() - t0, proc
 
 
+COUNTED = (NUMPY_KEY, GC_KEY, "HIPS autograd one-shot grad")
+
+
+def instructions(cmd: list[str]) -> int | str:
+    """Instructions a process executes under callgrind, on one BLAS thread (idle pool
+    threads spin, and their count would vary from run to run); same to 0.1% run to run."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return harness.na("valgrind is not installed")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tempfile.gettempdir())
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode or not found:
+        return harness.na(harness.process_error(proc))
+    return int(found.group(1))
+
+
+def instruction_lines() -> str:
+    counts = {name: instructions(CASES[name]) for name in COUNTED}
+    base = counts[NUMPY_KEY]
+    rows = [[f"`{name}`", f"{n / 1e6:,.0f} M · {n / base:.2f}×" if isinstance(n, int) and isinstance(base, int)
+             else str(n)] for name, n in counts.items()]
+    body = harness.table(["process", "instructions (callgrind, one BLAS thread) · ratio to import numpy"], rows)
+    gc = counts[GC_KEY]
+    ratio = gc / base if isinstance(gc, int) and isinstance(base, int) else None
+    return body + f"\n\ngradcli console script / import numpy, in instructions: {harness.verdict(ratio, 1.5)}\n"
+
+
 def main() -> None:
     ns = harness.args(__doc__)
     runs = 3 if ns.quick else 10
@@ -67,6 +100,8 @@ def main() -> None:
     body += f"\n\ngradcli console script / import numpy: {harness.verdict(ratio, 1.5)}\n"
     if GC_KEY in outputs:
         body += f"\ngradcli output: `{outputs[GC_KEY][:200]}`\n"
+    if not ns.quick:
+        body += "\n" + instruction_lines()
     harness.emit("W1", "W1 — start-up (whole processes)", body, ns)
 
 
