@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import resource
+import statistics
 import subprocess
 import sys
+import time
 import tracemalloc
 
 import harness  # first: it sets the thread counts before NumPy loads
@@ -21,6 +23,8 @@ import numpy as np
 CHAINS = {"y = y*2": lambda m, y: y * 2, "y = sin(y)*1.0001 + 0.1": lambda m, y: m.sin(y) * 1.0001 + 0.1}
 OPS = {"y = y*2": 1, "y = sin(y)*1.0001 + 0.1": 3}  # recorded operations per step
 X0 = 0.5
+# PyTorch's µs/op for `y = y*2` in the issue, on a quiet machine of this kind
+ISSUE_TORCH_US = {10**4: 7.5, 10**5: 8.1}
 
 
 def reference(chain: str, steps: int) -> float:
@@ -123,6 +127,49 @@ def child(name: str, chain: str, steps: int) -> None:
     print(json.dumps({**timing, "rss_kib": rss, "traced_bytes": traced}))
 
 
+def child_once(name: str, chain: str, steps: int) -> None:
+    """Print the seconds of one forward+backward, after a warm-up call."""
+    fn = IMPLS[name](chain, steps)
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    print(time.perf_counter() - t0)
+
+
+def paired_with_torch(chain: str, steps: int, rounds: int = 7) -> harness.Paired:
+    """gradcli ÷ PyTorch from alternating fresh processes, one timed call each a round (the
+    order swapped every round), as `harness.paired` does within one process."""
+    ratios = []
+    for r in range(rounds):
+        t = {}
+        for name in ("gradcli", "PyTorch") if r % 2 else ("PyTorch", "gradcli"):
+            proc = subprocess.run([sys.executable, __file__, "--once", name, chain, str(steps)],
+                                  capture_output=True, text=True, timeout=600)
+            if proc.returncode:
+                raise RuntimeError(harness.process_error(proc))
+            t[name] = float(proc.stdout.strip().splitlines()[-1])
+        ratios.append(t["gradcli"] / t["PyTorch"])
+    return harness.Paired(statistics.median(ratios), min(ratios), max(ratios))
+
+
+def normalised_lines(chain: str = "y = y*2") -> str:
+    """The µs/op that gradcli's paired ratio to PyTorch gives on the issue's quiet machine,
+    where PyTorch measured ISSUE_TORCH_US: an estimate that a slow hour does not move."""
+    lines = []
+    for steps, torch_us in ISSUE_TORCH_US.items():
+        label = f"`{chain}`, {harness.size_label(steps)} steps"
+        try:
+            p = paired_with_torch(chain, steps)
+        except Exception as e:  # noqa: BLE001 - a failure becomes the line's text
+            lines.append(f"- {label}: {harness.reason(e)}")
+            continue
+        print(f"  paired {label}: {p.median:.2f}× ({p.low:.2f}–{p.high:.2f})", file=sys.stderr)
+        lines.append(f"- {label}: gradcli ÷ PyTorch {p.median:.2f}× (rounds {p.low:.2f}–"
+                     f"{p.high:.2f}×) × PyTorch's {torch_us} µs/op in the issue = "
+                     f"{harness.verdict(p.median * torch_us, 5.0, ' µs/op')}")
+    return "\n".join(lines)
+
+
 def cell(name: str, chain: str, steps: int) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--child", name, chain, str(steps)],
                           capture_output=True, text=True, timeout=600)
@@ -139,10 +186,14 @@ def memory(m: dict) -> str:
 
 
 def main() -> None:
-    ns = harness.args(__doc__, lambda p: p.add_argument("--child", nargs=3, metavar=("IMPL", "CHAIN", "STEPS")))
-    if ns.child:
+    def extra(p):
+        p.add_argument("--child", nargs=3, metavar=("IMPL", "CHAIN", "STEPS"))
+        p.add_argument("--once", nargs=3, metavar=("IMPL", "CHAIN", "STEPS"))
+    ns = harness.args(__doc__, extra)
+    if ns.child or ns.once:
+        name, chain, steps = ns.child or ns.once
         with np.errstate(over="ignore", invalid="ignore"):
-            child(ns.child[0], ns.child[1], int(ns.child[2]))
+            (child if ns.child else child_once)(name, chain, int(steps))
         return
     all_steps = [10**3, 10**4] if ns.quick else [10**3, 10**4, 10**5]
     labels = [harness.size_label(s) for s in all_steps]
@@ -176,6 +227,11 @@ def main() -> None:
     body = ("Leaf: a float64 scalar 0.5 requiring grad (NumPy: np.float64, no gradient). "
             "Gradients checked against forward-mode accumulation.\n\n" + "\n\n".join(parts)
             + "\n\nTarget ≤ 5 µs/op:\n" + target)
+    if not ns.quick:
+        body += ("\n\nThe same target on the issue's quiet machine, from gradcli's ratio to PyTorch "
+                 "(7 rounds of two fresh processes, one timed forward+backward each, the order "
+                 "swapped every round; the median ratio times PyTorch's µs/op in the issue):\n"
+                 + normalised_lines())
     harness.emit("W4", "W4 — per-op overhead of long chains", body, ns)
 
 
