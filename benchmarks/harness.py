@@ -321,7 +321,20 @@ def machine_info() -> str:
             "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
             "GRADCLI_THREADS", "XLA_FLAGS")) + ")",
         f"- peers: {', '.join(versions)}",
+        f"- gradcli's sin and cos: {_kernels()}",
     ])
+
+
+def _kernels() -> str:
+    """Whose sin and cos gradcli computes with (gradcli/engine/kernels.py), told without
+    importing gradcli."""
+    try:
+        version = importlib.metadata.version("mkl_umath")
+    except importlib.metadata.PackageNotFoundError:
+        return "NumPy's (mkl_umath not installed)"
+    if os.environ.get("GRADCLI_KERNELS", "") == "numpy":
+        return f"NumPy's (GRADCLI_KERNELS=numpy; mkl_umath {version} installed)"
+    return f"MKL's vector math (mkl_umath {version}, the `mkl` extra)"
 
 
 def _replace_block(text: str, key: str, body: str) -> str:
