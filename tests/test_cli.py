@@ -395,7 +395,9 @@ def test_help_has_examples(command):
 
 def test_version():
     r = run("--version")
-    assert r.exit_code == 0 and r.stdout.strip() == f"gradcli {gradcli_version()}"
+    from gradcli.engine.kernels import describe
+    assert r.exit_code == 0
+    assert r.stdout.splitlines() == [f"gradcli {gradcli_version()}", f"sin and cos: {describe()}"]
 
 
 def gradcli_version() -> str:

@@ -18,6 +18,13 @@ def test_without_mkl_the_table_holds_numpys_ufuncs(monkeypatch):
     assert kernels.vector("sin") is np.sin and kernels.vector("cos") is np.cos
 
 
+def test_describe_names_the_kernels(monkeypatch):
+    want = "Intel MKL's vector math (mkl_umath " if kernels.AVAILABLE else "NumPy's"
+    assert kernels.describe().startswith(want)
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    assert kernels.describe() == "NumPy's"
+
+
 def test_gradcli_kernels_numpy_keeps_numpys_ufuncs():
     code = ("import numpy as np; from gradcli.engine.ops import PRIMITIVES as P; "
             "assert P['sin'].forward is np.sin and P['cos'].forward is np.cos")

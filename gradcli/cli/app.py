@@ -138,7 +138,9 @@ def _version(show: bool) -> None:
     if show:
         from importlib.metadata import version
 
-        typer.echo(f"gradcli {version('gradcli')}")
+        from ..engine.kernels import describe
+
+        typer.echo(f"gradcli {version('gradcli')}\nsin and cos: {describe()}")
         raise typer.Exit()
 
 

@@ -39,3 +39,12 @@ def vector(name: str):
         return (_loaded.get(name) or _load(name))(x)
     kernel.__name__ = kernel.__qualname__ = name
     return kernel
+
+
+def describe() -> str:
+    """Whose sin and cos these are, for `gradcli --version`."""
+    if not AVAILABLE:
+        return "NumPy's"
+    from importlib.metadata import version
+
+    return f"Intel MKL's vector math (mkl_umath {version('mkl_umath')})"
