@@ -213,8 +213,10 @@ _unary("log", np.log, None, lambda sp, x: sp.log(x), (0.1, 3.0), explain="g / x"
        over=lambda x, out: x)
 _unary("log1p", np.log1p, None, lambda sp, x: sp.log(1 + x), (-0.5, 3.0),
        explain="g / (1 + x)", over=lambda x, out: 1 + x)
-_unary("sin", vector("sin"), lambda x, out: F.cos(x), lambda sp, x: sp.sin(x), explain="g · cos(x)")
-_unary("cos", vector("cos"), lambda x, out: -F.sin(x), lambda sp, x: sp.cos(x), explain="-g · sin(x)")
+_unary("sin", vector("sin"), lambda x, out: F.cos(x), lambda sp, x: sp.sin(x),
+       explain="g · cos(x)")
+_unary("cos", vector("cos"), lambda x, out: -F.sin(x), lambda sp, x: sp.cos(x),
+       explain="-g · sin(x)")
 _unary("tan", np.tan, lambda x, out: 1 + out * out, lambda sp, x: sp.tan(x), (-1.2, 1.2),
        explain="g · (1 + out²)")
 _unary("asin", np.arcsin, lambda x, out: 1 / F.sqrt(1 - x * x), lambda sp, x: sp.asin(x),
