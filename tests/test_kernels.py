@@ -25,6 +25,17 @@ def test_describe_names_the_kernels(monkeypatch):
     assert kernels.describe() == "NumPy's"
 
 
+def test_an_mkl_umath_that_does_not_load_leaves_numpys(monkeypatch):
+    monkeypatch.setattr(kernels, "AVAILABLE", True)
+    monkeypatch.setattr(kernels, "_loaded", {})
+    monkeypatch.setattr(kernels, "_broken", False)
+    monkeypatch.setitem(sys.modules, "mkl_umath", None)  # importing it raises ImportError
+    sin = kernels.vector("sin")
+    x = np.linspace(-3, 3, 7)
+    assert np.array_equal(sin(x), np.sin(x))
+    assert kernels.describe() == "NumPy's (mkl_umath is installed but did not load)"
+
+
 def test_gradcli_kernels_numpy_keeps_numpys_ufuncs():
     code = ("import numpy as np; from gradcli.engine.ops import PRIMITIVES as P; "
             "assert P['sin'].forward is np.sin and P['cos'].forward is np.cos")

@@ -20,13 +20,20 @@ import numpy as np
 AVAILABLE = os.environ.get("GRADCLI_KERNELS", "") != "numpy" \
     and PathFinder.find_spec("mkl_umath") is not None
 _loaded: dict = {}
+_broken = False  # installed, but it did not load
 
 
 def _load(name: str):
+    """MKL's ufunc `name`; NumPy's when mkl_umath is installed but does not load (MKL's
+    own libraries missing or broken): a slower sin is better than no sin."""
+    global AVAILABLE, _broken
     os.environ.setdefault("MKL_NUM_THREADS", "1")
-    import mkl_umath
-
-    _loaded.update(sin=mkl_umath.sin, cos=mkl_umath.cos)
+    try:
+        import mkl_umath
+        _loaded.update(sin=mkl_umath.sin, cos=mkl_umath.cos)
+    except (ImportError, OSError):
+        AVAILABLE, _broken = False, True
+        _loaded.update(sin=np.sin, cos=np.cos)
     return _loaded[name]
 
 
@@ -43,8 +50,10 @@ def vector(name: str):
 
 def describe() -> str:
     """Whose sin and cos these are, for `gradcli --version`."""
+    if AVAILABLE and not _loaded:
+        _load("sin")  # (a load that fails turns AVAILABLE off)
     if not AVAILABLE:
-        return "NumPy's"
+        return "NumPy's (mkl_umath is installed but did not load)" if _broken else "NumPy's"
     from importlib.metadata import version
 
     return f"Intel MKL's vector math (mkl_umath {version('mkl_umath')})"
