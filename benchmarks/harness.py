@@ -151,21 +151,34 @@ PAIRED_NOTE = ("15 rounds, each timing a batch of at least 50 ms of the row and 
                "baseline, in alternating order; the median of the rounds' ratios")
 
 
-def paired(fn, base, *, rounds=15, min_sample=0.05) -> Paired:
-    """The ratio time(fn) ÷ time(base) from alternating samples, one of each a round (the
-    order swapped every round): a slow spell of a noisy machine hits both sides of a ratio,
-    where timing one row after the other lets it fall on either."""
-    nf, nb = _calls_per_sample(fn, min_sample), _calls_per_sample(base, min_sample)
+def alternate(sample_a, sample_b, rounds: int) -> Paired:
+    """The ratio a ÷ b from `rounds` rounds of one sample of each (seconds, from the
+    zero-argument `sample_a` and `sample_b`), the order swapped every round: a slow spell
+    of a noisy machine hits both sides of a ratio, where timing one row after the other
+    lets it fall on either."""
     ratios = []
     for r in range(rounds):
         t = {}
-        for f, number in ((fn, nf), (base, nb)) if r % 2 else ((base, nb), (fn, nf)):
+        for key, sample in (("a", sample_a), ("b", sample_b)) if r % 2 else \
+                (("b", sample_b), ("a", sample_a)):
+            t[key] = sample()
+        ratios.append(t["a"] / t["b"])
+    return Paired(statistics.median(ratios), min(ratios), max(ratios))
+
+
+def paired(fn, base, *, rounds=15, min_sample=0.05) -> Paired:
+    """time(fn) ÷ time(base) by `alternate`, each sample a batch of at least `min_sample`
+    seconds of calls."""
+    def sampler(f):
+        number = _calls_per_sample(f, min_sample)
+
+        def sample():
             t0 = time.perf_counter()
             for _ in range(number):
                 f()
-            t[f] = (time.perf_counter() - t0) / number
-        ratios.append(t[fn] / t[base])
-    return Paired(statistics.median(ratios), min(ratios), max(ratios))
+            return (time.perf_counter() - t0) / number
+        return sample
+    return alternate(sampler(fn), sampler(base), rounds)
 
 
 def paired_verdict(label: str, fn_factory, base_factory, limit: float) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -136,20 +135,13 @@ def child_once(name: str, chain: str, steps: int) -> None:
     print(time.perf_counter() - t0)
 
 
-def paired_with_torch(chain: str, steps: int, rounds: int = 7) -> harness.Paired:
-    """gradcli ÷ PyTorch from alternating fresh processes, one timed call each a round (the
-    order swapped every round), as `harness.paired` does within one process."""
-    ratios = []
-    for r in range(rounds):
-        t = {}
-        for name in ("gradcli", "PyTorch") if r % 2 else ("PyTorch", "gradcli"):
-            proc = subprocess.run([sys.executable, __file__, "--once", name, chain, str(steps)],
-                                  capture_output=True, text=True, timeout=600)
-            if proc.returncode:
-                raise RuntimeError(harness.process_error(proc))
-            t[name] = float(proc.stdout.strip().splitlines()[-1])
-        ratios.append(t["gradcli"] / t["PyTorch"])
-    return harness.Paired(statistics.median(ratios), min(ratios), max(ratios))
+def once(name: str, chain: str, steps: int) -> float:
+    """The seconds of one forward+backward of `name` in a fresh process (`child_once`)."""
+    proc = subprocess.run([sys.executable, __file__, "--once", name, chain, str(steps)],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode:
+        raise RuntimeError(harness.process_error(proc))
+    return float(proc.stdout.strip().splitlines()[-1])
 
 
 def normalised_lines(chain: str = "y = y*2") -> str:
@@ -159,7 +151,8 @@ def normalised_lines(chain: str = "y = y*2") -> str:
     for steps, torch_us in ISSUE_TORCH_US.items():
         label = f"`{chain}`, {harness.size_label(steps)} steps"
         try:
-            p = paired_with_torch(chain, steps)
+            p = harness.alternate(lambda: once("gradcli", chain, steps),
+                                  lambda: once("PyTorch", chain, steps), rounds=7)
         except Exception as e:  # noqa: BLE001 - a failure becomes the line's text
             lines.append(f"- {label}: {harness.reason(e)}")
             continue
