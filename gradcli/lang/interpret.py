@@ -89,6 +89,15 @@ class TensorBackend:
         return transpose(value)
 
     def listing(self, items: list):
+        shapes = list(dict.fromkeys(np.shape(i.data if isinstance(i, Tensor) else i)
+                                    for i in items))
+        if len(shapes) > 1:
+            raise ShapeError(f"the nested lists are ragged: a list holds items of shapes "
+                             f"{shapes[0]} and {shapes[1]}",
+                             hint="give every row the same length, as in [[1, 2], [3, 4]]")
+        if len(shapes[0]) >= S.MAX_DIMS:
+            raise ShapeError(f"the nested lists are more than {S.MAX_DIMS} levels deep",
+                             hint=f"an array has at most {S.MAX_DIMS} dimensions")
         return stack(items)
 
     def truth(self, value) -> bool:

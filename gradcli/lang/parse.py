@@ -182,7 +182,20 @@ def _rewrite(text: str, carets: dict[int, list[int]]) -> list[str]:
     return lines
 
 
-def _syntax_hint(msg: str, near: str) -> str:
+_OPERATORS = "+-*/@%^<>="
+
+
+def _syntax_hint(msg: str, near: str, before: str = "") -> str:
+    """A hint for Python's syntax error `msg` at the text `near` (after `before`)."""
+    prev = before.rstrip()
+    op, first = prev[len(prev.rstrip(_OPERATORS)):], near[:1]  # the operators around it
+    if first and first in _OPERATORS and (op or prev[-1:] in ("", "(", ",", "[")):
+        if first == "*" == op:
+            return "did you mean ** for power? Write it without a space: x ** 2"
+        what = f"{op} is followed by {first}" if op else f"{first} has no value before it"
+        return f"an operator needs a value on each side: {what}"
+    if op and not near.strip():
+        return f"an operator needs a value on each side: nothing follows {op}"
     if "decimal literal" in msg:
         return "write multiplication explicitly: 2*x, not 2x"
     if "invalid character" in msg:
@@ -284,10 +297,10 @@ class _Translator:
         end_col = col + 1
         if err.end_lineno == line and err.end_offset and err.end_offset > (err.offset or 0):
             end_col = self.col(line, err.end_offset - 1, chars=True)
-        near = self.text.split("\n")[line - 1][col:] if line <= len(self.lines) else ""
+        text = self.text.split("\n")[line - 1] if line <= len(self.lines) else ""
         raise ParseError(msg or "invalid syntax",
                          span=Span(line, col, line, end_col), source=self.text,
-                         hint=_syntax_hint(msg, near)) from None
+                         hint=_syntax_hint(msg, text[col:], text[:col])) from None
 
     def check_depth(self, tree: ast.AST):
         """Refuse trees deeper than six times the nesting limit (long chains like

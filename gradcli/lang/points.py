@@ -14,7 +14,7 @@ from typing import TextIO
 
 import numpy as np
 
-from ..errors import GradcliError, LimitError, Span, UsageError
+from ..errors import GradcliError, LimitError, ShapeError, Span, UsageError
 from . import syntax as S
 from .parse import CONSTANTS, parse
 
@@ -69,6 +69,9 @@ def _split(text: str) -> list[tuple[str, Span, str, Span]]:
         if v >= b:
             raise UsageError(f"{name} has no value", span=_span(text, eq, eq + 1), source=text,
                              hint=_AT_HINT)
+        if text[v] == "=":  # x==1
+            raise UsageError(f"{name} is bound with one =, not two", span=_span(text, eq, v + 1),
+                             source=text, hint=f"--at {name}={text[v + 1:b].strip()}")
         out.append((unicodedata.normalize("NFKC", name), _span(text, a, a + len(name)),
                     text[v:b], _span(text, v, b)))
     return out
@@ -182,6 +185,9 @@ def _json_array(value) -> np.ndarray:
     except RecursionError:
         raise ValueError("the nested list is too deep") from None
     except ValueError as err:
+        if "maximum" in str(err):  # NumPy: "would exceed the maximum number of dimension"
+            raise ValueError(f"the nested lists are more than {S.MAX_DIMS} levels deep (an "
+                             f"array has at most {S.MAX_DIMS} dimensions)") from None
         if "inhomogeneous" in str(err) or "sequence" in str(err):
             raise ValueError("the nested lists are ragged (rows of different lengths)") \
                 from None
@@ -337,6 +343,10 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
                 arr = evaluate_constant(program, dtype=dt.name, rng=rng,
                                         max_elements=max_elements)
                 point[name] = _as_array(arr, dt, f"the value of {name}", max_elements)
+        except ShapeError as err:  # a malformed value, found before the expression runs: 2
+            raise _relocate(UsageError(f"the value of {name}: {err.message}", hint=err.hint,
+                                       span=err.span, source=err.source),
+                            value, span, item) from None
         except GradcliError as err:
             raise _relocate(err, value, span, item) from None
     point.update(loaded)
