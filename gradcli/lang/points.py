@@ -14,7 +14,7 @@ from typing import TextIO
 
 import numpy as np
 
-from ..errors import GradcliError, LimitError, ShapeError, Span, UsageError
+from ..errors import GradcliError, LimitError, Span, UsageError
 from . import syntax as S
 from .parse import CONSTANTS, parse
 
@@ -343,11 +343,10 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
                 arr = evaluate_constant(program, dtype=dt.name, rng=rng,
                                         max_elements=max_elements)
                 point[name] = _as_array(arr, dt, f"the value of {name}", max_elements)
-        except ShapeError as err:  # a malformed value, found before the expression runs: 2
-            raise _relocate(UsageError(f"the value of {name}: {err.message}", hint=err.hint,
-                                       span=err.span, source=err.source),
-                            value, span, item) from None
         except GradcliError as err:
+            if err.exit_code == 1 and not isinstance(err, LimitError):  # a malformed value,
+                err = UsageError(f"the value of {name}: {err.message}", hint=err.hint,
+                                 span=err.span, source=err.source)  # found before the run
             raise _relocate(err, value, span, item) from None
     point.update(loaded)
     return point
