@@ -533,6 +533,10 @@ def einsum(subscripts, *operands):
     if not isinstance(subscripts, str):
         raise EvalError("einsum's first argument is the subscripts string, e.g. 'ij,jk->ik'")
     spec = subscripts.replace(" ", "")
+    odd = [c for c in spec if not (c.isascii() and c.isalpha()) and c not in ",->."]
+    if odd:
+        raise EvalError(f"einsum: {odd[0]!r} cannot name an axis in {subscripts!r}",
+                        hint="name axes with the letters a-z and A-Z, as in 'ij,jk->ik'")
     if "." in spec:
         raise EvalError("einsum: '...' is not supported", hint="name every axis")
     ins = spec.split("->")[0].split(",")

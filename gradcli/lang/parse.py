@@ -10,6 +10,8 @@ import ast
 import inspect
 import io
 import keyword
+import re
+import sys
 import tokenize
 import warnings
 from collections.abc import Callable, Mapping
@@ -292,6 +294,16 @@ class _Translator:
         if "too many nested" in msg or "too complex" in msg:
             raise NestingError("the text is nested too deeply to parse", source=self.text,
                                hint="simplify the expression") from None
+        if "integer string conversion" in msg:  # not Python's hint: set_int_max_str_digits
+            digits = re.search(r"\d{%d,}" % (sys.get_int_max_str_digits() + 1), self.text)
+            before = self.text[:digits.start()] if digits else ""
+            line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1)
+            size = len(digits[0]) if digits else 0
+            raise ParseError(f"a number of {size} digits (at most "
+                             f"{sys.get_int_max_str_digits()} are read)",
+                             span=Span(line, col, line, col + size) if digits else None,
+                             source=self.text, hint="write it with an exponent, as in 1.5e300 "
+                             "(numbers are floats)") from None
         line = err.lineno or 1
         col = self.col(line, max((err.offset or 1) - 1, 0), chars=True)
         end_col = col + 1

@@ -6,6 +6,7 @@ import json
 import keyword
 import math
 import os
+import re
 import sys
 import unicodedata
 import warnings
@@ -228,11 +229,32 @@ def load_file(path: str, *, dtype="float64", max_elements: int | None = None) ->
                  ".json": 'write the array as nested lists, e.g. [[1, 2], [3, 4]]',
                  ".csv": "write numbers separated by commas, no header, the same number "
                          "of columns on every row"}
-        msg = str(err).split("\n")[0] if not isinstance(err, RecursionError) else \
-            "nested too deeply"
-        raise UsageError(f"{path} is not a valid {ext[1:]} point file: {msg}",
+        raise UsageError(f"{path} is not a valid {ext[1:]} point file: {_problem(err, ext)}",
                          hint=hints[ext]) from None
     return _as_array(arr, dt, path, max_elements)
+
+
+def _problem(err: Exception, ext: str) -> str:
+    """What is wrong with a point file, in words that never quote its content (which could
+    be anything: a secret read through a symlink)."""
+    msg = str(err).split("\n")[0]
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    if "pickle" in msg:
+        return "it holds pickled Python objects, which are never loaded (or it is not .npy)"
+    if ext == ".json" or msg == "the file is empty" \
+            or msg.startswith("the nested lists"):
+        return msg  # (json's messages give a line and column, never the text)
+    if ext == ".csv":
+        cell = re.search(r"at row (\d+), column (\d+)", msg)
+        if cell:
+            return f"row {int(cell[1]) + 1}, column {cell[2]} is not a number"
+        rows = re.search(r"changed from (\d+) to (\d+) at row (\d+)", msg)
+        if rows:
+            return (f"row {rows[3]} has {rows[2]} columns where the rows before it have "
+                    f"{rows[1]}")
+        return "it is not a table of numbers separated by commas"
+    return "it is not an array saved by numpy.save"
 
 
 def _relocate(err: GradcliError, value: str, span: Span, item: str) -> GradcliError:
