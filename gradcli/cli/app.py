@@ -65,7 +65,8 @@ def usage_error(e: "_click.ClickException") -> UsageError:
             hint = f"{e.param.opts[0]} takes one of: {', '.join(map(str, choices))}"
         elif e.param.help:
             give = "give " * isinstance(e, _click.exceptions.MissingParameter)
-            hint = f"{give}{e.param.opts[0]} {e.param.metavar or ''}: {_plain(e.param.help)}"
+            usage = " ".join(filter(None, [e.param.opts[0], e.param.metavar]))
+            hint = f"{give}{usage}: {_plain(e.param.help)}"
         return UsageError(e.format_message().rstrip("."), hint=hint)
     message = e.format_message()
     if message.startswith("No such command"):
