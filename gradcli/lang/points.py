@@ -246,7 +246,8 @@ def read_text(path: str, what: str, stdin: TextIO | None = None,
                          hint=hint or "check the file") from None
     if len(text) > cap:
         raise UsageError(f"the {what} ({where}) is larger than {cap // 2**20} MiB, the cap for "
-                         f"{what}s", hint="save large arrays as .npy and bind them with @")
+                         f"{what}s", hint=None if what == "program file" else
+                         "save large arrays as .npy and bind them with @")
     return text
 
 
