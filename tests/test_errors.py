@@ -210,6 +210,13 @@ def test_a_wrong_python_type_is_a_clear_type_error(call, words):
         call()
 
 
+def test_a_negative_seed_is_refused_by_the_point_loader():
+    from gradcli.lang.points import load_point
+    with pytest.raises(gc.GradcliError, match="seed"):
+        load_point(["x=randn(2)"], None, seed=-1)
+    assert load_point(["x=randn(2)"], None, seed=3)["x"].shape == (2,)
+
+
 def test_the_library_still_answers():
     f = gc.compile("x*x")
     assert f.jvp(x=3.0, tangents={"x": 1}).jvp == 6.0

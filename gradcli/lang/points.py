@@ -415,6 +415,9 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
             loaded[name] = _as_array(arr, dt, f"the value of {name}", max_elements)
     # one generator for every binding, so --seed makes randn/rand reproducible; made only
     # when a value can draw from it (importing numpy.random costs start-up time)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise UsageError(f"the seed must be a whole number, 0 or more, not {seed!r}",
+                         hint="e.g. --seed 0")
     rng = np.random.default_rng(seed) if any("rand" in v[0] for v in todo.values()) \
         else None
     point: dict[str, np.ndarray] = {}
