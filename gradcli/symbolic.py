@@ -197,7 +197,7 @@ def symbolic_value(compiled, point: dict[str, np.ndarray]):
     env = {n: Tensor._wrap(a) for n, a in syms.items()}
     with no_grad(), symbolic_mode():
         run = Interpreter(compiled.program, SympyBackend(subs), compiled.limits,
-                          check_domain=False).run(env)
+                          check_domain=False, draws=compiled.draws).run(env)
     value = run.value
     return np.asarray(value.data if isinstance(value, Tensor) else value, dtype=object), \
         syms, subs
@@ -463,7 +463,7 @@ def _numeric_function(compiled, base: dict):
         env = {n: Tensor._wrap(a) for n, a in point.items()}
         with no_grad():
             return Interpreter(compiled.program, backend, compiled.limits,
-                               check_domain=False).run(env).value.data
+                               check_domain=False, draws=compiled.draws).run(env).value.data
 
     run(Recording(compiled.dtype), base)
     return lambda point: run(_FrozenDetach(compiled.dtype, frozen), point)

@@ -267,7 +267,7 @@ def _compile(options: dict):
     text = _program_text(options)
     return gc.compile(text, dtype=options["dtype"].value,
                       strict=options["strict"], max_elements=options["max_elements"],
-                      max_iterations=options["max_iterations"])
+                      max_iterations=options["max_iterations"], seed=options["seed"])
 
 
 def _program_text(options: dict) -> str:
