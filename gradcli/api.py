@@ -265,9 +265,12 @@ class Compiled:
     # -- the symbolic cross-check ---------------------------------------------------------------
     def check(self, result: Result, *, timeout: float = 5.0, latex: bool = False) -> Result:
         """Cross-check a result's derivatives against sympy and finite differences; the
-        report goes to `result.check` (its "agree" says whether all three agree)."""
+        report goes to `result.check`: its "status" (agree, disagree, kink, not-checked,
+        skipped), "reason" and "exit_code"; "agree" says whether all three agree."""
+        from .blocked import split_reduction
         from .symbolic import check
-        result.check = check(self, result, timeout=timeout, latex=latex)
+        result.check = check(self, result, timeout=timeout, latex=latex,
+                             elementwise=split_reduction(self.program))
         return result
 
     def symbolic(self, wrt: str | None = None, *, order: int = 1, point: dict | None = None,

@@ -68,7 +68,7 @@ def run(command: str, options: dict, runner=None) -> int:
 
 
 def _single(command: str, options: dict, out) -> int:
-    from .output import disagrees
+    from .output import check_exit
 
     prog = _compile(options)
     if command == "diff":
@@ -85,7 +85,7 @@ def _single(command: str, options: dict, out) -> int:
         _cross_check(prog, result, options, forced=command == "check",
                      default=not options["json"])
     out.result(result, command=command)
-    return 3 if disagrees(result) else 0
+    return check_exit(result)
 
 
 #: The commands whose results the cross-check can compare.
@@ -142,7 +142,7 @@ def _diff(prog, options: dict) -> dict:
 
 def _batch(command: str, options: dict, out) -> int:
     """NDJSON in, NDJSON out, in order; bad lines become error lines and the rest go on."""
-    from .output import batch_progress, disagrees
+    from .output import batch_progress, check_exit
 
     if options["points"] == "-" == options["at_json"]:
         raise UsageError("--points - and --at-json - cannot both read standard input")
@@ -180,7 +180,7 @@ def _batch(command: str, options: dict, out) -> int:
             tick(i + 1)
     if any(isinstance(item, GradcliError) for item in items):
         return 1
-    return 3 if any(disagrees(item) for item in items) else 0
+    return max((check_exit(item) for item in items), default=0)
 
 
 def _column_batch(prog, command: str, options: dict, text: str, shared: dict,
