@@ -502,13 +502,6 @@ class Verdict:
     reason: str
     exit_code: int
 
-    LABELS = {"agree": "agree", "disagree": "disagree", "kink": "not differentiable here",
-              "not-checked": "not checked", "skipped": "not checked"}
-
-    @property
-    def text(self) -> str:
-        return f"{self.LABELS[self.status]}: {self.reason}"
-
     def fields(self) -> dict:
         """The verdict's keys of the JSON report ("agree" and "verdict" as before)."""
         agree = {"agree": True, "disagree": False, "kink": False}.get(self.status)
@@ -696,6 +689,10 @@ def check(compiled, result, *, timeout: float = 5.0, latex: bool = False,
     sym, skipped = with_time_limit(work, max(0.0, deadline - time.monotonic()),
                                    meanwhile=differences, limit=timeout)
     fd, fd_err, kinks = numeric["fd"]
+    if not all(np.isfinite(np.asarray(v, float)).all() for v in fd.values()):
+        fd, kinks = {}, []  # autograd's numbers are finite here (see `nonfinite`)
+        numeric["skipped"] = "their steps leave the function's domain (the differences " \
+                             "are not finite)"
     if sym is not None:
         report["symbolic"] = {**compare(sym_tol, auto, sym["values"]),
                               "formulas": sym["formulas"],

@@ -252,3 +252,11 @@ def test_generic_element_values(text, point):
     assert c["status"] == "agree", c
     assert c["symbolic"]["formulas"]["x"]["kind"] == "generic"
     np.testing.assert_allclose(c["symbolic"]["values"]["x"], r.gradient["x"], rtol=1e-12)
+
+
+def test_finite_differences_that_leave_the_domain_are_skipped_not_a_disagreement():
+    f = gc.compile("sqrt(x)")
+    c = f.check(f.grad(x=1e-9), timeout=30).check
+    assert c["status"] == "agree" and c["exit_code"] == 0, c
+    assert "leave the function's domain" in c["finite_differences"]["skipped"]
+    assert c["symbolic"]["agree"] is True
