@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
@@ -128,9 +128,16 @@ def _numbers(column) -> list[str]:
         .decode()[1:-1].split(",")
 
 
-def column_lines(cols, command: str) -> str:
-    """The NDJSON text of a column-wise batch (scalar points), each line exactly as
-    `batch_item` writes it: one line is rendered through `result_doc` with stand-in numbers,
+def record(index: int, line: int, doc: dict) -> dict:
+    """One record of a batch: `index` counts the points (0-based, blank lines skipped),
+    `line` is the line of --points that held it (1-based, every line counted)."""
+    return {"index": index, "line": line, **doc}
+
+
+def column_lines(cols, command: str, first: int, lines: np.ndarray) -> str:
+    """The NDJSON text of a column-wise batch (scalar points, the first one the point of
+    index `first`, read from the given lines), each line exactly as `batch_item` writes it:
+    one line is rendered through `result_doc` with stand-in numbers,
     and its text, cut at them, becomes the template that the columns' numbers fill (the
     pieces interleaved by slice assignment and joined once: no Python loop over lines)."""
     stand_in = iter(range(10**6, 10**7))
@@ -145,12 +152,13 @@ def column_lines(cols, command: str) -> str:
                     {k: mark(v) for k, v in cols.point.items()}, mark(cols.value), cols.wrt)
     if cols.gradient is not None:
         sample.gradient = {k: mark(g) for k, g in cols.gradient.items()}
-    index = str(10**17 + 12345)
-    text = line({"index": int(index), **result_doc(sample, command)}) + "\n"
+    index, number = str(10**17 + 12345), str(10**17 + 54321)
+    text = line(record(int(index), int(number), result_doc(sample, command))) + "\n"
     n = len(cols.value)
-    pieces, fills = [], [_numbers(np.arange(n))]
-    head, _, text = text.partition(index)
-    pieces.append(head)
+    pieces, fills = [], [_numbers(np.arange(first, first + n)), _numbers(lines)]
+    for key in (index, number):
+        head, _, text = text.partition(key)
+        pieces.append(head)
     for number, column in sorted(slots, key=lambda s: text.find(s[0])):
         head, _, text = text.partition(number)
         pieces.append(head)
@@ -164,18 +172,17 @@ def column_lines(cols, command: str) -> str:
         flat[2 * j + 1::width] = fill
     finite = np.all([np.isfinite(c) for _, c in slots], axis=0)
     for i in np.flatnonzero(~finite).tolist():  # NaN and infinity: as the one-point path
-        flat[i * width:(i + 1) * width] = \
-            [line({"index": i, **result_doc(cols.result(i), command)}) + "\n"] + \
-            [""] * (width - 1)
+        doc = record(first + i, int(lines[i]), result_doc(cols.result(i), command))
+        flat[i * width:(i + 1) * width] = [line(doc) + "\n"] + [""] * (width - 1)
     return "".join(flat)
 
 
 class JsonOutput:
     """One strict JSON document on stdout; messages as plain text on stderr."""
 
-    def batch_columns(self, cols, command: str) -> None:
-        """A whole column-wise batch (see `column_lines`)."""
-        sys.stdout.write(column_lines(cols, command))
+    def batch_columns(self, cols, command: str, first: int, lines: np.ndarray) -> None:
+        """A column-wise chunk of a batch (see `column_lines`)."""
+        sys.stdout.write(column_lines(cols, command, first, lines))
 
     def result(self, r: Result, command: str | None = None) -> None:
         self.warnings(r.warnings)
@@ -192,35 +199,47 @@ class JsonOutput:
         for w in warnings:
             print(w.render("warning"), file=sys.stderr)
 
-    def batch_item(self, index: int, item: Result | GradcliError,
+    def batch_item(self, index: int, number: int, item: Result | GradcliError,
                    command: str | None = None) -> None:
-        """One NDJSON line of a batch run: {"index": i, ...result} or {"index": i, "error"}."""
+        """One NDJSON line of a batch run, the record of point `index` read from line
+        `number` of --points: {"index", "line", ...result} or {"index", "line", "error"}.
+        An error's position is in the text it quotes: the expression, or (with no quote)
+        the points file itself."""
         if isinstance(item, GradcliError):
-            print(f"point {index}: {item.render()}", file=sys.stderr)
+            print(f"--points line {number} (index {index}): "
+                  f"{item.render(of='the expression' if item.source else '')}",
+                  file=sys.stderr)
             doc = error_doc(item)
         else:
             doc = result_doc(item, command)
-        print(line({"index": index, **doc}))
+        print(line(record(index, number, doc)))
 
 
 @contextmanager
-def batch_progress(total: int):
-    """Yield `tick(done)`; on a terminal, long runs show a transient bar on stderr."""
-    if total < LONG_BATCH or not sys.stderr.isatty():
-        yield lambda done: None
+def batch_progress(size: int | None):
+    """Yield `tick(points, read)`: on a terminal, once LONG_BATCH points are done, a
+    transient bar on stderr of the bytes read out of the file's `size` (a pulse when the
+    size is unknown: standard input, a pipe)."""
+    if not sys.stderr.isatty():
+        yield lambda points, read: None
         return
-    from rich.console import Console
-    from rich.progress import Progress
+    with ExitStack() as stack:
+        shown = []
 
-    # stdout carries the results: rich must not redirect it into the live display.
-    with Progress(console=Console(stderr=True), transient=True, redirect_stdout=False,
-                  redirect_stderr=False) as bar:
-        task = bar.add_task(f"{total} points", total=None)  # pulses while evaluating
-        step = max(1, total // 100)
+        def tick(points: int, read: int) -> None:
+            if not shown and points >= LONG_BATCH:
+                from rich.console import Console
+                from rich.progress import Progress
 
-        def tick(done: int) -> None:
-            if done % step == 0 or done == total:
-                bar.update(task, total=total, completed=done)
+                # stdout carries the results: rich must not redirect it into the display
+                bar = stack.enter_context(Progress(
+                    console=Console(stderr=True), transient=True, redirect_stdout=False,
+                    redirect_stderr=False))
+                shown.extend([bar, bar.add_task("", total=size)])
+            if shown:
+                bar, task = shown
+                bar.update(task, description=f"{points} points",
+                           completed=read if size else None)
         yield tick
 
 
