@@ -163,6 +163,11 @@ class GraphError(EvalError, RuntimeError):
     """Misuse of the autograd graph (backward through a freed graph, no grad_fn)."""
 
 
+class OverflowDomainError(DomainError):
+    """A result too large for its dtype (infinity from finite inputs, no pole): a warning,
+    or an error under --strict."""
+
+
 # -- not the user's: exit code 1 -----------------------------------------------------------
 
 class InternalError(GradcliError):

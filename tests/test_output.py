@@ -89,12 +89,14 @@ def test_warnings_and_check():
     assert doc["warnings"] == [{"message": "log of a negative number", "hint": "use --strict",
                                 "position": {"line": 1, "col": 1, "end_line": 1,
                                              "end_col": 7}}]
-    assert doc["check"] == {"skipped": "too large"}
+    assert doc["check"] == {"skipped": "too large", "agree": None,
+                            "verdict": "not checked: too large", "status": "skipped",
+                            "reason": "too large", "exit_code": 0}
     check = {"method": "sympy+fd", "agree": False, "max_abs_err": np.float64(np.inf)}
     r = grad_result(check=check)
     assert output.result_doc(r)["check"] == {"method": "sympy+fd", "agree": False,
                                              "max_abs_err": "Infinity"}
-    assert output.disagrees(r) and not output.disagrees(grad_result())
+    assert output.check_exit(r) == 3 and output.check_exit(grad_result()) == 0
 
 
 def test_error_doc():

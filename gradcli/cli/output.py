@@ -81,10 +81,14 @@ def result_doc(r: Result, command: str | None = None) -> dict:
 
 
 def check_doc(r: Result) -> dict | None:
-    """The cross-check: its findings, {"skipped": why}, or None when it did not run."""
+    """The cross-check: its findings, {"skipped": why, …the verdict}, or None when it was
+    not asked for."""
     if r.check is not None:
         return plain(r.check)
-    return None if r.check_skipped is None else {"skipped": r.check_skipped}
+    if r.check_skipped is None:
+        return None
+    from ..symbolic import verdict
+    return {"skipped": r.check_skipped, **verdict(skipped=r.check_skipped).fields()}
 
 
 def error_doc(err: GradcliError) -> dict:
@@ -96,9 +100,11 @@ def dumps(doc: dict) -> str:
     return json.dumps(doc, allow_nan=False, ensure_ascii=False)
 
 
-def disagrees(r: Result) -> bool:
-    """Whether the cross-check ran and found autograd wrong (exit code 3)."""
-    return bool(r.check) and r.check.get("agree") is False
+def check_exit(r: Result) -> int:
+    """The cross-check's part of the exit code: 3 where it found autograd wrong (a kink
+    included), 1 under --strict where it could not compare (not finite), else 0."""
+    c = r.check or {}
+    return int(c.get("exit_code", 3 if c.get("agree") is False else 0))
 
 
 def symbolic_doc(doc: dict) -> dict:
@@ -343,45 +349,28 @@ def number_text(x) -> str:
     return "0" if x == 0 else f"{x:.2g}" if np.isfinite(x) else str(x)
 
 
-#: The check's verdict: (style, mark) by kind.
+#: The check's verdict: (style, mark) by status.
 VERDICT_STYLE = {"agree": ("bold green", "✓"), "disagree": ("bold red", "✗"),
-                 "kink": ("bold yellow", "!")}
+                 "kink": ("bold yellow", "!"), "not-checked": ("bold yellow", "!"),
+                 "skipped": ("bold yellow", "!")}
+VERDICT_LABEL = {"agree": "agree", "disagree": "disagree", "kink": "not differentiable here",
+                 "not-checked": "not checked", "skipped": "not checked"}
 
 
 def verdict_line(c: dict) -> tuple[str, str]:
-    """(style, text) of the check's verdict line."""
-    verdict = c.get("verdict") or ("agree" if c.get("agree") else "disagree")
-    if c.get("agree") is None:
-        kind, text = "kink", verdict
-    elif c.get("agree"):
-        methods = (("sympy", c.get("symbolic")), ("finite differences",
-                                                   c.get("finite_differences")))
-        ran = ["autograd"] + [name for name, part in methods if part and "agree" in part]
-        skipped = [name for name, part in methods if part and "skipped" in part]
-        kind = "agree"
-        text = "agree: " + (" and ".join(ran) if len(ran) < 3 else
-                            f"{', '.join(ran[:-1])} and {ran[-1]}")
-        if skipped:
-            text += f" ({' and '.join(skipped)} skipped)"
-    elif verdict.startswith("not differentiable"):
-        used = "; ".join(u["convention"] for u in c.get("conventions") or [])
-        kind = "kink"
-        text = f"not differentiable here: {used} used" if used else verdict
-    else:
-        kind = "disagree"
-        differ = [name for name, key in (("sympy", "symbolic"),
-                                         ("finite differences", "finite_differences"))
-                  if (c.get(key) or {}).get("agree") is False]
-        text = "disagree: " + " and ".join(differ or ["the methods"]) + \
-            (" differs" if len(differ) == 1 else " differ") + " from autograd"
-    style, mark = VERDICT_STYLE[kind]
-    return style, f"{mark} {text}"
+    """(style, text) of the check's verdict line: its status and reason, as decided by
+    `symbolic.verdict`."""
+    status = c.get("status") or {True: "agree", False: "disagree"}.get(c.get("agree"),
+                                                                       "skipped")
+    style, mark = VERDICT_STYLE[status]
+    return style, f"{mark} {VERDICT_LABEL[status]}: {c.get('reason', '')}"
 
 
 def nonfinite_error(r: Result) -> GradcliError | None:
-    """The check's explanation of a NaN or infinite derivative, as a message with a caret."""
+    """The check's explanation of a NaN or infinite derivative, as a message with a caret
+    (a value that is not finite has had its warning already)."""
     bad = (r.check or {}).get("nonfinite")
-    if not bad:
+    if not bad or bad.get("in") == "value":
         return None
     from ..errors import Span
 
@@ -392,28 +381,33 @@ def nonfinite_error(r: Result) -> GradcliError | None:
 
 
 def check_table(c: dict):
-    """autograd against sympy and finite differences: largest differences, tolerance."""
+    """autograd against sympy and finite differences: whether each agrees, the largest
+    difference, and the figure the verdict used: the largest |a−b| / tolerance (≤ 1
+    agrees), the tolerance being atol + rtol·|ref| (for finite differences, at least 10
+    times their error estimate)."""
     from rich.table import Table
     from rich.text import Text
 
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
-    for title in ("autograd vs", "agrees", "max abs diff", "max rel diff", "tolerance"):
+    for title in ("autograd vs", "agrees", "max |a−b|", "|a−b|/tol", "tolerance"):
         table.add_column(title, no_wrap=title != "tolerance")
     tol = c.get("tolerance") or {}
-    for name, key, tkey in (("sympy", "symbolic", "sympy"),
-                            ("finite differences", "finite_differences", "finite_differences")):
+    for name, key in (("sympy", "symbolic"), ("finite differences", "finite_differences")):
         part = c.get(key)
         if part is None:
             continue
         if "skipped" in part:
             table.add_row(name, Text("skipped", style="yellow"), "—", "—", "—")
             continue
-        t = tol.get(tkey) or {}
+        t = tol.get(key if key == "finite_differences" else "sympy") or {}
         ok = part.get("agree")
+        bound = f"{number_text(t.get('atol'))} + {number_text(t.get('rtol'))}·|ref|" if t \
+            else "—"
+        if t and key == "finite_differences":
+            bound = f"{bound} or 10·est"
         table.add_row(name, Text("yes" if ok else "no", style="green" if ok else "red"),
-                      number_text(part.get("max_abs_err")), number_text(part.get("max_rel_err")),
-                      f"{number_text(t.get('atol'))} + {number_text(t.get('rtol'))}·|ref|"
-                      if t else "—")
+                      number_text(part.get("max_abs_err")), number_text(part.get("max_ratio")),
+                      bound)
     return table
 
 

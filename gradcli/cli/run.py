@@ -72,7 +72,7 @@ def report(err: GradcliError, json: bool) -> int:
 
 
 def _single(command: str, options: dict, out) -> int:
-    from .output import disagrees
+    from .output import check_exit
 
     prog = _compile(options)
     if command == "diff":
@@ -89,7 +89,7 @@ def _single(command: str, options: dict, out) -> int:
         _cross_check(prog, result, options, forced=command == "check",
                      default=not options["json"])
     out.result(result, command=command)
-    return 3 if disagrees(result) else 0
+    return check_exit(result)
 
 
 #: The commands whose results the cross-check can compare.
@@ -155,7 +155,7 @@ _READ = 1 << 20
 def _batch(command: str, options: dict, out) -> int:
     """NDJSON in, NDJSON out, in order, chunk by chunk: each line that fails becomes an
     error record in its place and every other line is computed and written."""
-    from .output import batch_progress, disagrees
+    from .output import batch_progress, check_exit
 
     if options["points"] == "-" == options["at_json"]:
         raise UsageError("--points - and --at-json - cannot both read standard input")
@@ -169,7 +169,7 @@ def _batch(command: str, options: dict, out) -> int:
     checked = command in CHECKED and (options["check"] or command == "check")
     if checked:
         import sympy  # noqa: F401  (once here: each check's forked child inherits it)
-    index, failed, disagreed = 0, False, False
+    index, failed, worst = 0, False, 0  # worst: the checks' part of the exit code
     with _points_stream(options["points"]) as (stream, size), batch_progress(size) as tick:
         for first, lines in _chunks(stream):
             count = _column_batch(prog, command, options, first, index, lines, shared, out)
@@ -181,13 +181,13 @@ def _batch(command: str, options: dict, out) -> int:
                     out.batch_item(index, number, item, command=command)
                     if isinstance(item, GradcliError):
                         failed = True
-                    elif disagrees(item):
-                        disagreed = True
+                    else:
+                        worst = max(worst, check_exit(item))
                     index += 1
             else:
                 index += count
             tick(index, stream.tell() if size else 0)
-    return 1 if failed else 3 if disagreed else 0
+    return 1 if failed else worst
 
 
 @contextmanager
@@ -379,7 +379,7 @@ def _compile(options: dict):
     text = _program_text(options)
     return gc.compile(text, dtype=options["dtype"].value,
                       strict=options["strict"], max_elements=options["max_elements"],
-                      max_iterations=options["max_iterations"])
+                      max_iterations=options["max_iterations"], seed=options["seed"])
 
 
 def _program_text(options: dict) -> str:

@@ -377,6 +377,16 @@ def _read_json_bindings(at_json: str, stdin: TextIO | None,
     return obj, label
 
 
+def seed_value(seed) -> int | None:
+    """A seed as NumPy takes it: None or an integer from 0 up."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UsageError(f"the seed must be a whole number from 0 up, not {seed!r}",
+                         hint="e.g. seed=0 (--seed 0)")
+    return int(seed)
+
+
 def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None,
                max_elements: int | None = 10**8, stdin: TextIO | None = None,
                functions: Mapping[str, Callable] | None = None,
@@ -415,9 +425,7 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
             loaded[name] = _as_array(arr, dt, f"the value of {name}", max_elements)
     # one generator for every binding, so --seed makes randn/rand reproducible; made only
     # when a value can draw from it (importing numpy.random costs start-up time)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise UsageError(f"the seed must be a whole number, 0 or more, not {seed!r}",
-                         hint="e.g. --seed 0")
+    seed = seed_value(seed)
     rng = np.random.default_rng(seed) if any("rand" in v[0] for v in todo.values()) \
         else None
     point: dict[str, np.ndarray] = {}
