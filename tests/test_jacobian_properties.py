@@ -24,6 +24,7 @@ each other, and only finite differences are skipped. Derandomized, a few example
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Callable
@@ -380,3 +381,64 @@ def test_every_row_is_drawn():
     """A row leaves the property tests only with a reason written in SKIP."""
     assert set(ROWS) | set(SKIP) == set(PRIMITIVES)
     assert all(SKIP.values())
+
+
+# -- the cases of issue 14, as reported ------------------------------------------------------
+
+M0 = [[-1.37, 1.48, 0.69], [-1.11, -1.27, 1.41]]
+REPORTED = [("sum(M, axis=0) * M", lambda m: gc.sum(m, axis=0) * m),
+            ("sum(M, axis=0) + M", lambda m: gc.sum(m, axis=0) + m),
+            ("M - sum(M, axis=0)", lambda m: m - gc.sum(m, axis=0)),
+            ("softmax(M.T, axis=1)", lambda m: gc.softmax(m.T, axis=1))]
+
+
+@pytest.mark.parametrize("text, f", REPORTED, ids=[t for t, _ in REPORTED])
+@pytest.mark.parametrize("mode", ["rev", "auto", "fwd"])
+def test_reported_jacobians_from_the_cli_equal_finite_differences(text, f, mode):
+    from typer.testing import CliRunner
+
+    from gradcli.cli.app import app
+    r = CliRunner().invoke(app, ["jacobian", text, "--at", f"M={M0}", "--mode", mode, "--json"])
+    assert r.exit_code == 0, r.stdout
+    got = np.array(json.loads(r.stdout)["jacobian"]["M"])
+    np.testing.assert_allclose(got, finite_differences(f, np.array(M0)), rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("text, f", REPORTED, ids=[t for t, _ in REPORTED])
+@pytest.mark.parametrize("strategy", ["auto", "reverse-mode", "forward-mode"])
+def test_reported_jacobians_from_the_library_equal_finite_differences(text, f, strategy):
+    got = gc.functional.jacobian(f, gc.tensor(M0), strategy=strategy).data
+    np.testing.assert_allclose(got, finite_differences(f, np.array(M0)), rtol=1e-7, atol=1e-7)
+
+
+def test_reported_hessian_is_symmetric_and_right():
+    """sum((c + M)**3) with c = sum(M, axis=0): with A = c + M, its Hessian is
+    6 δ_ln (Σ_i A_il + A_ml + A_kl + δ_km A_kl) at (k, l), (m, n)."""
+    from typer.testing import CliRunner
+
+    from gradcli.cli.app import app
+    r = CliRunner().invoke(app, ["hessian", "sum((sum(M, axis=0) + M)**3)", "--at", f"M={M0}",
+                                 "--json"])
+    assert r.exit_code == 0, r.stdout
+    got = np.array(json.loads(r.stdout)["hessian"]["M"]["M"])
+    m = np.array(M0)
+    a = m.sum(axis=0) + m
+    want = np.zeros((2, 3, 2, 3))
+    for k, l_, mm in np.ndindex(2, 3, 2):
+        want[k, l_, mm, l_] = 6 * (a[:, l_].sum() + a[mm, l_] + a[k, l_] + (k == mm) * a[k, l_])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got.reshape(6, 6), got.reshape(6, 6).T, rtol=0, atol=1e-12)
+    lib = gc.functional.hessian(lambda m: gc.sum((gc.sum(m, axis=0) + m) ** 3), gc.tensor(M0))
+    np.testing.assert_allclose(lib.data, want, rtol=1e-12, atol=1e-12)
+
+
+def test_diag_plus_a_broadcast_or_transposed_batch_keeps_the_diagonal():
+    """The root cause: Diag + a dense batch whose copy was not C-ordered lost the diagonal."""
+    from gradcli.engine.structured import Diag
+    d = Diag(np.arange(1.0, 7.0).reshape(2, 3))
+    broadcast = np.broadcast_to(np.ones((6, 1, 3)), (6, 2, 3))
+    transposed = np.ones((6, 3, 2)).transpose(0, 2, 1)
+    for o in (broadcast, transposed):
+        want = d.data + o
+        np.testing.assert_array_equal((d + o).data, want)
+        np.testing.assert_array_equal((o + d).data, want)
