@@ -10,9 +10,9 @@ a small program around it, as a function of one variable X:
   (`sum(M, axis=0) * M`), then maybe one more stage: that again, a transpose, tanh or a
   reduction.
 Then the vectorised reverse Jacobian, the forward-mode one, both again from a dense identity
-basis instead of the structured `Diag`, the recorded one (create_graph), a loop of single
-VJPs, a loop of single JVPs and central finite differences must agree (float64); the
-Hessian of a weighted sum of the program must be symmetric, equal forward-over-reverse
+basis instead of the structured `Diag`, both for two inputs (X = A + B), the recorded one
+(create_graph), a loop of single VJPs, a loop of single JVPs and central finite
+differences must agree (float64); the Hessian of a weighted sum of the program must be symmetric, equal forward-over-reverse
 (from either basis) and the finite differences of the gradient.
 
 Values are drawn by NumPy from a seed (generic values, off the kinks); where a row sits on
@@ -284,6 +284,12 @@ def jacobians(f, x0) -> dict[str, np.ndarray]:
             for strategy in ("reverse-mode", "forward-mode"):
                 got[f"{strategy}, {kind} basis"] = \
                     functional.jacobian(f, x, strategy=strategy).data
+    for strategy in ("reverse-mode", "forward-mode"):
+        # two inputs, X = A + B: each gets the whole Jacobian
+        two = functional.jacobian(lambda a, b: f(a + b), (x, gc.tensor(np.zeros_like(x0))),
+                                  strategy=strategy)
+        got[f"{strategy}, two inputs (A)"], got[f"{strategy}, two inputs (B)"] = \
+            two[0].data, two[1].data
     got["recorded (create_graph)"] = functional.jacobian(
         f, x, create_graph=True, strategy="reverse-mode").data
     rows = [functional.vjp(f, x, v=_unit(y.shape, k))[1].data for k in range(y.size)]
