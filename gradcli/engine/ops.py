@@ -558,10 +558,16 @@ def _scatter(a, index, shape, nd):
     return z
 
 
+def _unindex(g, out, x, index, nd):
+    """g scattered back into zeros shaped like x: its unbatched part only (x itself may
+    carry batch axes, in front of its `nd` own: a recorded rule's node)."""
+    nb = x.ndim - nd
+    return F._apply("scatter", g, index=index, shape=x.shape[nb:], nd=out.ndim - nb)
+
+
 _row(Primitive(
     "index", lambda a, index, nd: a[_batched_index(a, index, nd)],
-    vjp=(lambda g, out, x, index, nd:
-         F._apply("scatter", g, index=index, shape=x.shape, nd=out.ndim),),
+    vjp=(lambda g, out, x, index, nd: _unindex(g, out, x, index, nd),),
     jvp=(lambda t, out, x, index, nd: F._apply("index", t, index=index, nd=nd),),
     samples=_cases(*[((shape,), dict(index=index, nd=len(shape)))
                      for shape, index in _INDEX_CASES]),
