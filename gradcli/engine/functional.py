@@ -50,10 +50,14 @@ def _call(func, xs) -> tuple[bool, tuple[Tensor, ...]]:
     return is_tuple, outs
 
 
-def _count(n: int, what: str) -> None:
-    """Refuse n elements past the element limit of the run in progress, if any."""
-    if T.state.guard is not None:
-        T.state.guard.count(n, what)
+def _count(n: int, what: str, result: bool = False) -> None:
+    """Refuse n elements (of a `result`, or carried by a pass) past the limits of the run
+    in progress, if any."""
+    guard = T.state.guard
+    if guard is not None and result:
+        guard.result(n, what)
+    elif guard is not None:
+        guard.count(n, what)
 
 
 def _zeros_if_none(g, like: Tensor) -> Tensor:
@@ -128,7 +132,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     with enable_grad():
         out_tuple, outs = _call(func, xs)
     n_out, n_in = sum(o.data.size for o in outs), sum(x.data.size for x in xs)
-    _count(n_out * n_in, "the Jacobian would have")
+    _count(n_out * n_in, "Jacobian", result=True)
     if strategy == "auto" and n_out > n_in:
         return _jacobian_fwd(func, xs, in_tuple, create_graph)
     if T.state.guard is not None:  # the pass carries a cotangent per output element
@@ -167,7 +171,7 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
             offset += size
     with forward_mode(), enable_grad():
         out_tuple, outs = _call(func, xs)
-    _count(n * sum(o.data.size for o in outs), "the Jacobian would have")
+    _count(n * sum(o.data.size for o in outs), "Jacobian", result=True)
     if n * sum(o.data.size for o in outs) >= LARGE:
         keep_freed_memory()
     rows = []
@@ -203,6 +207,6 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
         return tuple(_zeros_if_none(g, x) for g, x in zip(gs, xs))
 
     in_tuple, xs = _as_tuple(inputs)
-    _count(sum(as_tensor(x).data.size for x in xs) ** 2, "the Hessian would have")
+    _count(sum(as_tensor(x).data.size for x in xs) ** 2, "Hessian", result=True)
     h = jacobian(gradient, xs, create_graph=create_graph, strategy=outer_jacobian_strategy)
     return h if in_tuple else h[0][0]

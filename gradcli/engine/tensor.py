@@ -114,11 +114,15 @@ HELD_MIN = 1 << 16  # bytes: smaller outputs are not counted against the memory 
 class Guard:
     """The limits of one run, checked by `apply` before each primitive: the elements of its
     output (from the shapes, by the row's `out_shape`), and the bytes that the recorded graph
-    holds (the outputs that recorded nodes keep, counted while they are alive)."""
+    holds (the outputs that recorded nodes keep, counted while they are alive). A result
+    (a Jacobian, a Hessian) counts against both, at `entry_bytes` an element: 8 as an array,
+    more where it will be printed as JSON."""
 
-    def __init__(self, max_elements: int | None = None, max_bytes: int | None = None):
+    def __init__(self, max_elements: int | None = None, max_bytes: int | None = None,
+                 entry_bytes: int = 8):
         self.max_elements = max_elements
         self.max_bytes = max_bytes
+        self.entry_bytes = entry_bytes
         self.held = 0
         self._sizes: dict = {}
         self._lock = threading.Lock()
@@ -138,6 +142,15 @@ class Guard:
             raise LimitError(f"{what} {n} elements, more than the limit of "
                              f"{self.max_elements}",
                              hint="use smaller arrays, or raise the limit (--max-elements)")
+
+    def result(self, n: int, what: str) -> None:
+        """Refuse a result of `n` elements past the element limit or the memory budget."""
+        self.count(n, f"the {what} would have")
+        if self.max_bytes is not None and n * self.entry_bytes > self.max_bytes:
+            raise LimitError(f"the {what} ({n} elements) would take about "
+                             f"{_mib(n * self.entry_bytes)} to hold and write out, more than "
+                             f"the memory budget of {_mib(self.max_bytes)}",
+                             hint="raise the budget (--max-memory), or use smaller arrays")
 
     def hold(self, data: np.ndarray) -> None:
         """Count an output that a recorded node keeps, until it is freed; refuse it when the
@@ -161,15 +174,15 @@ class Guard:
 
 
 def _mib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 class guarded:
     """Context manager: run under a Guard's limits (an enclosing guard stays in force, so
     that one budget covers a whole command: its evaluations and derivative passes)."""
 
-    def __init__(self, max_elements: int | None, max_bytes: int | None):
-        self.limits = (max_elements, max_bytes)
+    def __init__(self, max_elements: int | None, max_bytes: int | None, entry_bytes: int = 8):
+        self.limits = (max_elements, max_bytes, entry_bytes)
 
     def __enter__(self):
         self.prev = state.guard

@@ -34,7 +34,10 @@ CONSTRUCTORS = frozenset({"ones", "zeros", "full", "eye", "arange", "linspace", 
 class Limits:
     """The resource limits of an evaluation (plain classes here: dataclasses would cost
     start-up time on every run). `max_memory`: the bytes a recorded graph may hold (None:
-    no budget); the engine checks it and `max_elements` (`guard()`)."""
+    the default budget); the engine checks it and `max_elements` (`guard()`); `entry_bytes`: what an
+    element of a derivative costs as the caller keeps it (8 as an array; more as JSON)."""
+
+    entry_bytes = 8
 
     def __init__(self, max_elements: int = 10**8, max_iterations: int = 100_000,
                  max_seconds: float | None = 60.0, max_memory: int | None = None):
@@ -45,7 +48,7 @@ class Limits:
 
     def guard(self) -> T.guarded:
         """The engine's checks of these limits, for a run (or a whole command)."""
-        return T.guarded(self.max_elements, self.max_memory)
+        return T.guarded(self.max_elements, self.max_memory, self.entry_bytes)
 
 
 class Run:
