@@ -15,6 +15,7 @@ import numpy as np
 from .engine import functional
 from .engine.backward import run_backward
 from .engine.functions import FUNCTIONS
+from .engine.memory import as_bytes
 from .engine.tensor import Tensor, enable_grad, no_grad, resolve_dtype
 from .errors import EvalError, GradcliError, NotScalarError, ShapeError, UnboundVariableError, UsageError
 from .lang import syntax as S
@@ -28,11 +29,15 @@ MODES = {"auto": "auto", "rev": "reverse-mode", "fwd": "forward-mode"}
 
 def compile(text: str, *, dtype="float64", strict: bool = False, max_elements: int = 10**8,
             max_iterations: int = 100_000, max_seconds: float | None = 60.0,
-            seed: int | None = None) -> "Compiled":
+            seed: int | None = None, max_memory: int | str | None = None) -> "Compiled":
     """Parse `text` (an expression or a program) once; evaluate it at many points.
 
     Random constants in the text (`randn(3)`) are drawn once, from `seed` (None: the
     generator of gc.manual_seed), and kept: every evaluation and the check see the same draw.
+
+    Limits: `max_elements` per array (and per Jacobian or Hessian), `max_iterations` of
+    loops, `max_seconds`, and `max_memory`, the bytes a recorded graph may hold (a number,
+    or text such as "4GB"; None: 4 GiB, or half the physical memory if less).
 
         >>> f = compile("x*x + 3*x + 1")
         >>> f.grad(x=2).gradient["x"]
@@ -40,7 +45,8 @@ def compile(text: str, *, dtype="float64", strict: bool = False, max_elements: i
     """
     return Compiled(text, dtype=dtype, strict=strict,
                     limits=Limits(_count(max_elements, "max_elements"),
-                                  _count(max_iterations, "max_iterations"), max_seconds),
+                                  _count(max_iterations, "max_iterations"), max_seconds,
+                                  None if max_memory is None else as_bytes(max_memory)),
                     seed=seed)
 
 
@@ -169,6 +175,10 @@ class Compiled:
                   explain: bool | str = False) -> Result:
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
+        with self.limits.guard():
+            return self._backward_run(command, p, v, wrt, intermediates, explain)
+
+    def _backward_run(self, command, p, v, wrt, intermediates, explain) -> Result:
         if not intermediates and not explain:
             from .blocked import blocked_grad
             if command == "grad":
@@ -238,7 +248,7 @@ class Compiled:
                                      f"shape {p[n].shape}", hint=f"give {n}'s tangent its shape")
             vs.append(t)
         runs: list[Run] = []
-        with no_grad():
+        with no_grad(), self.limits.guard():
             _, tangent = functional.jvp(self._function(p, wrt, runs),
                                         tuple(p[n] for n in wrt), tuple(vs))
         return self._result("jvp", p, runs[-1], wrt, jvp=tangent.data,
@@ -252,8 +262,9 @@ class Compiled:
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
         runs: list[Run] = []
-        jac = functional.jacobian(self._function(p, wrt, runs), tuple(p[n] for n in wrt),
-                                  strategy=MODES[mode])
+        with self.limits.guard():
+            jac = functional.jacobian(self._function(p, wrt, runs), tuple(p[n] for n in wrt),
+                                      strategy=MODES[mode])
         return self._result("jacobian", p, runs[-1], wrt,
                             jacobian={n: j.data for n, j in zip(wrt, jac)})
 
@@ -261,12 +272,13 @@ class Compiled:
         """Second derivatives of a scalar output, per pair of variables."""
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
-        run = self._run(p)
-        if run.value.data.size != 1:
-            raise NotScalarError(f"hessian needs a scalar output, but the expression gives "
-                                 f"shape {run.value.shape}", source=self.text,
-                                 hint="reduce it with `| sum` or `| mean`")
-        h = functional.hessian(self._function(p, wrt, []), tuple(p[n] for n in wrt))
+        with self.limits.guard():
+            run = self._run(p)
+            if run.value.data.size != 1:
+                raise NotScalarError(f"hessian needs a scalar output, but the expression "
+                                     f"gives shape {run.value.shape}", source=self.text,
+                                     hint="reduce it with `| sum` or `| mean`")
+            h = functional.hessian(self._function(p, wrt, []), tuple(p[n] for n in wrt))
         return self._result("hessian", p, run, wrt, hessian={
             a: {b: h[i][j].data.reshape(p[a].shape + p[b].shape) for j, b in enumerate(wrt)}
             for i, a in enumerate(wrt)})

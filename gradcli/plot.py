@@ -20,7 +20,7 @@ import numpy as np
 
 from .engine.backward import grad as autograd_grad
 from .engine.tensor import Tensor, enable_grad
-from .errors import EvalError, GradcliError, UsageError
+from .errors import EvalError, GradcliError, LimitError, UsageError
 
 #: Grid points per axis when not given: one variable, two variables.
 POINTS = {1: 201, 2: 41}
@@ -91,8 +91,6 @@ def sample(compiled, fixed: dict, wrt: tuple, ranges: list, n: int | None = None
            order: int = 1) -> PlotData:
     """Values and derivatives of `compiled` over the grid of `wrt` (other variables as in
     `fixed`)."""
-    from .batch import is_elementwise
-
     if len(wrt) not in (1, 2):
         raise UsageError("plot draws functions of one or two variables (--wrt x or --wrt x,y)")
     if order not in (1, 2):
@@ -110,6 +108,16 @@ def sample(compiled, fixed: dict, wrt: tuple, ranges: list, n: int | None = None
         raise UsageError("--points must be at least 2")
     fixed = {k: v for k, v in fixed.items() if k not in wrt}
     compiled.point({**fixed, **{w: 0.0 for w in wrt}})  # every other variable is bound
+    with compiled.limits.guard() as guard:
+        # the grid's arrays at once: its coordinates (twice), the value, the derivatives
+        guard.result(n ** len(wrt) * (3 * len(wrt) + order),
+                     "plot's grid values")
+        return _sample(compiled, fixed, wrt, ranges, n, order)
+
+
+def _sample(compiled, fixed, wrt, ranges, n, order) -> PlotData:
+    from .batch import is_elementwise
+
     axes = [np.linspace(lo, hi, n, dtype=compiled.dtype) for lo, hi in ranges]
     grids = np.meshgrid(*axes) if len(wrt) == 2 else axes  # [y, x] indexing
     flat = [g.reshape(-1) for g in grids]
@@ -156,6 +164,8 @@ def _vectorised(compiled, fixed, wrt, flat, order):
             if out.shape != flat[0].shape:
                 return None
             derivs = _derivatives(out, leaves, order)
+    except LimitError:
+        raise
     except GradcliError:
         return None
     return out.data.copy(), derivs, run.warnings

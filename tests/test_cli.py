@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import gradcli
 from gradcli.cli.app import app
+from gradcli.lang.interpret import Limits
 from gradcli.result import Result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,6 +307,7 @@ class FakeProgram:
 
     def __init__(self, outcome):
         self.outcome = outcome
+        self.limits = Limits()
 
     def grad(self, point, **_):
         if isinstance(self.outcome, Exception):

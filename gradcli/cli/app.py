@@ -193,6 +193,10 @@ Latex = Annotated[bool, typer.Option("--latex", help="Formulas as LaTeX.")]
 Strict = Annotated[bool, typer.Option(
     "--strict", help="Out-of-domain values (log(-1), 1/0) are errors, not warnings.")]
 MaxElements = Annotated[int, typer.Option(min=1, help="Largest number of elements per array.")]
+MaxMemory = Annotated[Optional[str], typer.Option(
+    "--max-memory", metavar="SIZE",
+    help="Memory budget of the recorded graph (and of a derivative's JSON), e.g. 8GB "
+         "[dim](default: 4 GiB, or half the physical memory if less)[/].")]
 MaxIterations = Annotated[int, typer.Option(
     min=1, help="Largest number of loop iterations in a run of a program.")]
 Points = Annotated[Optional[str], typer.Option(
@@ -210,7 +214,8 @@ def _common(expression: Expression = None, file: File = None, at: At = None,
             at_json: AtJson = None, seed: Seed = None, wrt: Wrt = None,
             dtype: DTypeOption = DType.float64, json: Json = False, check: Check = None,
             check_timeout: CheckTimeout = 5.0, latex: Latex = False, strict: Strict = False, max_elements: MaxElements = 10**8,
-            max_iterations: MaxIterations = 100_000, points: Points = None):
+            max_iterations: MaxIterations = 100_000, max_memory: MaxMemory = None,
+            points: Points = None):
     """The options every command takes (a signature only; see `_command`)."""
 
 

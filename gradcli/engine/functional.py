@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GraphError, NotScalarError, ShapeError
-from .backward import grad as _grad, run_backward
+from . import tensor as T
+from .backward import grad as _grad, largest_node, run_backward
 from .memory import LARGE, keep_freed_memory
 from .functions import _apply, reshape
 from .structured import identity
@@ -47,6 +48,16 @@ def _call(func, xs) -> tuple[bool, tuple[Tensor, ...]]:
         if not isinstance(o, Tensor):
             raise GraphError("the function must return a Tensor or a tuple of Tensors")
     return is_tuple, outs
+
+
+def _count(n: int, what: str, result: bool = False) -> None:
+    """Refuse n elements (of a `result`, or carried by a pass) past the limits of the run
+    in progress, if any."""
+    guard = T.state.guard
+    if guard is not None and result:
+        guard.result(n, what)
+    elif guard is not None:
+        guard.count(n, what)
 
 
 def _zeros_if_none(g, like: Tensor) -> Tensor:
@@ -121,8 +132,12 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     with enable_grad():
         out_tuple, outs = _call(func, xs)
     n_out, n_in = sum(o.data.size for o in outs), sum(x.data.size for x in xs)
+    _count(n_out * n_in, "Jacobian", result=True)
     if strategy == "auto" and n_out > n_in:
         return _jacobian_fwd(func, xs, in_tuple, create_graph)
+    if T.state.guard is not None:  # the pass carries a cotangent per output element
+        _count(max(o.data.size for o in outs) * largest_node(list(outs)),
+               "the Jacobian's reverse pass would carry")
     if n_out * n_in >= LARGE:
         keep_freed_memory()
     rows = []
@@ -150,6 +165,7 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
     if len(xs) == 1 and not create_graph:
         xs[0]._tangent = identity(xs[0].shape, xs[0].dtype)
     else:
+        _count(n * n, "the tangent basis would have")
         basis = np.eye(n, dtype=xs[0].dtype)
         offset = 0
         for x, size in zip(xs, sizes):
@@ -157,6 +173,7 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
             offset += size
     with forward_mode(), enable_grad():
         out_tuple, outs = _call(func, xs)
+    _count(n * sum(o.data.size for o in outs), "Jacobian", result=True)
     if n * sum(o.data.size for o in outs) >= LARGE:
         keep_freed_memory()
     with enable_grad() if create_graph else no_grad():
@@ -200,5 +217,6 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
         return tuple(_zeros_if_none(g, x) for g, x in zip(gs, xs))
 
     in_tuple, xs = _as_tuple(inputs)
+    _count(sum(as_tensor(x).data.size for x in xs) ** 2, "Hessian", result=True)
     h = jacobian(gradient, xs, create_graph=create_graph, strategy=outer_jacobian_strategy)
     return h if in_tuple else h[0][0]

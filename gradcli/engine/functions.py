@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import EvalError, ShapeError
 from . import tensor as _T
-from .ops import PRIMITIVES
+from .ops import PRIMITIVES, index_shape
 from .structured import Diag
 from .tensor import Tensor, apply, as_tensor, resolve_dtype
 
@@ -453,7 +453,7 @@ def getitem(x, index):
     index = index if isinstance(index, tuple) else (index,)
     index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
     try:
-        x.data[index]
+        index_shape(x.shape, index)  # checks the index without computing the result
     except IndexError as exc:
         raise ShapeError(f"index out of range: {exc}", hint=f"the array has shape {x.shape}") from None
     except (TypeError, ValueError) as exc:

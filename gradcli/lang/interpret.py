@@ -20,6 +20,7 @@ import numpy as np
 
 from ..engine import tensor as T
 from ..engine.functions import FUNCTIONS, getitem, stack, transpose
+from ..engine.memory import default_budget
 from ..engine.tensor import Tensor
 from ..errors import (DomainError, EvalError, GradcliError, LimitError, OverflowDomainError,
                       ShapeError)
@@ -34,13 +35,22 @@ CONSTRUCTORS = frozenset({"ones", "zeros", "full", "eye", "arange", "linspace", 
 
 class Limits:
     """The resource limits of an evaluation (plain classes here: dataclasses would cost
-    start-up time on every run)."""
+    start-up time on every run). `max_memory`: the bytes a recorded graph may hold (None:
+    the default budget); the engine checks it and `max_elements` (`guard()`); `entry_bytes`: what an
+    element of a derivative costs as the caller keeps it (8 as an array; more as JSON)."""
+
+    entry_bytes = 8
 
     def __init__(self, max_elements: int = 10**8, max_iterations: int = 100_000,
-                 max_seconds: float | None = 60.0):
+                 max_seconds: float | None = 60.0, max_memory: int | None = None):
         self.max_elements = max_elements
         self.max_iterations = max_iterations
         self.max_seconds = max_seconds
+        self.max_memory = default_budget() if max_memory is None else max_memory
+
+    def guard(self) -> T.guarded:
+        """The engine's checks of these limits, for a run (or a whole command)."""
+        return T.guarded(self.max_elements, self.max_memory, self.entry_bytes)
 
 
 class Draws:
@@ -221,7 +231,7 @@ class Interpreter:
         collecting = gc.isenabled()
         gc.disable()  # the graph a program records stays alive: rescanning it only costs time
         try:
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), self.limits.guard():
                 for stmt in self.program.body:
                     value = self.stmt(stmt)
         except GradcliError as err:
