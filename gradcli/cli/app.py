@@ -6,6 +6,7 @@ the output layer. `GradcliError` becomes the exit code there and only there.
 """
 
 import inspect
+import math
 import sys
 from itertools import islice
 from typing import Annotated, Optional
@@ -99,6 +100,15 @@ Latex = Annotated[bool, typer.Option("--latex", help="Formulas as LaTeX.")]
 Strict = Annotated[bool, typer.Option(
     "--strict", help="Out-of-domain values (log(-1), 1/0) are errors, not warnings.")]
 MaxElements = Annotated[int, typer.Option(min=1, help="Largest number of elements per array.")]
+def _time_limit(seconds: float) -> float:
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise typer.BadParameter(f"{seconds} is not a positive number of seconds")
+    return seconds
+
+
+TimeLimit = Annotated[float, typer.Option(
+    "--time-limit", metavar="SECONDS", callback=_time_limit,
+    help="Time limit of the whole run: parsing, evaluation and derivatives.")]
 MaxIterations = Annotated[int, typer.Option(
     min=1, help="Largest number of loop iterations in a run of a program.")]
 Points = Annotated[Optional[str], typer.Option(
@@ -116,7 +126,8 @@ def _common(expression: Expression = None, file: File = None, at: At = None,
             at_json: AtJson = None, seed: Seed = None, wrt: Wrt = None,
             dtype: DTypeOption = DType.float64, json: Json = False, check: Check = None,
             check_timeout: CheckTimeout = 5.0, latex: Latex = False, strict: Strict = False, max_elements: MaxElements = 10**8,
-            max_iterations: MaxIterations = 100_000, points: Points = None):
+            max_iterations: MaxIterations = 100_000, time_limit: TimeLimit = 60.0,
+            points: Points = None):
     """The options every command takes (a signature only; see `_command`)."""
 
 

@@ -15,6 +15,7 @@ from operator import itemgetter
 
 import numpy as np
 
+from ..engine import clock
 from ..errors import GradcliError, UsageError
 
 
@@ -50,7 +51,8 @@ def run(command: str, options: dict, runner=None) -> int:
     batch = runner is None and options["points"] is not None
     out = output.JsonOutput() if options["json"] or batch else output.RichOutput()
     try:
-        code = (runner or (_batch if batch else _single))(command, options, out)
+        with clock.limit(options["time_limit"]):  # one deadline for the whole run
+            code = (runner or (_batch if batch else _single))(command, options, out)
     except GradcliError as e:
         out.error(e)
         code = e.exit_code
@@ -267,7 +269,8 @@ def _compile(options: dict):
     text = _program_text(options)
     return gc.compile(text, dtype=options["dtype"].value,
                       strict=options["strict"], max_elements=options["max_elements"],
-                      max_iterations=options["max_iterations"])
+                      max_iterations=options["max_iterations"],
+                      time_limit=options["time_limit"])
 
 
 def _program_text(options: dict) -> str:
@@ -333,7 +336,8 @@ def _names(wrt: str | None) -> tuple[str, ...] | None:
 #: that these are exactly the defaults of the declared commands).
 DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wrt=None,
                 dtype=DType.float64, json=False, check=None, check_timeout=5.0, latex=False,
-                strict=False, max_elements=10**8, max_iterations=100_000, points=None)
+                strict=False, max_elements=10**8, max_iterations=100_000, time_limit=60.0,
+                points=None)
 OWN_DEFAULTS = {"eval": {}, "hessian": {}, "grad": dict(intermediates=False, explain=None),
                 "jacobian": dict(mode=Mode.auto)}
 _VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}

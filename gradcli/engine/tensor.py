@@ -23,6 +23,7 @@ class _State(threading.local):
     forward_depth = 0  # > 0 while some tensor may carry a tangent (forward mode)
     symbolic = False  # True while tensors hold object arrays of sympy expressions
     raw = False  # True while an unrecorded backward pass runs the rules on NumPy arrays
+    deadline = None  # the run's clock.Deadline, checked before each primitive
 
 
 state = _State()
@@ -407,6 +408,8 @@ _new = object.__new__
 def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     """Run a primitive's forward and record it when gradients or tangents are wanted."""
     mode = state
+    if mode.deadline is not None:
+        mode.deadline.tick(prim.name, inputs, params)
     fwd = prim.symbolic if mode.symbolic else prim.forward
     try:
         n = len(inputs)

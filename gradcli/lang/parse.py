@@ -7,6 +7,7 @@ back to the user's own text so that carets point at what was typed.
 from __future__ import annotations
 
 import ast
+import bisect
 import inspect
 import io
 import keyword
@@ -172,13 +173,14 @@ def _starts_operand(prev: tokenize.TokenInfo | None) -> bool:
 
 
 def _rewrite(text: str, carets: dict[int, list[int]]) -> list[str]:
-    """The lines of `text` with each `^` operator as `**`."""
+    """The lines of `text` with each `^` operator as `**` (one pass over each line)."""
     lines = text.split("\n")
     for row, cols in carets.items():
-        line = lines[row - 1]
-        for col in sorted(cols, reverse=True):
-            line = line[:col] + "**" + line[col + 1:]
-        lines[row - 1] = line
+        line, pieces, start = lines[row - 1], [], 0
+        for col in sorted(cols):
+            pieces += [line[start:col], "**"]
+            start = col + 1
+        lines[row - 1] = "".join(pieces) + line[start:]
     return lines
 
 
@@ -209,7 +211,12 @@ class _Translator:
                  functions: Mapping[str, Callable], max_depth: int):
         self.text = text
         self.carets = {row: sorted(cols) for row, cols in carets.items()}
+        # where each `**` starts in its rewritten line (increasing): for `col`, by bisection
+        self.starts = {row: [c + k for k, c in enumerate(cols)]
+                       for row, cols in self.carets.items()}
         self.lines = _rewrite(text, carets)
+        self.chars: dict[int, list[int] | None] = {}  # per line: byte -> character, if
+        # it is not ASCII
         self.functions = functions
         self.max_depth = max_depth
         self.bound: set[str] = set()
@@ -223,19 +230,24 @@ class _Translator:
         line."""
         if not 1 <= line <= len(self.lines):
             return col
-        text = self.lines[line - 1]
-        if not chars and not text.isascii():
-            col = len(text.encode()[:col].decode("utf-8", "ignore"))
-        shift = 0
-        for k, c in enumerate(self.carets.get(line, ())):
-            start = c + k  # where this `**` starts in the rewritten line
-            if col >= start + 2:
-                shift += 1
-            elif col == start + 1:
-                return c + 1
-            else:
-                break
-        return col - shift
+        if not chars:
+            col = self.char_col(line, col)
+        starts = self.starts.get(line)
+        if not starts:
+            return col
+        done = bisect.bisect_right(starts, col - 2)  # the `**`s wholly left of col
+        if done < len(starts) and col == starts[done] + 1:
+            return self.carets[line][done] + 1  # on the second `*`: the user's `^`
+        return col - done
+
+    def char_col(self, line: int, col: int) -> int:
+        """The character column of a byte column of a rewritten line."""
+        table = self.chars.get(line, False)
+        if table is False:
+            text = self.lines[line - 1]
+            table = self.chars[line] = None if text.isascii() else \
+                [i for i, c in enumerate(text) for _ in range(len(c.encode()))] + [len(text)]
+        return col if table is None else table[min(col, len(table) - 1)]
 
     def span(self, node: ast.AST) -> Span:
         return Span(node.lineno, self.col(node.lineno, node.col_offset),
