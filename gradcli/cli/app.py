@@ -145,13 +145,29 @@ app = typer.Typer(**APP)
 COMMANDS: dict = {}  # name -> (the command's function, typer's keyword arguments)
 
 
+def package_version() -> str:
+    """gradcli's version: the installed distribution's, else the source tree's
+    (pyproject.toml next to the package), else "unknown"."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gradcli")
+    except PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        try:
+            text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+            return tomllib.loads(text)["project"]["version"]
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
 def _version(show: bool) -> None:
     if show:
-        from importlib.metadata import version
-
         from ..engine.kernels import describe
 
-        typer.echo(f"gradcli {version('gradcli')}\nsin and cos: {describe()}")
+        typer.echo(f"gradcli {package_version()}\nsin and cos: {describe()}")
         raise typer.Exit()
 
 

@@ -43,19 +43,23 @@ class Deadline:
     def check(self, what: str = "the run", span=None) -> None:
         """Raise the LimitError if the time is up."""
         if time.monotonic() > self.end:
-            raise LimitError(f"{what} took longer than the time limit of {self.seconds:g} s",
-                             hint="simplify the work, or raise the limit (--time-limit "
-                                  "SECONDS)", span=span)
+            raise self.over(what, span)
+
+    def over(self, what: str, span=None) -> LimitError:
+        return LimitError(f"{what} took longer than the time limit of {self.seconds:g} s",
+                          hint="simplify the work, or raise the limit (--time-limit SECONDS)",
+                          span=span)
 
     def afford(self, flops: float, rate: float, what: str) -> None:
         """Refuse work that `rate` flops per second could not finish in the time left."""
         left = self.end - time.monotonic()
+        if left < 0:
+            raise self.over("the run")
         if flops / rate > left:
             raise LimitError(f"{what} would take about {flops:.2g} floating-point operations, "
-                             f"more than the {max(left, 0):.3g} s left of the time limit of "
+                             f"more than the {left:.3g} s left of the time limit of "
                              f"{self.seconds:g} s", hint="use smaller arrays, or raise the "
                              "limit (--time-limit SECONDS)")
-        self.check()
 
     def tick(self, name: str, inputs, params) -> None:
         """Before a primitive (its input Tensors): estimate an expensive one, count a cheap
