@@ -204,3 +204,11 @@ def test_the_pause_nests_and_keeps_a_disabled_collector_off():
         assert not collector.isenabled()
     finally:
         collector.enable()
+
+
+def test_the_rate_seen_refuses_the_next_operation(fake_time):
+    deadline = clock.Deadline(10)  # the fake clock: a second a read
+    deadline.afford(4e9, clock.BLAS_RATE, "matmul")
+    deadline.afford(4e9, clock.BLAS_RATE, "matmul")  # the first took ≤ 1 s: 4e9 flop/s
+    with pytest.raises(LimitError, match="matmul would take about 1e\\+11"):
+        deadline.afford(1e11, clock.BLAS_RATE, "matmul")  # 12.5 s at twice that > 7 s left

@@ -31,6 +31,10 @@ PER_OP = 1_000
 #: rate it would not finish in the time left. BLAS-backed linear algebra; einsum's loops.
 BLAS_RATE = 1e12
 EINSUM_RATE = 1e10
+#: Operations above this many flops calibrate the rate for the next (below, Python's own
+#: overhead would weigh in the time they take).
+SEEN = 1e9
+
 
 class Deadline:
     """The end of a run's time: `seconds` from now."""
@@ -39,6 +43,8 @@ class Deadline:
         self.seconds = seconds
         self.end = time.monotonic() + seconds
         self.budget = BATCH
+        self.last = None  # the last large expensive operation: (flops, start, its rate)
+        self.seen: dict = {}  # rate → twice the rate seen, where one ran
 
     def check(self, what: str = "the run", span=None) -> None:
         """Raise the LimitError if the time is up."""
@@ -51,11 +57,18 @@ class Deadline:
                           span=span)
 
     def afford(self, flops: float, rate: float, what: str) -> None:
-        """Refuse work that `rate` flops per second could not finish in the time left."""
-        left = self.end - time.monotonic()
+        """Refuse work that `rate` flops per second could not finish in the time left (or
+        twice the rate seen since the last large operation of its kind began: the time
+        since then bounds that operation's own)."""
+        now = time.monotonic()
+        left = self.end - now
         if left < 0:
             raise self.over("the run")
-        if flops / rate > left:
+        if self.last is not None and now > self.last[1]:
+            done, began, kind = self.last
+            self.seen[kind] = 2 * done / (now - began)
+        self.last = (flops, now, rate) if flops > SEEN else None
+        if flops / min(rate, self.seen.get(rate, rate)) > left:
             raise LimitError(f"{what} would take about {flops:.2g} floating-point operations, "
                              f"more than the {left:.3g} s left of the time limit of "
                              f"{self.seconds:g} s", hint="use smaller arrays, or raise the "
