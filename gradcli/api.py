@@ -18,7 +18,7 @@ from .engine.functions import FUNCTIONS
 from .engine.tensor import Tensor, enable_grad, no_grad, resolve_dtype
 from .errors import EvalError, GradcliError, NotScalarError, ShapeError, UnboundVariableError, UsageError
 from .lang import syntax as S
-from .lang.interpret import Interpreter, Limits, Run, TensorBackend
+from .lang.interpret import Draws, Interpreter, Limits, Run, TensorBackend
 from .lang.parse import parse
 from .result import Result
 
@@ -26,10 +26,14 @@ MODES = {"auto": "auto", "rev": "reverse-mode", "fwd": "forward-mode"}
 
 
 def compile(text: str, *, dtype="float64", strict: bool = False, max_elements: int = 10**8,
-            max_iterations: int = 100_000, time_limit: float | None = 60.0) -> "Compiled":
+            max_iterations: int = 100_000, time_limit: float | None = 60.0,
+            seed: int | None = None) -> "Compiled":
     """Parse `text` (an expression or a program) once; evaluate it at many points. Each call
     of a method (eval, grad, …, batch) must finish within `time_limit` seconds (None: no
     limit), parse included for the first, else a LimitError.
+
+    Random constants in the text (`randn(3)`) are drawn once, from `seed` (None: the
+    generator of gc.manual_seed), and kept: every evaluation and the check see the same draw.
 
         >>> f = compile("x*x + 3*x + 1")
         >>> f.grad(x=2).gradient["x"]
@@ -40,7 +44,8 @@ def compile(text: str, *, dtype="float64", strict: bool = False, max_elements: i
                          f"{time_limit!r}", hint="for example --time-limit 60")
     with clock.limit(time_limit):
         return Compiled(text, dtype=dtype, strict=strict,
-                        limits=Limits(int(max_elements), int(max_iterations), time_limit))
+                        limits=Limits(int(max_elements), int(max_iterations), time_limit),
+                        seed=seed)
 
 
 def _positive(seconds) -> bool:
@@ -64,13 +69,15 @@ def _timed(method):
 class Compiled:
     """A parsed expression or program."""
 
-    def __init__(self, text: str, *, dtype, strict: bool, limits: Limits):
+    def __init__(self, text: str, *, dtype, strict: bool, limits: Limits,
+                 seed: int | None = None):
         self.text = text
         self.program: S.Program = parse(text)
         clock.check("parsing")
         self.dtype = resolve_dtype(dtype)
         self.strict = strict
         self.limits = limits
+        self.draws = Draws(_seed(seed))
 
     @property
     def free_vars(self) -> tuple[str, ...]:
@@ -126,7 +133,8 @@ class Compiled:
         env = {n: Tensor._wrap(a) for n, a in point.items()}
         env.update(leaves or {})
         backend = TensorBackend(self.dtype)
-        run = Interpreter(self.program, backend, self.limits, check_domain=False).run(env)
+        run = Interpreter(self.program, backend, self.limits, check_domain=False,
+                          draws=self.draws).run(env)
         if not isinstance(run.value, Tensor):
             raise EvalError("the expression does not give a numeric value",
                             source=self.text, hint="the result must be a number or an array")
@@ -140,7 +148,7 @@ class Compiled:
         env = {n: Tensor._wrap(a) for n, a in point.items()}
         with no_grad():
             return Interpreter(self.program, TensorBackend(self.dtype), self.limits,
-                               strict=self.strict).run(env).warnings
+                               strict=self.strict, draws=self.draws).run(env).warnings
 
     def _leaves(self, point, wrt) -> dict[str, Tensor]:
         return {n: Tensor(point[n]).requires_grad_() for n in wrt}
@@ -291,9 +299,12 @@ class Compiled:
     @_timed
     def check(self, result: Result, *, timeout: float = 5.0, latex: bool = False) -> Result:
         """Cross-check a result's derivatives against sympy and finite differences; the
-        report goes to `result.check` (its "agree" says whether all three agree)."""
+        report goes to `result.check`: its "status" (agree, disagree, kink, not-checked,
+        skipped), "reason" and "exit_code"; "agree" says whether all three agree."""
+        from .blocked import split_reduction
         from .symbolic import check
-        result.check = check(self, result, timeout=timeout, latex=latex)
+        result.check = check(self, result, timeout=timeout, latex=latex,
+                             elementwise=split_reduction(self.program))
         return result
 
     def symbolic(self, wrt: str | None = None, *, order: int = 1, point: dict | None = None,
@@ -340,6 +351,16 @@ class Compiled:
         from .batch import run_batch
         return run_batch(self, command, points, wrt=wrt, v=v, tangents=tangents,
                          intermediates=intermediates, mode=mode)
+
+
+def _seed(seed) -> int | None:
+    """A seed as NumPy takes it: None or an integer from 0 up."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UsageError(f"the seed must be a whole number from 0 up, not {seed!r}",
+                         hint="e.g. seed=0 (--seed 0)")
+    return int(seed)
 
 
 def _as_array(v, dtype) -> np.ndarray:

@@ -71,11 +71,15 @@ class GradcliError(Exception):
         width = max(1, min(end, len(text) + 1) - start)
         return f"{text}\n{' ' * start}{'^' * width}"
 
-    def render(self, label: str = "error") -> str:
-        """Plain-text rendering: message, source excerpt with caret, hint."""
+    def render(self, label: str = "error", of: str = "") -> str:
+        """Plain-text rendering: message, source excerpt with caret, hint (`of` names the
+        text that the position is in, as in "column 3 of the expression")."""
         where = ""
         if self.span is not None:
-            where = f" (line {self.span.line}, column {self.span.col + 1})"
+            where = f"column {self.span.col + 1}{of and ' of ' + of}"
+            if self.span.line > 1 or not of:
+                where = f"line {self.span.line}, {where}"
+            where = f" ({where})"
         parts = [f"{label}: {self.message}{where}"]
         excerpt = self.excerpt()
         if excerpt:
@@ -148,3 +152,20 @@ class LimitError(EvalError):
 
 class GraphError(EvalError, RuntimeError):
     """Misuse of the autograd graph (backward through a freed graph, no grad_fn)."""
+
+
+class OverflowDomainError(DomainError):
+    """A result too large for its dtype (infinity from finite inputs, no pole): a warning,
+    or an error under --strict."""
+
+
+# -- not the user's: exit code 1 -----------------------------------------------------------
+
+class InternalError(GradcliError):
+    """Anything unexpected: a bug in gradcli, never the user's fault."""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "InternalError":
+        return cls(f"internal error: {type(exc).__name__}: {exc}",
+                   hint="this is a bug in gradcli; please report it with the command you ran "
+                        "(GRADCLI_DEBUG=1 shows the traceback)")

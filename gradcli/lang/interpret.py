@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import threading
 
 import numpy as np
 
@@ -19,7 +20,8 @@ from ..engine import clock
 from ..engine import tensor as T
 from ..engine.functions import FUNCTIONS, getitem, stack, transpose
 from ..engine.tensor import Tensor
-from ..errors import DomainError, EvalError, GradcliError, LimitError, ShapeError
+from ..errors import (DomainError, EvalError, GradcliError, LimitError, OverflowDomainError,
+                      ShapeError)
 from . import syntax as S
 
 CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
@@ -38,6 +40,27 @@ class Limits:
         self.max_elements = max_elements
         self.max_iterations = max_iterations
         self.time_limit = time_limit  # seconds, for a run that has no deadline yet
+
+
+class Draws:
+    """The random constants of a compiled text (randn, rand): the k-th call of each call
+    site is drawn once, from `seed` (None: the engine's generator, gc.manual_seed), and every
+    later evaluation (another point, another method of the cross-check) reuses the draw. The
+    seed's stream is its own, independent of the --at values drawn from the same seed."""
+
+    def __init__(self, seed: int | None = None):
+        self.rng = None if seed is None else \
+            np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+        self.values: dict = {}
+        self.lock = threading.Lock()
+
+    def get(self, key, name: str, args: list) -> np.ndarray:
+        """The draw of `name(*args)` at `key`, made on first use."""
+        with self.lock:
+            if key not in self.values:
+                from ..engine import functions as F
+                self.values[key] = getattr(F, name)(*args, generator=self.rng).data
+            return self.values[key]
 
 
 class Run:
@@ -164,9 +187,10 @@ class Interpreter:
     """Walks a Program over a backend, with limits; one instance per evaluation."""
 
     def __init__(self, program: S.Program, backend, limits: Limits | None = None,
-                 strict: bool = False, check_domain: bool = True):
+                 strict: bool = False, check_domain: bool = True, draws: Draws | None = None):
         self.program = program
         self.backend = backend
+        self.draws = draws
         self.limits = limits or Limits()
         self.strict = strict
         self.check_domain = check_domain
@@ -180,6 +204,7 @@ class Interpreter:
         self.assigned: dict = {}
         self.warnings: list[DomainError] = []
         self.origins: dict = {}
+        self.calls: dict = {}  # call site → calls so far (the key of a random draw)
         value = None
         try:  # (the graph a program records stays alive: rescanning it only costs time)
             with np.errstate(all="ignore"), clock.gc_paused(), \
@@ -375,6 +400,11 @@ class Interpreter:
         kwargs = {k: (self.plain(v) if k in STATIC else self.expr(v)) for k, v in node.kwargs}
         if name in CONSTRUCTORS:
             self.check_constructor(node, name, args)
+        if name in ("randn", "rand") and self.draws is not None and self.backend.rng is None:
+            k = self.calls[node.span] = self.calls.get(node.span, -1) + 1
+            key = (node.span, k, name, tuple(args))
+            return self.operate(node.span, lambda: self.backend.constant(
+                self.draws.get(key, name, args)), name, [])
         if name in ("randn", "rand") and self.backend.rng is not None:
             from ..engine import functions as F
             keep, F._generator = F._generator, self.backend.rng
@@ -441,15 +471,40 @@ class Interpreter:
             self.origins[node] = (span, what)
         if self.check_domain:
             problem = self.backend.nonfinite(value, inputs)
-            if problem:
+            if problem and overflowed(value, inputs):
+                warning = OverflowDomainError(
+                    f"{what} overflowed: it {problem}", span=span, source=self.program.source,
+                    hint=f"the result is too large for {value.dtype} and became infinity; "
+                         "rescale the input, or use a stable form (e.g. logsumexp)")
+            elif problem:
                 warning = DomainError(f"{what} {problem}", span=span, source=self.program.source,
                                       hint="an input is outside the operation's domain; the "
                                            "result follows IEEE (NaN or infinity)")
-                if self.strict:
-                    warning.hint = "remove --strict to get the IEEE result with a warning"
-                    raise warning
+            if problem and self.strict:
+                warning.hint = "remove --strict to get the IEEE result with a warning"
+                raise warning
+            if problem:
                 self.warnings.append(warning)
         return value
+
+
+def overflowed(value, inputs: list) -> bool:
+    """Whether finite inputs made an infinity without a pole: no NaN came out, and, for an
+    elementwise operation, no input is 0 where the result is infinite (as in 1/0, log(0))."""
+    data = value.data
+    inf = np.isinf(data)
+    if np.isnan(data).any() or not inf.any():
+        return False
+    for i in inputs:
+        if isinstance(i, Tensor) and i.data.dtype.kind in "biuf":
+            if not np.isfinite(i.data).all():
+                return False
+            try:
+                if (np.broadcast_to(i.data, data.shape) == 0)[inf].any():
+                    return False
+            except ValueError:  # not elementwise (a sum, a product): an overflow
+                pass
+    return True
 
 
 class _At:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import keyword
 import math
 import os
+import stat
 import sys
 import unicodedata
 import warnings
@@ -21,6 +23,9 @@ from .parse import CONSTANTS, parse
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _KINDS = {"b": "boolean", "c": "complex", "O": "object", "U": "string", "S": "bytes",
           "M": "datetime", "m": "timedelta", "V": "structured"}
+#: The most a text file (`@x.json`, `@x.csv`, `--at-json`, `-f`), standard input read as
+#: one of them, or one line of `--points` may hold; larger arrays go in `.npy` files.
+MAX_TEXT_BYTES = 64 * 2**20
 _AT_HINT = 'bind names to values: --at "x=ones(2,2), w=2"'
 _VALUE_HINT = ("a value is a number, a constant expression (pi/4), a nested list, a "
                "constructor such as ones(2, 2) or randn(3), or a file @path.npy|.json|.csv")
@@ -188,6 +193,64 @@ def _json_array(value) -> np.ndarray:
         raise
 
 
+def _kind(mode: int) -> str | None:
+    """What a file that is not regular is (None for a regular file)."""
+    kinds = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket")]
+    return None if stat.S_ISREG(mode) else \
+        next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def open_regular(path: str, what: str, hint: str | None = None, cap: int | None = None):
+    """A regular file opened for reading in binary; anything else (a FIFO, a device, a
+    directory) is refused without waiting on it, and so is a file over `cap` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO: no wait
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}", hint=hint or "check the path; a relative "
+                         "path is read from the current directory") from None
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror or err}",
+                         hint=hint or "check that it is a readable file") from None
+    info = os.fstat(fd)
+    problem = _kind(info.st_mode)
+    if problem is None and cap is not None and info.st_size > cap:
+        problem = f"larger than {cap // 2**20} MiB, the cap for {what}s"
+    if problem:
+        os.close(fd)
+        raise UsageError(f"cannot read {path}: {problem}",
+                         hint="give a regular file (- reads standard input)"
+                         + ("; save large arrays as .npy" if "MiB" in problem else ""))
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_text(path: str, what: str, stdin: TextIO | None = None,
+              hint: str | None = None) -> str:
+    """The UTF-8 text of a regular file, or of standard input for "-", at most
+    MAX_TEXT_BYTES: anything longer is refused when the cap is passed, not read to its
+    end (a device such as /dev/zero never ends; a FIFO is refused unread)."""
+    cap = MAX_TEXT_BYTES
+    try:
+        if path == "-":
+            text = (stdin or sys.stdin).read(cap + 1)
+            where = "standard input"
+        else:
+            with open_regular(path, what, hint, cap) as f:
+                text = f.read(cap + 1).decode("utf-8")
+            where = path
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"cannot read the {what} {path}: {getattr(err, 'strerror', None) or err}",
+                         hint=hint or "check the file") from None
+    if len(text) > cap:
+        raise UsageError(f"the {what} ({where}) is larger than {cap // 2**20} MiB, the cap for "
+                         f"{what}s", hint=None if what == "program file" else
+                         "save large arrays as .npy and bind them with @")
+    return text
+
+
 def load_file(path: str, *, dtype="float64", max_elements: int | None = None) -> np.ndarray:
     """Read a point file: `.npy` as saved, `.json` the array itself, `.csv` a 2-D array."""
     dt = _dtype(dtype)
@@ -198,17 +261,20 @@ def load_file(path: str, *, dtype="float64", max_elements: int | None = None) ->
                          hint="point files end in .npy, .json or .csv")
     try:
         if ext == ".npy":
+            open_regular(path, "point file").close()  # (--max-elements bounds its size)
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
             if max_elements is not None and arr.size > max_elements:
                 return _as_array(arr, dt, path, max_elements)
             arr = np.array(arr)
         elif ext == ".json":
-            with open(path, encoding="utf-8") as f:
-                arr = _json_array(json.load(f, parse_constant=_reject_constant))
+            text = read_text(path, "point file")
+            arr = _json_array(json.loads(text, parse_constant=_reject_constant))
         else:
+            text = read_text(path, "point file")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                arr = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+                arr = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2,
+                                 dtype=np.float64)
             if arr.size == 0:
                 raise ValueError("the file is empty")
     except FileNotFoundError:
@@ -244,29 +310,28 @@ def _relocate(err: GradcliError, value: str, span: Span, item: str) -> GradcliEr
     return err
 
 
+def bound_twice(name: str, by: str = "", **where) -> UsageError:
+    """The one refusal of a name bound twice, also by two spellings that Python reads as
+    one name (x and ｘ: identifiers are compared after NFKC normalisation)."""
+    return UsageError(f"{name} is bound twice{by}", hint="give each name one value (names "
+                      "are compared as Python reads them: ｘ and 𝐱 are x)", **where)
+
+
 def _read_json_bindings(at_json: str, stdin: TextIO | None,
                         label: str | None = None) -> tuple[dict, str]:
     """The JSON object of bindings, and how messages name it (`label`, or --at-json's)."""
     where = "standard input" if at_json == "-" else at_json
     label = label or f"--at-json {where}"
-    try:
-        if at_json == "-":
-            text = (stdin or sys.stdin).read()
-        else:
-            with open(at_json, encoding="utf-8") as f:
-                text = f.read()
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {at_json}", hint="--at-json takes a file of one "
-                         "JSON object, or - for standard input") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UsageError(f"cannot read {where}: {err}", hint="check the file") from None
+    text = read_text(at_json, "--at-json file", stdin, hint="--at-json takes a file of one "
+                     "JSON object, or - for standard input")
 
     def pairs(items):
         seen = {}
         for k, v in items:
-            if k in seen:
-                raise ValueError(f"the name {k} is bound twice")
-            seen[k] = v
+            name = unicodedata.normalize("NFKC", k)  # as Python reads identifiers
+            if name in seen:
+                raise bound_twice(name)
+            seen[name] = v
         return seen
 
     hint = 'write one JSON object of bindings, e.g. {"x": [1, 2], "w": 2}'
@@ -298,8 +363,7 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
         for name, name_span, value, span in _split(item):
             check_name(name, functions, span=name_span, source=item)
             if name in todo:
-                raise UsageError(f"{name} is bound twice", span=name_span, source=item,
-                                 hint="give each name one value")
+                raise bound_twice(name, span=name_span, source=item)
             try:
                 program = None if value.startswith("@") else \
                     parse_value(value, functions=functions)
@@ -309,12 +373,10 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
     loaded: dict[str, np.ndarray] = {}
     if at_json is not None:
         obj, label = _read_json_bindings(at_json, stdin, json_label)
-        for key, value in obj.items():
-            name = unicodedata.normalize("NFKC", key)  # as Python reads identifiers
+        for name, value in obj.items():  # (names NFKC-normalised, as Python reads them)
             check_name(name, functions)
             if name in todo:
-                raise UsageError(f"{name} is bound twice (by --at and by --at-json)",
-                                 hint="give each name one value")
+                raise bound_twice(name, " (by --at and by --at-json)")
             try:
                 arr = _json_array(value)
             except ValueError as err:
