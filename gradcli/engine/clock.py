@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import re
 import threading
 import time
@@ -182,6 +183,16 @@ COSTS = {"matmul": _matmul, "solve": _cubic(2.0), "inv": _cubic(2.0),
 _pause_lock = threading.Lock()
 _pauses = 0
 _resume = False
+
+
+def _new_lock() -> None:
+    """In a forked child (the check's sympy work), a lock another thread held at the fork
+    would stay held: take a new one."""
+    global _pause_lock
+    _pause_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock)
 
 
 @contextmanager
