@@ -47,6 +47,15 @@ class GradcliError(Exception):
         self.source = source
 
     @property
+    def position(self) -> Span | None:
+        """Where in the text the error is (the same as `span`), or None."""
+        return self.span
+
+    @position.setter
+    def position(self, span: Span | None) -> None:
+        self.span = span
+
+    @property
     def kind(self) -> str:
         return type(self).__name__
 

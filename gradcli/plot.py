@@ -287,7 +287,7 @@ def save(data: PlotData, path: str) -> None:
             ax.set_ylabel(label)
             ax.grid(True, alpha=0.3)
         axs[-1].set_xlabel(name)
-        axs[0].set_title(f"f({name}) = {data.expression}")
+        axs[0].set_title(f"f({name}) = {_literal(data.expression)}")
     else:
         fig = Figure(figsize=(7, 6), layout="constrained")
         ax = fig.subplots()
@@ -307,5 +307,30 @@ def save(data: PlotData, path: str) -> None:
         ax.set_xlabel(data.wrt[0])
         ax.set_ylabel(data.wrt[1])
         ax.set_aspect("equal", adjustable="box")
-        ax.set_title(f"f({', '.join(data.wrt)}) = {data.expression}    arrows: ∇f")
-    fig.savefig(path, dpi=120)
+        ax.set_title(f"f({', '.join(data.wrt)}) = {_literal(data.expression)}    arrows: ∇f")
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror or err}",
+                         hint=OUTPUT_HINT) from None
+
+
+#: How to fix an --output that cannot be written.
+OUTPUT_HINT = "give a file in a folder that exists and that you can write to"
+
+
+def check_output(path: str) -> None:
+    """Refuse, before any work, an --output that is a folder or in a missing folder."""
+    import os
+
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        raise UsageError(f"--output {path} is a folder, not a file", hint=OUTPUT_HINT)
+    if not os.path.isdir(folder):
+        raise UsageError(f"--output {path}: the folder {folder} does not exist",
+                         hint=OUTPUT_HINT)
+
+
+def _literal(text: str) -> str:
+    """User text for a matplotlib label: its $ signs are not mathtext."""
+    return text.replace("$", r"\$")

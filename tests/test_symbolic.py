@@ -105,7 +105,7 @@ def test_time_limit_holds():
 @pytest.mark.parametrize("text, point, convention", [
     ("relu(x)", {"x": 0.0}, "relu'(0) = 0"),
     ("abs(x)", {"x": 0.0}, "abs'(0) = 0"),
-    ("maximum(x, y)", {"x": 0.0, "y": 0.0}, "ties of maximum"),
+    ("maximum(x, y)", {"x": 0.0, "y": 0.0}, "tied inputs of maximum"),
     ("norm(x)", {"x": np.zeros(3)}, "norm'(0) = 0"),
 ])
 def test_kinks_are_explained(text, point, convention):

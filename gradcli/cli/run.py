@@ -65,6 +65,14 @@ def run(command: str, options: dict, runner=None) -> int:
     return code
 
 
+def report(err: GradcliError, json: bool) -> int:
+    """Show an error found before a command ran (a usage error); its exit code."""
+    from . import output
+
+    (output.JsonOutput() if json else output.RichOutput()).error(err)
+    return err.exit_code
+
+
 def _single(command: str, options: dict, out) -> int:
     from .output import check_exit
 
@@ -416,7 +424,7 @@ def _library_options(command: str, options: dict) -> dict:
     if command == "vjp":
         kw["v"] = _point(options, [f"v={options['v']}"])["v"]
     if command == "jvp":
-        kw["tangents"] = _point(options, [options["v"]] if options["v"] else [])
+        kw["tangents"] = _point(options, [options["v"]])
     return kw
 
 

@@ -14,7 +14,7 @@ from .backward import grad as _grad, run_backward
 from .memory import LARGE, keep_freed_memory
 from .functions import _apply, reshape
 from .structured import identity
-from .tensor import Tensor, as_tensor, enable_grad, forward_mode
+from .tensor import Tensor, as_tensor, enable_grad, forward_mode, no_grad
 
 STRATEGIES = ("auto", "reverse-mode", "forward-mode")
 
@@ -143,9 +143,11 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
 
 
 def _jacobian_fwd(func, xs, in_tuple, create_graph):
+    """The Jacobian from the tangent basis pushed forward; with create_graph, a dense basis
+    (a `Diag` keeps no graph) and the blocks cut out by recorded operations."""
     sizes = [x.data.size for x in xs]
     n = sum(sizes)
-    if len(xs) == 1:
+    if len(xs) == 1 and not create_graph:
         xs[0]._tangent = identity(xs[0].shape, xs[0].dtype)
     else:
         basis = np.eye(n, dtype=xs[0].dtype)
@@ -157,20 +159,28 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
         out_tuple, outs = _call(func, xs)
     if n * sum(o.data.size for o in outs) >= LARGE:
         keep_freed_memory()
-    rows = []
-    for out in outs:
-        t = out._tangent.data if out._tangent is not None else np.zeros((n,) + out.shape,
-                                                                        out.dtype)
-        t = np.moveaxis(t.reshape(n, -1), 0, -1)  # (out size, n)
-        row, offset = [], 0
-        for x, size in zip(xs, sizes):
-            block = t[:, offset:offset + size].reshape(out.shape + x.shape)
-            row.append(Tensor._wrap(block.copy()))  # (ascontiguousarray makes 0-d 1-d)
-            offset += size
-        rows.append(row)
+    with enable_grad() if create_graph else no_grad():
+        rows = [_blocks(out, xs, sizes, create_graph) for out in outs]
     for x in xs:
         x._tangent = None
     return _unpack(out_tuple, [_unpack(in_tuple, r) for r in rows])
+
+
+def _blocks(out: Tensor, xs, sizes, create_graph) -> list[Tensor]:
+    """The tangent of `out`, shaped (n,) + out's shape, cut into one block per input,
+    shaped out's shape + the input's shape."""
+    n = sum(sizes)
+    t = out._tangent
+    if t is None:
+        t = Tensor._wrap(np.zeros((n,) + out.shape, out.dtype))
+    t = _apply("permute", reshape(t, (n, out.data.size)), axes=(-1, -2))  # (out size, n)
+    row, offset = [], 0
+    for x, size in zip(xs, sizes):
+        block = reshape(t[:, offset:offset + size], out.shape + x.shape)
+        # (a C-ordered copy, without the graph: np.ascontiguousarray makes 0-d 1-d)
+        row.append(block if create_graph else Tensor._wrap(np.array(block.data, order="C")))
+        offset += size
+    return row
 
 
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,

@@ -48,7 +48,8 @@ class Primitive:
     domain: tuple = ()
     differentiable: bool = True
     samples: Callable | None = None  # rng -> [(input arrays, params)]: test cases
-    # (the convention, in words; whether the inputs sit on a kink: (out, *inputs, **params))
+    # (the convention, a phrase that reads with "… used" after it; whether the inputs sit
+    # on a kink: (out, *inputs, **params))
     kink: tuple | None = None
     explain: str = ""  # the VJP rule in words and symbols, for --explain: "g · out"
     partials: tuple | None = None  # per input: (out, *inputs) -> derivative, 1 or None
@@ -201,7 +202,7 @@ _unary("abs", np.abs, lambda x, out: F.sign(x), lambda sp, x: sp.Abs(x),
        kink=("abs'(0) = 0", _at_zero), explain="g · sign(x)")
 _row(Primitive("sign", np.sign, vjp=(None,), jvp=(None,), sym=lambda sp, x: sp.sign(x),
                elementwise=True, domain=((-2.0, 2.0),), differentiable=False,
-               kink=("sign'(x) = 0, also at its jump at 0", _at_zero),
+               kink=("sign'(x) = 0 (also at its jump at 0)", _at_zero),
                explain="none: sign is flat (0 everywhere)"))
 _unary("sqrt", np.sqrt, None, lambda sp, x: sp.sqrt(x), (0.1, 3.0),
        kink=("sqrt'(0) = inf", _at_zero), explain="g / (2·out)", over=lambda x, out: 2 * out)
@@ -310,7 +311,7 @@ for _name, _fn, _sym, _win in [("maximum", np.maximum, "Max", lambda p, q: p > q
              lambda t, out, a, b, _w=_win: _select(t, _w(b, a), a == b)),
         sym=lambda sp, a, b, _s=_sym: getattr(sp, _s)(a, b), broadcast=True, elementwise=True,
         domain=((-2.0, 2.0), (-2.0, 2.0)),
-        kink=(f"ties of {_name} split the gradient evenly (1/2 each)",
+        kink=(f"an even split of the gradient between tied inputs of {_name} (1/2 each)",
               lambda out, a, b: bool(np.any(a == b))),
         explain=f"g to the {'larger' if _name == 'maximum' else 'smaller'} input; "
                 "ties: g/2 to each"))
@@ -349,7 +350,7 @@ _row(Primitive(
          lambda t, out, x, lo, hi: t * (x > hi)),
     sym=lambda sp, x, lo, hi: sp.Min(sp.Max(x, lo), hi), broadcast=True, elementwise=True,
     domain=((-2.0, 2.0), (-1.5, -0.5), (0.5, 1.5)),
-    kink=("clip passes the gradient at its bounds (lo <= x <= hi)",
+    kink=("clip'(x) = 1 at its bounds (lo <= x <= hi)",
           lambda out, x, lo, hi: bool(np.any((x == lo) | (x == hi)))),
     explain="g where lo ≤ x ≤ hi; to lo below, to hi above"))
 
@@ -452,7 +453,7 @@ for _name, _fn, _sym in [("max", np.max, "Max"), ("min", np.min, "Min")]:
     _row(Primitive(
         _name, lambda a, axis, keepdims, _fn=_fn: _fn(a, axis=axis, keepdims=keepdims),
         sym=_reduce_sym(lambda sp, xs, _s=_sym: getattr(sp, _s)(*xs)),
-        kink=(f"ties of {_name} split the gradient evenly among them",
+        kink=(f"an even split of the gradient among the tied elements of {_name}",
               lambda out, x, axis, keepdims, _fn=_fn:
               bool(np.any(np.sum(x == _fn(x, axis=axis, keepdims=True), axis=axis) > 1))),
         vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _tie_share(out, x, axis),),
@@ -558,10 +559,16 @@ def _scatter(a, index, shape, nd):
     return z
 
 
+def _unindex(g, out, x, index, nd):
+    """g scattered back into zeros shaped like x: its unbatched part only (x itself may
+    carry batch axes, in front of its `nd` own: a recorded rule's node)."""
+    nb = x.ndim - nd
+    return F._apply("scatter", g, index=index, shape=x.shape[nb:], nd=out.ndim - nb)
+
+
 _row(Primitive(
     "index", lambda a, index, nd: a[_batched_index(a, index, nd)],
-    vjp=(lambda g, out, x, index, nd:
-         F._apply("scatter", g, index=index, shape=x.shape, nd=out.ndim),),
+    vjp=(lambda g, out, x, index, nd: _unindex(g, out, x, index, nd),),
     jvp=(lambda t, out, x, index, nd: F._apply("index", t, index=index, nd=nd),),
     samples=_cases(*[((shape,), dict(index=index, nd=len(shape)))
                      for shape, index in _INDEX_CASES]),

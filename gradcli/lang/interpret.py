@@ -111,6 +111,15 @@ class TensorBackend:
         return transpose(value)
 
     def listing(self, items: list):
+        shapes = list(dict.fromkeys(np.shape(i.data if isinstance(i, Tensor) else i)
+                                    for i in items))
+        if len(shapes) > 1:
+            raise ShapeError(f"the nested lists are ragged: a list holds items of shapes "
+                             f"{shapes[0]} and {shapes[1]}",
+                             hint="give every row the same length, as in [[1, 2], [3, 4]]")
+        if len(shapes[0]) >= S.MAX_DIMS:
+            raise ShapeError(f"the nested lists are more than {S.MAX_DIMS} levels deep",
+                             hint=f"an array has at most {S.MAX_DIMS} dimensions")
         return stack(items)
 
     def truth(self, value) -> bool:
@@ -378,6 +387,10 @@ class Interpreter:
             return self.whole(node, value)
         if not np.all(data == np.round(data)):
             raise EvalError("an index array must hold whole numbers", span=node.span)
+        too_far = np.abs(data) >= 2.0 ** 62  # (inf too) out of range of any array
+        if np.any(too_far):
+            raise ShapeError(f"index out of range: {data[too_far].flat[0]:g}", span=node.span,
+                             hint="an index counts elements along its axis")
         return data.astype(np.intp)
 
     def whole(self, node, value=None) -> int:
@@ -426,7 +439,8 @@ class Interpreter:
         if name == "arange":
             lo, hi = (0, args[0]) if len(args) == 1 else args[:2]
             step = args[2] if len(args) > 2 else 1
-            shape = [max(0, math.ceil((hi - lo) / step))] if step else [0]
+            count = float((hi - lo) / step) if step else 0.0
+            shape = [max(0, math.ceil(count)) if math.isfinite(count) else 0]  # arange refuses
         if name == "linspace":
             shape = [args[2] if len(args) > 2 else 50]
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):

@@ -7,6 +7,7 @@ import json
 import keyword
 import math
 import os
+import re
 import stat
 import sys
 import unicodedata
@@ -74,6 +75,9 @@ def _split(text: str) -> list[tuple[str, Span, str, Span]]:
         if v >= b:
             raise UsageError(f"{name} has no value", span=_span(text, eq, eq + 1), source=text,
                              hint=_AT_HINT)
+        if text[v] == "=":  # x==1
+            raise UsageError(f"{name} is bound with one =, not two", span=_span(text, eq, v + 1),
+                             source=text, hint=f"--at {name}={text[v + 1:b].strip()}")
         out.append((unicodedata.normalize("NFKC", name), _span(text, a, a + len(name)),
                     text[v:b], _span(text, v, b)))
     return out
@@ -187,6 +191,9 @@ def _json_array(value) -> np.ndarray:
     except RecursionError:
         raise ValueError("the nested list is too deep") from None
     except ValueError as err:
+        if "maximum" in str(err):  # NumPy: "would exceed the maximum number of dimension"
+            raise ValueError(f"the nested lists are more than {S.MAX_DIMS} levels deep (an "
+                             f"array has at most {S.MAX_DIMS} dimensions)") from None
         if "inhomogeneous" in str(err) or "sequence" in str(err):
             raise ValueError("the nested lists are ragged (rows of different lengths)") \
                 from None
@@ -288,11 +295,32 @@ def load_file(path: str, *, dtype="float64", max_elements: int | None = None) ->
                  ".json": 'write the array as nested lists, e.g. [[1, 2], [3, 4]]',
                  ".csv": "write numbers separated by commas, no header, the same number "
                          "of columns on every row"}
-        msg = str(err).split("\n")[0] if not isinstance(err, RecursionError) else \
-            "nested too deeply"
-        raise UsageError(f"{path} is not a valid {ext[1:]} point file: {msg}",
+        raise UsageError(f"{path} is not a valid {ext[1:]} point file: {_problem(err, ext)}",
                          hint=hints[ext]) from None
     return _as_array(arr, dt, path, max_elements)
+
+
+def _problem(err: Exception, ext: str) -> str:
+    """What is wrong with a point file, in words that never quote its content (which could
+    be anything: a secret read through a symlink)."""
+    msg = str(err).split("\n")[0]
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    if "pickle" in msg:
+        return "it holds pickled Python objects, which are never loaded (or it is not .npy)"
+    if ext == ".json" or msg == "the file is empty" \
+            or msg.startswith("the nested lists"):
+        return msg  # (json's messages give a line and column, never the text)
+    if ext == ".csv":
+        cell = re.search(r"at row (\d+), column (\d+)", msg)
+        if cell:
+            return f"row {int(cell[1]) + 1}, column {cell[2]} is not a number"
+        rows = re.search(r"changed from (\d+) to (\d+) at row (\d+)", msg)
+        if rows:
+            return (f"row {rows[3]} has {rows[2]} columns where the rows before it have "
+                    f"{rows[1]}")
+        return "it is not a table of numbers separated by commas"
+    return "it is not an array saved by numpy.save"
 
 
 def _relocate(err: GradcliError, value: str, span: Span, item: str) -> GradcliError:
@@ -349,6 +377,16 @@ def _read_json_bindings(at_json: str, stdin: TextIO | None,
     return obj, label
 
 
+def seed_value(seed) -> int | None:
+    """A seed as NumPy takes it: None or an integer from 0 up."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UsageError(f"the seed must be a whole number from 0 up, not {seed!r}",
+                         hint="e.g. seed=0 (--seed 0)")
+    return int(seed)
+
+
 def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None,
                max_elements: int | None = 10**8, stdin: TextIO | None = None,
                functions: Mapping[str, Callable] | None = None,
@@ -387,6 +425,7 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
             loaded[name] = _as_array(arr, dt, f"the value of {name}", max_elements)
     # one generator for every binding, so --seed makes randn/rand reproducible; made only
     # when a value can draw from it (importing numpy.random costs start-up time)
+    seed = seed_value(seed)
     rng = np.random.default_rng(seed) if any("rand" in v[0] for v in todo.values()) \
         else None
     point: dict[str, np.ndarray] = {}
@@ -400,6 +439,9 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
                                         max_elements=max_elements)
                 point[name] = _as_array(arr, dt, f"the value of {name}", max_elements)
         except GradcliError as err:
+            if err.exit_code == 1 and not isinstance(err, LimitError):  # a malformed value,
+                err = UsageError(f"the value of {name}: {err.message}", hint=err.hint,
+                                 span=err.span, source=err.source)  # found before the run
             raise _relocate(err, value, span, item) from None
     point.update(loaded)
     return point
