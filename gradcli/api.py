@@ -7,12 +7,13 @@ given in the dict); results are `Result` objects.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from .engine import functional
+from .engine import clock, functional
 from .engine.backward import run_backward
 from .engine.functions import FUNCTIONS
 from .engine.memory import as_bytes
@@ -28,26 +29,50 @@ MODES = {"auto": "auto", "rev": "reverse-mode", "fwd": "forward-mode"}
 
 
 def compile(text: str, *, dtype="float64", strict: bool = False, max_elements: int = 10**8,
-            max_iterations: int = 100_000, max_seconds: float | None = 60.0,
+            max_iterations: int = 100_000, time_limit: float | None = 60.0,
             seed: int | None = None, max_memory: int | str | None = None) -> "Compiled":
-    """Parse `text` (an expression or a program) once; evaluate it at many points.
+    """Parse `text` (an expression or a program) once; evaluate it at many points. Each call
+    of a method (eval, grad, …, batch) must finish within `time_limit` seconds (None: no
+    limit), parse included for the first, else a LimitError.
 
     Random constants in the text (`randn(3)`) are drawn once, from `seed` (None: the
     generator of gc.manual_seed), and kept: every evaluation and the check see the same draw.
 
     Limits: `max_elements` per array (and per Jacobian or Hessian), `max_iterations` of
-    loops, `max_seconds`, and `max_memory`, the bytes a recorded graph may hold (a number,
+    loops, `time_limit` (above), and `max_memory`, the bytes a recorded graph may hold (a number,
     or text such as "4GB"; None: 4 GiB, or half the physical memory if less).
 
         >>> f = compile("x*x + 3*x + 1")
         >>> f.grad(x=2).gradient["x"]
         array(7.)
     """
-    return Compiled(text, dtype=dtype, strict=strict,
-                    limits=Limits(_count(max_elements, "max_elements"),
-                                  _count(max_iterations, "max_iterations"), max_seconds,
-                                  None if max_memory is None else as_bytes(max_memory)),
-                    seed=seed)
+    if time_limit is not None and not _positive(time_limit):
+        raise UsageError(f"the time limit must be a positive number of seconds, not "
+                         f"{time_limit!r}", hint="for example --time-limit 60")
+    with clock.limit(time_limit):
+        return Compiled(text, dtype=dtype, strict=strict,
+                        limits=Limits(_count(max_elements, "max_elements"),
+                                      _count(max_iterations, "max_iterations"), time_limit,
+                                      None if max_memory is None else as_bytes(max_memory)),
+                        seed=seed)
+
+
+def _positive(seconds) -> bool:
+    """Whether `seconds` is a positive, finite number."""
+    try:
+        return math.isfinite(float(seconds)) and float(seconds) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _timed(method):
+    """Run a method within the program's time limit: one deadline per call, unless the
+    caller has one already (the command line sets one for the whole run)."""
+    @functools.wraps(method)
+    def timed(self, *args, **kwargs):
+        with clock.limit(self.limits.time_limit):
+            return method(self, *args, **kwargs)
+    return timed
 
 
 class Compiled:
@@ -60,6 +85,7 @@ class Compiled:
                             f"not {type(text).__name__}")
         self.text = text
         self.program: S.Program = parse(text)
+        clock.check("parsing")
         self.dtype = resolve_dtype(dtype)
         self.strict = strict
         self.limits = limits
@@ -150,6 +176,7 @@ class Compiled:
                       warnings=run.warnings, **fields)
 
     # -- commands ----------------------------------------------------------------------------
+    @_timed
     def eval(self, point: dict | None = None, /, **bindings) -> Result:
         """The value at the point."""
         p = self.point(point, **bindings)
@@ -171,6 +198,7 @@ class Compiled:
             raise UsageError("vjp needs a vector v shaped like the output", hint="--v VALUE")
         return self._backward("vjp", point, v, wrt, intermediates, bindings, explain)
 
+    @_timed
     def _backward(self, command, point, v, wrt, intermediates, bindings,
                   explain: bool | str = False) -> Result:
         p = self.point(point, **bindings)
@@ -224,6 +252,7 @@ class Compiled:
         return self._result(command, p, run, wrt, intermediates=extra, vjp=grads, cotangent=cot,
                             explain=steps)
 
+    @_timed
     def jvp(self, point: dict | None = None, /, *, tangents: dict | None = None, wrt=None,
             **bindings) -> Result:
         """J·v by forward mode; tangents not given are zero."""
@@ -254,6 +283,7 @@ class Compiled:
         return self._result("jvp", p, runs[-1], wrt, jvp=tangent.data,
                             tangents=dict(zip(wrt, vs)))
 
+    @_timed
     def jacobian(self, point: dict | None = None, /, *, wrt=None, mode: str = "auto",
                  **bindings) -> Result:
         """The full Jacobian per variable: output shape + variable shape."""
@@ -268,6 +298,7 @@ class Compiled:
         return self._result("jacobian", p, runs[-1], wrt,
                             jacobian={n: j.data for n, j in zip(wrt, jac)})
 
+    @_timed
     def hessian(self, point: dict | None = None, /, *, wrt=None, **bindings) -> Result:
         """Second derivatives of a scalar output, per pair of variables."""
         p = self.point(point, **bindings)
@@ -284,6 +315,7 @@ class Compiled:
             for i, a in enumerate(wrt)})
 
     # -- the symbolic cross-check ---------------------------------------------------------------
+    @_timed
     def check(self, result: Result, *, timeout: float = 5.0, latex: bool = False) -> Result:
         """Cross-check a result's derivatives against sympy and finite differences; the
         report goes to `result.check`: its "status" (agree, disagree, kink, not-checked,
@@ -308,6 +340,7 @@ class Compiled:
                     point=None if point is None else self.point(point))
 
     # -- batches -------------------------------------------------------------------------------
+    @_timed
     def grad_points(self, point: dict | None = None, /, *, wrt=None, value: bool = True,
                     **columns):
         """The gradient at each of n points given column-wise (1-D arrays of n values per
@@ -329,6 +362,7 @@ class Compiled:
                              hint="batch('grad', points) takes any expression and points")
         return got
 
+    @_timed
     def batch(self, command: str, points: list[dict], *, wrt=None, v=None, tangents=None,
               intermediates: bool = False, mode: str = "auto") -> list[Result | GradcliError]:
         """One result (or the error) per point; elementwise expressions of points that share

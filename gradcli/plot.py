@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .engine import clock
 from .engine.backward import grad as autograd_grad
 from .engine.tensor import Tensor, enable_grad
 from .errors import EvalError, GradcliError, LimitError, UsageError
@@ -124,11 +125,12 @@ def _sample(compiled, fixed, wrt, ranges, n, order) -> PlotData:
     elementwise = all(is_elementwise(s) for s in compiled.program.body) and \
         all(np.ndim(v) == 0 for v in fixed.values())
     result = None
-    if elementwise:
-        result = _vectorised(compiled, fixed, wrt, flat, order)
-    vectorised = result is not None
-    if result is None:
-        result = _pointwise(compiled, fixed, wrt, flat, order)
+    with clock.limit(compiled.limits.time_limit):  # (the command line's, if it set one)
+        if elementwise:
+            result = _vectorised(compiled, fixed, wrt, flat, order)
+        vectorised = result is not None
+        if result is None:
+            result = _pointwise(compiled, fixed, wrt, flat, order)
     value, derivs, warnings = result
     shape = grids[0].shape
     return PlotData(compiled.text, tuple(wrt), axes, value.reshape(shape),

@@ -633,7 +633,7 @@ def _numeric_function(compiled, base: dict, deadline: float | None = None):
             if left <= 0:
                 raise finite.TimeUp
             limits = Limits(limits.max_elements, limits.max_iterations,
-                            left if limits.max_seconds is None else min(left, limits.max_seconds))
+                            left if limits.time_limit is None else min(left, limits.time_limit))
         env = {n: Tensor._wrap(a) for n, a in point.items()}
         try:
             with no_grad():

@@ -1,6 +1,7 @@
 """The command line end to end: every command, flag and exit code, and the seed examples."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import gradcli
-from gradcli.cli.app import app
+from gradcli.cli.app import app, package_version
 from gradcli.lang.interpret import Limits
 from gradcli.result import Result
 
@@ -417,12 +418,23 @@ def test_version():
     r = run("--version")
     from gradcli.engine.kernels import describe
     assert r.exit_code == 0
-    assert r.stdout.splitlines() == [f"gradcli {gradcli_version()}", f"sin and cos: {describe()}"]
+    assert r.stdout.splitlines() == [f"gradcli {package_version()}", f"sin and cos: {describe()}"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", package_version())
 
 
-def gradcli_version() -> str:
-    from importlib.metadata import version
-    return version("gradcli")
+def test_version_from_a_source_tree(monkeypatch):
+    """Imported from a source tree, not installed: the version in the tree's pyproject.toml
+    (none next to the package: "unknown")."""
+    import importlib.metadata
+    import tomllib
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    project = Path(gradcli.__file__).resolve().parents[1] / "pyproject.toml"
+    expected = tomllib.loads(project.read_text())["project"]["version"] \
+        if project.exists() else "unknown"
+    assert package_version() == expected
 
 
 # -- through a real process ------------------------------------------------------------------------------

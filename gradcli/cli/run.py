@@ -18,6 +18,7 @@ from operator import itemgetter
 
 import numpy as np
 
+from ..engine import clock
 from ..errors import GradcliError, InternalError, UsageError
 
 
@@ -49,7 +50,8 @@ def run(command: str, options: dict, runner=None) -> int:
     batch = runner is None and options["points"] is not None
     out = output.JsonOutput() if options["json"] or batch else output.RichOutput()
     try:
-        code = (runner or (_batch if batch else _single))(command, options, out)
+        with clock.limit(options["time_limit"]):  # one deadline for the whole run
+            code = (runner or (_batch if batch else _single))(command, options, out)
     except GradcliError as e:
         out.error(e)
         code = e.exit_code
@@ -386,7 +388,8 @@ def _compile(options: dict):
     prog = gc.compile(text, dtype=options["dtype"].value,
                       strict=options["strict"], max_elements=options["max_elements"],
                       max_iterations=options["max_iterations"], seed=options["seed"],
-                      max_memory=options["max_memory"])
+                      max_memory=options["max_memory"],
+                      time_limit=options["time_limit"])
     if options["json"]:
         prog.limits.entry_bytes = JSON_ENTRY_BYTES
     return prog
@@ -448,6 +451,7 @@ def _names(wrt: str | None) -> tuple[str, ...] | None:
 DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wrt=None,
                 dtype=DType.float64, json=False, check=None, check_timeout=5.0, latex=False,
                 strict=False, max_elements=10**8, max_iterations=100_000, max_memory=None,
+                time_limit=60.0,
                 points=None)
 OWN_DEFAULTS = {"eval": {}, "hessian": {}, "grad": dict(intermediates=False, explain=None),
                 "jacobian": dict(mode=Mode.auto)}

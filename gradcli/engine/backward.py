@@ -7,12 +7,11 @@ Broadcasting is undone here, once, for every rule: `sum_to`.
 
 from __future__ import annotations
 
-import gc
-
 import numpy as np
 
 from ..errors import GraphError, NotScalarError, ShapeError
 from . import tensor as T
+from .clock import gc_paused
 from .functions import reshape, sum as sum_
 from .structured import Diag
 from .tensor import Tensor, as_tensor
@@ -144,12 +143,13 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
     done = []
     prev_mode = T.state.grad_enabled
     T.state.grad_enabled = create_graph
-    collecting = gc.isenabled()
-    gc.disable()  # the graph is alive throughout: rescanning it would only cost time
+    deadline = T.state.deadline
     try:
-        with np.errstate(all="ignore"), T.raw_rules(raw):
+        with np.errstate(all="ignore"), T.raw_rules(raw), gc_paused():
             while ready:
                 node = ready.pop()
+                if deadline is not None:  # each rule costs about what its forward did
+                    deadline.tick(node.prim.name, node.inputs, node.params)
                 done.append(node)
                 g = node_grads.pop(node)
                 inputs = node.inputs
@@ -220,8 +220,6 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
                     leaf._grad = g if leaf._grad is None else leaf._grad + g
     finally:
         T.state.grad_enabled = prev_mode
-        if collecting:
-            gc.enable()
     if not retain_graph:
         for node in done:
             node.inputs = None

@@ -35,6 +35,7 @@ from typing import Callable
 import numpy as np
 
 from . import functions as F
+from .clock import OPTIMIZE, einsum_flops
 from .kernels import vector
 from .tensor import Node, Tensor
 
@@ -842,7 +843,14 @@ def _einsum_shape(spec, shapes):
     return tuple(sizes.get(c, 0) for c in res)
 
 
-_row(Primitive("einsum", lambda *arrays, spec: np.einsum(spec, *arrays),
+def _einsum(*arrays, spec):
+    """np.einsum; where its single loop over every index would be long, contracted pairwise
+    in np.einsum_path's order instead (as PyTorch does, with opt_einsum)."""
+    long = arrays[0].dtype != object and einsum_flops(spec, arrays) > OPTIMIZE
+    return np.einsum(spec, *arrays, optimize="greedy" if long else False)
+
+
+_row(Primitive("einsum", _einsum,
                vjp=_Variadic(_einsum_vjp), jvp=_Variadic(_einsum_jvp),
                samples=_einsum_samples, out_shape=lambda *shapes, spec: _einsum_shape(spec, shapes),
                explain="g contracted with the other operands"))

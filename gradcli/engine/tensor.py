@@ -24,6 +24,7 @@ class _State(threading.local):
     symbolic = False  # True while tensors hold object arrays of sympy expressions
     raw = False  # True while an unrecorded backward pass runs the rules on NumPy arrays
     guard = None  # the limits of the run in progress (a Guard), None: no limits
+    deadline = None  # the run's clock.Deadline, checked before each primitive
 
 
 state = _State()
@@ -496,6 +497,8 @@ _new = object.__new__
 def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     """Run a primitive's forward and record it when gradients or tangents are wanted."""
     mode = state
+    if mode.deadline is not None:
+        mode.deadline.tick(prim.name, inputs, params)
     fwd = prim.symbolic if mode.symbolic else prim.forward
     guard = mode.guard
     try:

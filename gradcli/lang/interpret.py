@@ -10,14 +10,13 @@ Control flow is decided on the values at the point (define-by-run).
 from __future__ import annotations
 
 import functools
-import gc
 import inspect
 import math
 import threading
-import time
 
 import numpy as np
 
+from ..engine import clock
 from ..engine import tensor as T
 from ..engine.functions import FUNCTIONS, getitem, stack, transpose
 from ..engine.memory import default_budget
@@ -42,10 +41,10 @@ class Limits:
     entry_bytes = 8
 
     def __init__(self, max_elements: int = 10**8, max_iterations: int = 100_000,
-                 max_seconds: float | None = 60.0, max_memory: int | None = None):
+                 time_limit: float | None = 60.0, max_memory: int | None = None):
         self.max_elements = max_elements
         self.max_iterations = max_iterations
-        self.max_seconds = max_seconds
+        self.time_limit = time_limit  # seconds, for a run that has no deadline yet
         self.max_memory = default_budget() if max_memory is None else max_memory
 
     def guard(self) -> T.guarded:
@@ -225,13 +224,12 @@ class Interpreter:
         self.warnings: list[DomainError] = []
         self.origins: dict = {}
         self.calls: dict = {}  # call site → calls so far (the key of a random draw)
-        if self.limits.max_seconds is not None:
-            self.deadline = time.monotonic() + self.limits.max_seconds
         value = None
-        collecting = gc.isenabled()
-        gc.disable()  # the graph a program records stays alive: rescanning it only costs time
-        try:
-            with np.errstate(all="ignore"), self.limits.guard():
+        try:  # (the graph a program records stays alive: rescanning it only costs time)
+            with np.errstate(all="ignore"), clock.gc_paused(), self.limits.guard(), \
+                    clock.limit(self.limits.time_limit) as self.deadline:
+                if self.deadline is not None:
+                    self.deadline.check("the evaluation")
                 for stmt in self.program.body:
                     value = self.stmt(stmt)
         except GradcliError as err:
@@ -239,9 +237,6 @@ class Interpreter:
         except RecursionError:
             raise LimitError("the expression is nested too deeply to evaluate",
                              source=self.program.source, hint="simplify it") from None
-        finally:
-            if collecting:
-                gc.enable()
         last = self.program.body[-1] if self.program.body else None
         if not isinstance(last, (S.ExprStmt, S.Assign, S.AugAssign)):
             raise EvalError("the program has no result",
@@ -297,10 +292,8 @@ class Interpreter:
                              "iterations", span=node.span,
                              hint="check the loop's condition, or raise the limit "
                                   "(--max-iterations)")
-        if self.deadline is not None and self.iterations % 64 == 0 \
-                and time.monotonic() > self.deadline:
-            raise LimitError(f"the evaluation took longer than {self.limits.max_seconds} s",
-                             span=node.span, hint="raise the time limit, or simplify")
+        if self.deadline is not None:
+            self.deadline.check("the loop", node.span)
 
     def test(self, node) -> bool:
         value = self.expr(node)

@@ -7,6 +7,7 @@ back to the user's own text so that carets point at what was typed.
 from __future__ import annotations
 
 import ast
+import bisect
 import inspect
 import io
 import keyword
@@ -85,18 +86,33 @@ def parse(text: str, *, functions: Mapping[str, Callable] | None = None,
             return _Translator(text, {}, functions, max_depth).program()
         except ParseError:
             pass
-    too_long = len(text) > max_length
+    if len(text) > max_length:
+        _refuse_deep(text[:max_length], functions, max_depth)
+        raise ParseError(f"the text is {len(text)} characters long, more than the limit of "
+                         f"{max_length}", hint="split the work, or raise the length limit")
+    if max(map(len, text.split("\n"))) > LONG_LINE:
+        _refuse_deep(text, functions, max_depth)
+    carets = _scan(text, max_depth)
+    return _Translator(text, carets, functions, max_depth).program()
+
+
+#: Lines longer than this are checked for depth by `ast` before the token scan: Python
+#: 3.12's tokenizer takes time quadratic in a line's length (0.7 s at 20,000 characters).
+LONG_LINE = 2_000
+
+
+def _refuse_deep(text: str, functions, max_depth: int) -> None:
+    """Raise the NestingError of a text nested too deeply (a long flat sum, too many
+    brackets), found by `ast` in a fraction of a second, before the token scan; every `^`
+    counts as `**` here, also in comments, which changes no depth."""
+    carets = {row: [i for i, c in enumerate(line) if c == "^"]
+              for row, line in enumerate(text.split("\n"), 1) if "^" in line}
     try:
-        carets = _scan(text[:max_length] if too_long else text, max_depth)
+        _Translator(text, carets, functions, max_depth).tree()
     except NestingError:
         raise
     except ParseError:
-        if not too_long:
-            raise
-    if too_long:
-        raise ParseError(f"the text is {len(text)} characters long, more than the limit of "
-                         f"{max_length}", hint="split the work, or raise the length limit")
-    return _Translator(text, carets, functions, max_depth).program()
+        pass  # the full path finds it and says it in its own words
 
 
 def _tok_span(tok: tokenize.TokenInfo) -> Span:
@@ -156,8 +172,12 @@ def _scan(text: str, max_depth: int) -> dict[int, list[int]]:
                              hint=f"unbalanced parenthesis: add the matching '{_OPEN[o]}'")
         raise ParseError("unterminated triple-quoted string", source=text,
                          hint="close the string") from None
-    except SyntaxError as err:  # IndentationError from the tokenizer: 0-based offset
-        line, col = err.lineno or 1, err.offset or 0
+    except SyntaxError as err:  # IndentationError from the tokenizer; the caret goes
+        # under the line's first character (the tokenizer's offset differs between versions)
+        line = err.lineno or 1
+        rows = text.split("\n")
+        source = rows[line - 1] if line <= len(rows) else ""
+        col = len(source) - len(source.lstrip())
         raise ParseError(err.msg, span=Span(line, col, line, col + 1), source=text,
                          hint="indent every line of a block by the same amount") from None
     return carets
@@ -174,13 +194,14 @@ def _starts_operand(prev: tokenize.TokenInfo | None) -> bool:
 
 
 def _rewrite(text: str, carets: dict[int, list[int]]) -> list[str]:
-    """The lines of `text` with each `^` operator as `**`."""
+    """The lines of `text` with each `^` operator as `**` (one pass over each line)."""
     lines = text.split("\n")
     for row, cols in carets.items():
-        line = lines[row - 1]
-        for col in sorted(cols, reverse=True):
-            line = line[:col] + "**" + line[col + 1:]
-        lines[row - 1] = line
+        line, pieces, start = lines[row - 1], [], 0
+        for col in sorted(cols):
+            pieces += [line[start:col], "**"]
+            start = col + 1
+        lines[row - 1] = "".join(pieces) + line[start:]
     return lines
 
 
@@ -224,7 +245,12 @@ class _Translator:
                  functions: Mapping[str, Callable], max_depth: int):
         self.text = text
         self.carets = {row: sorted(cols) for row, cols in carets.items()}
+        # where each `**` starts in its rewritten line (increasing): for `col`, by bisection
+        self.starts = {row: [c + k for k, c in enumerate(cols)]
+                       for row, cols in self.carets.items()}
         self.lines = _rewrite(text, carets)
+        self.chars: dict[int, list[int] | None] = {}  # per line: byte -> character, if
+        # it is not ASCII
         self.functions = functions
         self.max_depth = max_depth
         self.bound: set[str] = set()
@@ -238,19 +264,24 @@ class _Translator:
         line."""
         if not 1 <= line <= len(self.lines):
             return col
-        text = self.lines[line - 1]
-        if not chars and not text.isascii():
-            col = len(text.encode()[:col].decode("utf-8", "ignore"))
-        shift = 0
-        for k, c in enumerate(self.carets.get(line, ())):
-            start = c + k  # where this `**` starts in the rewritten line
-            if col >= start + 2:
-                shift += 1
-            elif col == start + 1:
-                return c + 1
-            else:
-                break
-        return col - shift
+        if not chars:
+            col = self.char_col(line, col)
+        starts = self.starts.get(line)
+        if not starts:
+            return col
+        done = bisect.bisect_right(starts, col - 2)  # the `**`s wholly left of col
+        if done < len(starts) and col == starts[done] + 1:
+            return self.carets[line][done] + 1  # on the second `*`: the user's `^`
+        return col - done
+
+    def char_col(self, line: int, col: int) -> int:
+        """The character column of a byte column of a rewritten line."""
+        table = self.chars.get(line, False)
+        if table is False:
+            text = self.lines[line - 1]
+            table = self.chars[line] = None if text.isascii() else \
+                [i for i, c in enumerate(text) for _ in range(len(c.encode()))] + [len(text)]
+        return col if table is None else table[min(col, len(table) - 1)]
 
     def span(self, node: ast.AST) -> Span:
         return Span(node.lineno, self.col(node.lineno, node.col_offset),
@@ -265,6 +296,19 @@ class _Translator:
     # -- entry -------------------------------------------------------------------------
 
     def program(self) -> S.Program:
+        tree = self.tree()
+        try:
+            body = self.block(tree.body)
+        except RecursionError:
+            raise NestingError("the text is nested too deeply", source=self.text,
+                               hint="simplify the expression") from None
+        if not body:
+            raise ParseError("there is nothing to evaluate", source=self.text,
+                             hint="give an expression, for example x**2")
+        return S.Program(body, self.text, tuple(self.free), tuple(self.assigned))
+
+    def tree(self) -> ast.Module:
+        """Python's AST of the rewritten text, its depth checked."""
         source = "\n".join(self.lines)
         try:
             with warnings.catch_warnings():  # e.g. "invalid escape sequence": not for users
@@ -279,15 +323,7 @@ class _Translator:
             raise ParseError(f"the text cannot be parsed: {err}", source=self.text,
                              hint="remove control characters such as NUL bytes") from None
         self.check_depth(tree)
-        try:
-            body = self.block(tree.body)
-        except RecursionError:
-            raise NestingError("the text is nested too deeply", source=self.text,
-                               hint="simplify the expression") from None
-        if not body:
-            raise ParseError("there is nothing to evaluate", source=self.text,
-                             hint="give an expression, for example x**2")
-        return S.Program(body, self.text, tuple(self.free), tuple(self.assigned))
+        return tree
 
     def syntax_error(self, err: SyntaxError):
         msg = err.msg
