@@ -293,8 +293,10 @@ class Compiled:
         wrt = self._wrt(wrt)
         runs: list[Run] = []
         with self.limits.guard():
+            if not wrt:  # a constant: no variable to differentiate by
+                runs.append(self._run(p))
             jac = functional.jacobian(self._function(p, wrt, runs), tuple(p[n] for n in wrt),
-                                      strategy=MODES[mode])
+                                      strategy=MODES[mode]) if wrt else ()
         return self._result("jacobian", p, runs[-1], wrt,
                             jacobian={n: j.data for n, j in zip(wrt, jac)})
 
@@ -309,7 +311,8 @@ class Compiled:
                 raise NotScalarError(f"hessian needs a scalar output, but the expression "
                                      f"gives shape {run.value.shape}", source=self.text,
                                      hint="reduce it with `| sum` or `| mean`")
-            h = functional.hessian(self._function(p, wrt, []), tuple(p[n] for n in wrt))
+            h = functional.hessian(self._function(p, wrt, []),
+                                   tuple(p[n] for n in wrt)) if wrt else ()
         return self._result("hessian", p, run, wrt, hessian={
             a: {b: h[i][j].data.reshape(p[a].shape + p[b].shape) for j, b in enumerate(wrt)}
             for i, a in enumerate(wrt)})

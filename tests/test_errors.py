@@ -328,3 +328,17 @@ def test_any_command_line_ends_cleanly(argv, invoke):
         assert doc["error"]["message"] and doc["error"]["hint"], (argv, doc)
     else:
         assert "error" not in doc, (argv, doc)
+
+
+@pytest.mark.parametrize("command,field", [("jacobian", "jacobian"), ("hessian", "hessian"),
+                                           ("grad", "gradient")])
+@pytest.mark.parametrize("text", ["3", "x=3"])
+def test_derivatives_of_a_constant_are_empty(command, field, text):
+    """An expression without variables has no derivative to give: an empty mapping, exit 0
+    (the Jacobian and Hessian were an IndexError; found by the command-line property test)."""
+    code, out, _ = via_console([command, text, "--json"])
+    assert code == 0
+    doc = strict(out)
+    assert doc[field] == {} and doc["value"] == 3.0
+    f = gc.compile(text)
+    assert getattr(f, command)().__dict__[field] == {}
