@@ -20,7 +20,7 @@ import numpy as np
 
 from .engine.backward import grad as autograd_grad
 from .engine.tensor import Tensor, enable_grad
-from .errors import EvalError, GradcliError, UsageError
+from .errors import EvalError, GradcliError, UsageError, echoed
 
 #: Grid points per axis when not given: one variable, two variables.
 POINTS = {1: 201, 2: 41}
@@ -122,6 +122,7 @@ def sample(compiled, fixed: dict, wrt: tuple, ranges: list, n: int | None = None
     if result is None:
         result = _pointwise(compiled, fixed, wrt, flat, order)
     value, derivs, warnings = result
+    derivs = [np.where(np.isfinite(value), d, np.nan) for d in derivs]  # no slope of a NaN
     shape = grids[0].shape
     return PlotData(compiled.text, tuple(wrt), axes, value.reshape(shape),
                     [d.reshape(shape) for d in derivs], fixed, warnings, vectorised)
@@ -209,7 +210,8 @@ def terminal(data: PlotData, width: int = 100, height: int | None = None,
         plt.plotsize(width, height or 15 * rows)
         x = data.axes[0].tolist()
         name = data.wrt[0]
-        curves = [(f"f({name}) = {data.expression}", data.value, "blue")] + [
+        curves = [(f"f({name}) = {echoed(data.expression, width - 12, 1)}", data.value,
+                   "blue")] + [
             (label, d, c) for label, d, c in zip(labels(data), data.derivatives,
                                                   ("red", "green"))]
         for row, (title, ys, c) in enumerate(curves, 1):
@@ -247,7 +249,7 @@ def shaded(data: PlotData, width: int, height: int) -> str:
         level = np.where(finite, (grid - lo) / ((hi - lo) or 1.0), 0)
     idx = np.clip((level * (len(RAMP) - 1)).round().astype(int), 0, len(RAMP) - 1)
     a, b = data.wrt
-    lines = [f"f({a}, {b}) = {data.expression}"]
+    lines = [f"f({a}, {b}) = {echoed(data.expression, width - 12, 1)}"]
     for r, row in enumerate(idx):
         label = f"{y1:8.3g} " if r == 0 else f"{y0:8.3g} " if r == rows - 1 else " " * 9
         lines.append(label + "│" + "".join("?" if not finite[r, c] else RAMP[k]
