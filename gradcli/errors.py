@@ -61,21 +61,36 @@ def window(text: str, start: int, end: int, width: int | None = None) -> tuple[s
     return shown, " " * (len(head) + pos[start] - pos[lo]) + carets
 
 
+def shortened(text: str, room: int) -> str:
+    """`text` escaped, and cut to `room` columns around … (its start and its end) when
+    longer."""
+    text = printable(text)
+    if cells(text) <= room:
+        return text
+    keep = max(room - 3, 2)
+    return f"{text[:keep - keep // 3]} … {text[len(text) - keep // 3:]}"
+
+
 def echoed(text: str, room: int, lines: int = 4) -> str:
     """The user's expression to echo in at most `lines` lines of `room` columns: control
     characters escaped; a longer text summarised (its start and end around …, or its first
-    lines) with its size (--json holds it all)."""
+    lines) with its size on a line of its own (--json holds it all)."""
+    import textwrap
+
     text = printable(text)
     source = text.split("\n")
     if len(source) <= lines and all(cells(s) <= room for s in source):
         return text
-    note = f"  ({len(source)} lines, {len(text):,} characters; --json has them all)" \
-        if len(source) > 1 else f"  ({len(text):,} characters; --json has them all)"
-    if len(source) == 1:
-        keep = max(room * lines - len(note) - 3, 8)
-        return f"{text[:keep * 2 // 3]} … {text[-(keep // 3):]}{note}"
-    shown = [s if cells(s) <= room else s[:room - 1] + "…" for s in source[:lines - 1]]
-    return "\n".join([*shown, f"…{note}"])
+    size = f"{len(source)} lines, " if len(source) > 1 else ""
+    note = f"({size}{len(text):,} characters; all in --json)"
+    if len(source) > 1:
+        return "\n".join([*(shortened(s, room) for s in source[:lines - 1]), f"… {note}"])
+    keep = room * (lines - 1)
+    while True:
+        shown = textwrap.wrap(shortened(text, keep), room, break_on_hyphens=False)
+        if len(shown) < lines or keep < room:
+            return "\n".join([*shown, note])
+        keep -= room // 4 + 1
 
 
 class Span:

@@ -14,13 +14,14 @@ arrows for two variables).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .engine.backward import grad as autograd_grad
 from .engine.tensor import Tensor, enable_grad
-from .errors import EvalError, GradcliError, UsageError, echoed
+from .errors import EvalError, GradcliError, UsageError, shortened
 
 #: Grid points per axis when not given: one variable, two variables.
 POINTS = {1: 201, 2: 41}
@@ -210,7 +211,7 @@ def terminal(data: PlotData, width: int = 100, height: int | None = None,
         plt.plotsize(width, height or 15 * rows)
         x = data.axes[0].tolist()
         name = data.wrt[0]
-        curves = [(f"f({name}) = {echoed(data.expression, width - 12, 1)}", data.value,
+        curves = [(f"f({name}) = {shortened(data.expression, width - 12)}", data.value,
                    "blue")] + [
             (label, d, c) for label, d, c in zip(labels(data), data.derivatives,
                                                   ("red", "green"))]
@@ -228,7 +229,12 @@ def terminal(data: PlotData, width: int = 100, height: int | None = None,
         return shaded(data, width, height or 24)
     text = plt.build()
     plt.clear_figure()
-    return text if color else plt.uncolorize(text)
+    text = text if color else plt.uncolorize(text)
+    return "\n".join(TRAILING.sub(r"\1", line) for line in text.split("\n"))
+
+
+#: Spaces at the end of a line, among colour codes (which are kept).
+TRAILING = re.compile(r" +((?:\x1b\[[0-9;]*m)*)$")
 
 
 RAMP = " .:-=+*#%@"
@@ -249,7 +255,7 @@ def shaded(data: PlotData, width: int, height: int) -> str:
         level = np.where(finite, (grid - lo) / ((hi - lo) or 1.0), 0)
     idx = np.clip((level * (len(RAMP) - 1)).round().astype(int), 0, len(RAMP) - 1)
     a, b = data.wrt
-    lines = [f"f({a}, {b}) = {echoed(data.expression, width - 12, 1)}"]
+    lines = [f"f({a}, {b}) = {shortened(data.expression, width - 12)}"]
     for r, row in enumerate(idx):
         label = f"{y1:8.3g} " if r == 0 else f"{y0:8.3g} " if r == rows - 1 else " " * 9
         lines.append(label + "│" + "".join("?" if not finite[r, c] else RAMP[k]

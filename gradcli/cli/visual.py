@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import EvalError, UsageError, printable
+from ..errors import EvalError, UsageError, printable, shortened
 from .app import _command
 from .run import _compile, _names, _point
 
@@ -25,6 +25,8 @@ from .run import _compile, _names, _point
 FOLD = 3
 #: The tree shows this many levels; deeper parts are counted (the other formats show all).
 MAX_DEPTH = 60
+#: The tree and --explain show a node's text in at most this many columns.
+SNIPPET = 40
 #: What `--output FILE` renders with Graphviz's dot, by suffix.
 RENDERED = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
@@ -136,7 +138,7 @@ def _label(graph, n, count: int = 1):
     if n.names:
         t.append(f"  = {printable(', '.join(n.names))}", style="bold yellow")
     if n.text is not None:
-        t.append(f"  {printable(n.text)}", style="cyan")
+        t.append(f"  {shortened(n.text, SNIPPET)}", style="cyan")
         if n.position:
             t.append(f" @{n.position['line']}:{n.position['col']}", style="dim cyan")
     t.append("  " + ("scalar" if n.shape == () else "×".join(map(str, n.shape))), style="dim")
@@ -198,7 +200,7 @@ def graph_tree(graph, fold: bool = True):
         label = _label(graph, n, count=len(run))
         if len(run) > 1:
             shown.update(m.id for m in run)
-            texts = list(dict.fromkeys(printable(m.text) for m in run if m.text))
+            texts = list(dict.fromkeys(shortened(m.text, SNIPPET) for m in run if m.text))
             label.append(f"\n  a chain of {len(run)} {n.name}: #{n.id} … #{last.id}",
                          style="magenta")
             if texts:
@@ -304,7 +306,7 @@ def explain_table(steps: list[dict]):
                           Text(printable(s["rule"])),
                           Text(printable(f".grad = {s['gradient']}")))
             continue
-        place = s["text"] or s["operation"] or ""
+        place = shortened(s["text"] or s["operation"] or "", SNIPPET)
         if s["position"] and s["count"] == 1:
             place += f" @{s['position']['line']}:{s['position']['col']}"
         passes = "\n".join(f"→ {o['to']}: {o['gradient']}" for o in s["outputs"])
