@@ -204,6 +204,7 @@ def terminal(data: PlotData, width: int = 100, height: int | None = None,
     two variables a heat map of f."""
     import plotext as plt
 
+    plt.main()  # clear_figure clears the active subplot only: from the whole figure
     plt.clear_figure()
     if len(data.wrt) == 1:
         rows = 1 + len(data.derivatives)
@@ -228,6 +229,7 @@ def terminal(data: PlotData, width: int = 100, height: int | None = None,
     else:
         return shaded(data, width, height or 24)
     text = plt.build()
+    plt.main()
     plt.clear_figure()
     text = text if color else plt.uncolorize(text)
     return "\n".join(TRAILING.sub(r"\1", line) for line in text.split("\n"))

@@ -302,6 +302,15 @@ def test_plot_draws_no_derivative_where_the_function_is_not_finite():
                if isinstance(v, str))
 
 
+def test_terminal_plots_one_after_another_draw_every_panel():
+    import gradcli as gc
+    from gradcli import plot as P
+
+    data = P.sample(gc.compile("x^3 - x"), {}, ("x",), [(-2, 2)], order=2)
+    for width in (100, 60, 80, 100):
+        assert P.terminal(data, width, color=False).count("┌") == 3
+
+
 def test_plot_of_two_variables_masks_the_gradient():
     import gradcli as gc
     from gradcli import plot as P
