@@ -7,42 +7,63 @@ given in the dict); results are `Result` objects.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping
+
 import numpy as np
 
 from .engine import functional
 from .engine.backward import run_backward
 from .engine.functions import FUNCTIONS
+from .engine.memory import as_bytes
 from .engine.tensor import Tensor, enable_grad, no_grad, resolve_dtype
 from .errors import EvalError, GradcliError, NotScalarError, ShapeError, UnboundVariableError, UsageError
 from .lang import syntax as S
-from .lang.interpret import Interpreter, Limits, Run, TensorBackend
+from .lang.interpret import Draws, Interpreter, Limits, Run, TensorBackend
 from .lang.parse import parse
+from .lang.points import seed_value
 from .result import Result
 
 MODES = {"auto": "auto", "rev": "reverse-mode", "fwd": "forward-mode"}
 
 
 def compile(text: str, *, dtype="float64", strict: bool = False, max_elements: int = 10**8,
-            max_iterations: int = 100_000, max_seconds: float | None = 60.0) -> "Compiled":
+            max_iterations: int = 100_000, max_seconds: float | None = 60.0,
+            seed: int | None = None, max_memory: int | str | None = None) -> "Compiled":
     """Parse `text` (an expression or a program) once; evaluate it at many points.
+
+    Random constants in the text (`randn(3)`) are drawn once, from `seed` (None: the
+    generator of gc.manual_seed), and kept: every evaluation and the check see the same draw.
+
+    Limits: `max_elements` per array (and per Jacobian or Hessian), `max_iterations` of
+    loops, `max_seconds`, and `max_memory`, the bytes a recorded graph may hold (a number,
+    or text such as "4GB"; None: 4 GiB, or half the physical memory if less).
 
         >>> f = compile("x*x + 3*x + 1")
         >>> f.grad(x=2).gradient["x"]
         array(7.)
     """
     return Compiled(text, dtype=dtype, strict=strict,
-                    limits=Limits(int(max_elements), int(max_iterations), max_seconds))
+                    limits=Limits(_count(max_elements, "max_elements"),
+                                  _count(max_iterations, "max_iterations"), max_seconds,
+                                  None if max_memory is None else as_bytes(max_memory)),
+                    seed=seed)
 
 
 class Compiled:
     """A parsed expression or program."""
 
-    def __init__(self, text: str, *, dtype, strict: bool, limits: Limits):
+    def __init__(self, text: str, *, dtype, strict: bool, limits: Limits,
+                 seed: int | None = None):
+        if not isinstance(text, str):
+            raise TypeError(f"compile() takes the text of an expression or a program (a str), "
+                            f"not {type(text).__name__}")
         self.text = text
         self.program: S.Program = parse(text)
         self.dtype = resolve_dtype(dtype)
         self.strict = strict
         self.limits = limits
+        self.draws = Draws(seed_value(seed))
 
     @property
     def free_vars(self) -> tuple[str, ...]:
@@ -70,18 +91,15 @@ class Compiled:
                 f"no value for {', '.join(missing)}",
                 hint="give " + ", ".join(f"--at {n}=VALUE" for n in missing) +
                      f" (free variables: {', '.join(self.free_vars)})")
-        out = {}
-        for name in self.free_vars:
-            value = given[name]
-            arr = value.data if isinstance(value, Tensor) else np.asarray(value)
-            if arr.dtype.kind not in "biuf":
-                raise UsageError(f"the value of {name} is not numeric ({arr.dtype})")
-            out[name] = arr.astype(self.dtype, copy=False)
-        return out
+        return {name: numeric(given[name], self.dtype, f"the value of {name}")
+                for name in self.free_vars}
 
     def _wrt(self, wrt) -> tuple[str, ...]:
         if wrt is None:
             return self.free_vars
+        if not isinstance(wrt, (str, tuple, list)):
+            raise TypeError(f"wrt is a name, names separated by commas, or a list of names; "
+                            f"not {type(wrt).__name__}")
         names = tuple(n.strip() for n in wrt.split(",")) if isinstance(wrt, str) else tuple(wrt)
         if not names or not all(names):
             raise UsageError("--wrt names no variable",
@@ -98,7 +116,8 @@ class Compiled:
         env = {n: Tensor._wrap(a) for n, a in point.items()}
         env.update(leaves or {})
         backend = TensorBackend(self.dtype)
-        run = Interpreter(self.program, backend, self.limits, check_domain=False).run(env)
+        run = Interpreter(self.program, backend, self.limits, check_domain=False,
+                          draws=self.draws).run(env)
         if not isinstance(run.value, Tensor):
             raise EvalError("the expression does not give a numeric value",
                             source=self.text, hint="the result must be a number or an array")
@@ -112,7 +131,7 @@ class Compiled:
         env = {n: Tensor._wrap(a) for n, a in point.items()}
         with no_grad():
             return Interpreter(self.program, TensorBackend(self.dtype), self.limits,
-                               strict=self.strict).run(env).warnings
+                               strict=self.strict, draws=self.draws).run(env).warnings
 
     def _leaves(self, point, wrt) -> dict[str, Tensor]:
         return {n: Tensor(point[n]).requires_grad_() for n in wrt}
@@ -156,6 +175,10 @@ class Compiled:
                   explain: bool | str = False) -> Result:
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
+        with self.limits.guard():
+            return self._backward_run(command, p, v, wrt, intermediates, explain)
+
+    def _backward_run(self, command, p, v, wrt, intermediates, explain) -> Result:
         if not intermediates and not explain:
             from .blocked import blocked_grad
             if command == "grad":
@@ -163,7 +186,7 @@ class Compiled:
                 if blocked is not None:
                     return Result(command, self.text, p, blocked[0], wrt, gradient=blocked[1])
             else:
-                cot = _as_array(v, self.dtype)
+                cot = numeric(v, self.dtype, "v")
                 blocked = blocked_grad(self, p, wrt, elementwise=True, cotangent=cot)
                 if blocked is not None:
                     return Result(command, self.text, p, blocked[0], wrt, vjp=blocked[1],
@@ -205,6 +228,9 @@ class Compiled:
             **bindings) -> Result:
         """J·v by forward mode; tangents not given are zero."""
         p = self.point(point, **bindings)
+        if tangents is not None and not isinstance(tangents, Mapping):
+            raise TypeError(f"tangents is a dict of name -> tangent, not "
+                            f"{type(tangents).__name__}")
         tangents = dict(tangents or {})
         stray = [n for n in tangents if n not in self.free_vars]
         if stray:
@@ -213,7 +239,8 @@ class Compiled:
         wrt = self._wrt(wrt) if wrt is not None else tuple(tangents) or self.free_vars
         vs = []
         for n in wrt:
-            t = np.asarray(tangents.get(n, np.zeros_like(p[n])), dtype=self.dtype)
+            t = numeric(tangents[n], self.dtype, f"the tangent of {n}") if n in tangents \
+                else np.zeros_like(p[n])
             if t.shape != p[n].shape:
                 t = np.broadcast_to(t, p[n].shape) if t.ndim == 0 else t
                 if t.shape != p[n].shape:
@@ -221,7 +248,7 @@ class Compiled:
                                      f"shape {p[n].shape}", hint=f"give {n}'s tangent its shape")
             vs.append(t)
         runs: list[Run] = []
-        with no_grad():
+        with no_grad(), self.limits.guard():
             _, tangent = functional.jvp(self._function(p, wrt, runs),
                                         tuple(p[n] for n in wrt), tuple(vs))
         return self._result("jvp", p, runs[-1], wrt, jvp=tangent.data,
@@ -235,8 +262,9 @@ class Compiled:
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
         runs: list[Run] = []
-        jac = functional.jacobian(self._function(p, wrt, runs), tuple(p[n] for n in wrt),
-                                  strategy=MODES[mode])
+        with self.limits.guard():
+            jac = functional.jacobian(self._function(p, wrt, runs), tuple(p[n] for n in wrt),
+                                      strategy=MODES[mode])
         return self._result("jacobian", p, runs[-1], wrt,
                             jacobian={n: j.data for n, j in zip(wrt, jac)})
 
@@ -244,12 +272,13 @@ class Compiled:
         """Second derivatives of a scalar output, per pair of variables."""
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
-        run = self._run(p)
-        if run.value.data.size != 1:
-            raise NotScalarError(f"hessian needs a scalar output, but the expression gives "
-                                 f"shape {run.value.shape}", source=self.text,
-                                 hint="reduce it with `| sum` or `| mean`")
-        h = functional.hessian(self._function(p, wrt, []), tuple(p[n] for n in wrt))
+        with self.limits.guard():
+            run = self._run(p)
+            if run.value.data.size != 1:
+                raise NotScalarError(f"hessian needs a scalar output, but the expression "
+                                     f"gives shape {run.value.shape}", source=self.text,
+                                     hint="reduce it with `| sum` or `| mean`")
+            h = functional.hessian(self._function(p, wrt, []), tuple(p[n] for n in wrt))
         return self._result("hessian", p, run, wrt, hessian={
             a: {b: h[i][j].data.reshape(p[a].shape + p[b].shape) for j, b in enumerate(wrt)}
             for i, a in enumerate(wrt)})
@@ -257,9 +286,12 @@ class Compiled:
     # -- the symbolic cross-check ---------------------------------------------------------------
     def check(self, result: Result, *, timeout: float = 5.0, latex: bool = False) -> Result:
         """Cross-check a result's derivatives against sympy and finite differences; the
-        report goes to `result.check` (its "agree" says whether all three agree)."""
+        report goes to `result.check`: its "status" (agree, disagree, kink, not-checked,
+        skipped), "reason" and "exit_code"; "agree" says whether all three agree."""
+        from .blocked import split_reduction
         from .symbolic import check
-        result.check = check(self, result, timeout=timeout, latex=latex)
+        result.check = check(self, result, timeout=seconds(timeout, "timeout"), latex=latex,
+                             elementwise=split_reduction(self.program))
         return result
 
     def symbolic(self, wrt: str | None = None, *, order: int = 1, point: dict | None = None,
@@ -272,7 +304,7 @@ class Compiled:
                 raise UsageError("name the variable to differentiate by (--wrt)",
                                  hint="its variables are: " + ", ".join(self.free_vars))
             wrt = self.free_vars[0]
-        return diff(self, wrt, order=order, latex=latex, timeout=timeout,
+        return diff(self, wrt, order=order, latex=latex, timeout=seconds(timeout, "timeout"),
                     point=None if point is None else self.point(point))
 
     # -- batches -------------------------------------------------------------------------------
@@ -288,8 +320,8 @@ class Compiled:
             array([ 6., 16.])
         """
         from .batch import columns as by_columns
-        cols = {k: np.asarray(v, dtype=self.dtype) for k, v in {**(point or {}),
-                                                                **columns}.items()}
+        cols = {k: numeric(v, self.dtype, f"the column {k}")
+                for k, v in {**(point or {}), **columns}.items()}
         got = by_columns(self, "grad", cols, wrt, value=value)
         if got is None:
             raise UsageError("grad_points needs an elementwise expression and 1-D arrays of "
@@ -302,18 +334,63 @@ class Compiled:
         """One result (or the error) per point; elementwise expressions of points that share
         their shapes run vectorised, stacked along a batch axis, in one pass."""
         from .batch import run_batch
+        if isinstance(points, (str, bytes, Mapping)) or not isinstance(points, Iterable):
+            raise TypeError(f"batch takes a list of points (dicts of bindings), not "
+                            f"{type(points).__name__}")
+        points = list(points)
+        for i, p in enumerate(points):
+            if not isinstance(p, Mapping):
+                raise UsageError(f"point {i} of the batch is not a mapping of names to values "
+                                 f"(it is of type {type(p).__name__})",
+                                 hint='each point is a dict such as {"x": 1.0, "y": 2.0}')
         return run_batch(self, command, points, wrt=wrt, v=v, tangents=tangents,
                          intermediates=intermediates, mode=mode)
 
 
-def _as_array(v, dtype) -> np.ndarray:
-    return np.asarray(v.data if isinstance(v, Tensor) else v, dtype=dtype)
+#: The longest time limit a check accepts, in seconds (a day).
+MAX_SECONDS = 86_400.0
+
+
+def seconds(value, what: str) -> float:
+    """A time limit given by the user: a number of seconds from 0 to MAX_SECONDS."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what} is a number of seconds, not {type(value).__name__}")
+    if not 0 <= value <= MAX_SECONDS:  # also refuses NaN
+        raise UsageError(f"{what} must be between 0 and {MAX_SECONDS:g} seconds, not {value}",
+                         hint="a few seconds is usual; the default is 5")
+    return float(value)
+
+
+def _count(value, what: str) -> int:
+    """A limit given by the user: a whole number of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what} is a whole number, not {type(value).__name__}")
+    if not (1 <= value < math.inf and value == int(value)):  # also refuses NaN
+        raise UsageError(f"{what} must be a whole number of at least 1, not {value}",
+                         hint=f"e.g. {what}=1000000")
+    return int(value)
+
+
+def numeric(value, dtype, what: str) -> np.ndarray:
+    """A value the user gave (number, nested lists, array, Tensor) as an array of `dtype`."""
+    if isinstance(value, Tensor):
+        value = value.data
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # NumPy's "inhomogeneous shape"
+        raise UsageError(f"{what} is not an array: the nested lists are ragged (rows of "
+                         "different lengths)", hint="give every row the same length") from None
+    if arr.dtype.kind not in "biuf":
+        raise UsageError(f"{what} is not numeric ({arr.dtype})",
+                         hint="give a number, nested lists of numbers or a NumPy array")
+    with np.errstate(over="ignore"):
+        return arr.astype(dtype, copy=False)
 
 
 def cotangent(v, out: Tensor) -> np.ndarray:
     """v as the cotangent of `out`: its dtype, its shape (a flat v of the right size for a
     vector or scalar output is accepted)."""
-    cot = _as_array(v, out.dtype)
+    cot = numeric(v, out.dtype, "v")
     if cot.shape != out.shape:
         if cot.size == out.data.size and cot.ndim <= 1 and out.ndim <= 1:
             return cot.reshape(out.shape)

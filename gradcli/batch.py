@@ -4,13 +4,15 @@ everything else (control flow, reductions, shapes that differ) falls back to one
 
 from __future__ import annotations
 
+import os
+import traceback
 from dataclasses import dataclass
 
 import numpy as np
 
 from .engine.functions import FUNCTIONS
 from .engine.ops import PRIMITIVES
-from .errors import GradcliError
+from .errors import GradcliError, InternalError, LimitError
 from .lang import syntax as S
 from .result import Result, own
 
@@ -41,6 +43,22 @@ def is_elementwise(node) -> bool:
     return False
 
 
+def point_failure(exc: Exception) -> GradcliError:
+    """What went wrong at one point of a batch, as the error recorded in its place (the
+    other points go on): a GradcliError as it is, running out of memory or of stack as a
+    LimitError, anything else as an InternalError (a bug; GRADCLI_DEBUG=1 prints it)."""
+    if isinstance(exc, GradcliError):
+        return exc
+    if isinstance(exc, MemoryError):
+        return LimitError("not enough memory to compute this point",
+                          hint="lower --max-elements to refuse such points before the work")
+    if isinstance(exc, RecursionError):
+        return LimitError("this point nests too deeply to compute")
+    if os.environ.get("GRADCLI_DEBUG"):
+        traceback.print_exception(exc)
+    return InternalError.of(exc)
+
+
 def _one(compiled, command, point, *, wrt, v, tangents, intermediates, mode):
     try:
         if command == "eval":
@@ -56,8 +74,8 @@ def _one(compiled, command, point, *, wrt, v, tangents, intermediates, mode):
         if command == "hessian":
             return compiled.hessian(point, wrt=wrt)
         raise ValueError(f"unknown command {command!r}")
-    except GradcliError as err:
-        return err
+    except Exception as err:  # recorded at its point; the batch goes on
+        return point_failure(err)
 
 
 @dataclass
@@ -95,27 +113,29 @@ def columns(compiled, command: str, cols: dict[str, np.ndarray], wrt=None,
     if command not in ("eval", "grad") or \
             not all(is_elementwise(s) for s in compiled.program.body):
         return None
+    if command == "grad":
+        wrt = compiled._wrt(wrt)
     try:
-        p = compiled.point(cols)
-    except GradcliError:
+        return _columns(compiled, command, cols, wrt, value)
+    except Exception:  # a bad point must not take the others: each then runs alone
         return None
+
+
+def _columns(compiled, command, cols, wrt, value) -> Columns | None:
+    p = compiled.point(cols)
     n = {a.shape for a in p.values()}
     if len(n) != 1 or len(next(iter(n))) != 1:
         return None
     if command == "grad":
         from .blocked import blocked_grad
-        wrt = compiled._wrt(wrt)
         blocked = blocked_grad(compiled, p, wrt, elementwise=True, value=value)
         if blocked is not None:
             return Columns(command, compiled.text, p, blocked[0], wrt, blocked[1])
-    try:
-        if command == "eval":
-            r = compiled.eval(p)
-        else:
-            r = compiled._backward("vjp", p, np.ones(next(iter(n)), compiled.dtype), wrt,
-                                   False, {})
-    except GradcliError:
-        return None
+    if command == "eval":
+        r = compiled.eval(p)
+    else:
+        r = compiled._backward("vjp", p, np.ones(next(iter(n)), compiled.dtype), wrt,
+                               False, {})
     if r.warnings or r.value.shape != next(iter(n)):
         return None
     return Columns(command, compiled.text, p, r.value if value or command == "eval" else None,

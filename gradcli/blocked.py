@@ -22,6 +22,7 @@ from .engine.backward import run_backward
 from .engine.memory import keep_freed_memory
 from .engine.tape import Tape
 from .engine.tensor import Tensor, enable_grad
+from .errors import LimitError, UsageError
 from .lang import syntax as S
 from .lang.interpret import Interpreter, TensorBackend
 
@@ -142,7 +143,13 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
                 shares[k] = g
         return total, shares
 
-    parts = list(pool.map(run_block, range(0, n, size)))
+    try:
+        parts = list(pool.map(run_block, range(0, n, size)))
+    except RuntimeError as err:
+        if "thread" not in str(err):
+            raise
+        raise LimitError(f"cannot start the {workers} threads of GRADCLI_THREADS: {err}",
+                         hint="set GRADCLI_THREADS lower, or unset it") from None
     if any(p is None for p in parts):
         return None
     result = {k: g.reshape(shape) for k, g in grads.items()}
@@ -160,6 +167,20 @@ _executor = None
 _workers = 1
 
 
+#: The most threads GRADCLI_THREADS may ask for.
+MAX_THREADS = 256
+
+
+def threads_wanted(text: str) -> int:
+    """The threads GRADCLI_THREADS asks for (`text`), or one per core up to 4 if unset."""
+    if not text:
+        return min(4, os.cpu_count() or 1)
+    if not text.isdecimal() or not 1 <= int(text) <= MAX_THREADS:
+        raise UsageError(f"GRADCLI_THREADS={text[:20]!r} is not a number of threads from 1 "
+                         f"to {MAX_THREADS}", hint="unset it for one thread per core (up to 4)")
+    return int(text)
+
+
 def _pool():
     """Threads for the blocks (NumPy releases the GIL inside its loops): GRADCLI_THREADS,
     or one per core up to 4; and how many."""
@@ -167,9 +188,7 @@ def _pool():
     if _executor is None:
         from concurrent.futures import ThreadPoolExecutor
         keep_freed_memory()
-        wanted = os.environ.get("GRADCLI_THREADS", "")
-        _workers = int(wanted) if wanted.isdigit() and int(wanted) > 0 else \
-            min(4, os.cpu_count() or 1)
+        _workers = threads_wanted(os.environ.get("GRADCLI_THREADS", "").strip())
         _executor = ThreadPoolExecutor(max_workers=_workers)
     return _executor, _workers
 

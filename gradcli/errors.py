@@ -132,6 +132,15 @@ class GradcliError(Exception):
         self.source = source
 
     @property
+    def position(self) -> Span | None:
+        """Where in the text the error is (the same as `span`), or None."""
+        return self.span
+
+    @position.setter
+    def position(self, span: Span | None) -> None:
+        self.span = span
+
+    @property
     def kind(self) -> str:
         return type(self).__name__
 
@@ -156,12 +165,16 @@ class GradcliError(Exception):
         end = self.span.end_col if self.span.end_line == self.span.line else len(text)
         return "\n".join(window(text, self.span.col, end, width))
 
-    def render(self, label: str = "error", width: int | None = None) -> str:
-        """Plain-text rendering: message, source excerpt with caret, hint; user text
+    def render(self, label: str = "error", of: str = "", width: int | None = None) -> str:
+        """Plain-text rendering: message, source excerpt with caret, hint (`of` names the
+        text that the position is in, as in "column 3 of the expression"); user text
         escaped, the excerpt fitted to `width` columns (its lines are indented by 2)."""
         where = ""
         if self.span is not None:
-            where = f" (line {self.span.line}, column {self.span.col + 1})"
+            where = f"column {self.span.col + 1}{of and ' of ' + of}"
+            if self.span.line > 1 or not of:
+                where = f"line {self.span.line}, {where}"
+            where = f" ({where})"
         parts = [f"{label}: {printable(self.message)}{where}"]
         excerpt = self.excerpt(None if width is None else width - 2)
         if excerpt:
@@ -234,3 +247,20 @@ class LimitError(EvalError):
 
 class GraphError(EvalError, RuntimeError):
     """Misuse of the autograd graph (backward through a freed graph, no grad_fn)."""
+
+
+class OverflowDomainError(DomainError):
+    """A result too large for its dtype (infinity from finite inputs, no pole): a warning,
+    or an error under --strict."""
+
+
+# -- not the user's: exit code 1 -----------------------------------------------------------
+
+class InternalError(GradcliError):
+    """Anything unexpected: a bug in gradcli, never the user's fault."""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "InternalError":
+        return cls(f"internal error: {type(exc).__name__}: {exc}",
+                   hint="this is a bug in gradcli; please report it with the command you ran "
+                        "(GRADCLI_DEBUG=1 shows the traceback)")

@@ -20,6 +20,8 @@ Each entry (the "explain" list of `--json`; gradients as summaries, see `graph.s
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .graph import nodes, origins, snippet, summary
@@ -34,13 +36,14 @@ class Explainer:
     def __init__(self, run, out, leaves: dict, source: str):
         # places must be found before backward frees the graph
         self.places = origins(nodes(out), run.origins)
+        self.own = run.origins  # the nodes of an operation of the text, each its own place
         self.names = {id(t): n for n, t in leaves.items()}
         self.source = source
-        self.seen: list = []  # [node, g, [(i, target label, target key, gi)]]
+        self.seen: list = []  # [node, g, [(i, target label, target key, gi)], rule]
 
     def watch(self, node, i, g, gi) -> None:
         if not self.seen or self.seen[-1][0] is not node:
-            self.seen.append([node, g.data, []])
+            self.seen.append([node, g.data, [], self.rule(node)])
         t = node.inputs[i]
         if t.grad_fn is not None:
             label, key = t.grad_fn.name(), t.grad_fn
@@ -48,14 +51,29 @@ class Explainer:
             label, key = self.names.get(id(t), "a leaf"), None
         self.seen[-1][2].append((i, label, key, gi.data))
 
+    def rule(self, node) -> str | None:
+        """The rule of the node's primitive, its x named as in the text (g · cos(y) for
+        sin(y)) where the node has one input whose text is known."""
+        rule = node.prim.explain or None
+        if rule is None or len(node.inputs) != 1:
+            return rule
+        t = node.inputs[0]
+        where = self.own.get(t.grad_fn) if t.grad_fn is not None else None
+        text = self.names.get(id(t)) if t.grad_fn is None else \
+            snippet(self.source, where[0]) if where else None
+        if not text or len(text) > 24:
+            return rule
+        rule = re.sub(r"\(x\)", f"({text})", rule)
+        return re.sub(r"(?<!\w)x(?![A-Za-z0-9_])", text if _atom(text) else f"({text})", rule)
+
     def steps(self, grads: dict, full: bool = False) -> list[dict]:
         """The entries, in the order backward ran; `grads` are the variables' gradients."""
         entries = []
-        for node, g, outs in self.seen:
+        for node, g, outs, rule in self.seen:
             where = self.places.get(node)
             span = where[0] if where else None
             entries.append({
-                "node": node.name(), "count": 1, "rule": node.prim.explain or None,
+                "node": node.name(), "count": 1, "rule": rule,
                 "operation": where[1] if where else None,
                 "position": span.to_json() if span else None,
                 "text": snippet(self.source, span),
@@ -75,6 +93,21 @@ class Explainer:
                             "rule": f"sum of what reached {name}: its .grad",
                             "incoming": None, "outputs": [], "gradient": summary(g)})
         return [{"step": k, **e} for k, e in enumerate(entries, 1)]
+
+
+def _atom(text: str) -> bool:
+    """Whether `text` reads as one operand without brackets: a name, a number, a call."""
+    if re.fullmatch(r"[\w.]+", text):
+        return True
+    call = re.match(r"\w+\(", text)
+    if not call or not text.endswith(")"):
+        return False
+    depth = 0
+    for k in range(call.end() - 1, len(text)):
+        depth += (text[k] == "(") - (text[k] == ")")
+        if depth == 0:
+            return k == len(text) - 1
+    return False
 
 
 def _fold(entries: list[dict]) -> list[dict]:

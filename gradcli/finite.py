@@ -11,8 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 
+#: An evaluation this slow (seconds) times the others well enough to predict them.
+SLOW = 0.1
+
+
 class TimeUp(Exception):
-    """The finite differences passed their deadline (time.monotonic())."""
+    """The finite differences passed their deadline (time.monotonic()), or would: then the
+    argument says how long they would take ("would take about 12 s,")."""
 
 
 @dataclass
@@ -24,6 +29,18 @@ class FiniteJacobian:
     kinks: list[tuple]  # element indices of var where one-sided differences disagree
 
 
+def _on_time(deadline: float | None, need: float = 0.0, evaluations: int = 0) -> None:
+    """Raise TimeUp if `deadline` has passed, or if `need` more seconds (for `evaluations`
+    more evaluations) would pass it."""
+    if deadline is None:
+        return
+    now = time.monotonic()
+    if now > deadline:
+        raise TimeUp
+    if now + need > deadline:
+        raise TimeUp(f"would take about {need:.2g} s more ({evaluations} evaluations),")
+
+
 def step(dtype) -> float:
     """The central-difference step for a dtype: about eps ** (1/3)."""
     return float(np.finfo(dtype).eps) ** (1 / 3)
@@ -32,18 +49,22 @@ def step(dtype) -> float:
 def jacobian(func, point: dict[str, np.ndarray], name: str,
              deadline: float | None = None) -> FiniteJacobian:
     """Finite-difference Jacobian of `func` w.r.t. the variable `name`; raises TimeUp
-    past `deadline`."""
+    past `deadline`, checked before each evaluation, and at once when the first evaluation
+    is slow (SLOW) and the others at its time would pass it."""
     x0 = point[name]
     h0 = step(x0.dtype)
+    start = time.monotonic()
     f0 = np.asarray(func(point), dtype=np.float64)
+    took = time.monotonic() - start
+    if took >= SLOW:  # measurable: the evaluations left, at this one's time
+        _on_time(deadline, 4 * x0.size * took, 4 * x0.size)
     noise = np.finfo(x0.dtype).eps * np.abs(f0)  # rounding in evaluating func
     cols, errs, kinks = [], [], []
     for idx in np.ndindex(x0.shape or ()):
-        if deadline is not None and time.monotonic() > deadline:
-            raise TimeUp
         h = h0 * max(1.0, abs(float(x0[idx])))
 
         def at(delta):
+            _on_time(deadline)
             x = x0.astype(np.float64).copy()
             x[idx] += delta
             return np.asarray(func({**point, name: x.astype(x0.dtype)}), dtype=np.float64)

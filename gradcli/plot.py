@@ -21,7 +21,7 @@ import numpy as np
 
 from .engine.backward import grad as autograd_grad
 from .engine.tensor import Tensor, enable_grad
-from .errors import EvalError, GradcliError, UsageError, shortened
+from .errors import EvalError, GradcliError, LimitError, UsageError, shortened
 
 #: Grid points per axis when not given: one variable, two variables.
 POINTS = {1: 201, 2: 41}
@@ -92,8 +92,6 @@ def sample(compiled, fixed: dict, wrt: tuple, ranges: list, n: int | None = None
            order: int = 1) -> PlotData:
     """Values and derivatives of `compiled` over the grid of `wrt` (other variables as in
     `fixed`)."""
-    from .batch import is_elementwise
-
     if len(wrt) not in (1, 2):
         raise UsageError("plot draws functions of one or two variables (--wrt x or --wrt x,y)")
     if order not in (1, 2):
@@ -111,6 +109,16 @@ def sample(compiled, fixed: dict, wrt: tuple, ranges: list, n: int | None = None
         raise UsageError("--points must be at least 2")
     fixed = {k: v for k, v in fixed.items() if k not in wrt}
     compiled.point({**fixed, **{w: 0.0 for w in wrt}})  # every other variable is bound
+    with compiled.limits.guard() as guard:
+        # the grid's arrays at once: its coordinates (twice), the value, the derivatives
+        guard.result(n ** len(wrt) * (3 * len(wrt) + order),
+                     "plot's grid values")
+        return _sample(compiled, fixed, wrt, ranges, n, order)
+
+
+def _sample(compiled, fixed, wrt, ranges, n, order) -> PlotData:
+    from .batch import is_elementwise
+
     axes = [np.linspace(lo, hi, n, dtype=compiled.dtype) for lo, hi in ranges]
     grids = np.meshgrid(*axes) if len(wrt) == 2 else axes  # [y, x] indexing
     flat = [g.reshape(-1) for g in grids]
@@ -158,6 +166,8 @@ def _vectorised(compiled, fixed, wrt, flat, order):
             if out.shape != flat[0].shape:
                 return None
             derivs = _derivatives(out, leaves, order)
+    except LimitError:
+        raise
     except GradcliError:
         return None
     return out.data.copy(), derivs, run.warnings
@@ -295,7 +305,7 @@ def save(data: PlotData, path: str) -> None:
             ax.set_ylabel(label)
             ax.grid(True, alpha=0.3)
         axs[-1].set_xlabel(name)
-        axs[0].set_title(f"f({name}) = {data.expression}")
+        axs[0].set_title(f"f({name}) = {_literal(data.expression)}")
     else:
         fig = Figure(figsize=(7, 6), layout="constrained")
         ax = fig.subplots()
@@ -315,5 +325,30 @@ def save(data: PlotData, path: str) -> None:
         ax.set_xlabel(data.wrt[0])
         ax.set_ylabel(data.wrt[1])
         ax.set_aspect("equal", adjustable="box")
-        ax.set_title(f"f({', '.join(data.wrt)}) = {data.expression}    arrows: ∇f")
-    fig.savefig(path, dpi=120)
+        ax.set_title(f"f({', '.join(data.wrt)}) = {_literal(data.expression)}    arrows: ∇f")
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror or err}",
+                         hint=OUTPUT_HINT) from None
+
+
+#: How to fix an --output that cannot be written.
+OUTPUT_HINT = "give a file in a folder that exists and that you can write to"
+
+
+def check_output(path: str) -> None:
+    """Refuse, before any work, an --output that is a folder or in a missing folder."""
+    import os
+
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        raise UsageError(f"--output {path} is a folder, not a file", hint=OUTPUT_HINT)
+    if not os.path.isdir(folder):
+        raise UsageError(f"--output {path}: the folder {folder} does not exist",
+                         hint=OUTPUT_HINT)
+
+
+def _literal(text: str) -> str:
+    """User text for a matplotlib label: its $ signs are not mathtext."""
+    return text.replace("$", r"\$")

@@ -19,9 +19,9 @@ import numpy as np
 from . import finite
 from .engine.backward import run_backward
 from .engine.tensor import Tensor, no_grad, symbolic_mode
-from .errors import EvalError, GradcliError
+from .errors import EvalError, GradcliError, LimitError, OverflowDomainError
 from .graph import nodes as graph_nodes, origins, place, recorded
-from .lang.interpret import CONSTRUCTORS, Interpreter, TensorBackend
+from .lang.interpret import CONSTRUCTORS, Interpreter, Limits, TensorBackend
 
 DERIVATIVE = {"grad": "gradient", "vjp": "vjp", "jvp": "jvp", "jacobian": "jacobian",
               "hessian": "hessian", "eval": "value"}
@@ -191,13 +191,17 @@ def element_symbols(point: dict[str, np.ndarray]):
     return syms, subs
 
 
-def symbolic_value(compiled, point: dict[str, np.ndarray]):
-    """The output as an object array of sympy expressions of the element symbols."""
-    syms, subs = element_symbols(point)
+def symbolic_value(compiled, point: dict[str, np.ndarray], program=None, syms=None):
+    """The output as an object array of sympy expressions of the element symbols (or of
+    the symbols `syms` given, name → object array); `program` in place of compiled's."""
+    if syms is None:
+        syms, subs = element_symbols(point)
+    else:
+        subs = {}
     env = {n: Tensor._wrap(a) for n, a in syms.items()}
     with no_grad(), symbolic_mode():
-        run = Interpreter(compiled.program, SympyBackend(subs), compiled.limits,
-                          check_domain=False).run(env)
+        run = Interpreter(program or compiled.program, SympyBackend(subs), compiled.limits,
+                          check_domain=False, draws=compiled.draws).run(env)
     value = run.value
     return np.asarray(value.data if isinstance(value, Tensor) else value, dtype=object), \
         syms, subs
@@ -248,11 +252,14 @@ def derivatives(out, syms, command, wrt, v=None, tangents=None) -> dict[str, np.
     raise ValueError(command)
 
 
-def _pretty(e, latex: bool) -> str:
+def _pretty(e, latex: bool, quick: bool = False) -> str:
+    """A formula, simplified (`quick`: only when it is small, SIMPLIFY_OPS)."""
     import sympy as sp
-    simple = sp.simplify(e)
-    factored = sp.factor(simple)
-    best = factored if sp.count_ops(factored) <= sp.count_ops(simple) else simple
+    best = e
+    if not quick or sp.count_ops(e) <= SIMPLIFY_OPS:
+        simple = sp.simplify(e)
+        factored = sp.factor(simple)
+        best = factored if sp.count_ops(factored) <= sp.count_ops(simple) else simple
     if not latex:
         return str(best)
     # element symbols x[0,1] as subscripts x_{0,1}
@@ -261,12 +268,14 @@ def _pretty(e, latex: bool) -> str:
     return sp.latex(best, symbol_names=names)
 
 
-def formula(exprs: np.ndarray, syms: np.ndarray, name: str, latex=False, max_list=16) -> dict:
+def formula(exprs: np.ndarray, syms: np.ndarray, name: str, latex=False, max_list=16,
+            quick: bool = False) -> dict:
     """The derivative as a formula: simplified for a scalar variable; the formula of a
-    generic element when every element follows it; else a per-element listing."""
+    generic element when every element follows it; else a per-element listing (`quick`:
+    see `_pretty`)."""
     import sympy as sp
     if syms.ndim == 0:
-        return {"kind": "scalar", "formula": _pretty(exprs.reshape(()).item(), latex),
+        return {"kind": "scalar", "formula": _pretty(exprs.reshape(()).item(), latex, quick),
                 "latex": latex}
     letters = "ijklmnpq"[:syms.ndim]
     generic = sp.Symbol(f"{name}[{','.join(letters)}]", real=True)
@@ -276,17 +285,22 @@ def formula(exprs: np.ndarray, syms: np.ndarray, name: str, latex=False, max_lis
         e = exprs[idx].xreplace({syms[idx]: generic})
         if e.free_symbols & elements:
             break
-        forms.add(sp.simplify(e))
+        forms.add(e if quick else sp.simplify(e))
         if len(forms) > 1:
             break
     else:
-        return {"kind": "generic", "element": f"{name}[{','.join(letters)}]",
-                "formula": _pretty(forms.pop(), latex), "latex": latex}
+        return generic_formula(forms.pop(), name, syms.ndim, latex, quick)
     if exprs.size > max_list:
         return {"kind": "too_large", "formula": None, "latex": latex}
     return {"kind": "elements", "elements": {
-        f"{name}[{','.join(map(str, idx))}]": _pretty(exprs[idx], latex)
+        f"{name}[{','.join(map(str, idx))}]": _pretty(exprs[idx], latex, quick)
         for idx in np.ndindex(syms.shape)}, "latex": latex}
+
+
+def generic_formula(e, name: str, ndim: int, latex=False, quick=False) -> dict:
+    """The formula of a generic element `x[i,j]` of a variable."""
+    return {"kind": "generic", "element": f"{name}[{','.join('ijklmnpq'[:ndim])}]",
+            "formula": _pretty(e, latex, quick), "latex": latex}
 
 
 # -- a time limit that holds: the symbolic work runs in a forked child ---------------------------
@@ -302,11 +316,11 @@ def _child(fn, conn):
         conn.close()
 
 
-def with_time_limit(fn, timeout: float, meanwhile=None):
+def with_time_limit(fn, timeout: float, meanwhile=None, limit: float | None = None):
     """fn() in a forked child: (result, None), or (None, why it did not finish).
 
     `meanwhile()`, if given, runs in this process while the child works; the limit counts
-    from the child's start."""
+    from the child's start. `limit`: the figure to name (default: timeout)."""
     ctx = multiprocessing.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(fn, send), daemon=True)
@@ -317,7 +331,8 @@ def with_time_limit(fn, timeout: float, meanwhile=None):
         if meanwhile is not None:
             meanwhile()
         if not recv.poll(max(0.0, timeout - (time.monotonic() - start))):
-            return None, f"sympy took longer than the {timeout:g} s limit (--check-timeout)"
+            return None, f"sympy took longer than the {timeout if limit is None else limit:g} " \
+                         "s limit (--check-timeout)"
         try:
             status, payload = recv.recv()
         except EOFError:
@@ -332,6 +347,7 @@ def with_time_limit(fn, timeout: float, meanwhile=None):
 
 def _symbolic_work(compiled, result, latex=False):
     def work():
+        start = time.monotonic()
         out, syms, subs = symbolic_value(compiled, result.point)
         exprs = derivatives(out, syms, result.command, result.wrt, v=result.cotangent,
                             tangents=result.tangents)
@@ -341,27 +357,106 @@ def _symbolic_work(compiled, result, latex=False):
                 for k, a in exprs.items()}
         formulas = {}
         if result.command == "grad":
-            formulas = {n: formula(exprs[n], syms[n], n, latex) for n in result.wrt}
+            formulas = {n: formula(exprs[n], syms[n], n, latex, quick=True) for n in result.wrt}
         elif result.command == "eval":
-            formulas = {"value": {"kind": "scalar", "formula": _pretty(out.reshape(()).item(),
-                                                                       latex), "latex": latex}
+            formulas = {"value": {"kind": "scalar", "formula": _pretty(
+                out.reshape(()).item(), latex, quick=True), "latex": latex}
                         } if out.size == 1 else {}
-        return {"values": values, "formulas": formulas}
+        return {"values": values, "formulas": formulas, "seconds": time.monotonic() - start}
     return work
 
 
+def _generic_work(compiled, result, elementwise: tuple | None, latex=False):
+    """For the gradient of an elementwise program's sum or mean whose variables with respect
+    to which it is taken are arrays of one shape (the others arrays of that shape or
+    scalars): one derivative of a generic element, evaluated at every element, in place of
+    one symbolic derivative per element. None where that does not apply."""
+    shapes = {v.shape for v in result.point.values() if v.ndim}
+    if result.command != "grad" or elementwise is None or elementwise[1] is None \
+            or len(shapes) != 1 or any(result.point[n].ndim == 0 for n in result.wrt):
+        return None
+    program, reduction = elementwise
+    (shape,) = shapes
+
+    def work():
+        start = time.monotonic()
+        import sympy as sp
+        syms = {n: np.array(sp.Symbol(f"{n}[{','.join('ijklmnpq'[:len(shape)])}]" if v.ndim
+                                      else n, real=True), dtype=object)
+                for n, v in result.point.items()}
+        out, _, _ = symbolic_value(compiled, result.point, program, syms)
+        e = out.reshape(()).item() / (math.prod(shape) if reduction == "mean" else 1)
+        values, formulas = {}, {}
+        for n in result.wrt:
+            d = sp.diff(e, syms[n].item())
+            values[n] = evaluate(d, {syms[m].item(): v for m, v in result.point.items()},
+                                 shape)
+            formulas[n] = generic_formula(d, n, len(shape), latex, quick=True)
+        return {"values": values, "formulas": formulas, "seconds": time.monotonic() - start}
+    return work
+
+
+#: sympy's functions as NumPy's, for `evaluate`.
+_UFUNCS = {"sin": np.sin, "cos": np.cos, "tan": np.tan, "exp": np.exp, "log": np.log,
+           "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "asin": np.arcsin,
+           "acos": np.arccos, "atan": np.arctan, "asinh": np.arcsinh, "acosh": np.arccosh,
+           "atanh": np.arctanh, "Abs": np.abs, "sign": np.sign, "floor": np.floor,
+           "ceiling": np.ceil}
+
+
+def evaluate(e, env: dict, shape: tuple) -> np.ndarray:
+    """e where each symbol takes its array of `env` (elementwise), as floats. A walk of
+    the expression in NumPy's long double (no code is generated); a form it does not know
+    falls back to sympy, element by element."""
+    at = {s: np.asarray(v, dtype=np.longdouble) for s, v in env.items()}
+    try:
+        with np.errstate(all="ignore"):
+            out = np.broadcast_to(_walk(e, at), shape).astype(float)
+        return np.array(out)
+    except KeyError:
+        import sympy as sp
+        out = np.empty(shape)
+        for idx in np.ndindex(shape):
+            out[idx] = to_float(e.xreplace({s: sp.Rational(float(v[idx] if v.ndim else v))
+                                            for s, v in env.items()}))
+        return out
+
+
+def _walk(e, at: dict):
+    import sympy as sp
+    if e in at:
+        return at[e]
+    if e.is_Rational:
+        return np.longdouble(e.p) / np.longdouble(e.q)
+    if e.is_number:
+        c = sp.N(e, 21)
+        if not c.is_real or not c.is_finite:
+            raise KeyError(e)
+        return np.longdouble(str(c))
+    args = [_walk(a, at) for a in e.args]
+    if e.is_Add:
+        return functools.reduce(np.add, args)
+    if e.is_Mul:
+        return functools.reduce(np.multiply, args)
+    if e.is_Pow:
+        return np.power(*args)
+    if len(args) != 1:
+        raise KeyError(e)
+    return _UFUNCS[type(e).__name__](args[0])
+
+
 # -- the cross-check ------------------------------------------------------------------------------
+
+METHOD = "autograd vs sympy vs central differences (Richardson)"
+#: Above this many operations a formula of the check is printed as sympy derives it:
+#: simplify costs seconds on larger ones (`gradcli diff` always simplifies).
+SIMPLIFY_OPS = 20
+
 
 @dataclass
 class Tolerance:
     atol: float
     rtol: float
-
-    def close(self, a, b) -> np.ndarray:
-        a, b = np.asarray(a, float), np.asarray(b, float)
-        same = (a == b) | (np.isnan(a) & np.isnan(b))
-        with np.errstate(invalid="ignore"):
-            return same | (np.abs(a - b) <= self.atol + self.rtol * np.abs(b))
 
 
 def _tolerances(dtype) -> tuple[Tolerance, Tolerance]:
@@ -369,6 +464,83 @@ def _tolerances(dtype) -> tuple[Tolerance, Tolerance]:
     if np.dtype(dtype) == np.float32:
         return Tolerance(1e-5, 1e-4), Tolerance(1e-3, 1e-2)
     return Tolerance(1e-10, 1e-8), Tolerance(1e-6, 1e-5)
+
+
+def compare(tol: Tolerance, auto: dict, ref: dict, estimate: dict | None = None) -> dict:
+    """One method against autograd. The verdict uses `max_ratio`, the largest
+    |a − ref| / (atol + rtol·|ref|) (for finite differences the bound is at least 10 times
+    their error estimate): at most 1 agrees. Also the largest absolute and relative
+    differences (the relative one means little where ref is near 0). Infinite where one
+    side is finite and the other is not."""
+    abs_err = rel_err = ratio = 0.0
+    for k, a in auto.items():
+        a, b = np.asarray(a, float), np.asarray(ref[k], float)
+        same = (a == b) | (np.isnan(a) & np.isnan(b))
+        both = np.isfinite(a) & np.isfinite(b)
+        if np.any(~both & ~same):
+            abs_err = rel_err = ratio = math.inf
+            break
+        if not both.any():
+            continue
+        d, r = np.abs(a - b)[both], np.abs(b)[both]
+        bound = tol.atol + tol.rtol * r
+        if estimate is not None:
+            bound = np.fmax(bound, 10 * np.broadcast_to(estimate[k], a.shape)[both])
+        abs_err = max(abs_err, float(d.max()))
+        rel_err = max(rel_err, float((d / np.maximum(r, 1e-300)).max()))
+        ratio = max(ratio, float((d / bound).max()))
+    return {"agree": ratio <= 1, "max_abs_err": abs_err, "max_rel_err": rel_err,
+            "max_ratio": ratio}
+
+
+@dataclass
+class Verdict:
+    """What the check concluded: `status` is agree, disagree, kink, not-checked or
+    skipped; `reason` says why, in a line; `exit_code` is its part of the exit code."""
+
+    status: str
+    reason: str
+    exit_code: int
+
+    def fields(self) -> dict:
+        """The verdict's keys of the JSON report ("agree" and "verdict" as before)."""
+        agree = {"agree": True, "disagree": False, "kink": False}.get(self.status)
+        verdict = "agree" if agree else "disagree" if self.status == "disagree" else \
+            f"not differentiable at this point ({self.reason})" if self.status == "kink" \
+            else f"not checked: {self.reason}"
+        return {"agree": agree, "verdict": verdict, "status": self.status,
+                "reason": self.reason, "exit_code": self.exit_code}
+
+
+def verdict(*, skipped: str | None = None, nonfinite: dict | None = None,
+            methods: dict | None = None, kinks=(), used=(), strict: bool = False) -> Verdict:
+    """The check's one decision, for the human and the JSON output alike.
+
+    skipped: why the check did not run. nonfinite: the value or a derivative is not finite
+    (an overflow among them), so nothing can be compared: exit 0, 1 under --strict.
+    methods: name → `compare`'s report or {"skipped": why} (a time limit), in order.
+    kinks: where the one-sided differences differ; used: the conventions autograd applied.
+    Exit 3 only when finite derivatives disagree, kinks included."""
+    if skipped:
+        return Verdict("skipped", skipped, 0)
+    if nonfinite:
+        return Verdict("not-checked", nonfinite["reason"], 1 if strict else 0)
+    methods = {n: p for n, p in (methods or {}).items() if p}
+    ran = [n for n, p in methods.items() if "agree" in p]
+    missed = [n for n, p in methods.items() if "skipped" in p]
+    if not ran:
+        why = "; ".join(methods[n]["skipped"] for n in missed)
+        return Verdict("skipped", why or "nothing to compare", 0)
+    if kinks:
+        names = "; ".join(c["convention"] for c in used) or "PyTorch's conventions"
+        return Verdict("kink", f"the one-sided slopes differ; autograd uses {names}", 3)
+    differ = [n for n in ran if not methods[n]["agree"]]
+    if differ:
+        return Verdict("disagree", " and ".join(differ) +
+                       (" differs" if len(differ) == 1 else " differ") + " from autograd", 3)
+    names = ["autograd", *ran]
+    text = " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return Verdict("agree", text + (f" ({' and '.join(missed)} skipped)" if missed else ""), 0)
 
 
 def autograd_values(result) -> dict[str, np.ndarray]:
@@ -390,7 +562,7 @@ def finite_values(compiled, result, deadline: float | None = None) -> tuple[dict
     if c == "eval":
         return {}, {}, []
 
-    f = _numeric_function(compiled, p)
+    f = _numeric_function(compiled, p, deadline)
 
     values, errors, kinks = {}, {}, []
     if c == "hessian":
@@ -442,14 +614,9 @@ class _FrozenDetach(TensorBackend):
         return value
 
 
-def _numeric_function(compiled, base: dict):
-    """The expression as a function of a point, for finite differences."""
-    def plain(point):
-        with no_grad():
-            return compiled._run(point).value.data
-
-    if "detach" not in compiled.text:
-        return plain
+def _numeric_function(compiled, base: dict, deadline: float | None = None):
+    """The expression as a function of a point, for finite differences; an evaluation
+    stops at `deadline` (finite.TimeUp) where the interpreter checks its clock."""
     frozen: list = []
 
     class Recording(TensorBackend):
@@ -460,112 +627,103 @@ def _numeric_function(compiled, base: dict):
             return value
 
     def run(backend, point):
+        limits = compiled.limits
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise finite.TimeUp
+            limits = Limits(limits.max_elements, limits.max_iterations,
+                            left if limits.max_seconds is None else min(left, limits.max_seconds))
         env = {n: Tensor._wrap(a) for n, a in point.items()}
-        with no_grad():
-            return Interpreter(compiled.program, backend, compiled.limits,
-                               check_domain=False).run(env).value.data
+        try:
+            with no_grad():
+                return Interpreter(compiled.program, backend, limits, check_domain=False,
+                                   draws=compiled.draws).run(env).value.data
+        except LimitError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise finite.TimeUp from None
+            raise
 
+    if "detach" not in compiled.text:
+        return lambda point: run(TensorBackend(compiled.dtype), point)
     run(Recording(compiled.dtype), base)
     return lambda point: run(_FrozenDetach(compiled.dtype, frozen), point)
 
 
-def _max_errors(a: dict, b: dict) -> tuple[float, float]:
-    """The largest absolute and relative differences; infinite where one side is finite
-    and the other not (NaN against 0), none where both are the same non-finite value."""
-    abs_err = rel_err = 0.0
-    for k, x in a.items():
-        x, y = np.asarray(x, float), np.asarray(b[k], float)
-        finite_ = np.isfinite(x) & np.isfinite(y)
-        same = (x == y) | (np.isnan(x) & np.isnan(y))
-        if np.any(~finite_ & ~same):
-            return math.inf, math.inf
-        if finite_.any():
-            d = np.abs(x - y)[finite_]
-            abs_err = max(abs_err, float(d.max()))
-            rel_err = max(rel_err, float((d / np.maximum(np.abs(y[finite_]), 1e-300)).max()))
-    return abs_err, rel_err
+def check(compiled, result, *, timeout: float = 5.0, latex: bool = False,
+          elementwise: tuple | None = None) -> dict:
+    """Compare autograd's derivatives with sympy's and with finite differences, both within
+    `timeout` seconds (sympy in a child process while the differences run here).
 
-
-def _agree(tol: Tolerance, a: dict, b: dict, extra: dict | None = None) -> bool:
-    ok = True
-    for k, x in a.items():
-        close = tol.close(x, b[k])
-        if extra is not None:
-            with np.errstate(invalid="ignore"):
-                close |= np.abs(np.asarray(x, float) - np.asarray(b[k], float)) <= 10 * extra[k]
-        ok &= bool(np.all(close))
-    return ok
-
-
-def check(compiled, result, *, timeout: float = 5.0, latex: bool = False) -> dict:
-    """Compare autograd's derivatives with sympy's and with finite differences.
-
-    "agree" holds only when all three agree and the point is not a kink; at a kink or
-    where the derivative is not finite the verdict names the convention autograd used."""
+    `elementwise`: (the program without its final sum or mean, which it was) for an
+    elementwise program: sympy then differentiates one generic element. The verdict's
+    status, reason and exit code come from `verdict`."""
+    report = {"method": METHOD}
     unfit = _unfit_point(result.point)
-    if unfit:
-        return {"method": "autograd vs sympy vs central differences (Richardson)",
-                "agree": None, "max_abs_err": None, "max_rel_err": None, "skipped": unfit,
-                "verdict": f"not checked: {unfit}"}
+    bad = None if unfit else nonfinite(compiled, result)
+    if unfit or bad:
+        if bad:
+            report["nonfinite"] = bad
+        report.update(max_abs_err=None, max_rel_err=None)
+        if unfit:
+            report["skipped"] = unfit
+        report.update(verdict(skipped=unfit, nonfinite=bad, strict=compiled.strict).fields())
+        return report
     auto = autograd_values(result)
     sym_tol, fd_tol = _tolerances(compiled.dtype)
     numeric = {}
-    fd_limit = max(timeout, 1.0)
+    deadline = time.monotonic() + timeout
 
     def differences():  # in this process, while sympy works in the child
+        start = time.monotonic()
         try:
-            numeric["fd"] = finite_values(compiled, result, time.monotonic() + fd_limit)
-        except finite.TimeUp:
+            numeric["fd"] = finite_values(compiled, result, deadline)
+            numeric["seconds"] = time.monotonic() - start
+        except finite.TimeUp as up:
             numeric["fd"] = {}, {}, []
-            numeric["skipped"] = f"finite differences took longer than the {fd_limit:g} s " \
-                                 "limit (--check-timeout)"
+            numeric["skipped"] = f"finite differences {up.args[0] if up.args else 'took'} " \
+                                 f"longer than the {timeout:g} s limit (--check-timeout)"
 
-    sym, skipped = with_time_limit(_symbolic_work(compiled, result, latex), timeout,
-                                   meanwhile=differences)
+    work = _generic_work(compiled, result, elementwise, latex) or \
+        _symbolic_work(compiled, result, latex)
+    sym, skipped = with_time_limit(work, max(0.0, deadline - time.monotonic()),
+                                   meanwhile=differences, limit=timeout)
     fd, fd_err, kinks = numeric["fd"]
-    report = {"method": "autograd vs sympy vs central differences (Richardson)"}
-    agree, sym_ok, errors = True, None, []
+    if not all(np.isfinite(np.asarray(v, float)).all() for v in fd.values()):
+        fd, kinks = {}, []  # autograd's numbers are finite here (see `nonfinite`)
+        numeric["skipped"] = "their steps leave the function's domain (the differences " \
+                             "are not finite)"
     if sym is not None:
-        sym_vals = sym["values"]
-        a, r = _max_errors(auto, sym_vals)
-        errors.append((a, r))
-        sym_ok = _agree(sym_tol, auto, sym_vals)
-        report["symbolic"] = {"agree": sym_ok, "max_abs_err": a, "max_rel_err": r,
+        report["symbolic"] = {**compare(sym_tol, auto, sym["values"]),
                               "formulas": sym["formulas"],
-                              "values": {k: v.tolist() for k, v in sym_vals.items()}}
-        agree &= sym_ok
+                              "values": {k: v.tolist() for k, v in sym["values"].items()},
+                              "seconds": sym["seconds"]}
     else:
         report["symbolic"] = {"skipped": skipped}
     if fd:
-        a, r = _max_errors(auto, fd)
-        errors.append((a, r))
-        fd_ok = _agree(fd_tol, auto, fd, fd_err)
         with np.errstate(invalid="ignore"):
             estimate = max(float(np.max(e, initial=0.0)) for e in fd_err.values())
-        report["finite_differences"] = {
-            "agree": fd_ok, "max_abs_err": a, "max_rel_err": r,
-            "error_estimate": estimate, "step": finite.step(compiled.dtype)}
-        agree &= fd_ok
+        report["finite_differences"] = {**compare(fd_tol, auto, fd, fd_err),
+                                        "error_estimate": estimate,
+                                        "step": finite.step(compiled.dtype),
+                                        "seconds": numeric["seconds"]}
     elif "skipped" in numeric:
         report["finite_differences"] = {"skipped": numeric["skipped"]}
-    a, r = (max(e[0] for e in errors), max(e[1] for e in errors)) if errors else (0.0, 0.0)
-    bad = explain_nonfinite(compiled, result)
-    agree = bool(agree and not kinks)
-    report.update(agree=agree, max_abs_err=a, max_rel_err=r,
+    methods = {"sympy": report["symbolic"], "finite differences":
+               report.get("finite_differences")}
+    ran = [p for p in methods.values() if p and "agree" in p]
+    report.update(max_abs_err=max((p["max_abs_err"] for p in ran), default=0.0),
+                  max_rel_err=max((p["max_rel_err"] for p in ran), default=0.0),
                   tolerance={"sympy": vars(sym_tol), "finite_differences": vars(fd_tol)})
-    if not agree:
-        report["conventions"] = conventions(compiled, result)
+    used = conventions(compiled, result) if kinks or not all(p["agree"] for p in ran) else []
+    if used or kinks or not all(p["agree"] for p in ran):
+        report["conventions"] = used
     if kinks:
         report["kinks"] = [{"variable": n, "index": list(k)} for n, k in kinks]
-    report["verdict"] = _verdict(agree, kinks, bad, sym_ok, report.get("conventions", []))
-    if not errors:  # neither method finished: nothing was compared
-        why = "; ".join(part["skipped"] for part in (report.get("symbolic"),
-                                                     report.get("finite_differences"))
-                        if part and "skipped" in part)
-        report.update(agree=None, skipped=why or "nothing to compare",
-                      verdict=f"not checked: {why or 'nothing to compare'}")
-    if bad:
-        report["nonfinite"] = bad
+    v = verdict(methods=methods, kinks=kinks, used=used, strict=compiled.strict)
+    if v.status == "skipped":
+        report["skipped"] = v.reason
+    report.update(v.fields())
     return report
 
 
@@ -579,18 +737,34 @@ def _unfit_point(point: dict) -> str | None:
     return None
 
 
-def _verdict(agree: bool, kinks: list, nonfinite, sym_ok, used: list) -> str:
-    """"agree", "disagree", or "not differentiable at this point …" with the convention."""
-    if agree:
-        return "agree"
-    names = "; ".join(c["convention"] for c in used) or "PyTorch's conventions"
-    if kinks:
-        return f"not differentiable at this point (the one-sided slopes differ); " \
-               f"autograd uses {names}"
-    if nonfinite and (sym_ok if sym_ok is not None else bool(used)):
-        return f"not differentiable at this point (the slope is not finite); " \
-               f"autograd uses {names}"
-    return "disagree"
+def nonfinite(compiled, result) -> dict | None:
+    """Why the check cannot compare at this point, if the value or a derivative is not
+    finite: the first operation that made NaN or infinity (an overflow named as one), with
+    its place in the text; None where all is finite."""
+    value = np.asarray(result.value)
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        first = next(iter(result.warnings), None)
+        entry = {"in": "value", "overflow": isinstance(first, OverflowDomainError),
+                 "message": first.message if first else "the value holds NaN or infinity",
+                 "hint": first.hint if first else None}
+        if first is not None and first.span is not None:
+            entry["position"] = first.span.to_json()
+        entry["reason"] = _where(entry) + "; derivatives are compared only where the value " \
+            "is finite"
+        return entry
+    if all(np.all(np.isfinite(np.asarray(d, float))) for d in autograd_values(result).values()):
+        return None
+    entry = explain_nonfinite(compiled, result) or {
+        "message": f"the {DERIVATIVE[result.command]} holds NaN or infinity"}
+    entry.update({"in": "derivative", "overflow": False})
+    entry["reason"] = _where(entry) + "; derivatives are compared only where they are finite"
+    return entry
+
+
+def _where(entry: dict) -> str:
+    """An entry's message and its place: `exp overflowed: …, at line 1, column 1`."""
+    pos = entry.get("position")
+    return entry["message"] + (f", at line {pos['line']}, column {pos['col']}" if pos else "")
 
 
 # -- explanations from the recorded graph ---------------------------------------------------------

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import gradcli as gc
 from gradcli.batch import columns
 from gradcli.cli.app import app
-from gradcli.cli.output import column_lines, line, result_doc
+from gradcli.cli.output import column_lines, line, record, result_doc
 
 runner = CliRunner()
 
@@ -31,9 +31,11 @@ def test_column_lines_are_the_one_point_lines(command, text):
     if cols is None:  # a NaN makes the library step aside; the CLI then goes line by line
         assert text != "x**2*y + sin(x*y)"
         return
-    want = [line({"index": i, **result_doc(getattr(prog, command)(x=x[i], y=y[i]), command)})
+    numbers = np.arange(len(x)) * 2 + 3  # (the lines of the points: blank lines between)
+    want = [line(record(i + 10, int(numbers[i]),
+                        result_doc(getattr(prog, command)(x=x[i], y=y[i]), command)))
             for i in range(len(x))]
-    assert column_lines(cols, command) == "".join(w + "\n" for w in want)
+    assert column_lines(cols, command, 10, numbers) == "".join(w + "\n" for w in want)
 
 
 def test_the_cli_writes_the_same_lines_either_way():
@@ -105,7 +107,10 @@ def test_nan_strings_are_numbers_in_the_general_path():
     ('{"x": 1, "y": 2}\n{"x": 1, "z": 2}\n', False),
     ('{"x": 1}\n{"x": true}\n', False), ('{"x": 1}\n{"x": "2.5"}\n', False),
     ('{"x": 1}\n\n{"x": 2}\n', False),  # blank lines: the general path skips them
+    ('{"x": 1}\n{"x": 2}\n\n', True),  # (but a last one)
+    ('{"x": 1, "\uff58": 2}\n', False),  # names as Python reads them
     ('{"x":\n1}\n', False), ("", False), ('[1, 2]\n', False)])
 def test_only_plain_number_lines_take_the_column_path(text, fast):
     from gradcli.cli.run import _number_rows
-    assert (_number_rows(text) is not None) == fast
+    lines = text.encode().split(b"\n")[:-1] or [b""]  # as _chunks gives them
+    assert (_number_rows(lines) is not None) == fast

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import gradcli
 from gradcli.cli.app import app
+from gradcli.lang.interpret import Limits
 from gradcli.result import Result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +109,16 @@ def test_eval():
 def test_jvp():
     doc = run_json("jvp", "sin(x) * y", "--at", "x=0, y=2", "--v", "x=1")
     assert doc["jvp"] == 2.0
-    assert run_json("jvp", "x*y", "--at", "x=[1, 2], y=3")["jvp"] == [0.0, 0.0]
+    assert run_json("jvp", "x*y", "--at", "x=[1, 2], y=3", "--v", "y=0")["jvp"] == [0.0, 0.0]
+    assert run_json("jvp", "x*y", "--at", "x=[1, 2], y=3", "--v", "y=1")["jvp"] == [1.0, 2.0]
+
+
+def test_jvp_needs_v():
+    """Without --v, jvp used to print 0 and "✓ agree": now a usage error, as for vjp."""
+    doc = run_json("jvp", "x*y", "--at", "x=[1, 2], y=3", code=2)
+    assert "--v" in doc["error"]["message"] and "--v" in doc["error"]["hint"]
+    r = run("jvp", "x*x", "--at", "x=1")
+    assert r.exit_code == 2 and "hint: give --v" in r.stderr and r.stdout == ""
 
 
 def test_hessian():
@@ -297,6 +307,7 @@ class FakeProgram:
 
     def __init__(self, outcome):
         self.outcome = outcome
+        self.limits = Limits()
 
     def grad(self, point, **_):
         if isinstance(self.outcome, Exception):
@@ -391,6 +402,15 @@ def test_sample_batch():
 def test_help_has_examples(command):
     r = run(command, "--help")
     assert r.exit_code == 0 and "Examples" in r.stdout and f"gradcli {command}" in r.stdout
+
+
+@pytest.mark.parametrize("args", [[], ["grad"], ["grad", "x"], ["grad", "x", "--at", "x=1"],
+                                  ["jvp", "x"], ["plot", "x"], ["graph", "x"], ["diff"]])
+def test_h_is_help(args):
+    """-h was "No such option" (gradcli -h) or read as the expression (gradcli grad -h)."""
+    short, long = run(*args, "-h"), run(*args, "--help")
+    assert short.exit_code == long.exit_code == 0
+    assert short.stdout == long.stdout and "Usage: gradcli" in short.stdout
 
 
 def test_version():

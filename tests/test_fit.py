@@ -265,6 +265,11 @@ def test_a_closed_pipe_ends_quietly(args):
     assert code in (0, 141) and err == ""
 
 
+def test_help_into_a_closed_pipe_ends_quietly():
+    code, err = closed_after(["--help"], 0)
+    assert code in (0, 1, 141) and err == ""
+
+
 def test_a_batch_into_head_ends_quietly():
     points = "".join(f'{{"x": [{i}, 1, 2]}}\n' for i in range(50_000))
     code, err = closed_after(["eval", "x | sum", "--points", "-"], 100, input=points)

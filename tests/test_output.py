@@ -89,12 +89,14 @@ def test_warnings_and_check():
     assert doc["warnings"] == [{"message": "log of a negative number", "hint": "use --strict",
                                 "position": {"line": 1, "col": 1, "end_line": 1,
                                              "end_col": 7}}]
-    assert doc["check"] == {"skipped": "too large"}
+    assert doc["check"] == {"skipped": "too large", "agree": None,
+                            "verdict": "not checked: too large", "status": "skipped",
+                            "reason": "too large", "exit_code": 0}
     check = {"method": "sympy+fd", "agree": False, "max_abs_err": np.float64(np.inf)}
     r = grad_result(check=check)
     assert output.result_doc(r)["check"] == {"method": "sympy+fd", "agree": False,
                                              "max_abs_err": "Infinity"}
-    assert output.disagrees(r) and not output.disagrees(grad_result())
+    assert output.check_exit(r) == 3 and output.check_exit(grad_result()) == 0
 
 
 def test_error_doc():
@@ -120,12 +122,26 @@ def test_json_output_streams(capsys):
 
 def test_batch_items(capsys):
     out = output.JsonOutput()
-    out.batch_item(0, grad_result())
-    out.batch_item(1, ParseError("bad line"))
-    lines = [strict(line) for line in capsys.readouterr().out.splitlines()]
-    assert list(lines[0])[:2] == ["index", "command"] and lines[0]["index"] == 0
-    assert lines[1] == {"index": 1, "error": {"type": "ParseError", "message": "bad line",
-                                              "hint": None, "position": None}}
+    out.batch_item(0, 1, grad_result())
+    out.batch_item(1, 3, ParseError("bad line"))
+    captured = capsys.readouterr()
+    lines = [strict(line) for line in captured.out.splitlines()]
+    assert list(lines[0])[:3] == ["index", "line", "command"] and lines[0]["index"] == 0
+    assert lines[1] == {"index": 1, "line": 3,
+                        "error": {"type": "ParseError", "message": "bad line", "hint": None,
+                                  "position": None}}
+    assert captured.err == "--points line 3 (index 1): error: bad line\n"
+
+
+def test_batch_errors_say_where_in_the_expression_or_in_the_file(capsys):
+    out = output.JsonOutput()
+    in_expression = ParseError("bad", span=Span(1, 4, 1, 5), source="x + $")
+    out.batch_item(2, 7, in_expression)
+    out.batch_item(3, 9, ParseError("not JSON", span=Span(9, 6, 9, 7)))  # in the file
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "--points line 7 (index 2): error: bad (column 5 of the expression)"
+    assert err[1:3] == ["  x + $", "      ^"]
+    assert err[3] == "--points line 9 (index 3): error: not JSON (line 9, column 7)"
 
 
 def test_rich_view(capsys):
@@ -166,16 +182,17 @@ def test_rich_errors_on_stderr(capsys):
 def test_batch_progress_on_a_terminal_leaves_stdout_to_the_results(capsys, monkeypatch):
     monkeypatch.setattr(output, "LONG_BATCH", 2)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    with output.batch_progress(3) as tick:
-        for i in range(3):
-            print(f"line {i}")
-            tick(i + 1)
-    captured = capsys.readouterr()
-    assert captured.out == "line 0\nline 1\nline 2\n"
-    assert "3 points" in captured.err
+    for size in (30, None):  # a file of 30 bytes; a stream
+        with output.batch_progress(size) as tick:
+            for i in range(3):
+                print(f"line {i}")
+                tick(i + 1, 10 * (i + 1))
+        captured = capsys.readouterr()
+        assert captured.out == "line 0\nline 1\nline 2\n"
+        assert "3 points" in captured.err
 
 
 def test_batch_progress_is_silent_off_a_terminal(capsys):
     with output.batch_progress(10**6) as tick:
-        tick(1)
+        tick(10**5, 10**6)
     assert capsys.readouterr().err == ""

@@ -66,17 +66,17 @@ def test_split_cases(text, expected):
     ("x=", Span(1, 1, 1, 2)),
     ("x=1,", Span(1, 4, 1, 5)),
     ("f(x)=2", Span(1, 0, 1, 6)),
-    ("x==1", None),
+    ("x==1", Span(1, 1, 1, 3)),  # hinted "use == to compare", as if it were an expression
+    ("y=2, x = = 1", Span(1, 7, 1, 10)),
 ])
 def test_split_errors(text, span):
-    if span is None:  # `x==1` splits into x and "=1", which then fails to parse
-        assert split_bindings(text) == [("x", "=1", Span(1, 2, 1, 4))]
-        return
     with pytest.raises(UsageError) as info:
         split_bindings(text)
     err = info.value
     assert err.span == span and err.source == text and err.hint
     assert "^" in err.render()
+    if "==" in text or "= =" in text:
+        assert err.hint == "--at x=1" and "compare" not in err.render()
 
 
 # -- parse_value ---------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def test_time_limit_holds():
 @pytest.mark.parametrize("text, point, convention", [
     ("relu(x)", {"x": 0.0}, "relu'(0) = 0"),
     ("abs(x)", {"x": 0.0}, "abs'(0) = 0"),
-    ("maximum(x, y)", {"x": 0.0, "y": 0.0}, "ties of maximum"),
+    ("maximum(x, y)", {"x": 0.0, "y": 0.0}, "tied inputs of maximum"),
     ("norm(x)", {"x": np.zeros(3)}, "norm'(0) = 0"),
 ])
 def test_kinks_are_explained(text, point, convention):
@@ -127,8 +127,12 @@ def test_smooth_points_near_kinks_agree():
 
 def test_sqrt_at_zero():
     c = checked("sqrt(x)", x=0.0)
-    assert c["verdict"].startswith("not differentiable") and "sqrt'(0) = inf" in c["verdict"]
+    assert c["status"] == "not-checked" and c["agree"] is None and c["exit_code"] == 0
+    assert c["reason"] == "the backward of sqrt produced infinity, at line 1, column 1; " \
+                          "derivatives are compared only where they are finite"
+    assert c["verdict"] == "not checked: " + c["reason"]
     bad = c["nonfinite"]
+    assert bad["in"] == "derivative" and not bad["overflow"]
     assert bad["primitive"] == "sqrt" and "infinity" in bad["message"]
     assert bad["position"] == {"line": 1, "col": 1, "end_line": 1, "end_col": 8}
     assert "sqrt(x + 1e-12)" in bad["hint"]
@@ -136,15 +140,12 @@ def test_sqrt_at_zero():
 
 def test_the_where_trap():
     c = checked("sum(where(x > 0, sqrt(x), 0))", x=[-1.0, 4.0])
-    assert c["agree"] is False and c["verdict"] == "disagree"
-    # sympy keeps the branches: the true derivative is 0 where x <= 0
-    assert c["symbolic"]["values"]["x"] == [0.0, 0.25]
-    assert "Piecewise" in c["symbolic"]["formulas"]["x"]["formula"]
+    # autograd's NaN (0·inf) is not compared: the check says why, and where
+    assert c["status"] == "not-checked" and c["agree"] is None and c["exit_code"] == 0
     bad = c["nonfinite"]
     assert bad["primitive"] == "sqrt" and "NaN" in bad["message"]
     assert bad["position"]["col"] == 18  # sqrt(x) inside the where
     assert "where" in bad["hint"]
-    assert c["max_abs_err"] == float("inf")
 
 
 def test_masks_in_arithmetic():

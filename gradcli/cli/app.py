@@ -2,20 +2,23 @@
 
 Every command takes the common options (`_common`) plus its own, and hands them all to
 `_run`, which loads the program and the point, calls the library and gives the Result to
-the output layer. `GradcliError` becomes the exit code there and only there.
+the output layer. `GradcliError` becomes the exit code there; errors that the option
+parser finds (typer's own) are reported the same way by `GradcliGroup`.
 """
 
+import difflib
 import inspect
+import re
 import sys
 from itertools import islice
 from typing import Annotated, Optional
 
 import typer
 from typer import _click
-from typer.core import TyperCommand, TyperOption
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
-from ..errors import UsageError
-from .run import DType, ExplainLevel, Mode, run
+from ..errors import GradcliError, UsageError
+from .run import DType, ExplainLevel, Mode, report, run
 
 
 #: Options whose value may be left out: the bare flag stands for this value.
@@ -23,6 +26,74 @@ OPTIONAL_VALUE = {"--explain": "brief"}
 
 
 # -- arguments starting with '-' -------------------------------------------------------------
+
+class GradcliGroup(TyperGroup):
+    """The app: every usage error, the option parser's included, is reported as gradcli
+    reports errors (the `{"error": …}` document under --json, exit 2)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _click.exceptions.NoArgsIsHelpError as e:  # the help is printed already
+            code = e.exit_code
+        except _click.ClickException as e:
+            code = report(usage_error(e), json="--json" in args)
+        except GradcliError as e:
+            code = report(e, json="--json" in args)
+        except typer.Abort:
+            print("aborted", file=sys.stderr)
+            code = 1
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def usage_error(e: "_click.ClickException") -> UsageError:
+    """The option parser's error as gradcli's, with a hint."""
+    ctx = getattr(e, "ctx", None)
+    path = ctx.command_path if ctx is not None else "gradcli"
+    hint = f"{path} --help lists the options, with examples"
+    if isinstance(e, _click.exceptions.NoSuchOption):
+        close = closest(e.option_name, _option_names(ctx))
+        return UsageError(e.message, hint=f"did you mean {close}?" if close else hint)
+    if isinstance(e, _click.exceptions.BadParameter) and e.param is not None:
+        choices = getattr(e.param.type, "choices", None)
+        if choices:
+            hint = f"{e.param.opts[0]} takes one of: {', '.join(map(str, choices))}"
+        elif e.param.help:
+            give = "give " * isinstance(e, _click.exceptions.MissingParameter)
+            usage = " ".join(filter(None, [e.param.opts[0], e.param.metavar]))
+            hint = f"{give}{usage}: {_plain(e.param.help)}"
+        return UsageError(e.format_message().rstrip("."), hint=hint)
+    message = e.format_message()
+    if message.startswith("No such command"):
+        names = list(ctx.command.commands) if ctx is not None else []
+        close = closest(message.split("'")[1] if "'" in message else "", names)
+        hint = f"did you mean {close}?" if close else "the commands: " + ", ".join(names)
+        message = message.split(".")[0]  # without click's own suggestion
+    return UsageError(message.rstrip("."), hint=hint)
+
+
+def closest(word: str, names: list[str]) -> str | None:
+    """The names nearest to `word` ("--at or --at-json"), or None."""
+    close = difflib.get_close_matches(word, names, n=3, cutoff=0.7)
+    return " or ".join(close) if close else None
+
+
+def _option_names(ctx) -> list[str]:
+    if ctx is None:
+        return []
+    return [name for p in ctx.command.get_params(ctx) if p.param_type_name == "option"
+            for name in (*p.opts, *p.secondary_opts) if name.startswith("--")]
+
+
+def _plain(text: str) -> str:
+    """Help text without its rich markup."""
+    return re.sub(r"\[/?[a-z ]*\]", "", text)
+
 
 class ExprCommand(TyperCommand):
     """A command whose positional expression may start with '-' (`grad "-x^2" --at x=1`).
@@ -32,23 +103,37 @@ class ExprCommand(TyperCommand):
     long option (`--frobnicate`, which click then rejects); any other token starting with
     '-' is the expression, moved after a `--` so that click takes it as the argument.
     Option values (`--v -1e-3`, `--at x=-1`) are consumed by their option either way.
+    Arguments after the expression are refused with a hint (`x=3`: did you mean --at x=3?).
     """
 
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
-        try:
-            args = [f"{a}={OPTIONAL_VALUE[a]}" if a in OPTIONAL_VALUE else a for a in args]
-            return super().parse_args(ctx, self.positionals_last(ctx, args))
-        except _click.ClickException as e:
-            if "--json" in args:
-                from .output import dumps, error_doc
+    allow_extra_args = True  # refused in parse_args, with a hint
 
-                print(dumps(error_doc(UsageError(e.format_message()))))
-            raise
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        args = [f"{a}={OPTIONAL_VALUE[a]}" if a in OPTIONAL_VALUE else a for a in args]
+        rest = super().parse_args(ctx, self.positionals_last(ctx, args))
+        if rest:
+            raise self.extra_arguments(ctx, rest)
+        return rest
+
+    def extra_arguments(self, ctx, extra: list[str]) -> UsageError:
+        first = extra[0]
+        if "=" in first and first.split("=", 1)[0].strip().isidentifier():
+            hint = f"did you mean --at {first}?"
+        elif first.startswith("-"):
+            close = closest(first, _option_names(ctx))
+            hint = f"did you mean {close}?" if close else \
+                f"{ctx.command_path} --help lists the options, with examples"
+        else:
+            hint = (f'the expression is one argument: quote it, as in {ctx.command_path} '
+                    '"x + 1" --at x=2')
+        return UsageError(f"unexpected argument{'s' * (len(extra) > 1)} after the "
+                          f"expression: {' '.join(extra)}", hint=hint)
 
     def positionals_last(self, ctx, args: list[str]) -> list[str]:
         takes_value = {name: not p.is_flag
                        for p in self.get_params(ctx) if isinstance(p, TyperOption)
                        for name in (*p.opts, *p.secondary_opts)}
+        takes_value.update(dict.fromkeys(ctx.help_option_names, False))
         options, positionals = [], []
         tokens = iter(args)
         for token in tokens:
@@ -81,7 +166,8 @@ At = Annotated[Optional[list[str]], typer.Option(
          "([bold]@x.npy[/], [bold]@x.json[/], [bold]@x.csv[/]).")]
 AtJson = Annotated[Optional[str], typer.Option(
     "--at-json", metavar="FILE|-", help="A JSON object of bindings ([bold]-[/] for stdin).")]
-Seed = Annotated[Optional[int], typer.Option(help="Seed for randn and rand in values.")]
+Seed = Annotated[Optional[int], typer.Option(
+    min=0, help="Seed for randn and rand in values (a whole number, 0 or more).")]
 Wrt = Annotated[Optional[str], typer.Option(
     metavar="NAME[,NAME]", help="Differentiate with respect to these variables "
                                 "[dim](default: every free variable)[/].")]
@@ -92,13 +178,25 @@ Check = Annotated[Optional[bool], typer.Option(
     help="Force or turn off the cross-check against sympy and finite differences "
          "[dim](default: on for people when at most 64 scalar inputs, off for --json and "
          "batches)[/].")]
+
+
+def _seconds(value: float) -> float:
+    from ..api import seconds
+
+    return seconds(value, "--check-timeout")
+
+
 CheckTimeout = Annotated[float, typer.Option(
-    "--check-timeout", metavar="SECONDS", min=0.0,
+    "--check-timeout", metavar="SECONDS", callback=_seconds,
     help="Time limit of the symbolic part of the check (sympy stops and is skipped).")]
 Latex = Annotated[bool, typer.Option("--latex", help="Formulas as LaTeX.")]
 Strict = Annotated[bool, typer.Option(
     "--strict", help="Out-of-domain values (log(-1), 1/0) are errors, not warnings.")]
 MaxElements = Annotated[int, typer.Option(min=1, help="Largest number of elements per array.")]
+MaxMemory = Annotated[Optional[str], typer.Option(
+    "--max-memory", metavar="SIZE",
+    help="Memory budget of the recorded graph (and of a derivative's JSON), e.g. 8GB "
+         "[dim](default: 4 GiB, or half the physical memory if less)[/].")]
 MaxIterations = Annotated[int, typer.Option(
     min=1, help="Largest number of loop iterations in a run of a program.")]
 Points = Annotated[Optional[str], typer.Option(
@@ -116,15 +214,16 @@ def _common(expression: Expression = None, file: File = None, at: At = None,
             at_json: AtJson = None, seed: Seed = None, wrt: Wrt = None,
             dtype: DTypeOption = DType.float64, json: Json = False, check: Check = None,
             check_timeout: CheckTimeout = 5.0, latex: Latex = False, strict: Strict = False, max_elements: MaxElements = 10**8,
-            max_iterations: MaxIterations = 100_000, points: Points = None):
+            max_iterations: MaxIterations = 100_000, max_memory: MaxMemory = None,
+            points: Points = None):
     """The options every command takes (a signature only; see `_command`)."""
 
 
 # -- commands --------------------------------------------------------------------------------
 
 APP = dict(
-    name="gradcli", no_args_is_help=True, rich_markup_mode="rich",
-    pretty_exceptions_enable=False,
+    name="gradcli", no_args_is_help=True, rich_markup_mode="rich", cls=GradcliGroup,
+    pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]},
     help="Gradients from the command line: evaluate an expression or a short program at a "
          "point, run reverse or forward mode, print the value and the derivatives.\n\n"
          "[bold]gradcli grad \"3*(x+2)**2 | mean\" --at \"x=ones(2,2)\"[/]\n\n"
@@ -220,10 +319,10 @@ def vjp(v: Annotated[str, typer.Option(
 
 
 @_command
-def jvp(v: Annotated[Optional[str], typer.Option(
+def jvp(v: Annotated[str, typer.Option(
             "--v", metavar="NAME=VALUE,...", show_default=False,
-            help="One tangent per variable, shaped like it; missing tangents are zero.")]
-        = None):
+            help="One tangent per variable, shaped like it ([bold]x=1[/], "
+                 "[bold]x=ones(2,2), y=0[/]); tangents not given are zero.")]):
     """Jacobian-vector product J·v (forward mode), shaped like the output.
 
     Examples:

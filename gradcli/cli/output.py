@@ -11,7 +11,7 @@ import errno
 import json
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
@@ -139,10 +139,14 @@ def result_doc(r: Result, command: str | None = None) -> dict:
 
 
 def check_doc(r: Result) -> dict | None:
-    """The cross-check: its findings, {"skipped": why}, or None when it did not run."""
+    """The cross-check: its findings, {"skipped": why, …the verdict}, or None when it was
+    not asked for."""
     if r.check is not None:
         return plain(r.check)
-    return None if r.check_skipped is None else {"skipped": r.check_skipped}
+    if r.check_skipped is None:
+        return None
+    from ..symbolic import verdict
+    return {"skipped": r.check_skipped, **verdict(skipped=r.check_skipped).fields()}
 
 
 def error_doc(err: GradcliError) -> dict:
@@ -154,9 +158,11 @@ def dumps(doc: dict) -> str:
     return json.dumps(doc, allow_nan=False, ensure_ascii=False)
 
 
-def disagrees(r: Result) -> bool:
-    """Whether the cross-check ran and found autograd wrong (exit code 3)."""
-    return bool(r.check) and r.check.get("agree") is False
+def check_exit(r: Result) -> int:
+    """The cross-check's part of the exit code: 3 where it found autograd wrong (a kink
+    included), 1 under --strict where it could not compare (not finite), else 0."""
+    c = r.check or {}
+    return int(c.get("exit_code", 3 if c.get("agree") is False else 0))
 
 
 def symbolic_doc(doc: dict) -> dict:
@@ -180,9 +186,16 @@ def _numbers(column) -> list[str]:
         .decode()[1:-1].split(",")
 
 
-def column_lines(cols, command: str) -> str:
-    """The NDJSON text of a column-wise batch (scalar points), each line exactly as
-    `batch_item` writes it: one line is rendered through `result_doc` with stand-in numbers,
+def record(index: int, line: int, doc: dict) -> dict:
+    """One record of a batch: `index` counts the points (0-based, blank lines skipped),
+    `line` is the line of --points that held it (1-based, every line counted)."""
+    return {"index": index, "line": line, **doc}
+
+
+def column_lines(cols, command: str, first: int, lines: np.ndarray) -> str:
+    """The NDJSON text of a column-wise batch (scalar points, the first one the point of
+    index `first`, read from the given lines), each line exactly as `batch_item` writes it:
+    one line is rendered through `result_doc` with stand-in numbers,
     and its text, cut at them, becomes the template that the columns' numbers fill (the
     pieces interleaved by slice assignment and joined once: no Python loop over lines)."""
     stand_in = iter(range(10**6, 10**7))
@@ -197,12 +210,13 @@ def column_lines(cols, command: str) -> str:
                     {k: mark(v) for k, v in cols.point.items()}, mark(cols.value), cols.wrt)
     if cols.gradient is not None:
         sample.gradient = {k: mark(g) for k, g in cols.gradient.items()}
-    index = str(10**17 + 12345)
-    text = line({"index": int(index), **result_doc(sample, command)}) + "\n"
+    index, number = str(10**17 + 12345), str(10**17 + 54321)
+    text = line(record(int(index), int(number), result_doc(sample, command))) + "\n"
     n = len(cols.value)
-    pieces, fills = [], [_numbers(np.arange(n))]
-    head, _, text = text.partition(index)
-    pieces.append(head)
+    pieces, fills = [], [_numbers(np.arange(first, first + n)), _numbers(lines)]
+    for key in (index, number):
+        head, _, text = text.partition(key)
+        pieces.append(head)
     for number, column in sorted(slots, key=lambda s: text.find(s[0])):
         head, _, text = text.partition(number)
         pieces.append(head)
@@ -216,18 +230,17 @@ def column_lines(cols, command: str) -> str:
         flat[2 * j + 1::width] = fill
     finite = np.all([np.isfinite(c) for _, c in slots], axis=0)
     for i in np.flatnonzero(~finite).tolist():  # NaN and infinity: as the one-point path
-        flat[i * width:(i + 1) * width] = \
-            [line({"index": i, **result_doc(cols.result(i), command)}) + "\n"] + \
-            [""] * (width - 1)
+        doc = record(first + i, int(lines[i]), result_doc(cols.result(i), command))
+        flat[i * width:(i + 1) * width] = [line(doc) + "\n"] + [""] * (width - 1)
     return "".join(flat)
 
 
 class JsonOutput:
     """One strict JSON document on stdout; messages as plain text on stderr."""
 
-    def batch_columns(self, cols, command: str) -> None:
-        """A whole column-wise batch (see `column_lines`)."""
-        sys.stdout.write(column_lines(cols, command))
+    def batch_columns(self, cols, command: str, first: int, lines: np.ndarray) -> None:
+        """A column-wise chunk of a batch (see `column_lines`)."""
+        sys.stdout.write(column_lines(cols, command, first, lines))
 
     def result(self, r: Result, command: str | None = None) -> None:
         self.warnings(r.warnings)
@@ -242,41 +255,53 @@ class JsonOutput:
 
     def warnings(self, warnings: list[GradcliError]) -> None:
         for w in warnings:
-            print(w.render("warning", width(sys.stderr)), file=sys.stderr)
+            print(w.render("warning", width=width(sys.stderr)), file=sys.stderr)
 
     def functions(self, rows: list[dict]) -> None:
         """`gradcli functions`: {"command": "functions", "functions": [...]}."""
         print(dumps({"command": "functions", "functions": rows}))
 
-    def batch_item(self, index: int, item: Result | GradcliError,
+    def batch_item(self, index: int, number: int, item: Result | GradcliError,
                    command: str | None = None) -> None:
-        """One NDJSON line of a batch run: {"index": i, ...result} or {"index": i, "error"}."""
+        """One NDJSON line of a batch run, the record of point `index` read from line
+        `number` of --points: {"index", "line", ...result} or {"index", "line", "error"}.
+        An error's position is in the text it quotes: the expression, or (with no quote)
+        the points file itself."""
         if isinstance(item, GradcliError):
-            print(f"point {index}: {item.render(width=width(sys.stderr))}", file=sys.stderr)
+            where = "the expression" if item.source else ""
+            print(f"--points line {number} (index {index}): "
+                  f"{item.render(of=where, width=width(sys.stderr))}", file=sys.stderr)
             doc = error_doc(item)
         else:
             doc = result_doc(item, command)
-        print(line({"index": index, **doc}))
+        print(line(record(index, number, doc)))
 
 
 @contextmanager
-def batch_progress(total: int):
-    """Yield `tick(done)`; on a terminal, long runs show a transient bar on stderr."""
-    if total < LONG_BATCH or not sys.stderr.isatty():
-        yield lambda done: None
+def batch_progress(size: int | None):
+    """Yield `tick(points, read)`: on a terminal, once LONG_BATCH points are done, a
+    transient bar on stderr of the bytes read out of the file's `size` (a pulse when the
+    size is unknown: standard input, a pipe)."""
+    if not sys.stderr.isatty():
+        yield lambda points, read: None
         return
-    from rich.console import Console
-    from rich.progress import Progress
+    with ExitStack() as stack:
+        shown = []
 
-    # stdout carries the results: rich must not redirect it into the live display.
-    with Progress(console=Console(stderr=True), transient=True, redirect_stdout=False,
-                  redirect_stderr=False) as bar:
-        task = bar.add_task(f"{total} points", total=None)  # pulses while evaluating
-        step = max(1, total // 100)
+        def tick(points: int, read: int) -> None:
+            if not shown and points >= LONG_BATCH:
+                from rich.console import Console
+                from rich.progress import Progress
 
-        def tick(done: int) -> None:
-            if done % step == 0 or done == total:
-                bar.update(task, total=total, completed=done)
+                # stdout carries the results: rich must not redirect it into the display
+                bar = stack.enter_context(Progress(
+                    console=Console(stderr=True), transient=True, redirect_stdout=False,
+                    redirect_stderr=False))
+                shown.extend([bar, bar.add_task("", total=size)])
+            if shown:
+                bar, task = shown
+                bar.update(task, description=f"{points} points",
+                           completed=read if size else None)
         yield tick
 
 
@@ -459,45 +484,28 @@ def number_text(x) -> str:
     return "0" if x == 0 else f"{x:.2g}" if np.isfinite(x) else str(x)
 
 
-#: The check's verdict: (style, mark) by kind.
+#: The check's verdict: (style, mark) by status.
 VERDICT_STYLE = {"agree": ("bold green", "✓"), "disagree": ("bold red", "✗"),
-                 "kink": ("bold yellow", "!")}
+                 "kink": ("bold yellow", "!"), "not-checked": ("bold yellow", "!"),
+                 "skipped": ("bold yellow", "!")}
+VERDICT_LABEL = {"agree": "agree", "disagree": "disagree", "kink": "not differentiable here",
+                 "not-checked": "not checked", "skipped": "not checked"}
 
 
 def verdict_line(c: dict) -> tuple[str, str]:
-    """(style, text) of the check's verdict line."""
-    verdict = c.get("verdict") or ("agree" if c.get("agree") else "disagree")
-    if c.get("agree") is None:
-        kind, text = "kink", verdict
-    elif c.get("agree"):
-        methods = (("sympy", c.get("symbolic")), ("finite differences",
-                                                   c.get("finite_differences")))
-        ran = ["autograd"] + [name for name, part in methods if part and "agree" in part]
-        skipped = [name for name, part in methods if part and "skipped" in part]
-        kind = "agree"
-        text = "agree: " + (" and ".join(ran) if len(ran) < 3 else
-                            f"{', '.join(ran[:-1])} and {ran[-1]}")
-        if skipped:
-            text += f" ({' and '.join(skipped)} skipped)"
-    elif verdict.startswith("not differentiable"):
-        used = "; ".join(u["convention"] for u in c.get("conventions") or [])
-        kind = "kink"
-        text = f"not differentiable here: {used} used" if used else verdict
-    else:
-        kind = "disagree"
-        differ = [name for name, key in (("sympy", "symbolic"),
-                                         ("finite differences", "finite_differences"))
-                  if (c.get(key) or {}).get("agree") is False]
-        text = "disagree: " + " and ".join(differ or ["the methods"]) + \
-            (" differs" if len(differ) == 1 else " differ") + " from autograd"
-    style, mark = VERDICT_STYLE[kind]
-    return style, f"{mark} {text}"
+    """(style, text) of the check's verdict line: its status and reason, as decided by
+    `symbolic.verdict`."""
+    status = c.get("status") or {True: "agree", False: "disagree"}.get(c.get("agree"),
+                                                                       "skipped")
+    style, mark = VERDICT_STYLE[status]
+    return style, f"{mark} {VERDICT_LABEL[status]}: {c.get('reason', '')}"
 
 
 def nonfinite_error(r: Result) -> GradcliError | None:
-    """The check's explanation of a NaN or infinite derivative, as a message with a caret."""
+    """The check's explanation of a NaN or infinite derivative, as a message with a caret
+    (a value that is not finite has had its warning already)."""
     bad = (r.check or {}).get("nonfinite")
-    if not bad:
+    if not bad or bad.get("in") == "value":
         return None
     from ..errors import Span
 
@@ -508,28 +516,33 @@ def nonfinite_error(r: Result) -> GradcliError | None:
 
 
 def check_table(c: dict):
-    """autograd against sympy and finite differences: largest differences, tolerance."""
+    """autograd against sympy and finite differences: whether each agrees, the largest
+    difference, and the figure the verdict used: the largest |a−b| / tolerance (≤ 1
+    agrees), the tolerance being atol + rtol·|ref| (for finite differences, at least 10
+    times their error estimate)."""
     from rich.table import Table
     from rich.text import Text
 
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
-    for title in ("autograd vs", "agrees", "max abs diff", "max rel diff", "tolerance"):
+    for title in ("autograd vs", "agrees", "max |a−b|", "|a−b|/tol", "tolerance"):
         table.add_column(title, no_wrap=title != "tolerance")
     tol = c.get("tolerance") or {}
-    for name, key, tkey in (("sympy", "symbolic", "sympy"),
-                            ("finite differences", "finite_differences", "finite_differences")):
+    for name, key in (("sympy", "symbolic"), ("finite differences", "finite_differences")):
         part = c.get(key)
         if part is None:
             continue
         if "skipped" in part:
             table.add_row(name, Text("skipped", style="yellow"), "—", "—", "—")
             continue
-        t = tol.get(tkey) or {}
+        t = tol.get(key if key == "finite_differences" else "sympy") or {}
         ok = part.get("agree")
+        bound = f"{number_text(t.get('atol'))} + {number_text(t.get('rtol'))}·|ref|" if t \
+            else "—"
+        if t and key == "finite_differences":
+            bound = f"{bound} or 10·est"
         table.add_row(name, Text("yes" if ok else "no", style="green" if ok else "red"),
-                      number_text(part.get("max_abs_err")), number_text(part.get("max_rel_err")),
-                      f"{number_text(t.get('atol'))} + {number_text(t.get('rtol'))}·|ref|"
-                      if t else "—")
+                      number_text(part.get("max_abs_err")), number_text(part.get("max_ratio")),
+                      bound)
     return table
 
 
@@ -565,7 +578,7 @@ class RichOutput:
         if bad is not None:
             label = "NaN" if "NaN" in bad.message else "infinity"
             emit(self.out, self.styled(bad.render(f"{label} in the derivative",
-                                                  self.out.width)))
+                                                  width=self.out.width)))
 
     def symbolic(self, doc: dict) -> None:
         """`gradcli diff`: the expression as sympy reads it and each derivative."""
@@ -647,7 +660,7 @@ class RichOutput:
 
     def warnings(self, warnings: list[GradcliError]) -> None:
         for w in warnings:
-            emit(self.err, self.styled(w.render("warning", self.err.width)))
+            emit(self.err, self.styled(w.render("warning", width=self.err.width)))
 
     @staticmethod
     def styled(message: str):

@@ -7,19 +7,18 @@ plainest one-shot command lines (`gradcli grad EXPR --at … --json`) without lo
 
 import io
 import os
+import stat
 import sys
 import traceback
+import unicodedata
 import warnings
+from contextlib import contextmanager
 from enum import Enum
 from operator import itemgetter
 
 import numpy as np
 
-from ..errors import GradcliError, UsageError
-
-
-class InternalError(GradcliError):
-    """Anything unexpected: a bug in gradcli, never the user's fault."""
+from ..errors import GradcliError, InternalError, UsageError
 
 
 class DType(str, Enum):
@@ -73,16 +72,21 @@ def _outcome(command: str, options: dict, runner=None) -> int:
             raise
         if os.environ.get("GRADCLI_DEBUG"):
             traceback.print_exc()
-        out.error(InternalError(
-            f"internal error: {type(e).__name__}: {e}",
-            hint="this is a bug in gradcli; please report it with the command you ran "
-                 "(GRADCLI_DEBUG=1 shows the traceback)"))
+        out.error(InternalError.of(e))
         code = 1
     return code
 
 
+def report(err: GradcliError, json: bool) -> int:
+    """Show an error found before a command ran (a usage error); its exit code."""
+    from . import output
+
+    (output.JsonOutput() if json else output.RichOutput()).error(err)
+    return err.exit_code
+
+
 def _single(command: str, options: dict, out) -> int:
-    from .output import disagrees
+    from .output import check_exit
 
     prog = _compile(options)
     if command == "diff":
@@ -99,7 +103,7 @@ def _single(command: str, options: dict, out) -> int:
         _cross_check(prog, result, options, forced=command == "check",
                      default=not options["json"])
     out.result(result, command=command)
-    return 3 if disagrees(result) else 0
+    return check_exit(result)
 
 
 #: The commands whose results the cross-check can compare.
@@ -154,91 +158,196 @@ def _diff(prog, options: dict) -> dict:
             "derivatives": derivatives}
 
 
+#: A chunk of --points: read, evaluated and written once it holds this many lines or
+#: CHUNK_BYTES (the last one when the input ends), so memory stays bounded however long
+#: the input is.
+CHUNK = 1 << 16
+CHUNK_BYTES = 16 * 2**20
+_READ = 1 << 20
+
+
 def _batch(command: str, options: dict, out) -> int:
-    """NDJSON in, NDJSON out, in order; bad lines become error lines and the rest go on."""
-    from .output import batch_progress, disagrees
+    """NDJSON in, NDJSON out, in order, chunk by chunk: each line that fails becomes an
+    error record in its place and every other line is computed and written."""
+    from .output import batch_progress, check_exit
 
     if options["points"] == "-" == options["at_json"]:
         raise UsageError("--points - and --at-json - cannot both read standard input")
     if options.get("explain"):
         raise UsageError("--explain shows the backward pass at one point, not a batch",
                          hint="give the point with --at")
-    prog = _compile(options)
-    shared = _point(options) if options["at"] or options["at_json"] else {}
-    text = _read(options["points"], "points file")
-    if _column_batch(prog, command, options, text, shared, out):
-        return 0
-    lines = [line for line in text.splitlines() if line.strip()]
-    items: list = [None] * len(lines)
-    good = []
-    for i, line in enumerate(lines):
-        try:
-            good.append((i, {**shared, **_point(options, [], "-", io.StringIO(line),
-                                                label="this line of --points")}))
-        except GradcliError as e:
-            items[i] = e
     if command == "diff":
         raise UsageError("diff takes no --points", hint="give the shapes with --at")
-    if (options["check"] or command == "check") and len(good) > 1:
+    prog = _compile(options)
+    shared = _point(options) if options["at"] or options["at_json"] else {}
+    checked = command in CHECKED and (options["check"] or command == "check")
+    if checked:
         import sympy  # noqa: F401  (once here: each check's forked child inherits it)
-    with batch_progress(len(lines)) as tick:
-        if good:
-            results = _batch_results(prog, command, [p for _, p in good], options)
-            for (i, _), item in zip(good, results):
-                items[i] = item
-        for i, item in enumerate(items):
-            if command in CHECKED and (options["check"] or command == "check") and \
-                    not isinstance(item, GradcliError):
-                _cross_check(prog, item, options, forced=True, default=False)
-            out.batch_item(i, item, command=command)
-            tick(i + 1)
-    if any(isinstance(item, GradcliError) for item in items):
-        return 1
-    return 3 if any(disagrees(item) for item in items) else 0
+    index, failed, worst = 0, False, 0  # worst: the checks' part of the exit code
+    with _points_stream(options["points"]) as (stream, size), batch_progress(size) as tick:
+        for first, lines in _chunks(stream):
+            count = _column_batch(prog, command, options, first, index, lines, shared, out)
+            if count is None:
+                items = _line_batch(prog, command, options, first, lines, shared)
+                for number, item in items:
+                    if checked and not isinstance(item, GradcliError):
+                        _cross_check(prog, item, options, forced=True, default=False)
+                    out.batch_item(index, number, item, command=command)
+                    if isinstance(item, GradcliError):
+                        failed = True
+                    else:
+                        worst = max(worst, check_exit(item))
+                    index += 1
+            else:
+                index += count
+            tick(index, stream.tell() if size else 0)
+    return 1 if failed else worst
 
 
-def _column_batch(prog, command: str, options: dict, text: str, shared: dict,
-                  out) -> bool:
-    """Points of plain numbers for an elementwise expression: read, evaluated and written
-    column-wise, in one pass each; False when that does not apply (the general path then
-    handles every line, and reports the bad ones)."""
+@contextmanager
+def _points_stream(path: str):
+    """The binary stream of --points and its size (None for a pipe or standard input).
+    A regular file or a FIFO (a stream: `--points <(producer)`) is read; a device or a
+    directory is refused."""
+    from ..lang.points import open_regular
+
+    if path == "-":
+        stream = getattr(sys.stdin, "buffer", sys.stdin)
+        yield stream, None
+        return
+    try:
+        fifo = stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        fifo = False  # (open_regular names the problem)
+    try:
+        f = open(path, "rb") if fifo else open_regular(path, "points file")
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
+    with f:
+        yield f, None if fifo else os.fstat(f.fileno()).st_size
+
+
+def _chunks(stream):
+    """(the number of its first line, its lines) for each chunk of a stream of --points,
+    split on "\n" only (a U+2028 or a form feed inside a line stays in it); a line over
+    the cap comes as None, its bytes dropped as they are read, never held."""
+    from ..lang.points import MAX_TEXT_BYTES as cap
+
+    number, carry, carried, skipping, pending, held = 1, [], 0, False, [], 0
+    while True:
+        data = stream.read(_READ)
+        if isinstance(data, str):  # a text stream (a test's stand-in for stdin)
+            data = data.encode("utf-8", "surrogateescape")
+        if data and skipping:  # the rest of a line over the cap, up to its end
+            end = data.find(b"\n")
+            data, skipping = (b"", True) if end < 0 else (data[end + 1:], False)
+            if not data:
+                continue
+        cut = data.rfind(b"\n")
+        if cut >= 0:
+            lines = b"".join(carry + [data[:cut]]).split(b"\n")
+            if len(lines[0]) > cap:
+                lines[0] = None
+            pending.extend(lines)
+            carry, carried = [data[cut + 1:]], len(data) - cut - 1
+        elif data:
+            carry.append(data)
+            carried += len(data)
+            if carried > cap:
+                pending.append(None)
+                carry, carried, skipping = [], 0, True
+        elif carried:
+            pending.append(b"".join(carry))
+        held += len(data)
+        if pending and (len(pending) >= CHUNK or held >= CHUNK_BYTES or not data):
+            yield number, pending
+            number += len(pending)
+            pending, held = [], 0
+        if not data:
+            return
+
+
+def _line_batch(prog, command: str, options: dict, first: int, lines: list,
+                shared: dict) -> list[tuple[int, object]]:
+    """(line number, Result or error) for each non-blank line of a chunk, one at a time."""
+    from ..batch import point_failure
+    from ..errors import Span
+    from ..lang.points import MAX_TEXT_BYTES
+
+    read: dict[int, object] = {}
+    for number, line in enumerate(lines, first):
+        if line is not None and not line.strip(b" \t\r"):
+            continue  # a blank line: no point (the line numbers still count it)
+        try:
+            if line is None:
+                raise UsageError(f"this line of --points is longer than "
+                                 f"{MAX_TEXT_BYTES // 2**20} MiB, the cap for a line",
+                                 hint="save large arrays as .npy and bind them with --at")
+            text = line.decode("utf-8")
+            read[number] = {**shared, **_point(options, [], "-", io.StringIO(text),
+                                               label="this line of --points")}
+        except UnicodeDecodeError as e:
+            read[number] = UsageError("this line of --points is not UTF-8 text",
+                                      span=Span(number, e.start, number, e.start + 1),
+                                      hint="write the points file in UTF-8")
+        except GradcliError as e:  # its position: the line of the file, not of the line
+            if e.span is not None and e.source is not None:
+                e.span, e.source = Span(number, e.span.col, number, e.span.end_col), None
+            read[number] = e
+        except Exception as e:
+            read[number] = point_failure(e)
+    good = [(n, p) for n, p in read.items() if isinstance(p, dict)]
+    if good:
+        results = _batch_results(prog, command, [p for _, p in good], options)
+        read.update((n, r) for (n, _), r in zip(good, results))
+    return list(read.items())
+
+
+def _column_batch(prog, command: str, options: dict, first: int, index: int, lines: list,
+                  shared: dict, out) -> int | None:
+    """A chunk of points of plain numbers for an elementwise expression: read, evaluated
+    and written column-wise, in one pass each; how many points, or None when that does
+    not apply (the general path then handles every line, and reports the bad ones)."""
     from ..batch import columns
     from ..lang.points import check_name
 
     if command not in ("eval", "grad") or options["check"] or options.get("explain") \
             or options.get("intermediates") or options["dtype"].value != "float64" \
-            or any(np.ndim(v) for v in shared.values()):
-        return False
-    rows = _number_rows(text)
+            or any(np.ndim(v) for v in shared.values()) or None in lines:
+        return None
+    rows = _number_rows(lines)
     if not rows or any(k in shared for k in rows[0]):
-        return False
+        return None
     try:
         for name in rows[0]:
             check_name(name)
     except GradcliError:
-        return False
+        return None
     try:
         cols = {k: np.fromiter(map(itemgetter(k), rows), np.float64, len(rows))
                 for k in rows[0]}
     except (TypeError, ValueError):  # an array or a string among the values
-        return False
+        return None
     cols.update({k: np.full(len(rows), v, np.float64) for k, v in shared.items()})
     got = columns(prog, command, cols, _names(options["wrt"]))
     if got is None:
-        return False
-    out.batch_columns(got, command)
-    return True
+        return None
+    numbers = np.arange(first, first + len(lines))
+    if len(rows) < len(lines):  # a last empty line
+        numbers = numbers[:len(rows)]
+    out.batch_columns(got, command, index, numbers)
+    return len(rows)
 
 
-def _number_rows(ndjson: str) -> list[dict] | None:
+def _number_rows(lines: list[bytes]) -> list[dict] | None:
     """Each line's JSON object, if every line holds one with the same names, each once,
-    all plain numbers; else None (the general path then reads, and judges, line by line;
-    blank lines too, which make the text below invalid JSON)."""
+    all plain numbers, written as Python reads them (NFKC); else None (the general path
+    then reads, and judges, line by line; blank lines too, which make the text below
+    invalid JSON, but for a last one)."""
     import orjson
 
-    body = ndjson.rstrip("\n")
-    count = body.count("\n") + 1
-    text = "[" + body.replace("\n", ",") + "]"
+    count = len(lines) - (not lines[-1].strip(b" \t\r"))
+    text = b"[" + b",".join(lines[:count]) + b"]"
     try:
         rows = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -246,16 +355,17 @@ def _number_rows(ndjson: str) -> list[dict] | None:
     if len(rows) != count or not rows or type(rows[0]) is not dict:
         return None
     keys = rows[0].keys()
-    if set(map(type, rows)) != {dict} or set(map(len, rows)) != {len(keys)}:
+    if set(map(type, rows)) != {dict} or set(map(len, rows)) != {len(keys)} \
+            or not all(unicodedata.is_normalized("NFKC", k) for k in keys):
         return None
     # Every row has as many names as the first. Names are the only strings (the literals
     # true/false/null, which bools would pass as 0 and 1, and strings such as "NaN" or
     # "2.5", which NumPy would read as numbers, send every line the general way), and
     # each of the first row's names is written once a line: so each row has those names,
     # each once (orjson keeps the last of a name given twice: such a line must fail)
-    if "true" in text or "false" in text or "null" in text \
-            or text.count('"') != 2 * len(keys) * len(rows) \
-            or any(text.count(f'"{k}"') != len(rows) for k in keys):
+    if b"true" in text or b"false" in text or b"null" in text \
+            or text.count(b'"') != 2 * len(keys) * len(rows) \
+            or any(text.count(f'"{k}"'.encode()) != len(rows) for k in keys):
         return None
     return rows
 
@@ -263,6 +373,8 @@ def _number_rows(ndjson: str) -> list[dict] | None:
 def _batch_results(prog, command: str, points: list[dict], options: dict) -> list:
     """The library's batch; for `check`, the gradient (scalar outputs) or the Jacobian of
     each point, which the check then compares."""
+    from ..batch import point_failure
+
     if command != "check":
         return prog.batch(command, points, **_library_options(command, options))
     items = []
@@ -270,18 +382,28 @@ def _batch_results(prog, command: str, points: list[dict], options: dict) -> lis
         try:
             derivative = "grad" if prog.eval(p).value.size == 1 else "jacobian"
             items.append(getattr(prog, derivative)(p, **_library_options(derivative, options)))
-        except GradcliError as e:
-            items.append(e)
+        except Exception as e:  # recorded at its point; the batch goes on
+            items.append(point_failure(e))
     return items
+
+
+#: Peak bytes per number that a JSON document takes to write (measured: 74 for a dense
+#: 1000 × 1000 Jacobian, as Python floats, lists and text): a derivative to be written as
+#: JSON counts against the memory budget at this cost per element.
+JSON_ENTRY_BYTES = 80
 
 
 def _compile(options: dict):
     import gradcli as gc
 
     text = _program_text(options)
-    return gc.compile(text, dtype=options["dtype"].value,
+    prog = gc.compile(text, dtype=options["dtype"].value,
                       strict=options["strict"], max_elements=options["max_elements"],
-                      max_iterations=options["max_iterations"])
+                      max_iterations=options["max_iterations"], seed=options["seed"],
+                      max_memory=options["max_memory"])
+    if options["json"]:
+        prog.limits.entry_bytes = JSON_ENTRY_BYTES
+    return prog
 
 
 def _program_text(options: dict) -> str:
@@ -292,18 +414,10 @@ def _program_text(options: dict) -> str:
         raise UsageError("missing the expression",
                          hint='gradcli grad "x**2" --at x=3, or a program file: '
                               'gradcli grad -f prog.grad --at x=3')
-    return expression if file is None else _read(file, "program file").rstrip()
-
-
-def _read(path: str, what: str) -> str:
-    """The text of a file, or of stdin for '-'."""
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read the {what} {path!r}: {getattr(e, 'strerror', e)}")
+    if file is None:
+        return expression
+    from ..lang.points import read_text
+    return read_text(file, "program file").rstrip()
 
 
 def _point(options: dict, at: list[str] | None = None, at_json: str | None = None,
@@ -331,7 +445,7 @@ def _library_options(command: str, options: dict) -> dict:
     if command == "vjp":
         kw["v"] = _point(options, [f"v={options['v']}"])["v"]
     if command == "jvp":
-        kw["tangents"] = _point(options, [options["v"]] if options["v"] else [])
+        kw["tangents"] = _point(options, [options["v"]])
     return kw
 
 
@@ -347,7 +461,8 @@ def _names(wrt: str | None) -> tuple[str, ...] | None:
 #: that these are exactly the defaults of the declared commands).
 DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wrt=None,
                 dtype=DType.float64, json=False, check=None, check_timeout=5.0, latex=False,
-                strict=False, max_elements=10**8, max_iterations=100_000, points=None)
+                strict=False, max_elements=10**8, max_iterations=100_000, max_memory=None,
+                points=None)
 OWN_DEFAULTS = {"eval": {}, "hessian": {}, "grad": dict(intermediates=False, explain=None),
                 "jacobian": dict(mode=Mode.auto)}
 _VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}

@@ -330,6 +330,8 @@ def _plot(command: str, options: dict, out) -> int:
     if target and Path(target).suffix.lower() not in P.FORMATS:
         raise UsageError(f"--output {target}: plots are written as "
                          f"{', '.join(P.FORMATS)}", hint="e.g. --output plot.png")
+    if target:
+        P.check_output(target)
     prog = _compile(options)
     wrt = _names(options["wrt"])
     if wrt is None:

@@ -64,6 +64,12 @@ def _topo_counts(roots: list) -> dict:
     return counts
 
 
+def largest_node(outputs: list[Tensor]) -> int:
+    """The elements of the largest output recorded in the graph of `outputs` (0: none)."""
+    nodes = _topo_counts([o.grad_fn for o in outputs])
+    return max((n.out_data.size for n in nodes), default=0)
+
+
 def _accumulate(store: dict, key, g) -> None:
     prev = store.get(key)
     store[key] = g if prev is None else prev + g

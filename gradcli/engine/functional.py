@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GraphError, NotScalarError, ShapeError
-from .backward import grad as _grad, run_backward
+from . import tensor as T
+from .backward import grad as _grad, largest_node, run_backward
 from .memory import LARGE, keep_freed_memory
 from .functions import _apply, reshape
 from .structured import identity
-from .tensor import Tensor, as_tensor, enable_grad, forward_mode
+from .tensor import Tensor, as_tensor, enable_grad, forward_mode, no_grad
 
 STRATEGIES = ("auto", "reverse-mode", "forward-mode")
 
@@ -47,6 +48,16 @@ def _call(func, xs) -> tuple[bool, tuple[Tensor, ...]]:
         if not isinstance(o, Tensor):
             raise GraphError("the function must return a Tensor or a tuple of Tensors")
     return is_tuple, outs
+
+
+def _count(n: int, what: str, result: bool = False) -> None:
+    """Refuse n elements (of a `result`, or carried by a pass) past the limits of the run
+    in progress, if any."""
+    guard = T.state.guard
+    if guard is not None and result:
+        guard.result(n, what)
+    elif guard is not None:
+        guard.count(n, what)
 
 
 def _zeros_if_none(g, like: Tensor) -> Tensor:
@@ -121,8 +132,12 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     with enable_grad():
         out_tuple, outs = _call(func, xs)
     n_out, n_in = sum(o.data.size for o in outs), sum(x.data.size for x in xs)
+    _count(n_out * n_in, "Jacobian", result=True)
     if strategy == "auto" and n_out > n_in:
         return _jacobian_fwd(func, xs, in_tuple, create_graph)
+    if T.state.guard is not None:  # the pass carries a cotangent per output element
+        _count(max(o.data.size for o in outs) * largest_node(list(outs)),
+               "the Jacobian's reverse pass would carry")
     if n_out * n_in >= LARGE:
         keep_freed_memory()
     rows = []
@@ -143,11 +158,14 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
 
 
 def _jacobian_fwd(func, xs, in_tuple, create_graph):
+    """The Jacobian from the tangent basis pushed forward; with create_graph, a dense basis
+    (a `Diag` keeps no graph) and the blocks cut out by recorded operations."""
     sizes = [x.data.size for x in xs]
     n = sum(sizes)
-    if len(xs) == 1:
+    if len(xs) == 1 and not create_graph:
         xs[0]._tangent = identity(xs[0].shape, xs[0].dtype)
     else:
+        _count(n * n, "the tangent basis would have")
         basis = np.eye(n, dtype=xs[0].dtype)
         offset = 0
         for x, size in zip(xs, sizes):
@@ -155,22 +173,31 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
             offset += size
     with forward_mode(), enable_grad():
         out_tuple, outs = _call(func, xs)
+    _count(n * sum(o.data.size for o in outs), "Jacobian", result=True)
     if n * sum(o.data.size for o in outs) >= LARGE:
         keep_freed_memory()
-    rows = []
-    for out in outs:
-        t = out._tangent.data if out._tangent is not None else np.zeros((n,) + out.shape,
-                                                                        out.dtype)
-        t = np.moveaxis(t.reshape(n, -1), 0, -1)  # (out size, n)
-        row, offset = [], 0
-        for x, size in zip(xs, sizes):
-            block = t[:, offset:offset + size].reshape(out.shape + x.shape)
-            row.append(Tensor._wrap(block.copy()))  # (ascontiguousarray makes 0-d 1-d)
-            offset += size
-        rows.append(row)
+    with enable_grad() if create_graph else no_grad():
+        rows = [_blocks(out, xs, sizes, create_graph) for out in outs]
     for x in xs:
         x._tangent = None
     return _unpack(out_tuple, [_unpack(in_tuple, r) for r in rows])
+
+
+def _blocks(out: Tensor, xs, sizes, create_graph) -> list[Tensor]:
+    """The tangent of `out`, shaped (n,) + out's shape, cut into one block per input,
+    shaped out's shape + the input's shape."""
+    n = sum(sizes)
+    t = out._tangent
+    if t is None:
+        t = Tensor._wrap(np.zeros((n,) + out.shape, out.dtype))
+    t = _apply("permute", reshape(t, (n, out.data.size)), axes=(-1, -2))  # (out size, n)
+    row, offset = [], 0
+    for x, size in zip(xs, sizes):
+        block = reshape(t[:, offset:offset + size], out.shape + x.shape)
+        # (a C-ordered copy, without the graph: np.ascontiguousarray makes 0-d 1-d)
+        row.append(block if create_graph else Tensor._wrap(np.array(block.data, order="C")))
+        offset += size
+    return row
 
 
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
@@ -190,5 +217,6 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
         return tuple(_zeros_if_none(g, x) for g, x in zip(gs, xs))
 
     in_tuple, xs = _as_tuple(inputs)
+    _count(sum(as_tensor(x).data.size for x in xs) ** 2, "Hessian", result=True)
     h = jacobian(gradient, xs, create_graph=create_graph, strategy=outer_jacobian_strategy)
     return h if in_tuple else h[0][0]

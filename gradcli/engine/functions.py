@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import EvalError, ShapeError
 from . import tensor as _T
-from .ops import PRIMITIVES
+from .ops import PRIMITIVES, index_shape
 from .structured import Diag
 from .tensor import Tensor, apply, as_tensor, resolve_dtype
 
@@ -131,7 +131,11 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
         start, end = 0, start
     if step == 0:
         raise EvalError("arange: step must not be zero")
-    return Tensor(np.arange(float(start), float(end), float(step), dtype=_dtype(dtype)),
+    bounds = [float(v) for v in (start, end, step)]
+    if not all(map(math.isfinite, bounds)):
+        raise EvalError(f"arange: start, end and step must be finite, not "
+                        f"{', '.join(map(str, bounds))}", hint="e.g. arange(0, 5) or arange(5)")
+    return Tensor(np.arange(*bounds, dtype=_dtype(dtype)),
                   requires_grad)
 
 
@@ -329,12 +333,23 @@ def log_softmax(x, axis=-1):
 
 # -- shapes --------------------------------------------------------------------------------------
 
+def _whole(n) -> bool:
+    try:
+        return float(n).is_integer()
+    except (TypeError, ValueError):
+        return False
+
+
 def reshape(x, *shape):
     """The same elements in the given shape (one axis may be -1)."""
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     if _T.state.raw and x.__class__ is np.ndarray:  # a rule's exact shape, in a plain backward
         return x.reshape(shape)
     x = as_tensor(x)
+    odd = [n for n in shape if not _whole(n)]
+    if odd:
+        raise ShapeError(f"reshape: a shape holds whole numbers, not {odd[0]}",
+                         hint=f"e.g. reshape(x, {x.shape}) (-1 for the size that fits)")
     try:
         target = tuple(int(n) for n in shape)
         if _min(target, default=0) < 0 or math.prod(target) != math.prod(x.shape):
@@ -456,7 +471,7 @@ def getitem(x, index):
     index = index if isinstance(index, tuple) else (index,)
     index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
     try:
-        x.data[index]
+        index_shape(x.shape, index)  # checks the index without computing the result
     except IndexError as exc:
         raise ShapeError(f"index out of range: {exc}", hint=f"the array has shape {x.shape}") from None
     except (TypeError, ValueError) as exc:
@@ -540,6 +555,10 @@ def einsum(subscripts, *operands):
     if not isinstance(subscripts, str):
         raise EvalError("einsum's first argument is the subscripts string, e.g. 'ij,jk->ik'")
     spec = subscripts.replace(" ", "")
+    odd = [c for c in spec if not (c.isascii() and c.isalpha()) and c not in ",->."]
+    if odd:
+        raise EvalError(f"einsum: {odd[0]!r} cannot name an axis in {subscripts!r}",
+                        hint="name axes with the letters a-z and A-Z, as in 'ij,jk->ik'")
     if "." in spec:
         raise EvalError("einsum: '...' is not supported", hint="name every axis")
     ins = spec.split("->")[0].split(",")

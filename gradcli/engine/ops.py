@@ -17,6 +17,10 @@ tape of blocked gradients starts from ones (`engine/tape.py`).
 `explain` is the VJP rule in words and symbols ("g · out"), shown by `--explain`.
 `sym` is the sympy form: for an elementwise row `(sp, *scalars) -> expr`; for any other row
 None means "the NumPy forward works on object arrays of sympy expressions as it is".
+`out_shape` gives the output's shape from the inputs' shapes and the params, `(*shapes,
+**params) -> shape`, for a row whose output can hold more elements than its largest input
+(an elementwise row that broadcasts gets NumPy's broadcast shape); None: it cannot. The
+engine checks the size limit with it before running the forward (`tensor.Guard`).
 `domain` gives each input's sampling interval for the table-driven tests; a row that is not
 elementwise (its inputs need particular shapes or params) gives `samples` instead: a function
 `rng -> [(inputs, params), ...]` of NumPy test cases. The table is validated at import.
@@ -47,10 +51,12 @@ class Primitive:
     domain: tuple = ()
     differentiable: bool = True
     samples: Callable | None = None  # rng -> [(input arrays, params)]: test cases
-    # (the convention, in words; whether the inputs sit on a kink: (out, *inputs, **params))
+    # (the convention, a phrase that reads with "… used" after it; whether the inputs sit
+    # on a kink: (out, *inputs, **params))
     kink: tuple | None = None
     explain: str = ""  # the VJP rule in words and symbols, for --explain: "g · out"
     partials: tuple | None = None  # per input: (out, *inputs) -> derivative, 1 or None
+    out_shape: Callable | None = None  # (*shapes, **params) -> output shape, where it can grow
     node_type: type = field(init=False, repr=False)
 
     def symbolic(self, *arrays, **params):
@@ -67,9 +73,22 @@ class Primitive:
         camel = "".join(part[:1].upper() + part[1:] for part in self.name.split("_"))
         object.__setattr__(self, "node_type",
                            type(f"{camel}Backward0", (Node,), {"__slots__": ()}))
+        if self.out_shape is None and self.elementwise and self.broadcast:
+            object.__setattr__(self, "out_shape", broadcast_shape)
 
 
 PRIMITIVES: dict[str, Primitive] = {}
+
+
+def broadcast_shape(*shapes) -> tuple[int, ...]:
+    """NumPy's broadcast shape; equal shapes and scalars (the common cases) without NumPy."""
+    out = ()
+    for s in shapes:
+        if s and s != out:
+            if out:
+                return np.broadcast_shapes(*shapes)
+            out = s
+    return out
 
 
 def _row(prim: Primitive) -> Primitive:
@@ -200,7 +219,7 @@ _unary("abs", np.abs, lambda x, out: F.sign(x), lambda sp, x: sp.Abs(x),
        kink=("abs'(0) = 0", _at_zero), explain="g · sign(x)")
 _row(Primitive("sign", np.sign, vjp=(None,), jvp=(None,), sym=lambda sp, x: sp.sign(x),
                elementwise=True, domain=((-2.0, 2.0),), differentiable=False,
-               kink=("sign'(x) = 0, also at its jump at 0", _at_zero),
+               kink=("sign'(x) = 0 (also at its jump at 0)", _at_zero),
                explain="none: sign is flat (0 everywhere)"))
 _unary("sqrt", np.sqrt, None, lambda sp, x: sp.sqrt(x), (0.1, 3.0),
        kink=("sqrt'(0) = inf", _at_zero), explain="g / (2·out)", over=lambda x, out: 2 * out)
@@ -309,7 +328,7 @@ for _name, _fn, _sym, _win in [("maximum", np.maximum, "Max", lambda p, q: p > q
              lambda t, out, a, b, _w=_win: _select(t, _w(b, a), a == b)),
         sym=lambda sp, a, b, _s=_sym: getattr(sp, _s)(a, b), broadcast=True, elementwise=True,
         domain=((-2.0, 2.0), (-2.0, 2.0)),
-        kink=(f"ties of {_name} split the gradient evenly (1/2 each)",
+        kink=(f"an even split of the gradient between tied inputs of {_name} (1/2 each)",
               lambda out, a, b: bool(np.any(a == b))),
         explain=f"g to the {'larger' if _name == 'maximum' else 'smaller'} input; "
                 "ties: g/2 to each"))
@@ -348,7 +367,7 @@ _row(Primitive(
          lambda t, out, x, lo, hi: t * (x > hi)),
     sym=lambda sp, x, lo, hi: sp.Min(sp.Max(x, lo), hi), broadcast=True, elementwise=True,
     domain=((-2.0, 2.0), (-1.5, -0.5), (0.5, 1.5)),
-    kink=("clip passes the gradient at its bounds (lo <= x <= hi)",
+    kink=("clip'(x) = 1 at its bounds (lo <= x <= hi)",
           lambda out, x, lo, hi: bool(np.any((x == lo) | (x == hi)))),
     explain="g where lo ≤ x ≤ hi; to lo below, to hi above"))
 
@@ -451,7 +470,7 @@ for _name, _fn, _sym in [("max", np.max, "Max"), ("min", np.min, "Min")]:
     _row(Primitive(
         _name, lambda a, axis, keepdims, _fn=_fn: _fn(a, axis=axis, keepdims=keepdims),
         sym=_reduce_sym(lambda sp, xs, _s=_sym: getattr(sp, _s)(*xs)),
-        kink=(f"ties of {_name} split the gradient evenly among them",
+        kink=(f"an even split of the gradient among the tied elements of {_name}",
               lambda out, x, axis, keepdims, _fn=_fn:
               bool(np.any(np.sum(x == _fn(x, axis=axis, keepdims=True), axis=axis) > 1))),
         vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _tie_share(out, x, axis),),
@@ -520,6 +539,7 @@ _row(Primitive(
     jvp=(lambda t, out, x, shape, nd: F._apply("expand", t, shape=shape, nd=nd),),
     samples=_cases((((1, 2),), dict(shape=(3, 2), nd=2)), (((2,),), dict(shape=(3, 2), nd=1)),
                    (((),), dict(shape=(2, 3), nd=0)), (((3, 1),), dict(shape=(2, 3, 4), nd=2))),
+    out_shape=lambda a, shape, nd: a[:len(a) - nd] + shape,
     explain="g summed back over the broadcast axes"))
 
 
@@ -557,13 +577,84 @@ def _scatter(a, index, shape, nd):
     return z
 
 
+def _unindex(g, out, x, index, nd):
+    """g scattered back into zeros shaped like x: its unbatched part only (x itself may
+    carry batch axes, in front of its `nd` own: a recorded rule's node)."""
+    nb = x.ndim - nd
+    return F._apply("scatter", g, index=index, shape=x.shape[nb:], nd=out.ndim - nb)
+
+
+def _is_mask(i) -> bool:
+    return isinstance(i, np.ndarray) and i.dtype == np.bool_
+
+
+def index_shape(shape: tuple[int, ...], index: tuple) -> tuple[int, ...]:
+    """The shape of `a[index]` for `a` of `shape`, by NumPy's rules, without computing it:
+    an O(1) walk, but for masks (counted) and integer arrays (bounds checked). Raises
+    IndexError as NumPy would for an index out of range or of the wrong kind."""
+    index = tuple(np.asarray(i) if isinstance(i, (list, bool, np.bool_)) else i for i in index)
+    if sum(i is Ellipsis for i in index) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    used = sum(i.ndim if _is_mask(i) else 0 if i is None or i is Ellipsis else 1 for i in index)
+    if used > len(shape):
+        raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, "
+                         f"but {used} were indexed")
+    fancy = any(isinstance(i, np.ndarray) and (i.ndim or i.dtype == np.bool_) for i in index)
+    out, arrays, places, dim, wrong = [], [], [], 0, None
+    for k, i in enumerate(index):
+        if i is Ellipsis:
+            out.extend(shape[dim:dim + len(shape) - used])
+            dim += len(shape) - used
+        elif i is None:
+            out.append(1)
+        elif isinstance(i, slice):
+            out.append(len(range(*i.indices(shape[dim]))))
+            dim += 1
+        elif _is_mask(i):
+            if i.shape != shape[dim:dim + i.ndim]:
+                raise IndexError(f"boolean index did not match indexed array along axis {dim}; "
+                                 f"size of axis is {shape[dim]} but size of corresponding "
+                                 f"boolean axis is {i.shape[0] if i.ndim else 1}")
+            arrays.append((int(np.count_nonzero(i)),))
+            places.append((k, len(out)))
+            dim += i.ndim
+        else:
+            a = np.asarray(i)
+            if a.dtype.kind not in "iu":
+                raise IndexError("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis "
+                                 "(`None`) and integer or boolean arrays are valid indices")
+            n = shape[dim]
+            if a.size and (wrong is None or a.ndim == 0) and (a.min() < -n or a.max() >= n):
+                bad = a.min() if a.min() < -n else a.max()
+                wrong = IndexError(f"index {bad} is out of bounds for axis {dim} with size {n}")
+                if a.ndim == 0:
+                    raise wrong
+            if fancy:
+                arrays.append(a.shape)
+                places.append((k, len(out)))
+            dim += 1
+    out.extend(shape[dim:])
+    if not arrays:
+        return tuple(out)
+    try:
+        block = broadcast_shape(*arrays)
+    except ValueError:
+        raise IndexError("shape mismatch: indexing arrays could not be broadcast together "
+                         "with shapes " + " ".join(map(str, arrays))) from None
+    if wrong is not None and math.prod(block):  # (NumPy checks no bounds of an empty block)
+        raise wrong
+    ks = [k for k, _ in places]
+    at = places[0][1] if ks == list(range(ks[0], ks[0] + len(ks))) else 0
+    return tuple(out[:at]) + block + tuple(out[at:])
+
+
 _row(Primitive(
     "index", lambda a, index, nd: a[_batched_index(a, index, nd)],
-    vjp=(lambda g, out, x, index, nd:
-         F._apply("scatter", g, index=index, shape=x.shape, nd=out.ndim),),
+    vjp=(lambda g, out, x, index, nd: _unindex(g, out, x, index, nd),),
     jvp=(lambda t, out, x, index, nd: F._apply("index", t, index=index, nd=nd),),
     samples=_cases(*[((shape,), dict(index=index, nd=len(shape)))
                      for shape, index in _INDEX_CASES]),
+    out_shape=lambda a, index, nd: a[:len(a) - nd] + index_shape(a[len(a) - nd:], index),
     explain="g scattered back into zeros at the index"))
 _row(Primitive(
     "scatter", _scatter,
@@ -574,6 +665,7 @@ _row(Primitive(
                    (((2,),), dict(index=(slice(1, 3),), shape=(4,), nd=1)),
                    (((3, 2),), dict(index=(np.array([0, 0, 1]),), shape=(2, 2), nd=2)),
                    (((3,),), dict(index=(slice(None), 1), shape=(3, 2), nd=1))),
+    out_shape=lambda a, index, shape, nd: a[:len(a) - nd] + shape,
     explain="g read at the index"))
 
 
@@ -588,6 +680,14 @@ def _concat_tangent(t, out, i, inputs, axis):
     parts = [t if j == i else F.zeros(lead + x.shape, dtype=t.dtype)
              for j, x in enumerate(inputs)]
     return F._apply("concat", *parts, axis=axis)
+
+
+def _concat_shape(shapes, axis):
+    first = list(shapes[0])
+    if any(len(s) != len(first) for s in shapes):
+        raise ValueError("all the input arrays must have the same number of dimensions")
+    first[axis] = sum(s[axis] for s in shapes)
+    return tuple(first)
 
 
 class _Variadic:
@@ -608,6 +708,7 @@ _row(Primitive("concat", lambda *arrays, axis: np.concatenate(arrays, axis=axis)
                samples=_cases((((3, 2), (1, 2)), dict(axis=-2)),
                               (((3, 2), (3, 1), (3, 3)), dict(axis=-1)),
                               (((2,), (3,)), dict(axis=-1)), (((2, 2),), dict(axis=-2))),
+               out_shape=lambda *shapes, axis: _concat_shape(shapes, axis),
                explain="each input its slice of g"))
 
 def _diagonal_vjp(g, out, x):
@@ -636,7 +737,8 @@ _row(Primitive(
     "diag_embed", _diag_embed,
     vjp=(lambda g, out, x: F._apply("diagonal", g),),
     jvp=(lambda t, out, x: F._apply("diag_embed", t),),
-    samples=_cases((((3,),), {}), (((2, 3),), {}), (((1,),), {})), explain="the diagonal of g"))
+    samples=_cases((((3,),), {}), (((2, 3),), {}), (((1,),), {})),
+    out_shape=lambda a: a + a[-1:], explain="the diagonal of g"))
 
 
 # -- linear algebra (matmul sees operands of rank >= 2: the function promotes vectors) ------
@@ -651,6 +753,7 @@ _row(Primitive(
     jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t), broadcast=True,
     samples=_cases((((3, 2), (2, 4)), {}), (((1, 2), (2, 1)), {}), (((2, 3, 2), (2, 4)), {}),
                    (((3, 2), (2, 2, 3)), {}), (((2, 1, 3, 2), (3, 2, 2)), {})),
+    out_shape=lambda a, b: broadcast_shape(a[:-2], b[:-2]) + (a[-2], b[-1]),
     explain="g @ bᵀ to a, aᵀ @ g to b"))
 
 
@@ -683,6 +786,7 @@ _row(Primitive(
          lambda t, out, a, b: F.solve(a, t)), broadcast=True,
     samples=_square_samples((3, 3), (2, 2), (2, 3, 3), (3, 3),
                             b_shapes=[(3, 2), (2, 1), (2, 3, 1), (2, 3, 2)]),
+    out_shape=lambda a, b: broadcast_shape(a[:-2], b[:-2]) + b[-2:],
     explain="-(a⁻ᵀ g) @ outᵀ to a, a⁻ᵀ g to b"))
 
 
@@ -728,6 +832,17 @@ def _einsum_jvp(t, out, i, inputs, spec):
     return F._apply("einsum", *ops, spec=f"{','.join(subs)}->{lead}{res}")
 
 
+def _einsum_shape(spec, shapes):
+    """The output's shape: each output letter's length (the longest where 1 broadcasts)."""
+    ins, res = spec.split("->")
+    sizes: dict = {}
+    for sub, shape in zip(ins.split(","), shapes):
+        for c, n in zip(sub, shape):
+            sizes[c] = max(sizes.get(c, n), n)
+    return tuple(sizes.get(c, 0) for c in res)
+
+
 _row(Primitive("einsum", lambda *arrays, spec: np.einsum(spec, *arrays),
                vjp=_Variadic(_einsum_vjp), jvp=_Variadic(_einsum_jvp),
-               samples=_einsum_samples, explain="g contracted with the other operands"))
+               samples=_einsum_samples, out_shape=lambda *shapes, spec: _einsum_shape(spec, shapes),
+               explain="g contracted with the other operands"))

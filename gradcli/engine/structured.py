@@ -82,7 +82,9 @@ class Diag(Tensor):
         if o.shape != self.shape:
             return Tensor.__add__(self, other)
         n = self.d.size
-        out = o.astype(np.result_type(o, self.d), copy=True)
+        # a C-ordered copy: reshaping it is a view, so the diagonal is added in place
+        # (a copy of a broadcast or transposed `o` keeps its strides' order otherwise)
+        out = np.array(o, dtype=np.result_type(o, self.d), order="C")
         out.reshape(n, n)[np.arange(n), np.arange(n)] += self.d.reshape(-1)
         return Tensor._wrap(out)
 

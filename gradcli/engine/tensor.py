@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from ..errors import EvalError, GraphError, ShapeError
+from ..errors import EvalError, GraphError, LimitError, ShapeError
 
 # -- grad mode and forward mode ------------------------------------------------------------
 
@@ -23,6 +23,7 @@ class _State(threading.local):
     forward_depth = 0  # > 0 while some tensor may carry a tangent (forward mode)
     symbolic = False  # True while tensors hold object arrays of sympy expressions
     raw = False  # True while an unrecorded backward pass runs the rules on NumPy arrays
+    guard = None  # the limits of the run in progress (a Guard), None: no limits
 
 
 state = _State()
@@ -103,6 +104,94 @@ class forward_mode:
 
     def __exit__(self, *exc):
         state.forward_depth -= 1
+
+
+# -- limits --------------------------------------------------------------------------------
+
+HELD_MIN = 1 << 16  # bytes: smaller outputs are not counted against the memory budget
+
+
+class Guard:
+    """The limits of one run, checked by `apply` before each primitive: the elements of its
+    output (from the shapes, by the row's `out_shape`), and the bytes that the recorded graph
+    holds (the outputs that recorded nodes keep, counted while they are alive). A result
+    (a Jacobian, a Hessian) counts against both, at `entry_bytes` an element: 8 as an array,
+    more where it will be printed as JSON."""
+
+    def __init__(self, max_elements: int | None = None, max_bytes: int | None = None,
+                 entry_bytes: int = 8):
+        self.max_elements = max_elements
+        self.max_bytes = max_bytes
+        self.entry_bytes = entry_bytes
+        self.held = 0
+        self._sizes: dict = {}
+        self._lock = threading.Lock()
+
+    def admit(self, prim, inputs: tuple, params: dict) -> None:
+        """Refuse a primitive whose output would pass the element limit, before it runs."""
+        if self.max_elements is not None:
+            shape = prim.out_shape(*[t.shape for t in inputs], **params)
+            n = 1
+            for k in shape:
+                n *= k
+            self.count(n, f"{prim.name} would make an array of shape {shape}:")
+
+    def count(self, n: int, what: str) -> None:
+        """Refuse `n` elements (`what` would make them) past the element limit."""
+        if self.max_elements is not None and n > self.max_elements:
+            raise LimitError(f"{what} {n} elements, more than the limit of "
+                             f"{self.max_elements}",
+                             hint="use smaller arrays, or raise the limit (--max-elements)")
+
+    def result(self, n: int, what: str) -> None:
+        """Refuse a result of `n` elements past the element limit or the memory budget."""
+        self.count(n, f"the {what} would have")
+        if self.max_bytes is not None and n * self.entry_bytes > self.max_bytes:
+            raise LimitError(f"the {what} ({n} elements) would take about "
+                             f"{_mib(n * self.entry_bytes)} to hold and write out, more than "
+                             f"the memory budget of {_mib(self.max_bytes)}",
+                             hint="raise the budget (--max-memory), or use smaller arrays")
+
+    def hold(self, data: np.ndarray) -> None:
+        """Count an output that a recorded node keeps, until it is freed; refuse it when the
+        graph would pass the memory budget."""
+        if self.max_bytes is None or data.base is not None:  # a view: its base is counted
+            return
+        n = data.nbytes
+        with self._lock:
+            if self.held + n > self.max_bytes:
+                raise LimitError(
+                    f"the recorded graph would hold {_mib(self.held + n)} of intermediate "
+                    f"values, more than the memory budget of {_mib(self.max_bytes)}",
+                    hint="raise the budget (--max-memory), or use smaller arrays")
+            self.held += n
+            ref = weakref.ref(data, self._release)
+            self._sizes[id(ref)] = (ref, n)
+
+    def _release(self, ref) -> None:
+        with self._lock:
+            self.held -= self._sizes.pop(id(ref))[1]
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+class guarded:
+    """Context manager: run under a Guard's limits (an enclosing guard stays in force, so
+    that one budget covers a whole command: its evaluations and derivative passes)."""
+
+    def __init__(self, max_elements: int | None, max_bytes: int | None, entry_bytes: int = 8):
+        self.limits = (max_elements, max_bytes, entry_bytes)
+
+    def __enter__(self):
+        self.prev = state.guard
+        if self.prev is None:
+            state.guard = Guard(*self.limits)
+        return state.guard
+
+    def __exit__(self, *exc):
+        state.guard = self.prev
 
 
 # -- dtypes --------------------------------------------------------------------------------
@@ -408,7 +497,10 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     """Run a primitive's forward and record it when gradients or tangents are wanted."""
     mode = state
     fwd = prim.symbolic if mode.symbolic else prim.forward
+    guard = mode.guard
     try:
+        if guard is not None and prim.out_shape is not None:
+            guard.admit(prim, inputs, params)
         n = len(inputs)
         if not params and 0 < n < 3:
             data = fwd(inputs[0].data, inputs[1].data) if n == 2 else fwd(inputs[0].data)
@@ -433,6 +525,8 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
                 out.requires_grad = True
                 node = out.grad_fn = _new(prim.node_type)
                 node.prim, node.inputs, node.params, node.out_data = prim, inputs, params, data
+                if guard is not None and data.nbytes >= HELD_MIN:
+                    guard.hold(data)
                 break
     if mode.forward_depth and prim.differentiable:
         for t in inputs:

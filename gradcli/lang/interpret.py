@@ -13,14 +13,17 @@ import functools
 import gc
 import inspect
 import math
+import threading
 import time
 
 import numpy as np
 
 from ..engine import tensor as T
 from ..engine.functions import FUNCTIONS, getitem, stack, transpose
+from ..engine.memory import default_budget
 from ..engine.tensor import Tensor
-from ..errors import DomainError, EvalError, GradcliError, LimitError, ShapeError
+from ..errors import (DomainError, EvalError, GradcliError, LimitError, OverflowDomainError,
+                      ShapeError)
 from . import syntax as S
 
 CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
@@ -32,13 +35,43 @@ CONSTRUCTORS = frozenset({"ones", "zeros", "full", "eye", "arange", "linspace", 
 
 class Limits:
     """The resource limits of an evaluation (plain classes here: dataclasses would cost
-    start-up time on every run)."""
+    start-up time on every run). `max_memory`: the bytes a recorded graph may hold (None:
+    the default budget); the engine checks it and `max_elements` (`guard()`); `entry_bytes`: what an
+    element of a derivative costs as the caller keeps it (8 as an array; more as JSON)."""
+
+    entry_bytes = 8
 
     def __init__(self, max_elements: int = 10**8, max_iterations: int = 100_000,
-                 max_seconds: float | None = 60.0):
+                 max_seconds: float | None = 60.0, max_memory: int | None = None):
         self.max_elements = max_elements
         self.max_iterations = max_iterations
         self.max_seconds = max_seconds
+        self.max_memory = default_budget() if max_memory is None else max_memory
+
+    def guard(self) -> T.guarded:
+        """The engine's checks of these limits, for a run (or a whole command)."""
+        return T.guarded(self.max_elements, self.max_memory, self.entry_bytes)
+
+
+class Draws:
+    """The random constants of a compiled text (randn, rand): the k-th call of each call
+    site is drawn once, from `seed` (None: the engine's generator, gc.manual_seed), and every
+    later evaluation (another point, another method of the cross-check) reuses the draw. The
+    seed's stream is its own, independent of the --at values drawn from the same seed."""
+
+    def __init__(self, seed: int | None = None):
+        self.rng = None if seed is None else \
+            np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+        self.values: dict = {}
+        self.lock = threading.Lock()
+
+    def get(self, key, name: str, args: list) -> np.ndarray:
+        """The draw of `name(*args)` at `key`, made on first use."""
+        with self.lock:
+            if key not in self.values:
+                from ..engine import functions as F
+                self.values[key] = getattr(F, name)(*args, generator=self.rng).data
+            return self.values[key]
 
 
 class Run:
@@ -89,6 +122,15 @@ class TensorBackend:
         return transpose(value)
 
     def listing(self, items: list):
+        shapes = list(dict.fromkeys(np.shape(i.data if isinstance(i, Tensor) else i)
+                                    for i in items))
+        if len(shapes) > 1:
+            raise ShapeError(f"the nested lists are ragged: a list holds items of shapes "
+                             f"{shapes[0]} and {shapes[1]}",
+                             hint="give every row the same length, as in [[1, 2], [3, 4]]")
+        if len(shapes[0]) >= S.MAX_DIMS:
+            raise ShapeError(f"the nested lists are more than {S.MAX_DIMS} levels deep",
+                             hint=f"an array has at most {S.MAX_DIMS} dimensions")
         return stack(items)
 
     def truth(self, value) -> bool:
@@ -165,9 +207,10 @@ class Interpreter:
     """Walks a Program over a backend, with limits; one instance per evaluation."""
 
     def __init__(self, program: S.Program, backend, limits: Limits | None = None,
-                 strict: bool = False, check_domain: bool = True):
+                 strict: bool = False, check_domain: bool = True, draws: Draws | None = None):
         self.program = program
         self.backend = backend
+        self.draws = draws
         self.limits = limits or Limits()
         self.strict = strict
         self.check_domain = check_domain
@@ -181,13 +224,14 @@ class Interpreter:
         self.assigned: dict = {}
         self.warnings: list[DomainError] = []
         self.origins: dict = {}
+        self.calls: dict = {}  # call site → calls so far (the key of a random draw)
         if self.limits.max_seconds is not None:
             self.deadline = time.monotonic() + self.limits.max_seconds
         value = None
         collecting = gc.isenabled()
         gc.disable()  # the graph a program records stays alive: rescanning it only costs time
         try:
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), self.limits.guard():
                 for stmt in self.program.body:
                     value = self.stmt(stmt)
         except GradcliError as err:
@@ -360,6 +404,10 @@ class Interpreter:
             return self.whole(node, value)
         if not np.all(data == np.round(data)):
             raise EvalError("an index array must hold whole numbers", span=node.span)
+        too_far = np.abs(data) >= 2.0 ** 62  # (inf too) out of range of any array
+        if np.any(too_far):
+            raise ShapeError(f"index out of range: {data[too_far].flat[0]:g}", span=node.span,
+                             hint="an index counts elements along its axis")
         return data.astype(np.intp)
 
     def whole(self, node, value=None) -> int:
@@ -382,6 +430,11 @@ class Interpreter:
         kwargs = {k: (self.plain(v) if k in STATIC else self.expr(v)) for k, v in node.kwargs}
         if name in CONSTRUCTORS:
             self.check_constructor(node, name, args)
+        if name in ("randn", "rand") and self.draws is not None and self.backend.rng is None:
+            k = self.calls[node.span] = self.calls.get(node.span, -1) + 1
+            key = (node.span, k, name, tuple(args))
+            return self.operate(node.span, lambda: self.backend.constant(
+                self.draws.get(key, name, args)), name, [])
         if name in ("randn", "rand") and self.backend.rng is not None:
             from ..engine import functions as F
             keep, F._generator = F._generator, self.backend.rng
@@ -403,7 +456,8 @@ class Interpreter:
         if name == "arange":
             lo, hi = (0, args[0]) if len(args) == 1 else args[:2]
             step = args[2] if len(args) > 2 else 1
-            shape = [max(0, math.ceil((hi - lo) / step))] if step else [0]
+            count = float((hi - lo) / step) if step else 0.0
+            shape = [max(0, math.ceil(count)) if math.isfinite(count) else 0]  # arange refuses
         if name == "linspace":
             shape = [args[2] if len(args) > 2 else 50]
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -448,15 +502,40 @@ class Interpreter:
             self.origins[node] = (span, what)
         if self.check_domain:
             problem = self.backend.nonfinite(value, inputs)
-            if problem:
+            if problem and overflowed(value, inputs):
+                warning = OverflowDomainError(
+                    f"{what} overflowed: it {problem}", span=span, source=self.program.source,
+                    hint=f"the result is too large for {value.dtype} and became infinity; "
+                         "rescale the input, or use a stable form (e.g. logsumexp)")
+            elif problem:
                 warning = DomainError(f"{what} {problem}", span=span, source=self.program.source,
                                       hint="an input is outside the operation's domain; the "
                                            "result follows IEEE (NaN or infinity)")
-                if self.strict:
-                    warning.hint = "remove --strict to get the IEEE result with a warning"
-                    raise warning
+            if problem and self.strict:
+                warning.hint = "remove --strict to get the IEEE result with a warning"
+                raise warning
+            if problem:
                 self.warnings.append(warning)
         return value
+
+
+def overflowed(value, inputs: list) -> bool:
+    """Whether finite inputs made an infinity without a pole: no NaN came out, and, for an
+    elementwise operation, no input is 0 where the result is infinite (as in 1/0, log(0))."""
+    data = value.data
+    inf = np.isinf(data)
+    if np.isnan(data).any() or not inf.any():
+        return False
+    for i in inputs:
+        if isinstance(i, Tensor) and i.data.dtype.kind in "biuf":
+            if not np.isfinite(i.data).all():
+                return False
+            try:
+                if (np.broadcast_to(i.data, data.shape) == 0)[inf].any():
+                    return False
+            except ValueError:  # not elementwise (a sum, a product): an overflow
+                pass
+    return True
 
 
 class _At:

@@ -10,6 +10,8 @@ import ast
 import inspect
 import io
 import keyword
+import re
+import sys
 import tokenize
 import warnings
 from collections.abc import Callable, Mapping
@@ -182,7 +184,20 @@ def _rewrite(text: str, carets: dict[int, list[int]]) -> list[str]:
     return lines
 
 
-def _syntax_hint(msg: str, near: str) -> str:
+_OPERATORS = "+-*/@%^<>="
+
+
+def _syntax_hint(msg: str, near: str, before: str = "") -> str:
+    """A hint for Python's syntax error `msg` at the text `near` (after `before`)."""
+    prev = before.rstrip()
+    op, first = prev[len(prev.rstrip(_OPERATORS)):], near[:1]  # the operators around it
+    if first and first in _OPERATORS and (op or prev[-1:] in ("", "(", ",", "[")):
+        if first == "*" == op:
+            return "did you mean ** for power? Write it without a space: x ** 2"
+        what = f"{op} is followed by {first}" if op else f"{first} has no value before it"
+        return f"an operator needs a value on each side: {what}"
+    if op and not near.strip():
+        return f"an operator needs a value on each side: nothing follows {op}"
     if "decimal literal" in msg:
         return "write multiplication explicitly: 2*x, not 2x"
     if "invalid character" in msg:
@@ -279,15 +294,25 @@ class _Translator:
         if "too many nested" in msg or "too complex" in msg:
             raise NestingError("the text is nested too deeply to parse", source=self.text,
                                hint="simplify the expression") from None
+        if "integer string conversion" in msg:  # not Python's hint: set_int_max_str_digits
+            digits = re.search(r"\d{%d,}" % (sys.get_int_max_str_digits() + 1), self.text)
+            before = self.text[:digits.start()] if digits else ""
+            line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1)
+            size = len(digits[0]) if digits else 0
+            raise ParseError(f"a number of {size} digits (at most "
+                             f"{sys.get_int_max_str_digits()} are read)",
+                             span=Span(line, col, line, col + size) if digits else None,
+                             source=self.text, hint="write it with an exponent, as in 1.5e300 "
+                             "(numbers are floats)") from None
         line = err.lineno or 1
         col = self.col(line, max((err.offset or 1) - 1, 0), chars=True)
         end_col = col + 1
         if err.end_lineno == line and err.end_offset and err.end_offset > (err.offset or 0):
             end_col = self.col(line, err.end_offset - 1, chars=True)
-        near = self.text.split("\n")[line - 1][col:] if line <= len(self.lines) else ""
+        text = self.text.split("\n")[line - 1] if line <= len(self.lines) else ""
         raise ParseError(msg or "invalid syntax",
                          span=Span(line, col, line, end_col), source=self.text,
-                         hint=_syntax_hint(msg, near)) from None
+                         hint=_syntax_hint(msg, text[col:], text[:col])) from None
 
     def check_depth(self, tree: ast.AST):
         """Refuse trees deeper than six times the nesting limit (long chains like

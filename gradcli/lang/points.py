@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import keyword
 import math
 import os
+import re
+import stat
 import sys
 import unicodedata
 import warnings
@@ -21,6 +24,9 @@ from .parse import CONSTANTS, parse
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _KINDS = {"b": "boolean", "c": "complex", "O": "object", "U": "string", "S": "bytes",
           "M": "datetime", "m": "timedelta", "V": "structured"}
+#: The most a text file (`@x.json`, `@x.csv`, `--at-json`, `-f`), standard input read as
+#: one of them, or one line of `--points` may hold; larger arrays go in `.npy` files.
+MAX_TEXT_BYTES = 64 * 2**20
 _AT_HINT = 'bind names to values: --at "x=ones(2,2), w=2"'
 _VALUE_HINT = ("a value is a number, a constant expression (pi/4), a nested list, a "
                "constructor such as ones(2, 2) or randn(3), or a file @path.npy|.json|.csv")
@@ -69,6 +75,9 @@ def _split(text: str) -> list[tuple[str, Span, str, Span]]:
         if v >= b:
             raise UsageError(f"{name} has no value", span=_span(text, eq, eq + 1), source=text,
                              hint=_AT_HINT)
+        if text[v] == "=":  # x==1
+            raise UsageError(f"{name} is bound with one =, not two", span=_span(text, eq, v + 1),
+                             source=text, hint=f"--at {name}={text[v + 1:b].strip()}")
         out.append((unicodedata.normalize("NFKC", name), _span(text, a, a + len(name)),
                     text[v:b], _span(text, v, b)))
     return out
@@ -182,10 +191,71 @@ def _json_array(value) -> np.ndarray:
     except RecursionError:
         raise ValueError("the nested list is too deep") from None
     except ValueError as err:
+        if "maximum" in str(err):  # NumPy: "would exceed the maximum number of dimension"
+            raise ValueError(f"the nested lists are more than {S.MAX_DIMS} levels deep (an "
+                             f"array has at most {S.MAX_DIMS} dimensions)") from None
         if "inhomogeneous" in str(err) or "sequence" in str(err):
             raise ValueError("the nested lists are ragged (rows of different lengths)") \
                 from None
         raise
+
+
+def _kind(mode: int) -> str | None:
+    """What a file that is not regular is (None for a regular file)."""
+    kinds = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket")]
+    return None if stat.S_ISREG(mode) else \
+        next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def open_regular(path: str, what: str, hint: str | None = None, cap: int | None = None):
+    """A regular file opened for reading in binary; anything else (a FIFO, a device, a
+    directory) is refused without waiting on it, and so is a file over `cap` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO: no wait
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}", hint=hint or "check the path; a relative "
+                         "path is read from the current directory") from None
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror or err}",
+                         hint=hint or "check that it is a readable file") from None
+    info = os.fstat(fd)
+    problem = _kind(info.st_mode)
+    if problem is None and cap is not None and info.st_size > cap:
+        problem = f"larger than {cap // 2**20} MiB, the cap for {what}s"
+    if problem:
+        os.close(fd)
+        raise UsageError(f"cannot read {path}: {problem}",
+                         hint="give a regular file (- reads standard input)"
+                         + ("; save large arrays as .npy" if "MiB" in problem else ""))
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_text(path: str, what: str, stdin: TextIO | None = None,
+              hint: str | None = None) -> str:
+    """The UTF-8 text of a regular file, or of standard input for "-", at most
+    MAX_TEXT_BYTES: anything longer is refused when the cap is passed, not read to its
+    end (a device such as /dev/zero never ends; a FIFO is refused unread)."""
+    cap = MAX_TEXT_BYTES
+    try:
+        if path == "-":
+            text = (stdin or sys.stdin).read(cap + 1)
+            where = "standard input"
+        else:
+            with open_regular(path, what, hint, cap) as f:
+                text = f.read(cap + 1).decode("utf-8")
+            where = path
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"cannot read the {what} {path}: {getattr(err, 'strerror', None) or err}",
+                         hint=hint or "check the file") from None
+    if len(text) > cap:
+        raise UsageError(f"the {what} ({where}) is larger than {cap // 2**20} MiB, the cap for "
+                         f"{what}s", hint=None if what == "program file" else
+                         "save large arrays as .npy and bind them with @")
+    return text
 
 
 def load_file(path: str, *, dtype="float64", max_elements: int | None = None) -> np.ndarray:
@@ -198,17 +268,20 @@ def load_file(path: str, *, dtype="float64", max_elements: int | None = None) ->
                          hint="point files end in .npy, .json or .csv")
     try:
         if ext == ".npy":
+            open_regular(path, "point file").close()  # (--max-elements bounds its size)
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
             if max_elements is not None and arr.size > max_elements:
                 return _as_array(arr, dt, path, max_elements)
             arr = np.array(arr)
         elif ext == ".json":
-            with open(path, encoding="utf-8") as f:
-                arr = _json_array(json.load(f, parse_constant=_reject_constant))
+            text = read_text(path, "point file")
+            arr = _json_array(json.loads(text, parse_constant=_reject_constant))
         else:
+            text = read_text(path, "point file")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                arr = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+                arr = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2,
+                                 dtype=np.float64)
             if arr.size == 0:
                 raise ValueError("the file is empty")
     except FileNotFoundError:
@@ -222,11 +295,32 @@ def load_file(path: str, *, dtype="float64", max_elements: int | None = None) ->
                  ".json": 'write the array as nested lists, e.g. [[1, 2], [3, 4]]',
                  ".csv": "write numbers separated by commas, no header, the same number "
                          "of columns on every row"}
-        msg = str(err).split("\n")[0] if not isinstance(err, RecursionError) else \
-            "nested too deeply"
-        raise UsageError(f"{path} is not a valid {ext[1:]} point file: {msg}",
+        raise UsageError(f"{path} is not a valid {ext[1:]} point file: {_problem(err, ext)}",
                          hint=hints[ext]) from None
     return _as_array(arr, dt, path, max_elements)
+
+
+def _problem(err: Exception, ext: str) -> str:
+    """What is wrong with a point file, in words that never quote its content (which could
+    be anything: a secret read through a symlink)."""
+    msg = str(err).split("\n")[0]
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    if "pickle" in msg:
+        return "it holds pickled Python objects, which are never loaded (or it is not .npy)"
+    if ext == ".json" or msg == "the file is empty" \
+            or msg.startswith("the nested lists"):
+        return msg  # (json's messages give a line and column, never the text)
+    if ext == ".csv":
+        cell = re.search(r"at row (\d+), column (\d+)", msg)
+        if cell:
+            return f"row {int(cell[1]) + 1}, column {cell[2]} is not a number"
+        rows = re.search(r"changed from (\d+) to (\d+) at row (\d+)", msg)
+        if rows:
+            return (f"row {rows[3]} has {rows[2]} columns where the rows before it have "
+                    f"{rows[1]}")
+        return "it is not a table of numbers separated by commas"
+    return "it is not an array saved by numpy.save"
 
 
 def _relocate(err: GradcliError, value: str, span: Span, item: str) -> GradcliError:
@@ -244,29 +338,28 @@ def _relocate(err: GradcliError, value: str, span: Span, item: str) -> GradcliEr
     return err
 
 
+def bound_twice(name: str, by: str = "", **where) -> UsageError:
+    """The one refusal of a name bound twice, also by two spellings that Python reads as
+    one name (x and ｘ: identifiers are compared after NFKC normalisation)."""
+    return UsageError(f"{name} is bound twice{by}", hint="give each name one value (names "
+                      "are compared as Python reads them: ｘ and 𝐱 are x)", **where)
+
+
 def _read_json_bindings(at_json: str, stdin: TextIO | None,
                         label: str | None = None) -> tuple[dict, str]:
     """The JSON object of bindings, and how messages name it (`label`, or --at-json's)."""
     where = "standard input" if at_json == "-" else at_json
     label = label or f"--at-json {where}"
-    try:
-        if at_json == "-":
-            text = (stdin or sys.stdin).read()
-        else:
-            with open(at_json, encoding="utf-8") as f:
-                text = f.read()
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {at_json}", hint="--at-json takes a file of one "
-                         "JSON object, or - for standard input") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UsageError(f"cannot read {where}: {err}", hint="check the file") from None
+    text = read_text(at_json, "--at-json file", stdin, hint="--at-json takes a file of one "
+                     "JSON object, or - for standard input")
 
     def pairs(items):
         seen = {}
         for k, v in items:
-            if k in seen:
-                raise ValueError(f"the name {k} is bound twice")
-            seen[k] = v
+            name = unicodedata.normalize("NFKC", k)  # as Python reads identifiers
+            if name in seen:
+                raise bound_twice(name)
+            seen[name] = v
         return seen
 
     hint = 'write one JSON object of bindings, e.g. {"x": [1, 2], "w": 2}'
@@ -284,6 +377,16 @@ def _read_json_bindings(at_json: str, stdin: TextIO | None,
     return obj, label
 
 
+def seed_value(seed) -> int | None:
+    """A seed as NumPy takes it: None or an integer from 0 up."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UsageError(f"the seed must be a whole number from 0 up, not {seed!r}",
+                         hint="e.g. seed=0 (--seed 0)")
+    return int(seed)
+
+
 def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None,
                max_elements: int | None = 10**8, stdin: TextIO | None = None,
                functions: Mapping[str, Callable] | None = None,
@@ -298,8 +401,7 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
         for name, name_span, value, span in _split(item):
             check_name(name, functions, span=name_span, source=item)
             if name in todo:
-                raise UsageError(f"{name} is bound twice", span=name_span, source=item,
-                                 hint="give each name one value")
+                raise bound_twice(name, span=name_span, source=item)
             try:
                 program = None if value.startswith("@") else \
                     parse_value(value, functions=functions)
@@ -309,12 +411,10 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
     loaded: dict[str, np.ndarray] = {}
     if at_json is not None:
         obj, label = _read_json_bindings(at_json, stdin, json_label)
-        for key, value in obj.items():
-            name = unicodedata.normalize("NFKC", key)  # as Python reads identifiers
+        for name, value in obj.items():  # (names NFKC-normalised, as Python reads them)
             check_name(name, functions)
             if name in todo:
-                raise UsageError(f"{name} is bound twice (by --at and by --at-json)",
-                                 hint="give each name one value")
+                raise bound_twice(name, " (by --at and by --at-json)")
             try:
                 arr = _json_array(value)
             except ValueError as err:
@@ -325,6 +425,7 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
             loaded[name] = _as_array(arr, dt, f"the value of {name}", max_elements)
     # one generator for every binding, so --seed makes randn/rand reproducible; made only
     # when a value can draw from it (importing numpy.random costs start-up time)
+    seed = seed_value(seed)
     rng = np.random.default_rng(seed) if any("rand" in v[0] for v in todo.values()) \
         else None
     point: dict[str, np.ndarray] = {}
@@ -338,6 +439,9 @@ def load_point(at: list[str], at_json: str | None, *, dtype="float64", seed=None
                                         max_elements=max_elements)
                 point[name] = _as_array(arr, dt, f"the value of {name}", max_elements)
         except GradcliError as err:
+            if err.exit_code == 1 and not isinstance(err, LimitError):  # a malformed value,
+                err = UsageError(f"the value of {name}: {err.message}", hint=err.hint,
+                                 span=err.span, source=err.source)  # found before the run
             raise _relocate(err, value, span, item) from None
     point.update(loaded)
     return point

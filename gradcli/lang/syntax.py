@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from ..errors import Span
 
+#: The most dimensions an array has (NumPy's limit): deeper nested lists are refused.
+MAX_DIMS = 64
+
 
 class Record:
     """A frozen record: fields from `__slots__` along the class hierarchy."""
