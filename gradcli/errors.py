@@ -8,6 +8,91 @@ domains, limits).
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
+#: Characters never echoed raw to a terminal: C0 and C1 controls (but the newline), DEL,
+#: the line and paragraph separators, and the bidirectional overrides.
+UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    r"""User text made safe to echo: each control character escaped (ESC as \x1b).
+
+    >>> printable("x\x1b[2J")
+    'x\\x1b[2J'
+    """
+    return UNSAFE.sub(lambda m: escaped(m.group()), text)
+
+
+def escaped(ch: str) -> str:
+    """One unsafe character as its escape, `\\x1b` or `\\u202e`."""
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+
+def cells(text: str) -> int:
+    """The terminal columns `text` takes: wide (East Asian) characters two, combining
+    marks none."""
+    return sum(0 if unicodedata.combining(c) else
+               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def window(text: str, start: int, end: int, width: int | None = None) -> tuple[str, str]:
+    """(shown line, caret line) for text[start:end]: control characters escaped, carets
+    under the characters they mark, and a line wider than `width` cut to a window around
+    the start, its cuts marked with …"""
+    pieces = [printable(c) for c in text]
+    pos = [0]
+    for piece in pieces:
+        pos.append(pos[-1] + cells(piece))
+    n = len(pieces)
+    start = min(start, n)
+    lo, hi = 0, n
+    if width is not None and pos[n] + 1 > width:
+        room = max(width - 3, 8)  # two marks and a caret past the end
+        left = min(pos[start], room // 3)
+        left = max(left, room - (pos[n] - pos[start]))
+        lo = next(i for i in range(start + 1) if pos[start] - pos[i] <= left)
+        hi = max(i for i in range(lo, n + 1) if pos[i] - pos[lo] <= room)
+        hi = max(hi, min(start, n))
+    head = "…" if lo > 0 else ""
+    shown = head + "".join(pieces[lo:hi]) + ("…" if hi < n else "")
+    carets = "^" * max(1, pos[max(start, min(end, hi))] - pos[start])
+    return shown, " " * (len(head) + pos[start] - pos[lo]) + carets
+
+
+def shortened(text: str, room: int) -> str:
+    """`text` escaped, and cut to `room` columns around … (its start and its end) when
+    longer."""
+    text = printable(text)
+    if cells(text) <= room:
+        return text
+    keep = max(room - 3, 2)
+    return f"{text[:keep - keep // 3]} … {text[len(text) - keep // 3:]}"
+
+
+def echoed(text: str, room: int, lines: int = 4) -> str:
+    """The user's expression to echo in at most `lines` lines of `room` columns: control
+    characters escaped; a longer text summarised (its start and end around …, or its first
+    lines) with its size on a line of its own (--json holds it all)."""
+    import textwrap
+
+    text = printable(text)
+    source = text.split("\n")
+    if len(source) <= lines and all(cells(s) <= room for s in source):
+        return text
+    size = f"{len(source)} lines, " if len(source) > 1 else ""
+    note = f"({size}{len(text):,} characters; all in --json)"
+    if len(source) > 1:
+        return "\n".join([*(shortened(s, room) for s in source[:lines - 1]), f"… {note}"])
+    keep = room * (lines - 1)
+    while True:
+        shown = textwrap.wrap(shortened(text, keep), room, break_on_hyphens=False)
+        if len(shown) < lines or keep < room:
+            return "\n".join([*shown, note])
+        keep -= room // 4 + 1
+
+
 class Span:
     """A region of the source text: 1-based lines, 0-based columns, end exclusive."""
 
@@ -67,34 +152,35 @@ class GradcliError(Exception):
             self.source = source
         return self
 
-    def excerpt(self) -> str | None:
-        """The offending source line with a caret line under the span, or None."""
+    def excerpt(self, width: int | None = None) -> str | None:
+        """The offending source line with a caret line under the span, or None; control
+        characters escaped, and a line wider than `width` shown as a window around the
+        span."""
         if self.span is None or self.source is None:
             return None
-        lines = self.source.splitlines() or [""]
+        lines = re.split(r"\r\n|\r|\n", self.source)
         if not 1 <= self.span.line <= len(lines):
             return None
         text = lines[self.span.line - 1]
-        start = min(self.span.col, len(text))
         end = self.span.end_col if self.span.end_line == self.span.line else len(text)
-        width = max(1, min(end, len(text) + 1) - start)
-        return f"{text}\n{' ' * start}{'^' * width}"
+        return "\n".join(window(text, self.span.col, end, width))
 
-    def render(self, label: str = "error", of: str = "") -> str:
+    def render(self, label: str = "error", of: str = "", width: int | None = None) -> str:
         """Plain-text rendering: message, source excerpt with caret, hint (`of` names the
-        text that the position is in, as in "column 3 of the expression")."""
+        text that the position is in, as in "column 3 of the expression"); user text
+        escaped, the excerpt fitted to `width` columns (its lines are indented by 2)."""
         where = ""
         if self.span is not None:
             where = f"column {self.span.col + 1}{of and ' of ' + of}"
             if self.span.line > 1 or not of:
                 where = f"line {self.span.line}, {where}"
             where = f" ({where})"
-        parts = [f"{label}: {self.message}{where}"]
-        excerpt = self.excerpt()
+        parts = [f"{label}: {printable(self.message)}{where}"]
+        excerpt = self.excerpt(None if width is None else width - 2)
         if excerpt:
-            parts.extend("  " + line for line in excerpt.splitlines())
+            parts.extend("  " + line for line in excerpt.split("\n"))
         if self.hint:
-            parts.append(f"hint: {self.hint}")
+            parts.append(f"hint: {printable(self.hint)}")
         return "\n".join(parts)
 
     def to_json(self) -> dict:

@@ -47,6 +47,7 @@ import numpy as np
 
 from .engine.backward import run_backward
 from .engine.tensor import Tensor, enable_grad, no_grad
+from .errors import printable
 
 #: Arrays with more elements are given as summaries only in the JSON document.
 FULL_VALUES = 1000
@@ -286,7 +287,7 @@ class Graph:
                  "constant": 'shape=box, style="dashed", color="#6b7280"'}
 
         def esc(s: str) -> str:
-            return s.replace("\\", "\\\\").replace('"', '\\"')
+            return printable(s).replace("\\", "\\\\").replace('"', '\\"')
 
         lines = ["digraph gradcli {", '  graph [fontname="Helvetica"];',
                  '  node [fontname="Helvetica", fontsize=10];',
@@ -307,8 +308,8 @@ class Graph:
     def mermaid(self) -> str:
         """A mermaid flowchart, inputs at the top and the output at the bottom."""
         def esc(s: str) -> str:
-            return (s.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
-                    .replace(">", "#gt;"))
+            return (printable(s).replace("&", "#amp;").replace('"', "#quot;")
+                    .replace("<", "#lt;").replace(">", "#gt;"))
 
         shapes = {"operation": ('["', '"]'), "variable": ('(["', '"])'),
                   "constant": ('[/"', '"/]')}

@@ -14,6 +14,7 @@ arrows for two variables).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from .engine import clock
 from .engine.backward import grad as autograd_grad
 from .engine.tensor import Tensor, enable_grad
-from .errors import EvalError, GradcliError, LimitError, UsageError
+from .errors import EvalError, GradcliError, LimitError, UsageError, shortened
 
 #: Grid points per axis when not given: one variable, two variables.
 POINTS = {1: 201, 2: 41}
@@ -132,6 +133,7 @@ def _sample(compiled, fixed, wrt, ranges, n, order) -> PlotData:
         if result is None:
             result = _pointwise(compiled, fixed, wrt, flat, order)
     value, derivs, warnings = result
+    derivs = [np.where(np.isfinite(value), d, np.nan) for d in derivs]  # no slope of a NaN
     shape = grids[0].shape
     return PlotData(compiled.text, tuple(wrt), axes, value.reshape(shape),
                     [d.reshape(shape) for d in derivs], fixed, warnings, vectorised)
@@ -214,6 +216,7 @@ def terminal(data: PlotData, width: int = 100, height: int | None = None,
     two variables a heat map of f."""
     import plotext as plt
 
+    plt.main()  # clear_figure clears the active subplot only: from the whole figure
     plt.clear_figure()
     if len(data.wrt) == 1:
         rows = 1 + len(data.derivatives)
@@ -221,7 +224,8 @@ def terminal(data: PlotData, width: int = 100, height: int | None = None,
         plt.plotsize(width, height or 15 * rows)
         x = data.axes[0].tolist()
         name = data.wrt[0]
-        curves = [(f"f({name}) = {data.expression}", data.value, "blue")] + [
+        curves = [(f"f({name}) = {shortened(data.expression, width - 12)}", data.value,
+                   "blue")] + [
             (label, d, c) for label, d, c in zip(labels(data), data.derivatives,
                                                   ("red", "green"))]
         for row, (title, ys, c) in enumerate(curves, 1):
@@ -237,8 +241,14 @@ def terminal(data: PlotData, width: int = 100, height: int | None = None,
     else:
         return shaded(data, width, height or 24)
     text = plt.build()
+    plt.main()
     plt.clear_figure()
-    return text if color else plt.uncolorize(text)
+    text = text if color else plt.uncolorize(text)
+    return "\n".join(TRAILING.sub(r"\1", line) for line in text.split("\n"))
+
+
+#: Spaces at the end of a line, among colour codes (which are kept).
+TRAILING = re.compile(r" +((?:\x1b\[[0-9;]*m)*)$")
 
 
 RAMP = " .:-=+*#%@"
@@ -259,7 +269,7 @@ def shaded(data: PlotData, width: int, height: int) -> str:
         level = np.where(finite, (grid - lo) / ((hi - lo) or 1.0), 0)
     idx = np.clip((level * (len(RAMP) - 1)).round().astype(int), 0, len(RAMP) - 1)
     a, b = data.wrt
-    lines = [f"f({a}, {b}) = {data.expression}"]
+    lines = [f"f({a}, {b}) = {shortened(data.expression, width - 12)}"]
     for r, row in enumerate(idx):
         label = f"{y1:8.3g} " if r == 0 else f"{y0:8.3g} " if r == rows - 1 else " " * 9
         lines.append(label + "│" + "".join("?" if not finite[r, c] else RAMP[k]

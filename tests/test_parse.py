@@ -186,7 +186,7 @@ def test_crlf_is_accepted():
 
 @pytest.mark.parametrize("text, kind, span, words", [
     ("sinn(x)", UnknownFunctionError, Span(1, 0, 1, 4), "did you mean sin"),
-    ("x | foo", UnknownFunctionError, Span(1, 4, 1, 7), "known functions"),
+    ("x | foo", UnknownFunctionError, Span(1, 4, 1, 7), "gradcli functions"),
     ("clip(x, 1)", SignatureError, Span(1, 0, 1, 10), "clip(x, lo, hi)"),
     ("sum(x, axs=1)", SignatureError, Span(1, 7, 1, 12), "did you mean axis"),
     ("x | clip(0, 1, 2)", SignatureError, Span(1, 0, 1, 17), "clip(x, lo, hi)"),

@@ -7,8 +7,10 @@ import sys
 def main() -> None:
     """The `gradcli` console script: the plainest one-shot command lines run without
     loading typer; everything else goes through the typer app."""
+    from .output import sane_columns
     from .run import quick
 
+    sane_columns()
     code = quick(sys.argv[1:])
     if code is None:
         from .app import main as typer_main

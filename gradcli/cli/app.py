@@ -43,7 +43,7 @@ class GradcliGroup(TyperGroup):
             code = report(usage_error(e), json="--json" in args)
         except GradcliError as e:
             code = report(e, json="--json" in args)
-        except _click.exceptions.Abort:
+        except typer.Abort:
             print("aborted", file=sys.stderr)
             code = 1
         code = code if isinstance(code, int) else 0
@@ -418,6 +418,38 @@ def diff(order: Annotated[int, typer.Option(
 
     gradcli diff "3*(x+2)**2 | mean" --wrt x --at "x=ones(2,2)"
     """
+
+
+@app.command("functions", help="The functions of the language, one line each: the call, "
+                                "what it does, and the rule its gradient follows.",
+             epilog="[bold]Examples[/]\n\ngradcli functions\n\ngradcli functions --json")
+def functions(json: Json = False) -> None:
+    def listing(command: str, options: dict, out) -> int:
+        out.functions(function_rows())
+        return 0
+
+    raise typer.Exit(run("functions", {"json": json, "points": None}, listing))
+
+
+def function_rows() -> list[dict]:
+    """Each function of the language (FUNCTIONS), by name: its call, the first line of its
+    docstring, the rule of its primitive in the table (engine/ops.py, `explain`) and the
+    function it is another name for."""
+    from ..engine.functions import FUNCTIONS
+    from ..engine.ops import PRIMITIVES
+
+    rows = []
+    for name, fn in sorted(FUNCTIONS.items()):
+        params = inspect.signature(fn).parameters.values()
+        call = ", ".join(str(p.replace(annotation=p.empty)) for p in params)
+        target = fn.__name__
+        primitive = PRIMITIVES.get(target)
+        rows.append({"name": name, "call": f"{name}({call})",
+                     "description": (inspect.getdoc(fn) or "").split("\n\n")[0]
+                     .replace("\n", " "),
+                     "derivative": primitive.explain or None if primitive else None,
+                     "alias_of": target if target != name and target in FUNCTIONS else None})
+    return rows
 
 
 def main() -> None:

@@ -7,13 +7,15 @@ rich renderer, so `--json` runs never load it.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
-from ..errors import GradcliError
+from ..errors import GradcliError, cells, echoed, printable
 from ..result import Result
 
 #: The Result field (and JSON key) holding each command's derivative.
@@ -23,6 +25,62 @@ DERIVATIVE = {"grad": "gradient", "vjp": "vjp", "jvp": "jvp", "jacobian": "jacob
 THRESHOLD = 1000
 #: Batch runs with at least this many points show a progress bar on a terminal.
 LONG_BATCH = 1000
+#: Human output is laid out within these widths, whatever COLUMNS says.
+WIDTHS = (40, 1000)
+#: Failed writes of the output that end the run (a closed pipe, a full disk) rather than
+#: count as a bug.
+WRITE_ERRORS = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+#: The exit code after a closed pipe: as a shell reports `cat` killed by SIGPIPE (128 + 13).
+CLOSED_PIPE = 141
+
+
+# -- the streams -----------------------------------------------------------------------------
+
+def width(stream=None) -> int:
+    """The columns to lay out for: COLUMNS when it is a positive number, else the width of
+    the terminal of `stream` (stdout), else 80; kept within `WIDTHS`."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size((stream or sys.stdout).fileno()).columns or 80
+        except (OSError, ValueError, AttributeError):
+            columns = 80
+    return min(max(columns, WIDTHS[0]), WIDTHS[1])
+
+
+def sane_columns() -> None:
+    """Make COLUMNS a number that rich (and typer's help) can lay out with: a value that
+    is not a positive number goes, one outside `WIDTHS` is brought within."""
+    if "COLUMNS" in os.environ:
+        os.environ["COLUMNS"] = str(width())
+
+
+def write_failed(e: BaseException) -> bool:
+    """Whether `e` is a failed write of the output (see `WRITE_ERRORS`)."""
+    return isinstance(e, OSError) and e.errno in WRITE_ERRORS
+
+
+def ended(e: OSError) -> int:
+    """The exit code after the output could not be written: a closed pipe ends quietly, as
+    `cat` does (141); anything else (a full disk) is one line on stderr, exit 1. What is
+    still buffered for stdout is dropped, so the exit does not fail again."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
+    if isinstance(e, BrokenPipeError):
+        return CLOSED_PIPE
+    try:
+        print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr,
+              flush=True)
+    except (OSError, ValueError):
+        pass
+    return 1
 
 
 # -- JSON -----------------------------------------------------------------------------------
@@ -193,11 +251,15 @@ class JsonOutput:
 
     def error(self, err: GradcliError) -> None:
         print(dumps(error_doc(err)))
-        print(err.render(), file=sys.stderr)
+        print(err.render(width=width(sys.stderr)), file=sys.stderr)
 
     def warnings(self, warnings: list[GradcliError]) -> None:
         for w in warnings:
-            print(w.render("warning"), file=sys.stderr)
+            print(w.render("warning", width=width(sys.stderr)), file=sys.stderr)
+
+    def functions(self, rows: list[dict]) -> None:
+        """`gradcli functions`: {"command": "functions", "functions": [...]}."""
+        print(dumps({"command": "functions", "functions": rows}))
 
     def batch_item(self, index: int, number: int, item: Result | GradcliError,
                    command: str | None = None) -> None:
@@ -206,9 +268,9 @@ class JsonOutput:
         An error's position is in the text it quotes: the expression, or (with no quote)
         the points file itself."""
         if isinstance(item, GradcliError):
+            where = "the expression" if item.source else ""
             print(f"--points line {number} (index {index}): "
-                  f"{item.render(of='the expression' if item.source else '')}",
-                  file=sys.stderr)
+                  f"{item.render(of=where, width=width(sys.stderr))}", file=sys.stderr)
             doc = error_doc(item)
         else:
             doc = result_doc(item, command)
@@ -244,6 +306,79 @@ def batch_progress(size: int | None):
 
 
 # -- rich -----------------------------------------------------------------------------------
+
+def console(stderr: bool = False):
+    """A rich console for people, `width()` columns wide."""
+    from rich.console import Console
+
+    out = Console(stderr=stderr, highlight=False,
+                  width=width(sys.stderr if stderr else sys.stdout))
+    out.on_broken_pipe = closed  # rich's own exits 1: the runner decides (`ended`)
+    return out
+
+
+def closed() -> None:
+    """Raised for a closed pipe, to end the run as `ended` says."""
+    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
+def emit(out, renderable) -> None:
+    """Print `renderable` on the console `out` as rich lays it out, without the spaces
+    that pad lines to their table's width, and with any control character left in its
+    text escaped."""
+    from rich.segment import Segment, Segments
+
+    segments = []
+    for line in out.render_lines(renderable, pad=False):
+        line = [s if s.control else Segment(printable(s.text), s.style) for s in line]
+        while line and not line[-1].control and not line[-1].text.rstrip(" "):
+            line.pop()
+        if line and not line[-1].control:
+            line[-1] = Segment(line[-1].text.rstrip(" "), line[-1].style)
+        segments += [*line, Segment.line()]
+    out.print(Segments(segments), end="")
+
+
+def natural_width(out, renderable) -> int:
+    """The width `renderable` takes when nothing limits it (its widest line)."""
+    from rich.cells import cell_len
+
+    lines = out.render_lines(renderable, out.options.update_width(10_000), pad=False)
+    return max((cell_len("".join(s.text for s in line if not s.control).rstrip(" "))
+                for line in lines), default=0)
+
+
+def fit(out, table, keys: int = 1, titled: bool = False):
+    """`table` as it is when its columns fit the console `out` unwrapped; otherwise each
+    row as a block: its first `keys` cells as a heading (after the first column's header
+    when `titled`), then a `header  value` line for each other cell that is not empty.
+    Numbers and entries are never cut or broken mid-way."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    for column in table.columns:
+        column.no_wrap = True
+    if natural_width(out, table) <= out.width:
+        return table
+    columns = [list(c.cells) for c in table.columns]
+    blocks = [Text(str(table.title), style=table.title_style)] if table.title else []
+    for r in range(table.row_count):
+        row = [Text(c) if isinstance(c, str) else c for c in (col[r] for col in columns)]
+        heading = Text("  ").join(row[:keys])
+        if titled:
+            heading = Text.assemble((f"{table.columns[0].header} ", "dim"), heading)
+        heading.stylize("bold")
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for column, cell in zip(table.columns[keys:], row[keys:]):
+            if cell.plain:
+                grid.add_row(str(column.header), cell)
+        blocks += [heading, Padding(grid, (0, 0, 0, 2))]
+    return Group(*blocks)
+
 
 def shape_text(a) -> str:
     shape = np.shape(a)
@@ -415,37 +550,35 @@ class RichOutput:
     """Aligned, coloured output for people (colour off under NO_COLOR or off a terminal)."""
 
     def __init__(self):
-        from rich.console import Console
-
-        self.out = Console(highlight=False)
-        self.err = Console(stderr=True, highlight=False)
+        self.out = console()
+        self.err = console(stderr=True)
 
     def result(self, r: Result, command: str | None = None) -> None:
         self.warnings(r.warnings)
-        self.out.print(self.table(r))
+        emit(self.out, self.table(r))
         if r.check:
             self.check(r)
         if r.explain:
             from .visual import explain_table
-            self.out.print(explain_table(r.explain))
+            emit(self.out, fit(self.out, explain_table(r.explain), keys=3))
 
     def check(self, r: Result) -> None:
         """The comparison table, the verdict line, and why a derivative is not finite."""
         from rich.text import Text
 
         if r.check.get("symbolic") or r.check.get("finite_differences"):
-            self.out.print(check_table(r.check))
+            emit(self.out, fit(self.out, check_table(r.check), titled=True))
         for name, key in (("sympy", "symbolic"), ("finite differences", "finite_differences")):
             why = (r.check.get(key) or {}).get("skipped")
             if why:
-                self.out.print(Text(f"{name} skipped: {why}", style="yellow"), soft_wrap=True)
+                emit(self.out, Text(f"{name} skipped: {why}", style="yellow"))
         style, text = verdict_line(r.check)
-        self.out.print(Text(text, style=style))
+        emit(self.out, Text(text, style=style))
         bad = nonfinite_error(r)
         if bad is not None:
             label = "NaN" if "NaN" in bad.message else "infinity"
-            self.out.print(self.styled(bad.render(f"{label} in the derivative")),
-                           soft_wrap=True)
+            emit(self.out, self.styled(bad.render(f"{label} in the derivative",
+                                                  width=self.out.width)))
 
     def symbolic(self, doc: dict) -> None:
         """`gradcli diff`: the expression as sympy reads it and each derivative."""
@@ -460,48 +593,74 @@ class RichOutput:
             lines += derivative_lines(f, name, d["derivative"], latex, order)
             if "value" in d:
                 values.append((partial(f, name, order), d["value"]))
-        if latex:  # the LaTeX as it is, one formula a line, to copy
+        if latex:  # the LaTeX, one formula a line (wrapped at spaces, which TeX ignores)
             for line in lines:
-                self.out.print(Text(line), soft_wrap=True)
+                emit(self.out, Text(line))
             return
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold cyan")
         grid.add_column()
-        grid.add_row("expression", Text(doc["expression"]))
+        room = max(20, self.out.width - 24)
+        grid.add_row("expression", Text(echoed(doc["expression"], room)))
         for line in lines:
             lhs, _, rhs = line.partition(" = ")
             grid.add_row(Text(lhs), Text(rhs))
         for lhs, value in values:
-            grid.add_row(Text(f"{lhs} at the point"), Text(array_text(value, 80)))
-        self.out.print(grid)
+            grid.add_row(Text(f"{lhs} at the point"), Text(array_text(value, room)))
+        emit(self.out, grid)
+
+    def functions(self, rows: list[dict]) -> None:
+        """`gradcli functions`: a line each, the call and what it does (aliases name what
+        they stand for), then the rule its gradient follows; on a narrow terminal each
+        call over its description."""
+        from rich.console import Group
+        from rich.padding import Padding
+        from rich.table import Table
+        from rich.text import Text
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold cyan", no_wrap=True)
+        grid.add_column()
+        stacked = []
+        for row in rows:
+            what = Text(f"another name for {row['alias_of']}" if row["alias_of"] else
+                        row["description"])
+            if row["derivative"] and not row["alias_of"]:
+                what.append(f"  gradient: {row['derivative']}", style="dim")
+            grid.add_row(Text(row["call"]), what)
+            stacked += [Text(row["call"], style="bold cyan"), Padding(what, (0, 0, 0, 4))]
+        narrow = max(len(row["call"]) for row in rows) > 0.4 * self.out.width
+        emit(self.out, Group(*stacked) if narrow else grid)
 
     def table(self, r: Result):
         from rich.table import Table
         from rich.text import Text
 
         lines = list(rows(r))
-        used = sum(max(len(s) for s in col) for col in (
-            [s for s, _, _ in lines], [n for _, n, _ in lines],
+        used = sum(max(cells(s) for s in col) for col in (
+            [s for s, _, _ in lines], [printable(n) for _, n, _ in lines],
             [shape_text(v) for _, _, v in lines if not isinstance(v, str)] or [""]))
-        width = max(40, self.out.width - used - 6)
+        room = max(20, self.out.width - used - 6)
         grid = Table.grid(padding=(0, 2))
         for style in ("bold cyan", "bold", "dim", ""):
             grid.add_column(style=style)
+        grid.columns[-1].overflow = "fold"
         previous = None
         for section, name, v in lines:
             label = "" if section == previous else section
             shape = "" if isinstance(v, str) else shape_text(v)
-            text = v if isinstance(v, str) else array_text(v, width)
-            grid.add_row(label, Text(name), shape, Text(text))
+            text = echoed(v, room) if section == "expression" else \
+                v if isinstance(v, str) else array_text(v, room)
+            grid.add_row(label, Text(printable(name)), shape, Text(text))
             previous = section
         return grid
 
     def error(self, err: GradcliError) -> None:
-        self.err.print(self.styled(err.render()), soft_wrap=True)
+        emit(self.err, self.styled(err.render(width=self.err.width)))
 
     def warnings(self, warnings: list[GradcliError]) -> None:
         for w in warnings:
-            self.err.print(self.styled(w.render("warning")), soft_wrap=True)
+            emit(self.err, self.styled(w.render("warning", width=self.err.width)))
 
     @staticmethod
     def styled(message: str):

@@ -41,7 +41,21 @@ class ExplainLevel(str, Enum):
 # -- the one runner --------------------------------------------------------------------------
 
 def run(command: str, options: dict, runner=None) -> int:
-    """Run one command; every outcome ends here as an exit code."""
+    """Run one command; every outcome ends here as an exit code (a closed pipe or a full
+    disk under the output too: see `output.ended`)."""
+    from . import output
+
+    try:
+        code = _outcome(command, options, runner)
+        sys.stdout.flush()
+    except OSError as e:
+        if not output.write_failed(e):
+            raise
+        return output.ended(e)
+    return code
+
+
+def _outcome(command: str, options: dict, runner=None) -> int:
     # NumPy's own RuntimeWarnings ("Mean of empty slice") would reach the user with a path
     # into site-packages; gradcli's domain warnings say what happened, and where
     warnings.filterwarnings("ignore", category=RuntimeWarning)
@@ -55,9 +69,9 @@ def run(command: str, options: dict, runner=None) -> int:
     except GradcliError as e:
         out.error(e)
         code = e.exit_code
-    except BrokenPipeError:
-        raise
     except Exception as e:  # a bug: no traceback for users unless they ask
+        if output.write_failed(e):
+            raise
         if os.environ.get("GRADCLI_DEBUG"):
             traceback.print_exc()
         out.error(InternalError.of(e))

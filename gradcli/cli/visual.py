@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import EvalError, UsageError
+from ..errors import EvalError, UsageError, printable, shortened
 from .app import _command
 from .run import _compile, _names, _point
 
@@ -25,6 +25,8 @@ from .run import _compile, _names, _point
 FOLD = 3
 #: The tree shows this many levels; deeper parts are counted (the other formats show all).
 MAX_DEPTH = 60
+#: The tree and --explain show a node's text in at most this many columns.
+SNIPPET = 40
 #: What `--output FILE` renders with Graphviz's dot, by suffix.
 RENDERED = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
@@ -75,8 +77,8 @@ def _graph(command: str, options: dict, out) -> int:
         if text is not None:
             sys.stdout.write(text)
         else:
-            from rich.console import Console
-            Console(highlight=False).print(graph_tree(graph, fold=options["fold"]))
+            from .output import console, emit
+            emit(console(), graph_tree(graph, fold=options["fold"]))
         return 0
     if rendered:
         _render_dot(text, target, rendered)
@@ -85,7 +87,7 @@ def _graph(command: str, options: dict, out) -> int:
             text = tree_text(graph, fold=options["fold"])
         _write(target, text)
     if not options["json"]:
-        print(f"wrote {target}", file=sys.stderr)
+        print(f"wrote {printable(target)}", file=sys.stderr)
     return 0
 
 
@@ -127,16 +129,16 @@ def _label(graph, n, count: int = 1):
         if count > 1:
             t.append(f" × {count}", style="bold magenta")
     elif n.kind == "variable":
-        t.append(n.name, style="bold blue")
+        t.append(printable(n.name), style="bold blue")
         t.append("  leaf" + (", requires_grad" if n.requires_grad else " (not in --wrt)"),
                  style="blue")
     else:
         t.append("constant", style="dim")
     t.append(f"  #{n.id}", style="dim")
     if n.names:
-        t.append(f"  = {', '.join(n.names)}", style="bold yellow")
+        t.append(f"  = {printable(', '.join(n.names))}", style="bold yellow")
     if n.text is not None:
-        t.append(f"  {n.text}", style="cyan")
+        t.append(f"  {shortened(n.text, SNIPPET)}", style="cyan")
         if n.position:
             t.append(f" @{n.position['line']}:{n.position['col']}", style="dim cyan")
     t.append("  " + ("scalar" if n.shape == () else "×".join(map(str, n.shape))), style="dim")
@@ -198,7 +200,7 @@ def graph_tree(graph, fold: bool = True):
         label = _label(graph, n, count=len(run))
         if len(run) > 1:
             shown.update(m.id for m in run)
-            texts = list(dict.fromkeys(m.text for m in run if m.text))
+            texts = list(dict.fromkeys(shortened(m.text, SNIPPET) for m in run if m.text))
             label.append(f"\n  a chain of {len(run)} {n.name}: #{n.id} … #{last.id}",
                          style="magenta")
             if texts:
@@ -240,9 +242,11 @@ def tree_text(graph, fold: bool = True, width: int = 120) -> str:
 
     from rich.console import Console
 
+    from .output import emit
+
     buf = io.StringIO()
-    Console(file=buf, width=width, color_system=None, highlight=False).print(
-        graph_tree(graph, fold=fold))
+    emit(Console(file=buf, width=width, color_system=None, highlight=False),
+         graph_tree(graph, fold=fold))
     return buf.getvalue()
 
 
@@ -290,26 +294,26 @@ def explain_table(steps: list[dict]):
     table = Table(title="backward pass, step by step (in the order it runs)",
                   title_justify="left", title_style="bold", box=None, padding=(0, 1),
                   show_edge=False)
-    for name, style, ratio in [("#", "dim", None), ("node", "bold", None),
-                               ("in the text", "cyan", 2), ("incoming g", "", 2),
-                               ("rule", "magenta", 2), ("passes", "green", 3)]:
-        table.add_column(name, style=style, overflow="fold", ratio=ratio,
-                         no_wrap=ratio is None)
+    for name, style in [("#", "dim"), ("node", "bold"), ("in the text", "cyan"),
+                        ("incoming g", ""), ("rule", "magenta"), ("passes", "green")]:
+        table.add_column(name, style=style)
     for s in steps:
         node = Text(s["node"])
         if s["count"] > 1:
             node.append(f" × {s['count']}", style="bold magenta")
         if s["node"] == "AccumulateGrad":
-            table.add_row(str(s["step"]), node, s["variable"], "", s["rule"],
-                          f".grad = {s['gradient']}")
+            table.add_row(str(s["step"]), node, Text(printable(s["variable"])), "",
+                          Text(printable(s["rule"])),
+                          Text(printable(f".grad = {s['gradient']}")))
             continue
-        place = s["text"] or s["operation"] or ""
+        place = shortened(s["text"] or s["operation"] or "", SNIPPET)
         if s["position"] and s["count"] == 1:
             place += f" @{s['position']['line']}:{s['position']['col']}"
         passes = "\n".join(f"→ {o['to']}: {o['gradient']}" for o in s["outputs"])
         if s.get("scale"):
             passes += f"\n(all together: g × {s['scale']})"
-        table.add_row(str(s["step"]), node, place, s["incoming"], s["rule"] or "", passes)
+        table.add_row(str(s["step"]), node, *(Text(printable(t)) for t in (
+            place, s["incoming"], s["rule"] or "", passes)))
     return table
 
 
@@ -346,7 +350,7 @@ def _plot(command: str, options: dict, out) -> int:
         from .output import dumps
         print(dumps(data.to_json()))
     elif target:
-        print(f"wrote {target}", file=sys.stderr)
+        print(f"wrote {printable(target)}", file=sys.stderr)
     else:
         size = shutil.get_terminal_size((100, 30))
         color = sys.stdout.isatty() and "NO_COLOR" not in os.environ

@@ -211,18 +211,22 @@ def _unary(name):
 
 
 def square(x):
+    """Elementwise x²."""
     return x * x if isinstance(x, Tensor) else _apply("mul", x, x)
 
 
 def reciprocal(x):
+    """Elementwise 1/x."""
     return _apply("div", 1.0, x) if not isinstance(x, Tensor) else 1 / x
 
 
 def log2(x):
+    """Elementwise base-2 logarithm."""
     return log(x) / math.log(2)
 
 
 def log10(x):
+    """Elementwise base-10 logarithm."""
     return log(x) / math.log(10)
 
 
@@ -239,18 +243,23 @@ div = _binary("div")
 
 
 pow = _binary("pow")
+pow.__doc__ = "Elementwise a ** b, broadcasting."
 
 
 maximum = _binary("maximum")
+maximum.__doc__ = "Elementwise larger of a and b."
 
 
 minimum = _binary("minimum")
+minimum.__doc__ = "Elementwise smaller of a and b."
 
 
 atan2 = _binary("atan2")
+atan2.__doc__ = "Elementwise angle of the point (b, a): atan(a/b) in the right quadrant."
 
 
 hypot = _binary("hypot")
+hypot.__doc__ = "Elementwise √(a² + b²)."
 
 
 def where(cond, a, b):
@@ -308,14 +317,17 @@ def var(x, axis=None, ddof=0, keepdims=False):
 
 
 def std(x, axis=None, ddof=0, keepdims=False):
+    """Standard deviation over `axis`: the square root of var."""
     return sqrt(var(x, axis, ddof, keepdims))
 
 
 def softmax(x, axis=-1):
+    """exp(x) normalised to sum to 1 along `axis`."""
     return exp(log_softmax(x, axis))
 
 
 def log_softmax(x, axis=-1):
+    """The log of softmax along `axis`, computed stably (x - logsumexp)."""
     return x - logsumexp(x, axis, keepdims=True)
 
 
@@ -329,6 +341,7 @@ def _whole(n) -> bool:
 
 
 def reshape(x, *shape):
+    """The same elements in the given shape (one axis may be -1)."""
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     if _T.state.raw and x.__class__ is np.ndarray:  # a rule's exact shape, in a plain backward
         return x.reshape(shape)
@@ -371,10 +384,12 @@ broadcast_to = expand
 
 
 def flatten(x):
+    """The elements as one vector."""
     return reshape(x, (-1,))
 
 
 def squeeze(x, axis=None):
+    """Drop axes of length 1 (all of them, or `axis`)."""
     x = as_tensor(x)
     ax = tuple(i for i in _range(-x.ndim, 0) if x.shape[i] == 1) if axis is None \
         else _axes(axis, x.ndim)
@@ -409,6 +424,7 @@ def transpose(x, axes=None):
 
 
 def concat(tensors, axis=0):
+    """Join tensors end to end along an existing axis."""
     tensors = [as_tensor(t, _like(tensors)) for t in tensors]
     if not tensors:
         raise ShapeError("concat needs at least one array")
@@ -424,6 +440,7 @@ cat = concat
 
 
 def stack(tensors, axis=0):
+    """Join equally shaped tensors along a new axis."""
     tensors = [as_tensor(t, _like(tensors)) for t in tensors]
     if not tensors:
         raise ShapeError("stack needs at least one array")
@@ -441,6 +458,7 @@ def diag(x):
 
 
 def trace(x):
+    """The sum of the diagonal of a matrix."""
     x = as_tensor(x)
     if x.ndim < 2:
         raise ShapeError(f"trace needs a matrix, not shape {x.shape}")
@@ -491,6 +509,7 @@ mm = matmul
 
 
 def dot(a, b):
+    """The dot product of two vectors (the matrix product otherwise)."""
     like = _like((a, b))
     a, b = as_tensor(a, like), as_tensor(b, like)
     if a.ndim == 0 or b.ndim == 0:
@@ -499,6 +518,7 @@ def dot(a, b):
 
 
 def outer(a, b):
+    """The outer product of two vectors (flattened first)."""
     like = _like((a, b))
     a, b = flatten(as_tensor(a, like)), flatten(as_tensor(b, like))
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))
@@ -512,10 +532,12 @@ def _square(a, name):
 
 
 def det(a):
+    """The determinant of a square matrix."""
     return _apply("det", _square(a, "det"))
 
 
 def inv(a):
+    """The inverse of a square matrix."""
     return _apply("inv", _square(a, "inv"))
 
 
@@ -615,34 +637,42 @@ FUNCTIONS.update(arcsin=asin, arccos=acos, arctan=atan, arcsinh=asinh, arccosh=a
 
 
 def _lang_ones(*shape):
+    """Constant: an array of ones of the given shape."""
     return ones(*shape)
 
 
 def _lang_zeros(*shape):
+    """Constant: an array of zeros of the given shape."""
     return zeros(*shape)
 
 
 def _lang_full(shape, value):
+    """Constant: an array of the given shape holding value."""
     return full(shape, value)
 
 
 def _lang_eye(n, m=None):
+    """Constant: the identity matrix (n × m)."""
     return eye(n, m)
 
 
 def _lang_arange(start, stop=None, step=1):
+    """Constant: evenly spaced values from start to stop (excluded) by step."""
     return arange(start, stop, step)
 
 
 def _lang_linspace(start, stop, num=50):
+    """Constant: num evenly spaced values from start to stop (included)."""
     return linspace(start, stop, num)
 
 
 def _lang_randn(*shape):
+    """Constant: standard normal draws of the given shape (from --seed)."""
     return randn(*shape)
 
 
 def _lang_rand(*shape):
+    """Constant: uniform draws in [0, 1) of the given shape (from --seed)."""
     return rand(*shape)
 
 

@@ -586,8 +586,10 @@ class _Translator:
         if fn is None:
             from difflib import get_close_matches
             close = get_close_matches(name, list(self.functions), n=3, cutoff=0.6)
+            near = get_close_matches(name, list(self.functions), n=3, cutoff=0.3)
             hint = (f"did you mean {' or '.join(close)}?" if close else
-                    "known functions: " + ", ".join(sorted(self.functions)))
+                    f"the nearest names are {', '.join(near)}; " * bool(near) +
+                    "`gradcli functions` lists every function")
             self.fail(UnknownFunctionError, f"unknown function {name}", func, hint)
         out = list(piped)
         for i, arg in enumerate(args):
