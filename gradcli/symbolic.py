@@ -260,6 +260,9 @@ def _pretty(e, latex: bool, quick: bool = False) -> str:
         simple = sp.simplify(e)
         factored = sp.factor(simple)
         best = factored if sp.count_ops(factored) <= sp.count_ops(simple) else simple
+    # long fractions (a random draw, 0.1 + 0.2) read as the decimals they came from
+    best = best.xreplace({r: sp.Float(r, 17) for r in best.atoms(sp.Rational)
+                          if r.q > 10**6})
     if not latex:
         return str(best)
     # element symbols x[0,1] as subscripts x_{0,1}

@@ -258,7 +258,8 @@ def test_caret_rendering():
     assert info.value.render() == ("error: unknown function sinn (line 1, column 9)\n"
                                    "  3*x^2 | sinn\n"
                                    "          ^^^^\n"
-                                   "hint: did you mean sin or sinh?")
+                                   "hint: did you mean sin or sinh? (`gradcli functions` "
+                                   "lists every function)")
 
 
 def test_caret_after_power_rewrite():

@@ -64,7 +64,7 @@ def _outcome(command: str, options: dict, runner=None) -> int:
     batch = runner is None and options["points"] is not None
     out = output.JsonOutput() if options["json"] or batch else output.RichOutput()
     try:
-        with clock.limit(options["time_limit"]):  # one deadline for the whole run
+        with clock.limit(options.get("time_limit")):  # one deadline for the whole run
             code = (runner or (_batch if batch else _single))(command, options, out)
     except GradcliError as e:
         out.error(e)

@@ -587,7 +587,8 @@ class _Translator:
             from difflib import get_close_matches
             close = get_close_matches(name, list(self.functions), n=3, cutoff=0.6)
             near = get_close_matches(name, list(self.functions), n=3, cutoff=0.3)
-            hint = (f"did you mean {' or '.join(close)}?" if close else
+            hint = (f"did you mean {' or '.join(close)}? (`gradcli functions` lists every "
+                    "function)" if close else
                     f"the nearest names are {', '.join(near)}; " * bool(near) +
                     "`gradcli functions` lists every function")
             self.fail(UnknownFunctionError, f"unknown function {name}", func, hint)
