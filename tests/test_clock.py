@@ -179,9 +179,9 @@ def test_the_collector_is_back_on_after_concurrent_runs():
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:
-        for _ in range(3):
-            threads = [threading.Thread(target=lambda: [f.eval(x=2.0) for _ in range(2000)])
-                       for _ in range(16)]
+        for _ in range(2):
+            threads = [threading.Thread(target=lambda: [f.eval(x=2.0) for _ in range(1000)])
+                       for _ in range(8)]
             for t in threads:
                 t.start()
             for t in threads:
