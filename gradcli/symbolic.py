@@ -662,7 +662,9 @@ def check(compiled, result, *, timeout: float = 5.0, latex: bool = False,
     elementwise program: sympy then differentiates one generic element. The verdict's
     status, reason and exit code come from `verdict`."""
     report = {"method": METHOD}
-    unfit = _unfit_point(result.point)
+    unfit = _unfit_point(result.point) or (
+        None if result.wrt or result.command == "eval" else
+        "the expression has no variables: no derivative to check")
     bad = None if unfit else nonfinite(compiled, result)
     if unfit or bad:
         if bad:

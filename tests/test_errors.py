@@ -342,3 +342,9 @@ def test_derivatives_of_a_constant_are_empty(command, field, text):
     assert doc[field] == {} and doc["value"] == 3.0
     f = gc.compile(text)
     assert getattr(f, command)().__dict__[field] == {}
+
+
+def test_the_check_of_a_constant_says_there_is_nothing_to_check():
+    code, out, _ = via_console(["grad", "2*3", "--check", "--json"])
+    check = strict(out)["check"]
+    assert code == 0 and check["status"] == "skipped" and "no variables" in check["reason"]
