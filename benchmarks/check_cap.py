@@ -68,25 +68,15 @@ def main() -> None:
         sympy_s.append(check["symbolic"].get("seconds", float("inf")))  # inf: skipped
         fd_s.append(check["finite_differences"].get("seconds", float("inf")))
     work = library_sympy_seconds(runs)
-    cpu = platform.processor() or "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() \
-            else []:
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     line = (f"- `gradcli grad \"{EXPR}\" --at \"{AT}\"` (default check): wall "
             f"{statistics.median(walls):.2f} s median (min {min(walls):.2f}) of {runs}; the "
             f"check's sympy part {statistics.median(sympy_s):.3f} s (its child, sympy's "
             f"import included), finite differences {statistics.median(fd_s):.3f} s; the "
             f"sympy work alone (library, sympy imported, a cold cache) {work:.3f} s; "
-            f"verdict {', '.join(sorted(statuses))}. Machine: {cpu}, nproc {os.cpu_count()}, "
+            f"verdict {', '.join(sorted(statuses))}. Machine: {harness.cpu_model()}, nproc {os.cpu_count()}, "
             f"load average {os.getloadavg()[0]:.2f}, {platform.platform()}, Python "
             f"{platform.python_version()}.\n- {BEFORE}.")
-    stamp = f"_{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}_"
-    section = f"## The cross-check at its 64-input cap\n\n{stamp}\n\n{line}\n"
-    print(section)
-    if ns.write:
-        harness.write_section("CHECK", section, machine=False)
+    harness.emit("CHECK", "The cross-check at its 64-input cap", line, ns, machine=False)
 
 
 if __name__ == "__main__":

@@ -298,15 +298,19 @@ def verdict(value, limit: float, unit: str = "×") -> str:
 
 # -- machine + RESULTS.md ----------------------------------------------------------------
 
-def machine_info() -> str:
-    cpu = "unknown"
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else platform's processor, else "unknown"."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> str:
+    cpu = cpu_model()
     blas = "threadpoolctl not installed"
     try:
         from threadpoolctl import threadpool_info
@@ -381,10 +385,12 @@ def args(description: str, extra=None) -> argparse.Namespace:
     return p.parse_args()
 
 
-def emit(key: str, title: str, body: str, ns: argparse.Namespace) -> None:
-    """Print the section, and write it to RESULTS.md with --write."""
+def emit(key: str, title: str, body: str, ns: argparse.Namespace,
+         machine: bool = True) -> None:
+    """Print the section, and write it to RESULTS.md with --write (`machine`: as in
+    `write_section`)."""
     stamp = f"_{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}" + (", --quick_" if ns.quick else "_")
     section = f"## {title}\n\n{stamp}\n\n{body.strip()}\n"
     print(section)
     if ns.write:
-        write_section(key, section)
+        write_section(key, section, machine)

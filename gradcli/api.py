@@ -46,9 +46,8 @@ def compile(text: str, *, dtype="float64", strict: bool = False, max_elements: i
         >>> f.grad(x=2).gradient["x"]
         array(7.)
     """
-    if time_limit is not None and not _positive(time_limit):
-        raise UsageError(f"the time limit must be a positive number of seconds, not "
-                         f"{time_limit!r}", hint="for example --time-limit 60")
+    if time_limit is not None:
+        time_limit = positive_seconds(time_limit, "the time limit")
     with clock.limit(time_limit):
         return Compiled(text, dtype=dtype, strict=strict,
                         limits=Limits(_count(max_elements, "max_elements"),
@@ -57,12 +56,17 @@ def compile(text: str, *, dtype="float64", strict: bool = False, max_elements: i
                         seed=seed)
 
 
-def _positive(seconds) -> bool:
-    """Whether `seconds` is a positive, finite number."""
+def positive_seconds(value, what: str) -> float:
+    """A time limit given by the user (`gc.compile(time_limit=)`, --time-limit): a positive,
+    finite number of seconds."""
     try:
-        return math.isfinite(float(seconds)) and float(seconds) > 0
+        seconds = float(value)
     except (TypeError, ValueError):
-        return False
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise UsageError(f"{what} must be a positive number of seconds, not {value!r}",
+                         hint="for example --time-limit 60")
+    return seconds
 
 
 def _timed(method):
@@ -73,6 +77,16 @@ def _timed(method):
         with clock.limit(self.limits.time_limit):
             return method(self, *args, **kwargs)
     return timed
+
+
+def _guarded(method):
+    """`_timed`, and one budget of elements and memory (`Limits.guard`) for all the
+    evaluations and derivative passes of the call."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        with clock.limit(self.limits.time_limit), self.limits.guard():
+            return method(self, *args, **kwargs)
+    return guarded
 
 
 class Compiled:
@@ -198,15 +212,11 @@ class Compiled:
             raise UsageError("vjp needs a vector v shaped like the output", hint="--v VALUE")
         return self._backward("vjp", point, v, wrt, intermediates, bindings, explain)
 
-    @_timed
+    @_guarded
     def _backward(self, command, point, v, wrt, intermediates, bindings,
                   explain: bool | str = False) -> Result:
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
-        with self.limits.guard():
-            return self._backward_run(command, p, v, wrt, intermediates, explain)
-
-    def _backward_run(self, command, p, v, wrt, intermediates, explain) -> Result:
         if not intermediates and not explain:
             from .blocked import blocked_grad
             if command == "grad":
@@ -252,7 +262,7 @@ class Compiled:
         return self._result(command, p, run, wrt, intermediates=extra, vjp=grads, cotangent=cot,
                             explain=steps)
 
-    @_timed
+    @_guarded
     def jvp(self, point: dict | None = None, /, *, tangents: dict | None = None, wrt=None,
             **bindings) -> Result:
         """J·v by forward mode; tangents not given are zero."""
@@ -277,13 +287,13 @@ class Compiled:
                                      f"shape {p[n].shape}", hint=f"give {n}'s tangent its shape")
             vs.append(t)
         runs: list[Run] = []
-        with no_grad(), self.limits.guard():
+        with no_grad():
             _, tangent = functional.jvp(self._function(p, wrt, runs),
                                         tuple(p[n] for n in wrt), tuple(vs))
         return self._result("jvp", p, runs[-1], wrt, jvp=tangent.data,
                             tangents=dict(zip(wrt, vs)))
 
-    @_timed
+    @_guarded
     def jacobian(self, point: dict | None = None, /, *, wrt=None, mode: str = "auto",
                  **bindings) -> Result:
         """The full Jacobian per variable: output shape + variable shape."""
@@ -292,27 +302,25 @@ class Compiled:
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
         runs: list[Run] = []
-        with self.limits.guard():
-            if not wrt:  # a constant: no variable to differentiate by
-                runs.append(self._run(p))
-            jac = functional.jacobian(self._function(p, wrt, runs), tuple(p[n] for n in wrt),
-                                      strategy=MODES[mode]) if wrt else ()
+        if not wrt:  # a constant: no variable to differentiate by
+            runs.append(self._run(p))
+        jac = functional.jacobian(self._function(p, wrt, runs), tuple(p[n] for n in wrt),
+                                  strategy=MODES[mode]) if wrt else ()
         return self._result("jacobian", p, runs[-1], wrt,
                             jacobian={n: j.data for n, j in zip(wrt, jac)})
 
-    @_timed
+    @_guarded
     def hessian(self, point: dict | None = None, /, *, wrt=None, **bindings) -> Result:
         """Second derivatives of a scalar output, per pair of variables."""
         p = self.point(point, **bindings)
         wrt = self._wrt(wrt)
-        with self.limits.guard():
-            run = self._run(p)
-            if run.value.data.size != 1:
-                raise NotScalarError(f"hessian needs a scalar output, but the expression "
-                                     f"gives shape {run.value.shape}", source=self.text,
-                                     hint="reduce it with `| sum` or `| mean`")
-            h = functional.hessian(self._function(p, wrt, []),
-                                   tuple(p[n] for n in wrt)) if wrt else ()
+        run = self._run(p)
+        if run.value.data.size != 1:
+            raise NotScalarError(f"hessian needs a scalar output, but the expression "
+                                 f"gives shape {run.value.shape}", source=self.text,
+                                 hint="reduce it with `| sum` or `| mean`")
+        h = functional.hessian(self._function(p, wrt, []),
+                               tuple(p[n] for n in wrt)) if wrt else ()
         return self._result("hessian", p, run, wrt, hessian={
             a: {b: h[i][j].data.reshape(p[a].shape + p[b].shape) for j, b in enumerate(wrt)}
             for i, a in enumerate(wrt)})

@@ -8,7 +8,6 @@ parser finds (typer's own) are reported the same way by `GradcliGroup`.
 
 import difflib
 import inspect
-import math
 import re
 import sys
 from itertools import islice
@@ -200,10 +199,10 @@ MaxMemory = Annotated[Optional[str], typer.Option(
          "[dim](default: 4 GiB, or half the physical memory if less)[/].")]
 
 
-def _time_limit(seconds: float) -> float:
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise typer.BadParameter(f"{seconds} is not a positive number of seconds")
-    return seconds
+def _time_limit(value: float) -> float:
+    from ..api import positive_seconds
+
+    return positive_seconds(value, "--time-limit")
 
 
 TimeLimit = Annotated[float, typer.Option(
@@ -227,8 +226,7 @@ def _common(expression: Expression = None, file: File = None, at: At = None,
             dtype: DTypeOption = DType.float64, json: Json = False, check: Check = None,
             check_timeout: CheckTimeout = 5.0, latex: Latex = False, strict: Strict = False, max_elements: MaxElements = 10**8,
             max_iterations: MaxIterations = 100_000, max_memory: MaxMemory = None,
-            time_limit: TimeLimit = 60.0,
-            points: Points = None):
+            time_limit: TimeLimit = 60.0, points: Points = None):
     """The options every command takes (a signature only; see `_command`)."""
 
 

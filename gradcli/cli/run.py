@@ -334,10 +334,8 @@ def _column_batch(prog, command: str, options: dict, first: int, index: int, lin
     got = columns(prog, command, cols, _names(options["wrt"]))
     if got is None:
         return None
-    numbers = np.arange(first, first + len(lines))
-    if len(rows) < len(lines):  # a last empty line
-        numbers = numbers[:len(rows)]
-    out.batch_columns(got, command, index, numbers)
+    # the lines of the points (a last empty line, left out of `rows`, has none)
+    out.batch_columns(got, command, index, np.arange(first, first + len(rows)))
     return len(rows)
 
 
@@ -456,8 +454,6 @@ def _names(wrt: str | None) -> tuple[str, ...] | None:
     return None if wrt is None else tuple(n.strip() for n in wrt.split(",") if n.strip())
 
 
-
-
 # -- the plainest command lines, without typer ----------------------------------------------
 
 #: What typer gives a command for every option not on the command line (a test checks
@@ -465,8 +461,7 @@ def _names(wrt: str | None) -> tuple[str, ...] | None:
 DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wrt=None,
                 dtype=DType.float64, json=False, check=None, check_timeout=5.0, latex=False,
                 strict=False, max_elements=10**8, max_iterations=100_000, max_memory=None,
-                time_limit=60.0,
-                points=None)
+                time_limit=60.0, points=None)
 OWN_DEFAULTS = {"eval": {}, "hessian": {}, "grad": dict(intermediates=False, explain=None),
                 "jacobian": dict(mode=Mode.auto)}
 _VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}
