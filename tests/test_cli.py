@@ -1,6 +1,5 @@
 """The command line end to end: every command, flag and exit code, and the seed examples."""
 
-import json
 import re
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import gradcli
 from gradcli.cli.app import app, package_version
 from gradcli.lang.interpret import Limits
 from gradcli.result import Result
+from strict_json import strict
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADCLI = Path(sys.executable).parent / "gradcli"
@@ -24,12 +24,6 @@ runner = CliRunner()
 def at_root(monkeypatch):
     """Sample paths (`@samples/x.npy`) are relative to the repository root."""
     monkeypatch.chdir(ROOT)
-
-
-def strict(text: str):
-    def refuse(name):
-        raise AssertionError(f"non-strict JSON literal {name}")
-    return json.loads(text, parse_constant=refuse)
 
 
 def run(*args, input=None, env=None):

@@ -18,15 +18,10 @@ from typer.testing import CliRunner
 import gradcli as gc
 from gradcli.cli import main as console_main, run as run_module
 from gradcli.cli.app import app
+from strict_json import strict
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
-
-
-def strict(text: str):
-    def refuse(name):
-        raise AssertionError(f"non-strict JSON literal {name}")
-    return json.loads(text, parse_constant=refuse)
 
 
 def via_typer(argv: list[str]) -> tuple[int, str, str]:

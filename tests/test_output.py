@@ -9,13 +9,7 @@ import pytest
 from gradcli.cli import output
 from gradcli.errors import DomainError, ParseError, Span
 from gradcli.result import Result
-
-
-def strict(text: str):
-    """Parse JSON refusing NaN and Infinity literals, as a strict consumer would."""
-    def refuse(name):
-        raise AssertionError(f"non-strict JSON literal {name}")
-    return json.loads(text, parse_constant=refuse)
+from strict_json import strict
 
 
 def grad_result(**kw) -> Result:
