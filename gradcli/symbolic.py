@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import finite
+from .engine import clock
 from .engine.backward import run_backward
 from .engine.tensor import Tensor, no_grad, symbolic_mode
 from .errors import EvalError, GradcliError, LimitError, OverflowDomainError
 from .graph import nodes as graph_nodes, origins, place, recorded
-from .lang.interpret import CONSTRUCTORS, Interpreter, Limits, TensorBackend
+from .lang.interpret import CONSTRUCTORS, Interpreter, TensorBackend
 
 DERIVATIVE = {"grad": "gradient", "vjp": "vjp", "jvp": "jvp", "jacobian": "jacobian",
               "hessian": "hessian", "eval": "value"}
@@ -280,8 +281,7 @@ def formula(exprs: np.ndarray, syms: np.ndarray, name: str, latex=False, max_lis
     if syms.ndim == 0:
         return {"kind": "scalar", "formula": _pretty(exprs.reshape(()).item(), latex, quick),
                 "latex": latex}
-    letters = "ijklmnpq"[:syms.ndim]
-    generic = sp.Symbol(f"{name}[{','.join(letters)}]", real=True)
+    generic = sp.Symbol(generic_element(name, syms.ndim), real=True)
     elements = set(syms.flat)
     forms = set()
     for idx in np.ndindex(syms.shape):
@@ -300,9 +300,14 @@ def formula(exprs: np.ndarray, syms: np.ndarray, name: str, latex=False, max_lis
         for idx in np.ndindex(syms.shape)}, "latex": latex}
 
 
+def generic_element(name: str, ndim: int) -> str:
+    """The name of a generic element of a variable: `x[i,j]`."""
+    return f"{name}[{','.join('ijklmnpq'[:ndim])}]"
+
+
 def generic_formula(e, name: str, ndim: int, latex=False, quick=False) -> dict:
     """The formula of a generic element `x[i,j]` of a variable."""
-    return {"kind": "generic", "element": f"{name}[{','.join('ijklmnpq'[:ndim])}]",
+    return {"kind": "generic", "element": generic_element(name, ndim),
             "formula": _pretty(e, latex, quick), "latex": latex}
 
 
@@ -384,8 +389,8 @@ def _generic_work(compiled, result, elementwise: tuple | None, latex=False):
     def work():
         start = time.monotonic()
         import sympy as sp
-        syms = {n: np.array(sp.Symbol(f"{n}[{','.join('ijklmnpq'[:len(shape)])}]" if v.ndim
-                                      else n, real=True), dtype=object)
+        syms = {n: np.array(sp.Symbol(generic_element(n, len(shape)) if v.ndim else n,
+                                      real=True), dtype=object)
                 for n, v in result.point.items()}
         out, _, _ = symbolic_value(compiled, result.point, program, syms)
         e = out.reshape(()).item() / (math.prod(shape) if reduction == "mean" else 1)
@@ -399,7 +404,9 @@ def _generic_work(compiled, result, elementwise: tuple | None, latex=False):
     return work
 
 
-#: sympy's functions as NumPy's, for `evaluate`.
+#: sympy's functions as NumPy's, for `evaluate`. Not lambdify (it execs code generated from
+#: the user's text), nor the table's forwards (engine/ops.py): this walk is in long double,
+#: and those may be float64-only kernels (MKL's sin and cos, erf through math.erf).
 _UFUNCS = {"sin": np.sin, "cos": np.cos, "tan": np.tan, "exp": np.exp, "log": np.log,
            "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "asin": np.arcsin,
            "acos": np.arccos, "atan": np.arctan, "asinh": np.arcsinh, "acosh": np.arccosh,
@@ -630,18 +637,16 @@ def _numeric_function(compiled, base: dict, deadline: float | None = None):
             return value
 
     def run(backend, point):
-        limits = compiled.limits
+        left = None
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise finite.TimeUp
-            limits = Limits(limits.max_elements, limits.max_iterations,
-                            left if limits.time_limit is None else min(left, limits.time_limit))
         env = {n: Tensor._wrap(a) for n, a in point.items()}
-        try:
-            with no_grad():
-                return Interpreter(compiled.program, backend, limits, check_domain=False,
-                                   draws=compiled.draws).run(env).value.data
+        try:  # (the interpreter keeps the earlier of this deadline and its time limit)
+            with no_grad(), clock.limit(left):
+                return Interpreter(compiled.program, backend, compiled.limits,
+                                   check_domain=False, draws=compiled.draws).run(env).value.data
         except LimitError:
             if deadline is not None and time.monotonic() >= deadline:
                 raise finite.TimeUp from None
@@ -720,9 +725,9 @@ def check(compiled, result, *, timeout: float = 5.0, latex: bool = False,
     report.update(max_abs_err=max((p["max_abs_err"] for p in ran), default=0.0),
                   max_rel_err=max((p["max_rel_err"] for p in ran), default=0.0),
                   tolerance={"sympy": vars(sym_tol), "finite_differences": vars(fd_tol)})
-    used = conventions(compiled, result) if kinks or not all(p["agree"] for p in ran) else []
-    if used or kinks or not all(p["agree"] for p in ran):
-        report["conventions"] = used
+    used = []
+    if kinks or not all(p["agree"] for p in ran):
+        used = report["conventions"] = conventions(compiled, result)
     if kinks:
         report["kinks"] = [{"variable": n, "index": list(k)} for n, k in kinks]
     v = verdict(methods=methods, kinks=kinks, used=used, strict=compiled.strict)

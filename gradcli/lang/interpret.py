@@ -495,19 +495,21 @@ class Interpreter:
             self.origins[node] = (span, what)
         if self.check_domain:
             problem = self.backend.nonfinite(value, inputs)
-            if problem and overflowed(value, inputs):
-                warning = OverflowDomainError(
-                    f"{what} overflowed: it {problem}", span=span, source=self.program.source,
-                    hint=f"the result is too large for {value.dtype} and became infinity; "
-                         "rescale the input, or use a stable form (e.g. logsumexp)")
-            elif problem:
-                warning = DomainError(f"{what} {problem}", span=span, source=self.program.source,
-                                      hint="an input is outside the operation's domain; the "
-                                           "result follows IEEE (NaN or infinity)")
-            if problem and self.strict:
-                warning.hint = "remove --strict to get the IEEE result with a warning"
-                raise warning
             if problem:
+                if overflowed(value, inputs):
+                    warning = OverflowDomainError(
+                        f"{what} overflowed: it {problem}", span=span,
+                        source=self.program.source,
+                        hint=f"the result is too large for {value.dtype} and became infinity; "
+                             "rescale the input, or use a stable form (e.g. logsumexp)")
+                else:
+                    warning = DomainError(f"{what} {problem}", span=span,
+                                          source=self.program.source,
+                                          hint="an input is outside the operation's domain; "
+                                               "the result follows IEEE (NaN or infinity)")
+                if self.strict:
+                    warning.hint = "remove --strict to get the IEEE result with a warning"
+                    raise warning
                 self.warnings.append(warning)
         return value
 
