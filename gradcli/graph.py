@@ -198,7 +198,7 @@ class GraphNode:
     grad: np.ndarray | None = None
 
     def to_json(self) -> dict:
-        from .cli.output import jsonable
+        from .result import jsonable
         return {
             "id": self.id, "kind": self.kind, "name": self.name, "primitive": self.primitive,
             "shape": list(self.shape), "dtype": self.dtype,
@@ -220,7 +220,7 @@ class GraphEdge:
     grad: np.ndarray | None = None  # the part of the input's gradient sent back along it
 
     def to_json(self) -> dict:
-        from .cli.output import jsonable
+        from .result import jsonable
         return {"from": self.source, "to": self.target, "input": self.input,
                 "grad": None if self.grad is None or self.grad.size > FULL_VALUES
                 else jsonable(self.grad),
@@ -250,7 +250,7 @@ class Graph:
         return c
 
     def to_json(self) -> dict:
-        from .cli.output import jsonable, plain
+        from .result import jsonable, plain
         return {"command": "graph", "expression": self.expression, "point": plain(self.point),
                 "wrt": list(self.wrt), "output": 0,
                 "cotangent": None if self.cotangent is None else jsonable(self.cotangent),

@@ -46,7 +46,7 @@ class PlotData:
     vectorised: bool = True
 
     def to_json(self) -> dict:
-        from .cli.output import jsonable, plain
+        from .result import jsonable, plain
         doc = {"command": "plot", "expression": self.expression, "wrt": list(self.wrt),
                "point": plain(self.fixed),
                "grid": {n: jsonable(a) for n, a in zip(self.wrt, self.axes)},

@@ -1,4 +1,5 @@
-"""The plain result objects the library returns and the command line renders."""
+"""The plain result objects the library returns and the command line renders, and their
+values as JSON-ready ones (`jsonable`, `plain`) for every module that writes JSON."""
 
 from __future__ import annotations
 
@@ -60,3 +61,33 @@ def own(a, given: list):
             a = a.copy()
         given.append(a)
     return a
+
+
+def jsonable(a) -> object:
+    """An array as nested lists, a scalar as a number; NaN and ±inf as strings.
+
+    >>> jsonable(np.array([1.5, np.nan, -np.inf]))
+    [1.5, 'NaN', '-Infinity']
+    """
+    a = np.asarray(a)
+    if a.dtype == np.float32:
+        # The shortest text that round-trips in float32, read back as a float64 number.
+        a = a.astype(str).astype(np.float64)
+    if a.dtype.kind != "f" or np.isfinite(a).all():
+        return a.tolist()
+    out = a.astype(object)
+    out[np.isnan(a)] = "NaN"
+    out[np.isposinf(a)] = "Infinity"
+    out[np.isneginf(a)] = "-Infinity"
+    return out.tolist()
+
+
+def plain(x) -> object:
+    """Any nesting of dicts, lists, arrays and numbers as JSON-ready values."""
+    if isinstance(x, dict):
+        return {str(k): plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    if x is None or isinstance(x, str):
+        return x
+    return jsonable(x)

@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 import numpy as np
 
 from ..errors import GradcliError, cells, echoed, printable
-from ..result import Result
+from ..result import Result, jsonable, plain
 
 #: The Result field (and JSON key) holding each command's derivative.
 DERIVATIVE = {"grad": "gradient", "vjp": "vjp", "jvp": "jvp", "jacobian": "jacobian",
@@ -84,36 +84,6 @@ def ended(e: OSError) -> int:
 
 
 # -- JSON -----------------------------------------------------------------------------------
-
-def jsonable(a) -> object:
-    """An array as nested lists, a scalar as a number; NaN and ±inf as strings.
-
-    >>> jsonable(np.array([1.5, np.nan, -np.inf]))
-    [1.5, 'NaN', '-Infinity']
-    """
-    a = np.asarray(a)
-    if a.dtype == np.float32:
-        # The shortest text that round-trips in float32, read back as a float64 number.
-        a = a.astype(str).astype(np.float64)
-    if a.dtype.kind != "f" or np.isfinite(a).all():
-        return a.tolist()
-    out = a.astype(object)
-    out[np.isnan(a)] = "NaN"
-    out[np.isposinf(a)] = "Infinity"
-    out[np.isneginf(a)] = "-Infinity"
-    return out.tolist()
-
-
-def plain(x) -> object:
-    """Any nesting of dicts, lists, arrays and numbers as JSON-ready values."""
-    if isinstance(x, dict):
-        return {str(k): plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [plain(v) for v in x]
-    if x is None or isinstance(x, str):
-        return x
-    return jsonable(x)
-
 
 def result_doc(r: Result, command: str | None = None) -> dict:
     """The JSON document of one result, keys in the documented order."""
