@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 
 from . import functions as F
-from .clock import OPTIMIZE, einsum_flops
+from .clock import OPTIMIZE, einsum_flops, einsum_sizes
 from .kernels import vector
 from .tensor import Node, Tensor
 
@@ -834,13 +834,9 @@ def _einsum_jvp(t, out, i, inputs, spec):
 
 
 def _einsum_shape(spec, shapes):
-    """The output's shape: each output letter's length (the longest where 1 broadcasts)."""
-    ins, res = spec.split("->")
-    sizes: dict = {}
-    for sub, shape in zip(ins.split(","), shapes):
-        for c, n in zip(sub, shape):
-            sizes[c] = max(sizes.get(c, n), n)
-    return tuple(sizes.get(c, 0) for c in res)
+    """The output's shape: each output letter's length."""
+    sizes = einsum_sizes(spec, shapes)
+    return tuple(sizes.get(c, 0) for c in spec.split("->")[1])
 
 
 def _einsum(*arrays, spec):
