@@ -625,11 +625,13 @@ def index_shape(shape: tuple[int, ...], index: tuple) -> tuple[int, ...]:
                 raise IndexError("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis "
                                  "(`None`) and integer or boolean arrays are valid indices")
             n = shape[dim]
-            if a.size and (wrong is None or a.ndim == 0) and (a.min() < -n or a.max() >= n):
-                bad = a.min() if a.min() < -n else a.max()
-                wrong = IndexError(f"index {bad} is out of bounds for axis {dim} with size {n}")
-                if a.ndim == 0:
-                    raise wrong
+            if a.size and (wrong is None or a.ndim == 0):
+                lo, hi = a.min(), a.max()
+                if lo < -n or hi >= n:
+                    wrong = IndexError(f"index {lo if lo < -n else hi} is out of bounds for "
+                                       f"axis {dim} with size {n}")
+                    if a.ndim == 0:
+                        raise wrong
             if fancy:
                 arrays.append(a.shape)
                 places.append((k, len(out)))
