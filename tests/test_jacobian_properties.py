@@ -351,15 +351,31 @@ def _agree(got: np.ndarray, want: np.ndarray, what: str, tol: float) -> None:
 
 # -- the properties --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ROWS)
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES < 100,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=st.data())
-def test_every_jacobian_agrees(name, data):
+def every_row(examples: int):
+    """A property of every row, over `examples` drawn programs each."""
+    def decorate(test):
+        test = given(data=st.data())(test)
+        test = settings(max_examples=examples, deadline=None, derandomize=EXAMPLES < 100,
+                        suppress_health_check=[HealthCheck.too_slow,
+                                               HealthCheck.data_too_large])(test)
+        return pytest.mark.parametrize("name", ROWS)(test)
+    return decorate
+
+
+def finite_program(data, name):
+    """A drawn program of the row `name` whose value at its point is finite (pow(X, X) at
+    X < 0 is not); the kinks its evaluation there met; its value."""
     p = data.draw(programs(name))
     kinks: list = []
     with gc.no_grad():
-        assume(np.all(np.isfinite(p(gc.tensor(p.x0), kinks).data)))  # (pow(X, X) at X < 0)
+        y = p(gc.tensor(p.x0), kinks)
+    assume(np.all(np.isfinite(y.data)))
+    return p, kinks, y
+
+
+@every_row(EXAMPLES)
+def test_every_jacobian_agrees(name, data):
+    p, kinks, _ = finite_program(data, name)
     got = jacobians(p, p.x0)
     ref = got.pop("reverse-mode, Diag basis")
     for what, j in got.items():
@@ -369,16 +385,9 @@ def test_every_jacobian_agrees(name, data):
         _agree(ref, finite_differences(p, p.x0), "against finite differences", 1e-5)
 
 
-@pytest.mark.parametrize("name", ROWS)
-@settings(max_examples=max(1, EXAMPLES // 2), deadline=None, derandomize=EXAMPLES < 100,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=st.data())
+@every_row(max(1, EXAMPLES // 2))
 def test_every_hessian_is_symmetric_and_forward_over_reverse(name, data):
-    p = data.draw(programs(name))
-    kinks: list = []
-    with gc.no_grad():
-        y = p(gc.tensor(p.x0), kinks)
-    assume(np.all(np.isfinite(y.data)))
+    p, kinks, y = finite_program(data, name)
     w = gc.tensor(np.random.default_rng(p.x0.size).standard_normal(y.shape))
 
     def s(x, kinks=None):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import GraphError, NotScalarError, ShapeError
 from . import tensor as T
-from .clock import gc_paused
+from .clock import current as current_deadline, gc_paused
 from .functions import reshape, sum as sum_
 from .structured import Diag
 from .tensor import Tensor, as_tensor
@@ -143,7 +143,7 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
     done = []
     prev_mode = T.state.grad_enabled
     T.state.grad_enabled = create_graph
-    deadline = T.state.deadline
+    deadline = current_deadline()
     try:
         with np.errstate(all="ignore"), T.raw_rules(raw), gc_paused():
             while ready:

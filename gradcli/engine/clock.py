@@ -22,7 +22,6 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..errors import LimitError
-from .tensor import state
 
 #: Work between clock reads, in elements (about 10 ms of elementwise work).
 BATCH = 10_000_000
@@ -90,23 +89,33 @@ class Deadline:
             self.check()
 
 
+class _Run(threading.local):
+    """The run in this thread (blocks of one evaluation may run in threads)."""
+
+    deadline = None  # its Deadline, checked before each primitive; None: no time limit
+
+
+#: Read by `tensor.apply` and the backward pass before each primitive.
+run = _Run()
+
+
 def current() -> Deadline | None:
     """The deadline of the run in this thread, if any."""
-    return state.deadline
+    return run.deadline
 
 
 @contextmanager
 def limit(seconds: float | None):
     """Run the block under a deadline `seconds` from now, unless an earlier one is set."""
-    outer = current()
+    outer = run.deadline
     if seconds is None or outer is not None and outer.end <= time.monotonic() + seconds:
         yield outer
         return
-    state.deadline = Deadline(seconds)
+    run.deadline = Deadline(seconds)
     try:
-        yield state.deadline
+        yield run.deadline
     finally:
-        state.deadline = outer
+        run.deadline = outer
 
 
 def check(what: str = "the run") -> None:
@@ -144,16 +153,23 @@ def _cubic(factor):
     return cost
 
 
+def einsum_sizes(spec: str, shapes) -> dict:
+    """The length of each index letter of `spec` (no '...') in the operands' `shapes` (the
+    longest, where a length of 1 broadcasts)."""
+    sizes: dict = {}
+    for sub, shape in zip(spec.split("->")[0].split(","), shapes):
+        for c, n in zip(sub, shape):
+            sizes[c] = max(sizes.get(c, n), n)
+    return sizes
+
+
 def einsum_flops(spec: str, arrays, optimize: bool = False) -> float:
     """The operations of np.einsum: of its single loop over every index (its naive count,
     from the shapes) or, `optimize`d, of the pairwise contractions of np.einsum_path's
     greedy order (it reads the shapes only)."""
     if not optimize and "." not in spec:
-        ins = spec.split("->")[0].split(",")
-        dims: dict = {}
-        for sub, x in zip(ins, arrays):
-            dims.update(zip(sub, x.shape))
-        return float(len(ins)) * math.prod(dims.values())
+        sizes = einsum_sizes(spec, [x.shape for x in arrays])
+        return float(len(arrays)) * math.prod(sizes.values())
     label = "Optimized" if optimize else "Naive"
     try:
         text = np.einsum_path(spec, *[np.broadcast_to(0.0, x.shape) for x in arrays],

@@ -173,8 +173,9 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
             offset += size
     with forward_mode(), enable_grad():
         out_tuple, outs = _call(func, xs)
-    _count(n * sum(o.data.size for o in outs), "Jacobian", result=True)
-    if n * sum(o.data.size for o in outs) >= LARGE:
+    entries = n * sum(o.data.size for o in outs)
+    _count(entries, "Jacobian", result=True)
+    if entries >= LARGE:
         keep_freed_memory()
     with enable_grad() if create_graph else no_grad():
         rows = [_blocks(out, xs, sizes, create_graph) for out in outs]

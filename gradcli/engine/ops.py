@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 
 from . import functions as F
-from .clock import OPTIMIZE, einsum_flops
+from .clock import OPTIMIZE, einsum_flops, einsum_sizes
 from .kernels import vector
 from .tensor import Node, Tensor
 
@@ -625,11 +625,13 @@ def index_shape(shape: tuple[int, ...], index: tuple) -> tuple[int, ...]:
                 raise IndexError("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis "
                                  "(`None`) and integer or boolean arrays are valid indices")
             n = shape[dim]
-            if a.size and (wrong is None or a.ndim == 0) and (a.min() < -n or a.max() >= n):
-                bad = a.min() if a.min() < -n else a.max()
-                wrong = IndexError(f"index {bad} is out of bounds for axis {dim} with size {n}")
-                if a.ndim == 0:
-                    raise wrong
+            if a.size and (wrong is None or a.ndim == 0):
+                lo, hi = a.min(), a.max()
+                if lo < -n or hi >= n:
+                    wrong = IndexError(f"index {lo if lo < -n else hi} is out of bounds for "
+                                       f"axis {dim} with size {n}")
+                    if a.ndim == 0:
+                        raise wrong
             if fancy:
                 arrays.append(a.shape)
                 places.append((k, len(out)))
@@ -834,13 +836,9 @@ def _einsum_jvp(t, out, i, inputs, spec):
 
 
 def _einsum_shape(spec, shapes):
-    """The output's shape: each output letter's length (the longest where 1 broadcasts)."""
-    ins, res = spec.split("->")
-    sizes: dict = {}
-    for sub, shape in zip(ins.split(","), shapes):
-        for c, n in zip(sub, shape):
-            sizes[c] = max(sizes.get(c, n), n)
-    return tuple(sizes.get(c, 0) for c in res)
+    """The output's shape: each output letter's length."""
+    sizes = einsum_sizes(spec, shapes)
+    return tuple(sizes.get(c, 0) for c in spec.split("->")[1])
 
 
 def _einsum(*arrays, spec):

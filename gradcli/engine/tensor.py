@@ -6,6 +6,7 @@ Operators and methods are attached by `functions.py`, from the table of primitiv
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import warnings
 import weakref
@@ -13,6 +14,7 @@ import weakref
 import numpy as np
 
 from ..errors import EvalError, GraphError, LimitError, ShapeError
+from .clock import run as _run
 
 # -- grad mode and forward mode ------------------------------------------------------------
 
@@ -24,7 +26,6 @@ class _State(threading.local):
     symbolic = False  # True while tensors hold object arrays of sympy expressions
     raw = False  # True while an unrecorded backward pass runs the rules on NumPy arrays
     guard = None  # the limits of the run in progress (a Guard), None: no limits
-    deadline = None  # the run's clock.Deadline, checked before each primitive
 
 
 state = _State()
@@ -131,11 +132,10 @@ class Guard:
     def admit(self, prim, inputs: tuple, params: dict) -> None:
         """Refuse a primitive whose output would pass the element limit, before it runs."""
         if self.max_elements is not None:
-            shape = prim.out_shape(*[t.shape for t in inputs], **params)
-            n = 1
-            for k in shape:
-                n *= k
-            self.count(n, f"{prim.name} would make an array of shape {shape}:")
+            shape = prim.out_shape(*[t.data.shape for t in inputs], **params)
+            n = math.prod(shape)
+            if n > self.max_elements:  # (the message is made only then: this runs per op)
+                self.count(n, f"{prim.name} would make an array of shape {shape}:")
 
     def count(self, n: int, what: str) -> None:
         """Refuse `n` elements (`what` would make them) past the element limit."""
@@ -497,8 +497,9 @@ _new = object.__new__
 def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     """Run a primitive's forward and record it when gradients or tangents are wanted."""
     mode = state
-    if mode.deadline is not None:
-        mode.deadline.tick(prim.name, inputs, params)
+    deadline = _run.deadline
+    if deadline is not None:
+        deadline.tick(prim.name, inputs, params)
     fwd = prim.symbolic if mode.symbolic else prim.forward
     guard = mode.guard
     try:
