@@ -1,5 +1,12 @@
-"""The command line: typer commands (app.py) over one runner (run.py) and one output
-layer (output.py)."""
+"""The command line, in layers that import one way (each module only those below it):
+
+    __init__.py  the console script: the typer-free fast path (`run.quick`), else typer
+    app.py       the typer declarations of the commands and their options
+    visual.py    the bodies of `graph` and `plot`
+    run.py       the one runner: program, point, library call, exit code; `quick`
+    output.py    the one output layer: JSON documents and rich rendering, stdout and stderr
+    views.py     rich renderables of autograd: the graph's tree, the --explain table
+"""
 
 import sys
 

@@ -12,11 +12,17 @@ import json
 import os
 import sys
 from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import GradcliError, cells, echoed, printable
 from ..result import Result, jsonable, plain
+from .views import explain_table, graph_tree
+
+if TYPE_CHECKING:
+    from ..graph import Graph, GraphEdge, GraphNode
+    from ..plot import PlotData
 
 #: The Result field (and JSON key) holding each command's derivative.
 DERIVATIVE = {"grad": "gradient", "vjp": "vjp", "jvp": "jvp", "jacobian": "jacobian",
@@ -102,8 +108,7 @@ def result_doc(r: Result, command: str | None = None) -> dict:
         doc["intermediates"] = plain(r.intermediates)
     if r.explain is not None:  # --explain: the backward pass step by step (gradcli/explain.py)
         doc["explain"] = r.explain
-    doc["warnings"] = [{k: v for k, v in w.to_json().items() if k != "type"}
-                       for w in r.warnings]
+    doc["warnings"] = warning_docs(r.warnings)
     doc["check"] = check_doc(r)
     return doc
 
@@ -117,6 +122,119 @@ def check_doc(r: Result) -> dict | None:
         return None
     from ..symbolic import verdict
     return {"skipped": r.check_skipped, **verdict(skipped=r.check_skipped).fields()}
+
+
+def warning_docs(warnings: list[GradcliError]) -> list[dict]:
+    """The warnings of a document: each as its error's JSON, without the type."""
+    return [{k: v for k, v in w.to_json().items() if k != "type"} for w in warnings]
+
+
+#: Arrays with more elements are given as summaries only in the graph's JSON document.
+FULL_VALUES = 1000
+
+
+def graph_doc(g: Graph) -> dict:
+    """The JSON document of `gradcli graph` (`--format json`, or `--json`)::
+
+        {"command": "graph", "expression": TEXT, "point": {name: array},
+         "wrt": [name, ...], "output": ID, "cotangent": array (what backward started from),
+         "nodes": [
+           {"id": 0,                      # a small integer; the output is 0, then the inputs
+            "kind": "operation" | "variable" | "constant",
+            "name": "MulBackward0" | "x" | "constant",   # grad_fn name, variable name
+            "primitive": "mul" | null,
+            "shape": [2, 2], "dtype": "float64",
+            "value": array | null,        # null past FULL_VALUES elements (the summary stays)
+            "summary": "all 3",           # the value in a few characters
+            "requires_grad": true, "is_leaf": false,
+            "operation": "*" | null,      # the operation of the text that made it
+            "position": {"line", "col", "end_line", "end_col"} | null,   # 1-based
+            "text": "3*(x+2)**2" | null,  # that part of the expression
+            "names": ["y"],               # program names bound to this tensor at the end
+            "inputs": [ID, ...],          # in argument order (operations only)
+            "grad": array | null,         # d output / d this tensor (vᵀJ for --v); null
+                                          #   when no gradient flows to it (constants)
+            "grad_summary": "all 4.5" | null}, ...],
+         "edges": [{"from": ID, "to": ID, "input": i,   # tensor `from` is input i of `to`
+                    "grad": array | null, "grad_summary": str | null}, ...],
+                                          # the part of `from`'s gradient sent by `to`
+         "warnings": [...]}
+
+    Edges point the way the forward pass runs (input to output), as Graphviz draws them;
+    the backward pass walks them the other way.
+    """
+    return {"command": "graph", "expression": g.expression, "point": plain(g.point),
+            "wrt": list(g.wrt), "output": 0,
+            "cotangent": None if g.cotangent is None else jsonable(g.cotangent),
+            "nodes": [node_doc(n) for n in g.nodes],
+            "edges": [edge_doc(e) for e in g.edges],
+            "warnings": warning_docs(g.warnings)}
+
+
+def node_doc(n: GraphNode) -> dict:
+    """One node of the graph's JSON document (see `graph_doc`)."""
+    from ..graph import summary
+
+    return {
+        "id": n.id, "kind": n.kind, "name": n.name, "primitive": n.primitive,
+        "shape": list(n.shape), "dtype": n.dtype,
+        "value": jsonable(n.value) if n.value.size <= FULL_VALUES else None,
+        "summary": summary(n.value),
+        "requires_grad": n.requires_grad, "is_leaf": n.is_leaf,
+        "operation": n.operation, "position": n.position, "text": n.text,
+        "names": n.names, "inputs": n.inputs,
+        "grad": None if n.grad is None or n.grad.size > FULL_VALUES else jsonable(n.grad),
+        "grad_summary": None if n.grad is None else summary(n.grad)}
+
+
+def edge_doc(e: GraphEdge) -> dict:
+    """One edge of the graph's JSON document (see `graph_doc`)."""
+    from ..graph import summary
+
+    return {"from": e.source, "to": e.target, "input": e.input,
+            "grad": None if e.grad is None or e.grad.size > FULL_VALUES else jsonable(e.grad),
+            "grad_summary": None if e.grad is None else summary(e.grad)}
+
+
+def plot_doc(data: PlotData) -> dict:
+    """The JSON document of `gradcli plot`: the grid of each variable, the value over it and
+    the derivative (one variable, and the second with --order 2) or the gradient (two)."""
+    doc = {"command": "plot", "expression": data.expression, "wrt": list(data.wrt),
+           "point": plain(data.fixed),
+           "grid": {n: jsonable(a) for n, a in zip(data.wrt, data.axes)},
+           "value": jsonable(data.value)}
+    if len(data.wrt) == 1:
+        doc["derivative"] = jsonable(data.derivatives[0])
+        if len(data.derivatives) > 1:
+            doc["second_derivative"] = jsonable(data.derivatives[1])
+    else:
+        doc["gradient"] = {n: jsonable(d) for n, d in zip(data.wrt, data.derivatives)}
+    doc["warnings"] = warning_docs(data.warnings)
+    return doc
+
+
+def graph_text(g: Graph, fmt: str, fold: bool = True) -> str:
+    """The graph as text in a format of `gradcli graph --format`: json (`graph_doc`), dot,
+    mermaid, or tree (plain text, as --output FILE.txt writes it)."""
+    if fmt == "json":
+        return dumps(graph_doc(g)) + "\n"
+    if fmt == "dot":
+        return g.dot()
+    if fmt == "mermaid":
+        return g.mermaid()
+    return tree_text(g, fold=fold)
+
+
+def tree_text(g: Graph, fold: bool = True, width: int = 120) -> str:
+    """The tree (`views.graph_tree`) as plain text (for --output FILE.txt)."""
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    emit(Console(file=buf, width=width, color_system=None, highlight=False),
+         graph_tree(g, fold=fold))
+    return buf.getvalue()
 
 
 def error_doc(err: GradcliError) -> dict:
@@ -230,6 +348,17 @@ class JsonOutput:
     def functions(self, rows: list[dict]) -> None:
         """`gradcli functions`: {"command": "functions", "functions": [...]}."""
         print(dumps({"command": "functions", "functions": rows}))
+
+    def graph(self, g: Graph, fmt: str = "json", fold: bool = True) -> None:
+        """`gradcli graph`: the graph's text in `fmt` (the JSON document under --json)."""
+        sys.stdout.write(graph_text(g, fmt, fold=fold))
+
+    def plot(self, data: PlotData, saved: str | None = None) -> None:
+        """`gradcli plot`: its JSON document, also when the plot was `saved` to a file."""
+        print(dumps(plot_doc(data)))
+
+    def wrote(self, target: str) -> None:
+        """A file written: stdout holds the JSON alone, and stderr says nothing."""
 
     def batch_item(self, index: int, number: int, item: Result | GradcliError,
                    command: str | None = None) -> None:
@@ -529,7 +658,6 @@ class RichOutput:
         if r.check:
             self.check(r)
         if r.explain:
-            from .visual import explain_table
             emit(self.out, fit(self.out, explain_table(r.explain), keys=3))
 
     def check(self, r: Result) -> None:
@@ -601,6 +729,31 @@ class RichOutput:
             stacked += [Text(row["call"], style="bold cyan"), Padding(what, (0, 0, 0, 4))]
         narrow = max(len(row["call"]) for row in rows) > 0.4 * self.out.width
         emit(self.out, Group(*stacked) if narrow else grid)
+
+    def graph(self, g: Graph, fmt: str = "tree", fold: bool = True) -> None:
+        """`gradcli graph`: the rich tree (`views.graph_tree`), or the text of `fmt`."""
+        if fmt == "tree":
+            emit(self.out, graph_tree(g, fold=fold))
+        else:
+            sys.stdout.write(graph_text(g, fmt, fold=fold))
+
+    def plot(self, data: PlotData, saved: str | None = None) -> None:
+        """`gradcli plot`: drawn in the terminal (plotext), or the file it was `saved` to."""
+        if saved:
+            self.wrote(saved)
+            return
+        import shutil
+
+        from ..plot import terminal
+
+        size = shutil.get_terminal_size((100, 30))
+        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        sys.stdout.write(terminal(data, width=max(40, min(size.columns, 160)), color=color)
+                         + "\n")
+
+    def wrote(self, target: str) -> None:
+        """A file written: its name on stderr."""
+        print(f"wrote {printable(target)}", file=sys.stderr)
 
     def table(self, r: Result):
         from rich.table import Table

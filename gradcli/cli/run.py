@@ -90,11 +90,11 @@ def report(err: GradcliError, json: bool) -> int:
 def _single(command: str, options: dict, out) -> int:
     from .output import check_exit
 
-    prog = _compile(options)
+    prog = compile_program(options)
     if command == "diff":
         out.symbolic(_diff(prog, options))
         return 0
-    point = _point(options)
+    point = read_point(options)
     if command == "check":  # the gradient of a scalar output, else the Jacobian
         with_grad = prog.eval(point).value.size == 1
         derivative = "grad" if with_grad else "jacobian"
@@ -143,10 +143,10 @@ def _cross_check(prog, result, options: dict, *, forced: bool, default: bool) ->
 
 def _diff(prog, options: dict) -> dict:
     """The symbolic derivative of each --wrt variable (default: every variable)."""
-    names = _names(options["wrt"]) or prog.free_vars
+    names = wrt_names(options["wrt"]) or prog.free_vars
     point = None
     if options["at"] or options["at_json"]:  # shapes (and a point) from --at; others scalars
-        given = _point(options)
+        given = read_point(options)
         point = {n: given.get(n, 0.0) for n in prog.free_vars}
     derivatives = {}
     expression = None
@@ -180,8 +180,8 @@ def _batch(command: str, options: dict, out) -> int:
                          hint="give the point with --at")
     if command == "diff":
         raise UsageError("diff takes no --points", hint="give the shapes with --at")
-    prog = _compile(options)
-    shared = _point(options) if options["at"] or options["at_json"] else {}
+    prog = compile_program(options)
+    shared = read_point(options) if options["at"] or options["at_json"] else {}
     checked = command in CHECKED and (options["check"] or command == "check")
     if checked:
         import sympy  # noqa: F401  (once here: each check's forked child inherits it)
@@ -286,8 +286,8 @@ def _line_batch(prog, command: str, options: dict, first: int, lines: list,
                                  f"{MAX_TEXT_BYTES // 2**20} MiB, the cap for a line",
                                  hint="save large arrays as .npy and bind them with --at")
             text = line.decode("utf-8")
-            read[number] = {**shared, **_point(options, [], "-", io.StringIO(text),
-                                               label="this line of --points")}
+            read[number] = {**shared, **read_point(options, [], "-", io.StringIO(text),
+                                                   label="this line of --points")}
         except UnicodeDecodeError as e:
             read[number] = UsageError("this line of --points is not UTF-8 text",
                                       span=Span(number, e.start, number, e.start + 1),
@@ -331,7 +331,7 @@ def _column_batch(prog, command: str, options: dict, first: int, index: int, lin
     except (TypeError, ValueError):  # an array or a string among the values
         return None
     cols.update({k: np.full(len(rows), v, np.float64) for k, v in shared.items()})
-    got = columns(prog, command, cols, _names(options["wrt"]))
+    got = columns(prog, command, cols, wrt_names(options["wrt"]))
     if got is None:
         return None
     # the lines of the points (a last empty line, left out of `rows`, has none)
@@ -393,7 +393,9 @@ def _batch_results(prog, command: str, points: list[dict], options: dict) -> lis
 JSON_ENTRY_BYTES = 80
 
 
-def _compile(options: dict):
+def compile_program(options: dict):
+    """The program of the command line (its expression or -f file), compiled with the
+    options' dtype and limits."""
     import gradcli as gc
 
     text = _program_text(options)
@@ -421,8 +423,8 @@ def _program_text(options: dict) -> str:
     return read_text(file, "program file").rstrip()
 
 
-def _point(options: dict, at: list[str] | None = None, at_json: str | None = None,
-           stdin=None, label: str | None = None) -> dict:
+def read_point(options: dict, at: list[str] | None = None, at_json: str | None = None,
+               stdin=None, label: str | None = None) -> dict:
     """The point of --at/--at-json, or of the given bindings (for --v and batch lines,
     `label` naming the line in messages)."""
     from ..lang.points import load_point
@@ -436,7 +438,7 @@ def _point(options: dict, at: list[str] | None = None, at_json: str | None = Non
 
 def _library_options(command: str, options: dict) -> dict:
     """The keyword arguments of the library call for this command's options."""
-    kw = {} if command == "eval" else {"wrt": _names(options["wrt"])}
+    kw = {} if command == "eval" else {"wrt": wrt_names(options["wrt"])}
     if options.get("intermediates"):
         kw["intermediates"] = True
     if options.get("explain"):
@@ -444,13 +446,14 @@ def _library_options(command: str, options: dict) -> dict:
     if command == "jacobian":
         kw["mode"] = options["mode"].value if "mode" in options else "auto"
     if command == "vjp":
-        kw["v"] = _point(options, [f"v={options['v']}"])["v"]
+        kw["v"] = read_point(options, [f"v={options['v']}"])["v"]
     if command == "jvp":
-        kw["tangents"] = _point(options, [options["v"]])
+        kw["tangents"] = read_point(options, [options["v"]])
     return kw
 
 
-def _names(wrt: str | None) -> tuple[str, ...] | None:
+def wrt_names(wrt: str | None) -> tuple[str, ...] | None:
+    """The names of --wrt ("w, b" -> ("w", "b")), or None when not given."""
     return None if wrt is None else tuple(n.strip() for n in wrt.split(",") if n.strip())
 
 
