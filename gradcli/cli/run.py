@@ -459,6 +459,10 @@ def wrt_names(wrt: str | None) -> tuple[str, ...] | None:
 
 # -- the plainest command lines, without typer ----------------------------------------------
 
+# The tables below repeat, for `quick`, part of what app.py declares for typer (which
+# `quick` must not import); tests/test_cli_quick.py checks them against typer's declarations
+# and runs generated command lines both ways, so the two cannot drift.
+
 #: What typer gives a command for every option not on the command line (a test checks
 #: that these are exactly the defaults of the declared commands).
 DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wrt=None,
@@ -467,8 +471,12 @@ DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wr
                 time_limit=60.0, points=None)
 OWN_DEFAULTS = {"eval": {}, "hessian": {}, "grad": dict(intermediates=False, explain=None),
                 "jacobian": dict(mode=Mode.auto)}
-_VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}
-_FLAGS = {"--json": ("json", True), "--check": ("check", True), "--no-check": ("check", False)}
+#: The options with a value that `quick` reads: option -> the command's parameter (--at is
+#: repeatable, the others take their last value, as typer's; --dtype one of `DType`).
+QUICK_VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}
+#: The flags that `quick` reads: option -> (the command's parameter, its value).
+QUICK_FLAGS = {"--json": ("json", True), "--check": ("check", True),
+               "--no-check": ("check", False)}
 
 
 def quick(argv: list[str]) -> int | None:
@@ -486,10 +494,10 @@ def quick(argv: list[str]) -> int | None:
             if len(rest) != 1 or expression is not None:
                 return None
             expression = rest[0]
-        elif token in _FLAGS:
-            key, flag = _FLAGS[token]
+        elif token in QUICK_FLAGS:
+            key, flag = QUICK_FLAGS[token]
             options[key] = flag
-        elif name in _VALUED:
+        elif name in QUICK_VALUED:
             value = value if eq else next(args, None)
             if value is None:
                 return None
@@ -500,7 +508,7 @@ def quick(argv: list[str]) -> int | None:
                     return None
                 options["dtype"] = DType(value)
             else:
-                options[_VALUED[name]] = value
+                options[QUICK_VALUED[name]] = value
         elif token.startswith("--") or (token[:1] == "-" and token[1:2].isalpha()) \
                 or expression is not None:
             return None  # another option, a short one, or a second expression: typer's
