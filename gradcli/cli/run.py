@@ -20,6 +20,7 @@ import numpy as np
 
 from ..engine import clock
 from ..errors import GradcliError, InternalError, UsageError
+from . import output
 
 
 class DType(str, Enum):
@@ -43,8 +44,6 @@ class ExplainLevel(str, Enum):
 def run(command: str, options: dict, runner=None) -> int:
     """Run one command; every outcome ends here as an exit code (a closed pipe or a full
     disk under the output too: see `output.ended`)."""
-    from . import output
-
     try:
         code = _outcome(command, options, runner)
         sys.stdout.flush()
@@ -59,8 +58,6 @@ def _outcome(command: str, options: dict, runner=None) -> int:
     # NumPy's own RuntimeWarnings ("Mean of empty slice") would reach the user with a path
     # into site-packages; gradcli's domain warnings say what happened, and where
     warnings.filterwarnings("ignore", category=RuntimeWarning)
-    from . import output
-
     batch = runner is None and options["points"] is not None
     out = output.JsonOutput() if options["json"] or batch else output.RichOutput()
     try:
@@ -81,15 +78,11 @@ def _outcome(command: str, options: dict, runner=None) -> int:
 
 def report(err: GradcliError, json: bool) -> int:
     """Show an error found before a command ran (a usage error); its exit code."""
-    from . import output
-
     (output.JsonOutput() if json else output.RichOutput()).error(err)
     return err.exit_code
 
 
 def _single(command: str, options: dict, out) -> int:
-    from .output import check_exit
-
     prog = compile_program(options)
     if command == "diff":
         out.symbolic(_diff(prog, options))
@@ -105,7 +98,7 @@ def _single(command: str, options: dict, out) -> int:
         _cross_check(prog, result, options, forced=command == "check",
                      default=not options["json"])
     out.result(result, command=command)
-    return check_exit(result)
+    return output.check_exit(result)
 
 
 #: The commands whose results the cross-check can compare.
@@ -171,8 +164,6 @@ _READ = 1 << 20
 def _batch(command: str, options: dict, out) -> int:
     """NDJSON in, NDJSON out, in order, chunk by chunk: each line that fails becomes an
     error record in its place and every other line is computed and written."""
-    from .output import batch_progress, check_exit
-
     if options["points"] == "-" == options["at_json"]:
         raise UsageError("--points - and --at-json - cannot both read standard input")
     if options.get("explain"):
@@ -186,7 +177,7 @@ def _batch(command: str, options: dict, out) -> int:
     if checked:
         import sympy  # noqa: F401  (once here: each check's forked child inherits it)
     index, failed, worst = 0, False, 0  # worst: the checks' part of the exit code
-    with _points_stream(options["points"]) as (stream, size), batch_progress(size) as tick:
+    with _points_stream(options["points"]) as (stream, size), output.batch_progress(size) as tick:
         for first, lines in _chunks(stream):
             count = _column_batch(prog, command, options, first, index, lines, shared, out)
             if count is None:
@@ -198,7 +189,7 @@ def _batch(command: str, options: dict, out) -> int:
                     if isinstance(item, GradcliError):
                         failed = True
                     else:
-                        worst = max(worst, check_exit(item))
+                        worst = max(worst, output.check_exit(item))
                     index += 1
             else:
                 index += count
