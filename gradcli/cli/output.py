@@ -1,8 +1,10 @@
 """The one output layer: the same Result objects rendered as strict JSON or with rich.
 
-Commands never format. They hand a `Result` (or a `GradcliError`) to the renderer chosen
-once from `--json`; warnings and errors always go to stderr. rich is imported only by the
-rich renderer, so `--json` runs never load it.
+Commands never format. They hand a `Result` (or a `GradcliError`, or what `graph` and
+`plot` describe: `gradcli.graph.Graph`, `gradcli.plot.PlotData`) to the renderer chosen
+once from `--json`; warnings and errors always go to stderr. The JSON documents are built
+here, and nothing below cli/ prints. rich is imported only by the rich renderer, so
+`--json` runs never load it.
 """
 
 from __future__ import annotations
@@ -213,30 +215,6 @@ def plot_doc(data: PlotData) -> dict:
     return doc
 
 
-def graph_text(g: Graph, fmt: str, fold: bool = True) -> str:
-    """The graph as text in a format of `gradcli graph --format`: json (`graph_doc`), dot,
-    mermaid, or tree (plain text, as --output FILE.txt writes it)."""
-    if fmt == "json":
-        return dumps(graph_doc(g)) + "\n"
-    if fmt == "dot":
-        return g.dot()
-    if fmt == "mermaid":
-        return g.mermaid()
-    return tree_text(g, fold=fold)
-
-
-def tree_text(g: Graph, fold: bool = True, width: int = 120) -> str:
-    """The tree (`views.graph_tree`) as plain text (for --output FILE.txt)."""
-    import io
-
-    from rich.console import Console
-
-    buf = io.StringIO()
-    emit(Console(file=buf, width=width, color_system=None, highlight=False),
-         graph_tree(g, fold=fold))
-    return buf.getvalue()
-
-
 def error_doc(err: GradcliError) -> dict:
     return {"error": err.to_json()}
 
@@ -321,6 +299,32 @@ def column_lines(cols, command: str, first: int, lines: np.ndarray) -> str:
         doc = record(first + i, int(lines[i]), result_doc(cols.result(i), command))
         flat[i * width:(i + 1) * width] = [line(doc) + "\n"] + [""] * (width - 1)
     return "".join(flat)
+
+
+# -- the graph's text formats ---------------------------------------------------------------
+
+def graph_text(g: Graph, fmt: str, fold: bool = True) -> str:
+    """The graph as text in a format of `gradcli graph --format`: json (`graph_doc`), dot,
+    mermaid, or tree (plain text, as --output FILE.txt writes it)."""
+    if fmt == "json":
+        return dumps(graph_doc(g)) + "\n"
+    if fmt == "dot":
+        return g.dot()
+    if fmt == "mermaid":
+        return g.mermaid()
+    return tree_text(g, fold=fold)
+
+
+def tree_text(g: Graph, fold: bool = True, width: int = 120) -> str:
+    """The tree (`views.graph_tree`) as plain text (for --output FILE.txt)."""
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    emit(Console(file=buf, width=width, color_system=None, highlight=False),
+         graph_tree(g, fold=fold))
+    return buf.getvalue()
 
 
 class JsonOutput:
