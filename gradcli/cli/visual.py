@@ -93,7 +93,6 @@ def _write(target: str, text: str) -> None:
         raise UsageError(f"cannot write {target}: {e.strerror}") from None
 
 
-
 # -- gradcli plot --------------------------------------------------------------------------------
 
 def plot_command(command: str, options: dict, out) -> int:
