@@ -2,9 +2,9 @@
 
 Commands never format. They hand a `Result` (or a `GradcliError`, or what `graph` and
 `plot` describe: `gradcli.graph.Graph`, `gradcli.plot.PlotData`) to the renderer chosen
-once from `--json`; warnings and errors always go to stderr. The JSON documents are built
-here, and nothing below cli/ prints. rich is imported only by the rich renderer, so
-`--json` runs never load it.
+once from `--json`; warnings and errors always go to stderr. Nothing below cli/ prints.
+rich (and `views.py`, what graph, plot and --explain show) are imported only when used, so
+the plain `--json` runs never load them.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import GradcliError, cells, echoed, printable
-from ..result import Result, jsonable, plain
-from .views import explain_table, graph_tree
+from ..result import Result, jsonable, plain, warning_docs
 
 if TYPE_CHECKING:
-    from ..graph import Graph, GraphEdge, GraphNode
+    from ..graph import Graph
     from ..plot import PlotData
 
 #: The Result field (and JSON key) holding each command's derivative.
@@ -126,95 +125,6 @@ def check_doc(r: Result) -> dict | None:
     return {"skipped": r.check_skipped, **verdict(skipped=r.check_skipped).fields()}
 
 
-def warning_docs(warnings: list[GradcliError]) -> list[dict]:
-    """The warnings of a document: each as its error's JSON, without the type."""
-    return [{k: v for k, v in w.to_json().items() if k != "type"} for w in warnings]
-
-
-#: Arrays with more elements are given as summaries only in the graph's JSON document.
-FULL_VALUES = 1000
-
-
-def graph_doc(g: Graph) -> dict:
-    """The JSON document of `gradcli graph` (`--format json`, or `--json`)::
-
-        {"command": "graph", "expression": TEXT, "point": {name: array},
-         "wrt": [name, ...], "output": ID, "cotangent": array (what backward started from),
-         "nodes": [
-           {"id": 0,                      # a small integer; the output is 0, then the inputs
-            "kind": "operation" | "variable" | "constant",
-            "name": "MulBackward0" | "x" | "constant",   # grad_fn name, variable name
-            "primitive": "mul" | null,
-            "shape": [2, 2], "dtype": "float64",
-            "value": array | null,        # null past FULL_VALUES elements (the summary stays)
-            "summary": "all 3",           # the value in a few characters
-            "requires_grad": true, "is_leaf": false,
-            "operation": "*" | null,      # the operation of the text that made it
-            "position": {"line", "col", "end_line", "end_col"} | null,   # 1-based
-            "text": "3*(x+2)**2" | null,  # that part of the expression
-            "names": ["y"],               # program names bound to this tensor at the end
-            "inputs": [ID, ...],          # in argument order (operations only)
-            "grad": array | null,         # d output / d this tensor (vᵀJ for --v); null
-                                          #   when no gradient flows to it (constants)
-            "grad_summary": "all 4.5" | null}, ...],
-         "edges": [{"from": ID, "to": ID, "input": i,   # tensor `from` is input i of `to`
-                    "grad": array | null, "grad_summary": str | null}, ...],
-                                          # the part of `from`'s gradient sent by `to`
-         "warnings": [...]}
-
-    Edges point the way the forward pass runs (input to output), as Graphviz draws them;
-    the backward pass walks them the other way.
-    """
-    return {"command": "graph", "expression": g.expression, "point": plain(g.point),
-            "wrt": list(g.wrt), "output": 0,
-            "cotangent": None if g.cotangent is None else jsonable(g.cotangent),
-            "nodes": [node_doc(n) for n in g.nodes],
-            "edges": [edge_doc(e) for e in g.edges],
-            "warnings": warning_docs(g.warnings)}
-
-
-def node_doc(n: GraphNode) -> dict:
-    """One node of the graph's JSON document (see `graph_doc`)."""
-    from ..graph import summary
-
-    return {
-        "id": n.id, "kind": n.kind, "name": n.name, "primitive": n.primitive,
-        "shape": list(n.shape), "dtype": n.dtype,
-        "value": jsonable(n.value) if n.value.size <= FULL_VALUES else None,
-        "summary": summary(n.value),
-        "requires_grad": n.requires_grad, "is_leaf": n.is_leaf,
-        "operation": n.operation, "position": n.position, "text": n.text,
-        "names": n.names, "inputs": n.inputs,
-        "grad": None if n.grad is None or n.grad.size > FULL_VALUES else jsonable(n.grad),
-        "grad_summary": None if n.grad is None else summary(n.grad)}
-
-
-def edge_doc(e: GraphEdge) -> dict:
-    """One edge of the graph's JSON document (see `graph_doc`)."""
-    from ..graph import summary
-
-    return {"from": e.source, "to": e.target, "input": e.input,
-            "grad": None if e.grad is None or e.grad.size > FULL_VALUES else jsonable(e.grad),
-            "grad_summary": None if e.grad is None else summary(e.grad)}
-
-
-def plot_doc(data: PlotData) -> dict:
-    """The JSON document of `gradcli plot`: the grid of each variable, the value over it and
-    the derivative (one variable, and the second with --order 2) or the gradient (two)."""
-    doc = {"command": "plot", "expression": data.expression, "wrt": list(data.wrt),
-           "point": plain(data.fixed),
-           "grid": {n: jsonable(a) for n, a in zip(data.wrt, data.axes)},
-           "value": jsonable(data.value)}
-    if len(data.wrt) == 1:
-        doc["derivative"] = jsonable(data.derivatives[0])
-        if len(data.derivatives) > 1:
-            doc["second_derivative"] = jsonable(data.derivatives[1])
-    else:
-        doc["gradient"] = {n: jsonable(d) for n, d in zip(data.wrt, data.derivatives)}
-    doc["warnings"] = warning_docs(data.warnings)
-    return doc
-
-
 def error_doc(err: GradcliError) -> dict:
     return {"error": err.to_json()}
 
@@ -307,6 +217,7 @@ def graph_text(g: Graph, fmt: str, fold: bool = True) -> str:
     """The graph as text in a format of `gradcli graph --format`: json (`graph_doc`), dot,
     mermaid, or tree (plain text, as --output FILE.txt writes it)."""
     if fmt == "json":
+        from .views import graph_doc
         return dumps(graph_doc(g)) + "\n"
     if fmt == "dot":
         return g.dot()
@@ -320,6 +231,8 @@ def tree_text(g: Graph, fold: bool = True, width: int = 120) -> str:
     import io
 
     from rich.console import Console
+
+    from .views import graph_tree
 
     buf = io.StringIO()
     emit(Console(file=buf, width=width, color_system=None, highlight=False),
@@ -359,6 +272,7 @@ class JsonOutput:
 
     def plot(self, data: PlotData, saved: str | None = None) -> None:
         """`gradcli plot`: its JSON document, also when the plot was `saved` to a file."""
+        from .views import plot_doc
         print(dumps(plot_doc(data)))
 
     def wrote(self, target: str) -> None:
@@ -662,6 +576,7 @@ class RichOutput:
         if r.check:
             self.check(r)
         if r.explain:
+            from .views import explain_table
             emit(self.out, fit(self.out, explain_table(r.explain), keys=3))
 
     def check(self, r: Result) -> None:
@@ -737,6 +652,7 @@ class RichOutput:
     def graph(self, g: Graph, fmt: str = "tree", fold: bool = True) -> None:
         """`gradcli graph`: the rich tree (`views.graph_tree`), or the text of `fmt`."""
         if fmt == "tree":
+            from .views import graph_tree
             emit(self.out, graph_tree(g, fold=fold))
         else:
             sys.stdout.write(graph_text(g, fmt, fold=fold))

@@ -1,9 +1,19 @@
-"""rich views of autograd: the recorded graph as a tree (`gradcli graph`) and the backward
-pass step by step (`--explain`). Renderables only: the output layer (`output.py`) prints
-them. rich is imported inside the functions that draw.
+"""What `graph`, `plot` and `--explain` show, for the output layer (`output.py`) to print:
+the recorded graph as a rich tree and as a JSON document, the plot's JSON document, and the
+backward pass step by step as a rich table. The output layer loads this module only to
+show one of them (plain runs never compile it); rich is imported by the functions that draw.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ..errors import printable, shortened
+from ..result import jsonable, plain, warning_docs
+
+if TYPE_CHECKING:
+    from ..graph import Graph, GraphEdge, GraphNode
+    from ..plot import PlotData
 
 #: Chains of at least this many nodes of the same operation fold into one line of the tree.
 FOLD = 3
@@ -133,6 +143,92 @@ def _count_below(graph, n, shown: set) -> int:
     shown.update(seen)
     return len(seen)
 
+
+
+# -- JSON documents -------------------------------------------------------------------------------
+
+#: Arrays with more elements are given as summaries only in the graph's JSON document.
+FULL_VALUES = 1000
+
+
+def graph_doc(g: Graph) -> dict:
+    """The JSON document of `gradcli graph` (`--format json`, or `--json`)::
+
+        {"command": "graph", "expression": TEXT, "point": {name: array},
+         "wrt": [name, ...], "output": ID, "cotangent": array (what backward started from),
+         "nodes": [
+           {"id": 0,                      # a small integer; the output is 0, then the inputs
+            "kind": "operation" | "variable" | "constant",
+            "name": "MulBackward0" | "x" | "constant",   # grad_fn name, variable name
+            "primitive": "mul" | null,
+            "shape": [2, 2], "dtype": "float64",
+            "value": array | null,        # null past FULL_VALUES elements (the summary stays)
+            "summary": "all 3",           # the value in a few characters
+            "requires_grad": true, "is_leaf": false,
+            "operation": "*" | null,      # the operation of the text that made it
+            "position": {"line", "col", "end_line", "end_col"} | null,   # 1-based
+            "text": "3*(x+2)**2" | null,  # that part of the expression
+            "names": ["y"],               # program names bound to this tensor at the end
+            "inputs": [ID, ...],          # in argument order (operations only)
+            "grad": array | null,         # d output / d this tensor (vᵀJ for --v); null
+                                          #   when no gradient flows to it (constants)
+            "grad_summary": "all 4.5" | null}, ...],
+         "edges": [{"from": ID, "to": ID, "input": i,   # tensor `from` is input i of `to`
+                    "grad": array | null, "grad_summary": str | null}, ...],
+                                          # the part of `from`'s gradient sent by `to`
+         "warnings": [...]}
+
+    Edges point the way the forward pass runs (input to output), as Graphviz draws them;
+    the backward pass walks them the other way.
+    """
+    return {"command": "graph", "expression": g.expression, "point": plain(g.point),
+            "wrt": list(g.wrt), "output": 0,
+            "cotangent": None if g.cotangent is None else jsonable(g.cotangent),
+            "nodes": [node_doc(n) for n in g.nodes],
+            "edges": [edge_doc(e) for e in g.edges],
+            "warnings": warning_docs(g.warnings)}
+
+
+def node_doc(n: GraphNode) -> dict:
+    """One node of the graph's JSON document (see `graph_doc`)."""
+    from ..graph import summary
+
+    return {
+        "id": n.id, "kind": n.kind, "name": n.name, "primitive": n.primitive,
+        "shape": list(n.shape), "dtype": n.dtype,
+        "value": jsonable(n.value) if n.value.size <= FULL_VALUES else None,
+        "summary": summary(n.value),
+        "requires_grad": n.requires_grad, "is_leaf": n.is_leaf,
+        "operation": n.operation, "position": n.position, "text": n.text,
+        "names": n.names, "inputs": n.inputs,
+        "grad": None if n.grad is None or n.grad.size > FULL_VALUES else jsonable(n.grad),
+        "grad_summary": None if n.grad is None else summary(n.grad)}
+
+
+def edge_doc(e: GraphEdge) -> dict:
+    """One edge of the graph's JSON document (see `graph_doc`)."""
+    from ..graph import summary
+
+    return {"from": e.source, "to": e.target, "input": e.input,
+            "grad": None if e.grad is None or e.grad.size > FULL_VALUES else jsonable(e.grad),
+            "grad_summary": None if e.grad is None else summary(e.grad)}
+
+
+def plot_doc(data: PlotData) -> dict:
+    """The JSON document of `gradcli plot`: the grid of each variable, the value over it and
+    the derivative (one variable, and the second with --order 2) or the gradient (two)."""
+    doc = {"command": "plot", "expression": data.expression, "wrt": list(data.wrt),
+           "point": plain(data.fixed),
+           "grid": {n: jsonable(a) for n, a in zip(data.wrt, data.axes)},
+           "value": jsonable(data.value)}
+    if len(data.wrt) == 1:
+        doc["derivative"] = jsonable(data.derivatives[0])
+        if len(data.derivatives) > 1:
+            doc["second_derivative"] = jsonable(data.derivatives[1])
+    else:
+        doc["gradient"] = {n: jsonable(d) for n, d in zip(data.wrt, data.derivatives)}
+    doc["warnings"] = warning_docs(data.warnings)
+    return doc
 
 
 # -- --explain ---------------------------------------------------------------------------------
