@@ -48,9 +48,13 @@ import numpy as np
 from .engine.backward import run_backward
 from .engine.tensor import Tensor, enable_grad, no_grad
 from .errors import printable
+from .values import cotangent
 
 #: Arrays with more elements are given as summaries only in the JSON document.
 FULL_VALUES = 1000
+#: A chain of at least this many nodes of one operation folds into one entry of --explain
+#: and one line of the graph's tree.
+FOLD = 3
 
 # -- walking the recorded graph (shared with the symbolic cross-check) ------------------------
 
@@ -60,11 +64,11 @@ def recorded(compiled, point: dict, wrt) -> tuple[Tensor, dict, object]:
 
     The `wrt` variables are leaves requiring grad (returned by name); the other variables are
     plain tensors given by us too, so that every input of the graph is known by name."""
-    leaves = compiled._leaves(point, wrt)
+    leaves = compiled.leaves(point, wrt)
     variables = {n: leaves[n] if n in leaves else Tensor._wrap(point[n])
                  for n in compiled.free_vars}
     with enable_grad():
-        run = compiled._run(point, variables)
+        run = compiled.run(point, variables)
     run.variables = variables
     return run.value, leaves, run
 
@@ -335,7 +339,7 @@ def describe(compiled, point: dict, wrt=None, v=None) -> Graph:
     """Record the graph at `point`, run backward (from `v`, or ones: the gradient of the
     sum of the output) keeping it, and describe every tensor in it."""
     point = compiled.point(point)
-    wrt = compiled._wrt(wrt)
+    wrt = compiled.resolve_wrt(wrt)
     out, leaves, run = recorded(compiled, point, wrt)
     variable_of = {id(t): name for name, t in run.variables.items()}
     order = nodes(out)
@@ -347,7 +351,6 @@ def describe(compiled, point: dict, wrt=None, v=None) -> Graph:
     captured: dict = {}
     cot = None
     if out.requires_grad:
-        from .api import cotangent
         cot = np.ones_like(out.data) if v is None else cotangent(v, out)
 
         def watch(node, i, g, gi):
