@@ -81,7 +81,7 @@ def explain_nonfinite(compiled, result) -> dict | None:
     if all(np.all(np.isfinite(np.asarray(d, float))) for d in derivs.values()):
         return None
     try:
-        out, leaves, run = recorded(compiled, result.point, result.wrt)
+        out, _, run = recorded(compiled, result.point, result.wrt)
     except GradcliError:
         return None
     if not out.requires_grad:
