@@ -13,6 +13,8 @@ from ..result import DERIVATIVE
 
 @dataclass
 class Tolerance:
+    """How close one method must come to autograd: |a − ref| ≤ atol + rtol·|ref|."""
+
     atol: float
     rtol: float
 
