@@ -9,14 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import printable, shortened
+from ..graph import FOLD, Graph, GraphEdge, GraphNode, summary
 from ..result import jsonable, plain, warning_docs
 
 if TYPE_CHECKING:
-    from ..graph import Graph, GraphEdge, GraphNode
     from ..plot import PlotData
 
-#: Chains of at least this many nodes of the same operation fold into one line of the tree.
-FOLD = 3
 #: The tree shows this many levels; deeper parts are counted (the other formats show all).
 MAX_DEPTH = 60
 #: The tree and --explain show a node's text in at most this many columns.
@@ -28,8 +26,6 @@ SNIPPET = 40
 def _label(graph, n, count: int = 1):
     """One node as a line of the tree: name, place in the text, shape, value, gradient."""
     from rich.text import Text
-
-    from ..graph import summary
 
     t = Text()
     if n.kind == "operation":
@@ -82,8 +78,6 @@ def graph_tree(graph, fold: bool = True):
     chains fold into one line."""
     from rich.text import Text
     from rich.tree import Tree
-
-    from ..graph import summary
 
     uses = {n.id: 0 for n in graph.nodes}
     for e in graph.edges:
@@ -191,8 +185,6 @@ def graph_doc(g: Graph) -> dict:
 
 def node_doc(n: GraphNode) -> dict:
     """One node of the graph's JSON document (see `graph_doc`)."""
-    from ..graph import summary
-
     return {
         "id": n.id, "kind": n.kind, "name": n.name, "primitive": n.primitive,
         "shape": list(n.shape), "dtype": n.dtype,
@@ -207,8 +199,6 @@ def node_doc(n: GraphNode) -> dict:
 
 def edge_doc(e: GraphEdge) -> dict:
     """One edge of the graph's JSON document (see `graph_doc`)."""
-    from ..graph import summary
-
     return {"from": e.source, "to": e.target, "input": e.input,
             "grad": None if e.grad is None or e.grad.size > FULL_VALUES else jsonable(e.grad),
             "grad_summary": None if e.grad is None else summary(e.grad)}
