@@ -4,9 +4,9 @@ The graph PyTorch's tutorials draw: tensors are its nodes, the functions that ma
 (`grad_fn`: `AddBackward0`, `MulBackward0` …) its edges. `describe()` runs the forward with
 recording and the backward with `retain_graph=True`, so that every tensor is known with its
 value *and* its gradient (the cotangent that reached it), and gives a `Graph`: one entry per
-tensor, the output first. It renders as Graphviz text (`Graph.dot()`) or a
-mermaid flowchart (`Graph.mermaid()`); the rich tree and the JSON document of `gradcli graph`
-are the command line's (`gradcli/cli/views.py`, `gradcli/cli/output.py`). Nothing here prints.
+tensor, the output first. It renders as Graphviz text (`Graph.dot()`) or a mermaid
+flowchart (`Graph.mermaid()`); the rich tree and the JSON document of `gradcli graph` are
+the command line's (`gradcli/cli/views.py`). Nothing here prints.
 
 Edges point the way the forward pass runs (input to output), as Graphviz draws them; the
 backward pass walks them the other way.
