@@ -24,17 +24,23 @@ from . import output
 
 
 class DType(str, Enum):
+    """The choices of --dtype."""
+
     float64 = "float64"
     float32 = "float32"
 
 
 class Mode(str, Enum):
+    """The choices of jacobian's --mode."""
+
     auto = "auto"
     rev = "rev"
     fwd = "fwd"
 
 
 class ExplainLevel(str, Enum):
+    """The levels of --explain (the bare flag: brief)."""
+
     brief = "brief"
     full = "full"
 

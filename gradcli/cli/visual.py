@@ -25,6 +25,8 @@ class MissingProgram(UsageError):
 
 
 class GraphFormat(str, Enum):
+    """The choices of graph's --format."""
+
     tree = "tree"
     dot = "dot"
     mermaid = "mermaid"
