@@ -83,10 +83,6 @@ def log_softmax(x, axis=-1):
     return x - logsumexp(x, axis, keepdims=True)
 
 
-def logical_not(x):
-    return E.logical_not(x)
-
-
 # -- Tensor operators and methods ----------------------------------------------------------------
 
 def _reflected(fn):
