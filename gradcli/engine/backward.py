@@ -64,24 +64,43 @@ def consumers(roots: list) -> dict:
     return counts
 
 
+class TopologicalWalk:
+    """THE topological sort of the engine, as a walk over the nodes reachable from `roots`
+    (None among them is skipped), outputs first: iterating gives each node once every node
+    that consumes it (through an input that requires grad) has `release`d it: Kahn's order
+    over `consumers`, of the nodes ready the last made ready first. The backward pass
+    releases a node's inputs as it sends them their cotangents; `topological_order` walks
+    the whole graph at once. Raises GraphError for a freed graph."""
+
+    def __init__(self, roots: list):
+        self.counts = consumers(roots)
+        self.ready = [n for n in dict.fromkeys(roots) if n is not None and self.counts[n] == 0]
+
+    def __iter__(self):
+        ready = self.ready
+        while ready:
+            yield ready.pop()
+
+    def release(self, node) -> None:
+        """One consumer of `node` is done with it."""
+        left = self.counts[node] - 1
+        self.counts[node] = left
+        if not left:
+            self.ready.append(node)
+
+
 def topological_order(roots: list) -> list:
-    """THE topological sort of the engine: the nodes reachable from `roots`, outputs first,
-    each before every node that made one of its inputs (Kahn's order over `consumers`: of
-    the nodes ready, the last made ready comes first). The backward pass runs in this order;
-    reversed, it is an order of the forward. Raises GraphError for a freed graph."""
-    counts = consumers(roots)
-    ready = [n for n in dict.fromkeys(roots) if n is not None and counts[n] == 0]
+    """The nodes reachable from `roots` in the order of `TopologicalWalk`: outputs first,
+    each before every node that made one of its inputs (reversed, an order of the forward:
+    the tape's)."""
+    walk = TopologicalWalk(roots)
+    release = walk.release
     order = []
-    while ready:
-        node = ready.pop()
+    for node in walk:
         order.append(node)
         for t in node.inputs:
-            child = t.grad_fn
-            if child is not None and t.requires_grad:
-                left = counts[child] - 1
-                counts[child] = left
-                if not left:
-                    ready.append(child)
+            if t.grad_fn is not None and t.requires_grad:
+                release(t.grad_fn)
     return order
 
 
@@ -155,13 +174,19 @@ class _Walk:
             elif out.requires_grad:
                 _accumulate(self.leaf_grads, id(out), g)
                 self.leaves[id(out)] = out
-        self.order = topological_order([o.grad_fn for o in outputs])
+        self.order = TopologicalWalk([o.grad_fn for o in outputs])
+        self.done: list = []  # the nodes run
 
     def nodes(self):
-        """Each node with its total cotangent, in the order backward runs them."""
+        """Each node with its total cotangent, in the order backward runs them (a node
+        comes once every node it feeds has sent it its share: `send`)."""
         deadline = current_deadline()
-        node_grads, raw = self.node_grads, self.raw
-        for node in self.order:
+        node_grads, raw, done = self.node_grads, self.raw, self.done
+        accumulate, want_nodes, captured = self.accumulate, self.want_nodes, self.captured
+        ready = self.order.ready
+        while ready:  # (iterating `self.order`, inlined)
+            node = ready.pop()
+            done.append(node)
             if deadline is not None:  # each rule costs about what its forward did
                 deadline.tick(node.prim.name, node.inputs, node.params)
             g = node_grads.pop(node)
@@ -169,18 +194,18 @@ class _Walk:
                 g = _run_hooks(node.hooks, _tensor(g))
                 if raw:
                     g = as_raw(g)
-            if node.retained is not None and self.accumulate:
+            if node.retained is not None and accumulate:
                 kept = node.retained()
                 if kept is not None:
                     gt = _tensor(g)
                     kept._grad = gt if kept._grad is None else kept._grad + gt
-            if self.want_nodes and node in self.want_nodes:
-                _accumulate(self.captured, self.want_nodes[node], _tensor(g))
+            if want_nodes and node in want_nodes:
+                _accumulate(captured, want_nodes[node], _tensor(g))
             yield node, g
 
     def send(self, node, i: int, t: Tensor, g, gi) -> None:
         """Add `gi`, the cotangent that input `i` (`t`) of `node` gets from cotangent `g`,
-        to what `t` has collected."""
+        to what `t` has collected; the node that made `t` is released."""
         if self.watch is not None:
             self.watch(node, i, _tensor(g), _tensor(gi))
         child = t.grad_fn
@@ -192,6 +217,7 @@ class _Walk:
         else:
             prev = self.node_grads.get(child)
             self.node_grads[child] = gi if prev is None else prev + gi
+            self.order.release(child)
 
     def finish(self) -> dict:
         """Give the leaves their gradients (hooks, capture, `.grad`); the captured ones."""
@@ -211,8 +237,11 @@ class _Walk:
 
 def _unrecorded(walk: _Walk) -> None:
     """The rules run on the NumPy values (`as_raw`): the same operations as recorded,
-    without a Tensor per step."""
-    send = walk.send
+    without a Tensor per step. (The hot loop of the engine: the common case of `send`, a
+    cotangent for a node with nothing watching, is inlined.)"""
+    send, node_grads, counts, ready = walk.send, walk.node_grads, walk.order.counts, \
+        walk.order.ready
+    plain = walk.watch is None
     for node, g in walk.nodes():
         if g.__class__ is Tensor:  # a sum of a Diag and a dense cotangent
             g = g.data
@@ -231,7 +260,16 @@ def _unrecorded(walk: _Walk) -> None:
             if cls is not np.ndarray and cls is not Diag and cls not in _SCALARS \
                     or gi.shape != want_shape:
                 gi = fit_raw(gi, want_shape, nlead)
-            send(node, i, t, g, gi)
+            child = t.grad_fn
+            if child is None or not plain:
+                send(node, i, t, g, gi)
+                continue
+            prev = node_grads.get(child)  # (send, inlined)
+            node_grads[child] = gi if prev is None else prev + gi
+            left = counts[child] - 1
+            counts[child] = left
+            if not left:
+                ready.append(child)
 
 
 def _recorded(walk: _Walk) -> None:
@@ -264,7 +302,7 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
 
     Recorded (create_graph), the rules run on Tensors, so the pass is itself a graph;
     otherwise on the NumPy values (`as_raw`): the same operations, without a Tensor per
-    step. Both loops walk the nodes in `topological_order`."""
+    step. Both loops walk the nodes in the order of `TopologicalWalk`."""
     walk = _Walk(outputs, grad_outputs, not create_graph, capture, accumulate, watch)
     prev_mode = state.grad_enabled
     state.grad_enabled = create_graph
@@ -275,7 +313,7 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
     finally:
         state.grad_enabled = prev_mode
     if not retain_graph:
-        for node in walk.order:
+        for node in walk.done:
             node.inputs = None
     return captured
 
