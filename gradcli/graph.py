@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .engine.backward import run_backward
+from .engine.backward import run_backward, topological_order
 from .engine.tensor import Tensor, enable_grad, no_grad
 from .errors import printable
 from .lang.interpret import Run
@@ -46,37 +46,9 @@ def recorded(compiled, point: dict, wrt) -> tuple[Tensor, dict, Run]:
 
 
 def nodes(out: Tensor) -> list:
-    """Every live node of the graph behind `out`, in topological order, outputs first: a
-    node comes before every node that made one of its inputs."""
-    root = out.grad_fn
-    if root is None:
-        return []
-    consumers: dict = {root: 0}
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.inputs is None:
-            continue
-        for t in node.inputs:
-            child = t.grad_fn
-            if child is None:
-                continue
-            if child not in consumers:
-                consumers[child] = 0
-                stack.append(child)
-            consumers[child] += 1
-    order, ready = [], [root]
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for t in reversed(node.inputs or ()):
-            child = t.grad_fn
-            if child is None:
-                continue
-            consumers[child] -= 1
-            if consumers[child] == 0:
-                ready.append(child)
-    return order
+    """Every node of the graph behind `out`, in topological order, outputs first: a node
+    comes before every node that made one of its inputs (the engine's order)."""
+    return topological_order([out.grad_fn])
 
 
 def origins(order, found_in_run: dict) -> dict:

@@ -189,7 +189,7 @@ def symbolic_value(compiled, point: dict[str, np.ndarray], program=None, syms=No
     else:
         subs = {}
     env = {n: Tensor._wrap(a) for n, a in syms.items()}
-    with no_grad(), symbolic_mode():
+    with no_grad(), symbolic_mode(to_object):
         run = Interpreter(program or compiled.program, SympyBackend(subs), compiled.limits,
                           check_domain=False, draws=compiled.draws).run(env)
     value = run.value

@@ -4,14 +4,9 @@ cross-check's generic element rely on them)."""
 
 from __future__ import annotations
 
-from ..engine.functions import FUNCTIONS
-from ..engine.ops import PRIMITIVES
+from ..engine.functions import ELEMENTWISE
 from . import syntax as S
 
-ELEMENTWISE = frozenset(
-    name for name, fn in FUNCTIONS.items()
-    if getattr(PRIMITIVES.get(fn.__name__), "elementwise", False)) | {
-    "square", "reciprocal", "log2", "log10", "detach"}
 _ELEMENTWISE_OPS = frozenset({"+", "-", "*", "/", "**", "<", "<=", ">", ">=", "==", "!="})
 
 
