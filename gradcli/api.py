@@ -18,7 +18,14 @@ from .engine.backward import run_backward
 from .engine.functions import FUNCTIONS
 from .engine.memory import as_bytes
 from .engine.tensor import Tensor, enable_grad, no_grad, resolve_dtype
-from .errors import EvalError, GradcliError, NotScalarError, ShapeError, UnboundVariableError, UsageError
+from .errors import (
+    EvalError,
+    GradcliError,
+    NotScalarError,
+    ShapeError,
+    UnboundVariableError,
+    UsageError,
+)
 from .lang import syntax as S
 from .lang.interpret import Draws, Interpreter, Limits, Run, TensorBackend
 from .lang.parse import parse
@@ -31,7 +38,7 @@ MODES = {"auto": "auto", "rev": "reverse-mode", "fwd": "forward-mode"}
 
 def compile(text: str, *, dtype="float64", strict: bool = False, max_elements: int = 10**8,
             max_iterations: int = 100_000, time_limit: float | None = 60.0,
-            seed: int | None = None, max_memory: int | str | None = None) -> "Compiled":
+            seed: int | None = None, max_memory: int | str | None = None) -> Compiled:
     """Parse `text` (an expression or a program) once; evaluate it at many points. Each call
     of a method (eval, grad, …, batch) must finish within `time_limit` seconds (None: no
     limit), parse included for the first, else a LimitError.
@@ -188,7 +195,7 @@ class Compiled:
         """The expression as a function of the `wrt` variables (for gc.functional);
         each evaluation's Run is appended to `runs`."""
         def f(*xs):
-            run = self.run(point, dict(zip(wrt, xs)))
+            run = self.run(point, dict(zip(wrt, xs, strict=True)))
             runs.append(run)
             return run.value
         return f
@@ -299,7 +306,7 @@ class Compiled:
             _, tangent = functional.jvp(self._function(p, wrt, runs),
                                         tuple(p[n] for n in wrt), tuple(vs))
         return self._result("jvp", p, runs[-1], wrt, jvp=tangent.data,
-                            tangents=dict(zip(wrt, vs)))
+                            tangents=dict(zip(wrt, vs, strict=True)))
 
     @_guarded
     def jacobian(self, point: dict | None = None, /, *, wrt=None, mode: str = "auto",
@@ -315,7 +322,7 @@ class Compiled:
         jac = functional.jacobian(self._function(p, wrt, runs), tuple(p[n] for n in wrt),
                                   strategy=MODES[mode]) if wrt else ()
         return self._result("jacobian", p, runs[-1], wrt,
-                            jacobian={n: j.data for n, j in zip(wrt, jac)})
+                            jacobian={n: j.data for n, j in zip(wrt, jac, strict=True)})
 
     @_guarded
     def hessian(self, point: dict | None = None, /, *, wrt=None, **bindings) -> Result:
@@ -429,4 +436,4 @@ def _grad_of(captured: dict, t: Tensor) -> np.ndarray:
     return g.data if g is not None else np.zeros_like(t.data)
 
 
-__all__ = ["compile", "Compiled", "FUNCTIONS"]
+__all__ = ["FUNCTIONS", "Compiled", "compile"]

@@ -144,7 +144,7 @@ class GradcliError(Exception):
     def kind(self) -> str:
         return type(self).__name__
 
-    def locate(self, span: Span | None, source: str | None) -> "GradcliError":
+    def locate(self, span: Span | None, source: str | None) -> GradcliError:
         """Attach a position unless the error already has one; returns self."""
         if self.span is None and span is not None:
             self.span = span
@@ -260,7 +260,7 @@ class InternalError(GradcliError):
     """Anything unexpected: a bug in gradcli, never the user's fault."""
 
     @classmethod
-    def of(cls, exc: BaseException) -> "InternalError":
+    def of(cls, exc: BaseException) -> InternalError:
         return cls(f"internal error: {type(exc).__name__}: {exc}",
                    hint="this is a bug in gradcli; please report it with the command you ran "
                         "(GRADCLI_DEBUG=1 shows the traceback)")
