@@ -104,10 +104,10 @@ class Span:
     def _key(self) -> tuple:
         return self.line, self.col, self.end_line, self.end_col
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return type(other) is Span and self._key() == other._key()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._key())
 
     def __repr__(self) -> str:

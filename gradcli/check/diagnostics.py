@@ -86,7 +86,7 @@ def explain_nonfinite(compiled, result) -> dict | None:
         return None
     if not out.requires_grad:
         return None
-    first = []
+    first: list[tuple] = []
 
     def watch(node, i, g, gi):
         if not first and not np.all(np.isfinite(gi.data)) and np.all(np.isfinite(g.data)):

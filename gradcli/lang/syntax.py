@@ -53,6 +53,7 @@ class Record:
 
 class Node(Record):
     __slots__ = ("span",)
+    span: Span
 
 
 # -- expressions ---------------------------------------------------------------------------
