@@ -98,3 +98,9 @@ def plain(x: object) -> object:
     if x is None or isinstance(x, str):
         return x
     return jsonable(x)
+
+
+def warning_docs(warnings: list) -> list[dict]:
+    """Warnings (`GradcliError`s) as JSON documents list them: each one's JSON, without its
+    type."""
+    return [{k: v for k, v in w.to_json().items() if k != "type"} for w in warnings]
