@@ -76,7 +76,7 @@ def explain_nonfinite(compiled, result) -> dict | None:
         return None
     if not out.requires_grad:
         return None
-    first = []
+    first: list[tuple] = []
 
     def watch(node, i, g, gi):
         if not first and not np.all(np.isfinite(gi.data)) and np.all(np.isfinite(g.data)):
@@ -98,9 +98,9 @@ def explain_nonfinite(compiled, result) -> dict | None:
     if node in places:
         entry.update(place(places[node]))
     hint = node.prim.nonfinite or "an input sits where the derivative is not finite"
-    poisoned = np.broadcast_to(g, node.out_data.shape + ()) if g.shape == node.out_data.shape \
+    poisoned = np.broadcast_to(g, node.out_data.shape) if g.shape == node.out_data.shape \
         else None
-    if poisoned is not None and np.any((poisoned == 0)) and np.isnan(gi).any():
+    if poisoned is not None and np.any(poisoned == 0) and np.isnan(gi).any():
         hint = ("the `where` trap: this operation's gradient is 0 where its branch is not "
                 "used, but its own derivative is infinite there, and 0·inf = NaN; guard the "
                 "input instead, e.g. sqrt(where(x > 0, x, 1)) inside where(x > 0, …, 0)")
