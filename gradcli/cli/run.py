@@ -47,6 +47,7 @@ class ExplainLevel(str, Enum):
 
 # -- the one runner --------------------------------------------------------------------------
 
+
 def run(command: str, options: dict, runner=None) -> int:
     """Run one command; every outcome ends here as an exit code (a closed pipe or a full
     disk under the output too: see `output.ended`)."""
@@ -101,8 +102,7 @@ def _single(command: str, options: dict, out) -> int:
     else:
         result = getattr(prog, command)(point, **_library_options(command, options))
     if command in CHECKED:
-        _cross_check(prog, result, options, forced=command == "check",
-                     default=not options["json"])
+        _cross_check(prog, result, options, forced=command == "check", default=not options["json"])
     out.result(result, command=command)
     return output.check_exit(result)
 
@@ -127,8 +127,9 @@ def _cross_check(prog, result, options: dict, *, forced: bool, default: bool) ->
         names = result.wrt or tuple(result.point)
         inputs = sum(int(result.point[n].size) for n in names)
         if inputs > CHEAP_CHECK:
-            result.check_skipped = (f"{inputs} scalar inputs (more than {CHEAP_CHECK}); "
-                                    "--check runs it anyway")
+            result.check_skipped = (
+                f"{inputs} scalar inputs (more than {CHEAP_CHECK}); --check runs it anyway"
+            )
             return
     try:
         prog.check(result, timeout=options["check_timeout"], latex=options["latex"])
@@ -150,13 +151,24 @@ def _diff(prog, options: dict) -> dict:
     derivatives = {}
     expression = None
     for name in names:
-        d = prog.symbolic(name, order=options["order"], point=point, latex=options["latex"],
-                          timeout=options["check_timeout"])
+        d = prog.symbolic(
+            name,
+            order=options["order"],
+            point=point,
+            latex=options["latex"],
+            timeout=options["check_timeout"],
+        )
         expression = d["expression"]
         derivatives[name] = {k: v for k, v in d.items() if k != "expression"}
-    return {"command": "diff", "expression": prog.text, "order": options["order"],
-            "point": point, "latex": options["latex"], "symbolic": expression,
-            "derivatives": derivatives}
+    return {
+        "command": "diff",
+        "expression": prog.text,
+        "order": options["order"],
+        "point": point,
+        "latex": options["latex"],
+        "symbolic": expression,
+        "derivatives": derivatives,
+    }
 
 
 #: A chunk of --points: read, evaluated and written once it holds this many lines or
@@ -173,8 +185,10 @@ def _batch(command: str, options: dict, out) -> int:
     if options["points"] == "-" == options["at_json"]:
         raise UsageError("--points - and --at-json - cannot both read standard input")
     if options.get("explain"):
-        raise UsageError("--explain shows the backward pass at one point, not a batch",
-                         hint="give the point with --at")
+        raise UsageError(
+            "--explain shows the backward pass at one point, not a batch",
+            hint="give the point with --at",
+        )
     if command == "diff":
         raise UsageError("diff takes no --points", hint="give the shapes with --at")
     prog = compile_program(options)
@@ -239,7 +253,7 @@ def _chunks(stream):
             data = data.encode("utf-8", "surrogateescape")
         if data and skipping:  # the rest of a line over the cap, up to its end
             end = data.find(b"\n")
-            data, skipping = (b"", True) if end < 0 else (data[end + 1:], False)
+            data, skipping = (b"", True) if end < 0 else (data[end + 1 :], False)
             if not data:
                 continue
         cut = data.rfind(b"\n")
@@ -248,7 +262,7 @@ def _chunks(stream):
             if len(lines[0]) > cap:
                 lines[0] = None
             pending.extend(lines)
-            carry, carried = [data[cut + 1:]], len(data) - cut - 1
+            carry, carried = [data[cut + 1 :]], len(data) - cut - 1
         elif data:
             carry.append(data)
             carried += len(data)
@@ -266,8 +280,9 @@ def _chunks(stream):
             return
 
 
-def _line_batch(prog, command: str, options: dict, first: int, lines: list,
-                shared: dict) -> list[tuple[int, object]]:
+def _line_batch(
+    prog, command: str, options: dict, first: int, lines: list, shared: dict
+) -> list[tuple[int, object]]:
     """(line number, Result or error) for each non-blank line of a chunk, one at a time."""
     from ..batch import point_failure
     from ..errors import Span
@@ -279,16 +294,22 @@ def _line_batch(prog, command: str, options: dict, first: int, lines: list,
             continue  # a blank line: no point (the line numbers still count it)
         try:
             if line is None:
-                raise UsageError(f"this line of --points is longer than "
-                                 f"{MAX_TEXT_BYTES // 2**20} MiB, the cap for a line",
-                                 hint="save large arrays as .npy and bind them with --at")
+                raise UsageError(
+                    f"this line of --points is longer than "
+                    f"{MAX_TEXT_BYTES // 2**20} MiB, the cap for a line",
+                    hint="save large arrays as .npy and bind them with --at",
+                )
             text = line.decode("utf-8")
-            read[number] = {**shared, **read_point(options, [], "-", io.StringIO(text),
-                                                   label="this line of --points")}
+            read[number] = {
+                **shared,
+                **read_point(options, [], "-", io.StringIO(text), label="this line of --points"),
+            }
         except UnicodeDecodeError as e:
-            read[number] = UsageError("this line of --points is not UTF-8 text",
-                                      span=Span(number, e.start, number, e.start + 1),
-                                      hint="write the points file in UTF-8")
+            read[number] = UsageError(
+                "this line of --points is not UTF-8 text",
+                span=Span(number, e.start, number, e.start + 1),
+                hint="write the points file in UTF-8",
+            )
         except GradcliError as e:  # its position: the line of the file, not of the line
             if e.span is not None and e.source is not None:
                 e.span, e.source = Span(number, e.span.col, number, e.span.end_col), None
@@ -302,17 +323,24 @@ def _line_batch(prog, command: str, options: dict, first: int, lines: list,
     return list(read.items())
 
 
-def _column_batch(prog, command: str, options: dict, first: int, index: int, lines: list,
-                  shared: dict, out) -> int | None:
+def _column_batch(
+    prog, command: str, options: dict, first: int, index: int, lines: list, shared: dict, out
+) -> int | None:
     """A chunk of points of plain numbers for an elementwise expression: read, evaluated
     and written column-wise, in one pass each; how many points, or None when that does
     not apply (the general path then handles every line, and reports the bad ones)."""
     from ..batch import columns
     from ..lang.points import check_name
 
-    if command not in ("eval", "grad") or options["check"] or options.get("explain") \
-            or options.get("intermediates") or options["dtype"].value != "float64" \
-            or any(np.ndim(v) for v in shared.values()) or None in lines:
+    if (
+        command not in ("eval", "grad")
+        or options["check"]
+        or options.get("explain")
+        or options.get("intermediates")
+        or options["dtype"].value != "float64"
+        or any(np.ndim(v) for v in shared.values())
+        or None in lines
+    ):
         return None
     rows = _number_rows(lines)
     if not rows or any(k in shared for k in rows[0]):
@@ -323,8 +351,7 @@ def _column_batch(prog, command: str, options: dict, first: int, index: int, lin
     except GradcliError:
         return None
     try:
-        cols = {k: np.fromiter(map(itemgetter(k), rows), np.float64, len(rows))
-                for k in rows[0]}
+        cols = {k: np.fromiter(map(itemgetter(k), rows), np.float64, len(rows)) for k in rows[0]}
     except (TypeError, ValueError):  # an array or a string among the values
         return None
     cols.update({k: np.full(len(rows), v, np.float64) for k, v in shared.items()})
@@ -352,17 +379,24 @@ def _number_rows(lines: list[bytes]) -> list[dict] | None:
     if len(rows) != count or not rows or type(rows[0]) is not dict:
         return None
     keys = rows[0].keys()
-    if set(map(type, rows)) != {dict} or set(map(len, rows)) != {len(keys)} \
-            or not all(unicodedata.is_normalized("NFKC", k) for k in keys):
+    if (
+        set(map(type, rows)) != {dict}
+        or set(map(len, rows)) != {len(keys)}
+        or not all(unicodedata.is_normalized("NFKC", k) for k in keys)
+    ):
         return None
     # Every row has as many names as the first. Names are the only strings (the literals
     # true/false/null, which bools would pass as 0 and 1, and strings such as "NaN" or
     # "2.5", which NumPy would read as numbers, send every line the general way), and
     # each of the first row's names is written once a line: so each row has those names,
     # each once (orjson keeps the last of a name given twice: such a line must fail)
-    if b"true" in text or b"false" in text or b"null" in text \
-            or text.count(b'"') != 2 * len(keys) * len(rows) \
-            or any(text.count(f'"{k}"'.encode()) != len(rows) for k in keys):
+    if (
+        b"true" in text
+        or b"false" in text
+        or b"null" in text
+        or text.count(b'"') != 2 * len(keys) * len(rows)
+        or any(text.count(f'"{k}"'.encode()) != len(rows) for k in keys)
+    ):
         return None
     return rows
 
@@ -396,11 +430,16 @@ def compile_program(options: dict):
     import gradcli as gc
 
     text = _program_text(options)
-    prog = gc.compile(text, dtype=options["dtype"].value,
-                      strict=options["strict"], max_elements=options["max_elements"],
-                      max_iterations=options["max_iterations"], seed=options["seed"],
-                      max_memory=options["max_memory"],
-                      time_limit=options["time_limit"])
+    prog = gc.compile(
+        text,
+        dtype=options["dtype"].value,
+        strict=options["strict"],
+        max_elements=options["max_elements"],
+        max_iterations=options["max_iterations"],
+        seed=options["seed"],
+        max_memory=options["max_memory"],
+        time_limit=options["time_limit"],
+    )
     if options["json"]:
         prog.limits.entry_bytes = JSON_ENTRY_BYTES
     return prog
@@ -411,26 +450,40 @@ def _program_text(options: dict) -> str:
     if expression is not None and file is not None:
         raise UsageError("give the expression or a program file (-f FILE), not both")
     if expression is None and file is None:
-        raise UsageError("missing the expression",
-                         hint='gradcli grad "x**2" --at x=3, or a program file: '
-                              'gradcli grad -f prog.grad --at x=3')
+        raise UsageError(
+            "missing the expression",
+            hint='gradcli grad "x**2" --at x=3, or a program file: '
+            "gradcli grad -f prog.grad --at x=3",
+        )
     if file is None:
         return expression
     from ..lang.points import read_text
+
     return read_text(file, "program file").rstrip()
 
 
-def read_point(options: dict, at: list[str] | None = None, at_json: str | None = None,
-               stdin=None, label: str | None = None) -> dict:
+def read_point(
+    options: dict,
+    at: list[str] | None = None,
+    at_json: str | None = None,
+    stdin=None,
+    label: str | None = None,
+) -> dict:
     """The point of --at/--at-json, or of the given bindings (for --v and batch lines,
     `label` naming the line in messages)."""
     from ..lang.points import load_point
 
     if at is None:
         at, at_json = options["at"] or [], options["at_json"]
-    return load_point(at, at_json, dtype=options["dtype"].value, seed=options["seed"],
-                      max_elements=options["max_elements"], stdin=stdin or sys.stdin,
-                      json_label=label)
+    return load_point(
+        at,
+        at_json,
+        dtype=options["dtype"].value,
+        seed=options["seed"],
+        max_elements=options["max_elements"],
+        stdin=stdin or sys.stdin,
+        json_label=label,
+    )
 
 
 def _library_options(command: str, options: dict) -> dict:
@@ -462,18 +515,36 @@ def wrt_names(wrt: str | None) -> tuple[str, ...] | None:
 
 #: What typer gives a command for every option not on the command line (a test checks
 #: that these are exactly the defaults of the declared commands).
-DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wrt=None,
-                dtype=DType.float64, json=False, check=None, check_timeout=5.0, latex=False,
-                strict=False, max_elements=10**8, max_iterations=100_000, max_memory=None,
-                time_limit=60.0, points=None)
-OWN_DEFAULTS = {"eval": {}, "hessian": {}, "grad": dict(intermediates=False, explain=None),
-                "jacobian": dict(mode=Mode.auto)}
+DEFAULTS = dict(
+    expression=None,
+    file=None,
+    at=None,
+    at_json=None,
+    seed=None,
+    wrt=None,
+    dtype=DType.float64,
+    json=False,
+    check=None,
+    check_timeout=5.0,
+    latex=False,
+    strict=False,
+    max_elements=10**8,
+    max_iterations=100_000,
+    max_memory=None,
+    time_limit=60.0,
+    points=None,
+)
+OWN_DEFAULTS = {
+    "eval": {},
+    "hessian": {},
+    "grad": dict(intermediates=False, explain=None),
+    "jacobian": dict(mode=Mode.auto),
+}
 #: The options with a value that `quick` reads: option -> the command's parameter (--at is
 #: repeatable, the others take their last value, as typer's; --dtype one of `DType`).
 QUICK_VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}
 #: The flags that `quick` reads: option -> (the command's parameter, its value).
-QUICK_FLAGS = {"--json": ("json", True), "--check": ("check", True),
-               "--no-check": ("check", False)}
+QUICK_FLAGS = {"--json": ("json", True), "--check": ("check", True), "--no-check": ("check", False)}
 
 
 def quick(argv: list[str]) -> int | None:
@@ -506,8 +577,11 @@ def quick(argv: list[str]) -> int | None:
                 options["dtype"] = DType(value)
             else:
                 options[QUICK_VALUED[name]] = value
-        elif token.startswith("--") or (token[:1] == "-" and token[1:2].isalpha()) \
-                or expression is not None:
+        elif (
+            token.startswith("--")
+            or (token[:1] == "-" and token[1:2].isalpha())
+            or expression is not None
+        ):
             return None  # another option, a short one, or a second expression: typer's
         else:
             expression = token

@@ -55,8 +55,12 @@ class Diag(Tensor):
         if isinstance(other, (int, float)):
             return other  # a Python number keeps the dtype (NumPy's weak scalars)
         o = other.data if isinstance(other, Tensor) else np.asarray(other)
-        if o.shape == self.d.shape or not o.ndim or o.ndim <= self.d.ndim and \
-                np.broadcast_shapes(o.shape, self.d.shape) == self.d.shape:
+        if (
+            o.shape == self.d.shape
+            or not o.ndim
+            or o.ndim <= self.d.ndim
+            and np.broadcast_shapes(o.shape, self.d.shape) == self.d.shape
+        ):
             return o
         return None
 
