@@ -218,7 +218,7 @@ class Compiled:
         those tensors (leaves requiring grad, to record the graph under enable_grad); the
         Run holds the value, the environment, the warnings and each node's place in the
         text. No time limit or budget of its own: the caller's holds."""
-        env = {n: Tensor._wrap(a) for n, a in point.items()}
+        env = {n: Tensor.wrap(a) for n, a in point.items()}
         env.update(leaves or {})
         backend = TensorBackend(self.dtype)
         run = Interpreter(
@@ -237,7 +237,7 @@ class Compiled:
     def _domain_warnings(self, point: dict[str, np.ndarray]) -> list:
         """Re-run, checking every operation, to name the one that made NaN or infinity
         (a second pass only when the result holds them; under strict, the error)."""
-        env = {n: Tensor._wrap(a) for n, a in point.items()}
+        env = {n: Tensor.wrap(a) for n, a in point.items()}
         with no_grad():
             return (
                 Interpreter(
@@ -373,7 +373,7 @@ class Compiled:
             targets = list(leaves.values()) + [run.env[n] for n in names]
             captured = run_backward(
                 [out],
-                [Tensor._wrap(cot)],
+                [Tensor.wrap(cot)],
                 retain_graph=False,
                 create_graph=False,
                 capture=targets,

@@ -68,7 +68,7 @@ def blocked_grad(
 
     def interpret(block: dict, leaf_names) -> tuple:
         """The output of the eager run on `block`, and its leaves."""
-        env = {k: Tensor._wrap(a) for k, a in block.items()}
+        env = {k: Tensor.wrap(a) for k, a in block.items()}
         leaves = {k: Tensor(block[k]).requires_grad_() for k in leaf_names}
         env.update(leaves)
         with enable_grad():
@@ -106,7 +106,7 @@ def blocked_grad(
             return out.data, {}
         got = run_backward(
             [out],
-            [Tensor._wrap(np.broadcast_to(cot, out.shape))],
+            [Tensor.wrap(np.broadcast_to(cot, out.shape))],
             retain_graph=False,
             create_graph=False,
             capture=list(leaves.values()),

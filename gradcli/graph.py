@@ -39,7 +39,7 @@ def recorded(compiled, point: dict, wrt) -> tuple[Tensor, dict, Run]:
     tensors given by us too, so that every input of the graph is known by name."""
     leaves = compiled.leaves(point, wrt)
     variables = {
-        n: leaves[n] if n in leaves else Tensor._wrap(point[n]) for n in compiled.free_vars
+        n: leaves[n] if n in leaves else Tensor.wrap(point[n]) for n in compiled.free_vars
     }
     with enable_grad():
         run = compiled.run(point, variables)
@@ -288,7 +288,7 @@ def describe(compiled, point: dict, wrt=None, v=None) -> Graph:
         with no_grad():
             captured = run_backward(
                 [out],
-                [Tensor._wrap(cot)],
+                [Tensor.wrap(cot)],
                 retain_graph=True,
                 create_graph=False,
                 capture=[variables[n] for n in wrt],
@@ -360,7 +360,7 @@ def _leaf_node(nid: int, t: Tensor, variable_of: dict, captured: dict) -> GraphN
     name = variable_of.get(id(t))
     grad = captured.get(id(t))
     if grad is None and t.requires_grad:
-        grad = Tensor._wrap(np.zeros_like(t.data))
+        grad = Tensor.wrap(np.zeros_like(t.data))
     return GraphNode(
         nid,
         "variable" if name else "constant",

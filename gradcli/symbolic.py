@@ -53,12 +53,12 @@ class SympyBackend(TensorBackend):
         self.subs = subs
 
     def constant(self, value):
-        return Tensor._wrap(to_object(value))
+        return Tensor.wrap(to_object(value))
 
     def named(self, name: str):
         import sympy as sp
 
-        return Tensor._wrap(to_object({"pi": sp.pi, "e": sp.E, "inf": sp.oo, "nan": sp.nan}[name]))
+        return Tensor.wrap(to_object({"pi": sp.pi, "e": sp.E, "inf": sp.oo, "nan": sp.nan}[name]))
 
     def call(self, name, args, kwargs):
         if name == "detach" and len(args) == 1 and isinstance(args[0], Tensor):
@@ -67,7 +67,7 @@ class SympyBackend(TensorBackend):
             out = np.empty(data.shape, dtype=object)
             for idx in np.ndindex(data.shape):
                 out[idx] = fn(data[idx])
-            return Tensor._wrap(out)
+            return Tensor.wrap(out)
         if name not in _LOGICAL:
             args = (
                 [_numeric(a) for a in args]
@@ -75,7 +75,7 @@ class SympyBackend(TensorBackend):
                 else [args[0], *map(_numeric, args[1:])]
             )
         value = super().call(name, args, kwargs)
-        return Tensor._wrap(to_object(value.data)) if name in CONSTRUCTORS else value
+        return Tensor.wrap(to_object(value.data)) if name in CONSTRUCTORS else value
 
     def binary(self, op, a, b):
         if op in _ARITHMETIC:  # a mask in arithmetic counts as 1 where it holds, else 0
@@ -137,7 +137,7 @@ def _numeric(value):
     for idx in np.ndindex(out.shape):
         e = value.data[idx]
         out[idx] = sp.Piecewise((1, e), (0, True)) if _is_condition(e) else e
-    return Tensor._wrap(out)
+    return Tensor.wrap(out)
 
 
 def _is_condition(e) -> bool:
@@ -201,7 +201,7 @@ def symbolic_value(compiled, point: dict[str, np.ndarray], program=None, syms=No
         syms, subs = element_symbols(point)
     else:
         subs = {}
-    env = {n: Tensor._wrap(a) for n, a in syms.items()}
+    env = {n: Tensor.wrap(a) for n, a in syms.items()}
     with no_grad(), symbolic_mode(to_object):
         run = Interpreter(
             program or compiled.program,

@@ -84,7 +84,7 @@ def _wrt(prim, xs) -> list[int]:
 
 
 def _const(x) -> Tensor:
-    return gc.tensor(x) if x.dtype.kind == "f" else Tensor._wrap(x)
+    return gc.tensor(x) if x.dtype.kind == "f" else Tensor.wrap(x)
 
 
 def _fn(prim, xs, params, idx):
@@ -130,7 +130,7 @@ def _grads(prim, xs, params, idx, v, create_graph=False, dtype=None):
     return (
         ts,
         out,
-        [Tensor._wrap(np.zeros_like(t.data)) if g is None else g for g, t in zip(gs, ts)],
+        [Tensor.wrap(np.zeros_like(t.data)) if g is None else g for g, t in zip(gs, ts)],
     )
 
 

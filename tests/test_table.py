@@ -96,7 +96,7 @@ def test_sym_column_value_and_derivative(prim, xs, params):
     ts = [
         gc.tensor(x, requires_grad=prim.vjp[i] is not None)
         if x.dtype.kind == "f"
-        else Tensor._wrap(x)
+        else Tensor.wrap(x)
         for i, x in enumerate(xs)
     ]
     out = call(prim.name, *ts, **params)

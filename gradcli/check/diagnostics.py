@@ -97,7 +97,7 @@ def explain_nonfinite(compiled, result) -> dict | None:
     with no_grad():
         run_backward(
             [out],
-            [Tensor._wrap(cot)],
+            [Tensor.wrap(cot)],
             retain_graph=False,
             create_graph=False,
             accumulate=False,

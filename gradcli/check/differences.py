@@ -95,7 +95,7 @@ def _numeric_function(compiled, base: dict, deadline: float | None = None):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise finite.TimeUp
-        env = {n: Tensor._wrap(a) for n, a in point.items()}
+        env = {n: Tensor.wrap(a) for n, a in point.items()}
         try:  # (the interpreter keeps the earlier of this deadline and its time limit)
             with no_grad(), clock.limit(left):
                 return (

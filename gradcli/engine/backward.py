@@ -145,7 +145,7 @@ def fit_raw(gi, shape: tuple[int, ...], nlead: int = 0):
 
 
 def _tensor(g) -> Tensor:
-    return g if isinstance(g, Tensor) else Tensor._wrap(np.asarray(g))
+    return g if isinstance(g, Tensor) else Tensor.wrap(np.asarray(g))
 
 
 def _run_hooks(hooks: list, g: Tensor) -> Tensor:
@@ -231,7 +231,7 @@ class _Walk:
             leaf = self.leaves[key]
             g = _tensor(g)
             if g.dtype != leaf.data.dtype:  # as PyTorch: a leaf's gradient has its dtype
-                g = Tensor._wrap(g.data.astype(leaf.data.dtype))
+                g = Tensor.wrap(g.data.astype(leaf.data.dtype))
             if leaf.hooks:
                 g = _run_hooks(leaf.hooks, g)
             if key in self.want:
@@ -351,11 +351,11 @@ def _grad_outputs(outputs: list[Tensor], grads) -> list[Tensor]:
                     "`.mean()`), pass `gradient=` (a vector-Jacobian product), or "
                     "use gc.functional.jacobian",
                 )
-            g = Tensor._wrap(np.ones_like(out.data))
+            g = Tensor.wrap(np.ones_like(out.data))
         else:
             g = as_tensor(g, out)
             if g.dtype != out.dtype:  # as PyTorch: the gradient takes the output's dtype
-                g = Tensor._wrap(g.data.astype(out.dtype))
+                g = Tensor.wrap(g.data.astype(out.dtype))
             if g.shape != out.shape:
                 raise ShapeError(
                     f"Mismatch in shape: grad_output has a shape of {g.shape} "
@@ -444,7 +444,7 @@ def grad(
         g = captured.get(id(t))
         if g is None:
             if materialize_grads:
-                g = Tensor._wrap(np.zeros_like(t.data))
+                g = Tensor.wrap(np.zeros_like(t.data))
             elif not allow_unused:
                 raise GraphError(
                     "One of the differentiated Tensors appears to not have "

@@ -63,7 +63,7 @@ def _count(n: int, what: str, result: bool = False) -> None:
 
 
 def _zeros_if_none(g, like: Tensor) -> Tensor:
-    return g if g is not None else Tensor._wrap(np.zeros_like(like.data))
+    return g if g is not None else Tensor.wrap(np.zeros_like(like.data))
 
 
 def _unpack(is_tuple: bool, items):
@@ -87,7 +87,7 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
 def _grads(outs, xs, vs, create_graph):
     live = [i for i, o in enumerate(outs) if o.requires_grad]
     if not live:
-        return [Tensor._wrap(np.zeros_like(x.data)) for x in xs]
+        return [Tensor.wrap(np.zeros_like(x.data)) for x in xs]
     gs = _grad(
         [outs[i] for i in live],
         xs,
@@ -108,12 +108,12 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
                 "The vector v can only be None if the input to the user-provided "
                 "function is a single Tensor with a single element."
             )
-        vs = [Tensor._wrap(np.ones_like(x.data)) for x in xs]
+        vs = [Tensor.wrap(np.ones_like(x.data)) for x in xs]
     else:
         vs = [as_tensor(t, x) for t, x in zip(_as_tuple(v)[1], xs)]
         # a tangent takes its input's dtype (float32 inputs give float32 tangents)
         vs = [
-            t if t.dtype == x.dtype else Tensor._wrap(t.data.astype(x.dtype))
+            t if t.dtype == x.dtype else Tensor.wrap(t.data.astype(x.dtype))
             for t, x in zip(vs, xs)
         ]
     for x, t in zip(xs, vs):
@@ -159,10 +159,10 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
     for k, out in enumerate(outs):
         m = out.data.size
         if not out.requires_grad:
-            rows.append([Tensor._wrap(np.zeros(out.shape + x.shape, x.dtype)) for x in xs])
+            rows.append([Tensor.wrap(np.zeros(out.shape + x.shape, x.dtype)) for x in xs])
             continue
         basis = (
-            Tensor._wrap(np.eye(m, dtype=out.dtype).reshape((m,) + out.shape))
+            Tensor.wrap(np.eye(m, dtype=out.dtype).reshape((m,) + out.shape))
             if create_graph
             else identity(out.shape, out.dtype)
         )
@@ -179,7 +179,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
             [
                 _result(reshape(got[id(x)], out.shape + x.shape), create_graph)
                 if id(x) in got
-                else Tensor._wrap(np.zeros(out.shape + x.shape, x.dtype))
+                else Tensor.wrap(np.zeros(out.shape + x.shape, x.dtype))
                 for x in xs
             ]
         )
@@ -198,7 +198,7 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
         basis = np.eye(n, dtype=xs[0].dtype)
         offset = 0
         for x, size in zip(xs, sizes):
-            x._tangent = Tensor._wrap(basis[:, offset : offset + size].reshape((n,) + x.shape))
+            x._tangent = Tensor.wrap(basis[:, offset : offset + size].reshape((n,) + x.shape))
             offset += size
     with forward_mode(), enable_grad():
         out_tuple, outs = _call(func, xs)
@@ -219,13 +219,13 @@ def _blocks(out: Tensor, xs, sizes, create_graph) -> list[Tensor]:
     n = sum(sizes)
     t = out._tangent
     if t is None:
-        t = Tensor._wrap(np.zeros((n,) + out.shape, out.dtype))
+        t = Tensor.wrap(np.zeros((n,) + out.shape, out.dtype))
     t = call("permute", reshape(t, (n, out.data.size)), axes=(-1, -2))  # (out size, n)
     row, offset = [], 0
     for x, size in zip(xs, sizes):
         block = reshape(t[:, offset : offset + size], out.shape + x.shape)
         # (a C-ordered copy, without the graph: np.ascontiguousarray makes 0-d 1-d)
-        row.append(block if create_graph else Tensor._wrap(np.array(block.data, order="C")))
+        row.append(block if create_graph else Tensor.wrap(np.array(block.data, order="C")))
         offset += size
     return row
 
@@ -250,7 +250,7 @@ def hessian(
             )
         out = outs[0]
         if not out.requires_grad:
-            return tuple(Tensor._wrap(np.zeros_like(x.data)) for x in xs)
+            return tuple(Tensor.wrap(np.zeros_like(x.data)) for x in xs)
         gs = _grad(out, list(xs), create_graph=True, allow_unused=True)
         return tuple(_zeros_if_none(g, x) for g, x in zip(gs, xs))
 

@@ -121,7 +121,7 @@ def like(xs) -> Tensor | None:
                 return x
             first = x if first is None else first
         elif x.__class__ is np.ndarray and x.dtype.kind == "f":
-            return Tensor._wrap(x)
+            return Tensor.wrap(x)
     return first
 
 

@@ -267,7 +267,9 @@ class Tensor:
             self.requires_grad_(True)
 
     @classmethod
-    def _wrap(cls, data: np.ndarray) -> "Tensor":
+    def wrap(cls, data: np.ndarray) -> "Tensor":
+        """A constant tensor over `data` as it is (no copy, no dtype check): for arrays the
+        engine and its backends made themselves."""
         t = cls.__new__(cls)
         t.data = data
         t.requires_grad = False
@@ -350,7 +352,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same values, cut from the graph (shares the array, as in PyTorch)."""
-        return Tensor._wrap(self.data)
+        return Tensor.wrap(self.data)
 
     def detach_(self) -> "Tensor":
         self.grad_fn = None
@@ -431,11 +433,11 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     if cls is Tensor or isinstance(x, Tensor):
         return x
     if state.to_symbolic is not None:
-        return Tensor._wrap(state.to_symbolic(x))
+        return Tensor.wrap(state.to_symbolic(x))
     if like is not None and (cls is float or cls is int or cls is bool):
         dt = like.data.dtype
         return constant(x, dt if dt.kind == "f" else _default_dtype)
-    return Tensor._wrap(to_array(x))
+    return Tensor.wrap(to_array(x))
 
 
 _constants: dict = {}
@@ -449,7 +451,7 @@ def constant(x, dtype: np.dtype) -> Tensor:
     if t is None:
         data = np.asarray(x, dtype=dtype)
         data.flags.writeable = False
-        t = Tensor._wrap(data)
+        t = Tensor.wrap(data)
         if x and len(_constants) < 4096:
             _constants[key] = t
     return t
@@ -478,7 +480,7 @@ class Node:
         differentiable. Nodes keep no reference to their output tensor: no cycles."""
         if differentiable:
             return apply(self.prim, self.inputs, self.params)
-        return Tensor._wrap(self.out_data)
+        return Tensor.wrap(self.out_data)
 
     @property
     def next_functions(self) -> tuple:
@@ -543,7 +545,7 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
         ) from None
     if data.__class__ is not np.ndarray:  # NumPy reductions return scalars, not 0-d arrays
         data = np.asarray(data)
-    out = _new(Tensor)  # (Tensor._wrap, inlined: this is the hottest line of the engine)
+    out = _new(Tensor)  # (Tensor.wrap, inlined: this is the hottest line of the engine)
     out.data = data
     out.requires_grad = False
     out.grad_fn = None

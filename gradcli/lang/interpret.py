@@ -134,7 +134,7 @@ class TensorBackend:
         self.rng = rng
 
     def constant(self, value: float) -> Tensor:
-        return Tensor._wrap(np.asarray(value, dtype=self.dtype))
+        return Tensor.wrap(np.asarray(value, dtype=self.dtype))
 
     def named(self, name: str) -> Tensor:
         """A named constant: pi, e, inf, nan."""
@@ -146,7 +146,7 @@ class TensorBackend:
     def call(self, name: str, args: list, kwargs: dict):
         value = FUNCTIONS[name](*args, **kwargs)
         if name in CONSTRUCTORS and value.dtype != self.dtype:  # constructors take --dtype
-            value = Tensor._wrap(value.data.astype(self.dtype))
+            value = Tensor.wrap(value.data.astype(self.dtype))
         return value
 
     def binary(self, op: str, a, b):
