@@ -1,11 +1,11 @@
 """`gradcli plot`: a function and its derivatives over a range, in the terminal or to a file.
 
 The grid is evaluated in one pass where the program is elementwise
-(`lang.analysis.is_elementwise`): the variable is bound to the whole grid, one forward records the graph, and the sum trick
-gives every point's derivative at once (d sum(f(x)) / d x_i = f'(x_i), as the outputs do not
-mix); the second derivative is the same trick on the first, recorded with create_graph.
-Other programs (reductions, control flow) run point by point. Two variables give a grid of
-values and the gradient field.
+(`lang.analysis.is_elementwise`): the variable is bound to the whole grid, one forward
+records the graph, and the sum trick gives every point's derivative at once
+(d sum(f(x)) / d x_i = f'(x_i), as the outputs do not mix); the second derivative is the
+same trick on the first, recorded with create_graph. Other programs (reductions, control
+flow) run point by point. Two variables give a grid of values and the gradient field.
 
 Drawing: in the terminal with plotext (imported only here, when drawing); to PNG, SVG or PDF
 with matplotlib, the optional extra `pip install 'gradcli[plot]'` (contours and gradient

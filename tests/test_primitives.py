@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import gradcli as gc
-from gradcli.engine.primitive import call as _apply
 from gradcli.engine.ops import PRIMITIVES
+from gradcli.engine.primitive import call as _apply
 from gradcli.engine.tensor import Tensor
 
 SHAPES = [(), (3,), (3, 2), (1, 2)]
@@ -145,16 +145,16 @@ def test_vjp_matches_finite_differences(prim, xs, params):
     out = _np_forward(prim, xs, params, idx, [0] * len(idx))
     v = rng.standard_normal(out.shape)
     us = [rng.standard_normal(xs[i].shape) for i in idx]
-    ts, got, gs = _grads(prim, xs, params, idx, v)
+    _, got, gs = _grads(prim, xs, params, idx, v)
     np.testing.assert_allclose(got.data, out, rtol=1e-12, atol=1e-12)
-    for i, t, g in zip(idx, ts, gs):
+    for i, g in zip(idx, gs, strict=True):
         assert g.shape == xs[i].shape, (prim.name, i, g.shape)
     lhs = sum(float(np.sum(u * g.data)) for u, g in zip(us, gs))
     rhs = float(np.sum(v * _fd(prim, xs, params, idx, us)))
     scale = sum(float(np.sum(np.abs(u * g.data))) for u, g in zip(us, gs))
     _close(lhs, rhs, scale)
     # each input on its own, so that a wrong rule is named
-    for k, i in enumerate(idx):
+    for k in range(len(idx)):
         only = [u if j == k else np.zeros_like(u) for j, u in enumerate(us)]
         _close(
             float(np.sum(us[k] * gs[k].data)),
@@ -279,7 +279,7 @@ def test_batched_jacobians_agree(prim, xs, params):
             e = np.zeros(x.size)
             e[flat] = 1.0
             us = [e.reshape(x.shape) if j == k else np.zeros_like(xs[m]) for j, m in enumerate(idx)]
-            fd.reshape(out_shape + (x.size,))[..., flat] = _fd(prim, xs, params, idx, us)
+            fd.reshape((*out_shape, x.size))[..., flat] = _fd(prim, xs, params, idx, us)
         assert rev[k].shape == fwd[k].shape == out_shape + x.shape
         np.testing.assert_allclose(rev[k].data, fwd[k].data, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(
@@ -294,7 +294,7 @@ def test_float32_stays_float32(prim, xs, params):
     rng = _rng(prim, xs, "f32")
     out_shape = _np_forward(prim, xs, params, idx, [0] * len(idx)).shape
     v = rng.standard_normal(out_shape)  # a float64 cotangent: cast, never promoting
-    ts, out, gs = _grads(prim, xs32, params, idx, v.astype(np.float32), dtype="float32")
+    _, out, gs = _grads(prim, xs32, params, idx, v.astype(np.float32), dtype="float32")
     assert out.dtype == np.float32
     assert all(g.dtype == np.float32 for g in gs), [g.dtype for g in gs]
     _, _, gs = _grads(prim, xs32, params, idx, v, dtype="float32")

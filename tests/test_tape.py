@@ -56,7 +56,7 @@ def test_replay_on_other_values_gives_the_eager_numbers(text, wanted):
 
 
 @pytest.mark.parametrize(
-    "text", PROGRAMS + ["x + a", "x - a*y", "relu(x) * y ** 0", "x * 2 + y / 3 + a"]
+    "text", [*PROGRAMS, "x + a", "x - a*y", "relu(x) * y ** 0", "x * 2 + y / 3 + a"]
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_cotangent_of_ones_as_one_number(text, dtype):
@@ -82,7 +82,7 @@ def test_a_repeated_subexpression_is_one_step():
     """x**2 written twice is computed once (its cotangents summed); the replay gives the
     eager numbers."""
     text = "sin(x)*exp(-x**2/2) + log(1+x**2)"
-    prog, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
+    _, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
     tape = Tape.record(out, leaves, ("x",))
     assert [s[0].name for s in tape.steps].count("pow") == 1
     other = {"x": _values(1000, 1)["x"]}
@@ -191,7 +191,7 @@ def test_only_finite_steps_go_unrun():
         "mul",
         "sin",
     ]
-    prog, leaves, out, _, _ = _eager("log(x) + y", _values(5, 0), ("x",))
+    _, leaves, out, _, _ = _eager("log(x) + y", _values(5, 0), ("x",))
     tape = Tape.record(out, leaves, ("x", "y"))
     assert {s[0].name: r for s, r in zip(tape.steps, tape.for_gradients)} == {
         "log": True,
@@ -204,7 +204,7 @@ def test_only_finite_steps_go_unrun():
         ("x**-1 + y", False),
         ("x**y + y", False),
     ]:
-        prog, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
+        _, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
         tape = Tape.record(out, leaves, ("x", "y"))
         assert tape.total[0] is total and tape.for_gradients[0] is not total, text
 

@@ -13,7 +13,7 @@ import inspect
 import re
 import sys
 from itertools import islice
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer import _click
@@ -22,7 +22,6 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 from ..errors import GradcliError, UsageError
 from .run import DType, ExplainLevel, Mode, report, run
 from .visual import GraphFormat, graph_command, plot_command
-
 
 #: Options whose value may be left out: the bare flag stands for this value.
 OPTIONAL_VALUE = {"--explain": "brief"}
@@ -173,7 +172,7 @@ class ExprCommand(TyperCommand):
 # -- options ---------------------------------------------------------------------------------
 
 Expression = Annotated[
-    Optional[str],
+    str | None,
     typer.Argument(
         metavar="EXPR",
         show_default=False,
@@ -181,13 +180,13 @@ Expression = Annotated[
     ),
 ]
 File = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--file", "-f", metavar="FILE", help="Read the program from FILE ([bold]-[/] for stdin)."
     ),
 ]
 At = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--at",
         metavar="NAME=VALUE",
@@ -199,17 +198,17 @@ At = Annotated[
     ),
 ]
 AtJson = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--at-json", metavar="FILE|-", help="A JSON object of bindings ([bold]-[/] for stdin)."
     ),
 ]
 Seed = Annotated[
-    Optional[int],
+    int | None,
     typer.Option(min=0, help="Seed for randn and rand in values (a whole number, 0 or more)."),
 ]
 Wrt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         metavar="NAME[,NAME]",
         help="Differentiate with respect to these variables "
@@ -219,7 +218,7 @@ Wrt = Annotated[
 DTypeOption = Annotated[DType, typer.Option(help="Floating-point type of the computation.")]
 Json = Annotated[bool, typer.Option("--json", help="Strict JSON on stdout, for pipelines.")]
 Check = Annotated[
-    Optional[bool],
+    bool | None,
     typer.Option(
         "--check/--no-check",
         show_default=False,
@@ -255,7 +254,7 @@ Strict = Annotated[
 ]
 MaxElements = Annotated[int, typer.Option(min=1, help="Largest number of elements per array.")]
 MaxMemory = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--max-memory",
         metavar="SIZE",
@@ -278,7 +277,7 @@ MaxIterations = Annotated[
     int, typer.Option(min=1, help="Largest number of loop iterations in a run of a program.")
 ]
 Points = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--points",
         metavar="FILE|-",
@@ -289,7 +288,7 @@ Intermediates = Annotated[
     bool, typer.Option("--intermediates", help="Also the gradients of the names a program assigns.")
 ]
 Explain = Annotated[
-    Optional[ExplainLevel],
+    ExplainLevel | None,
     typer.Option(
         "--explain",
         metavar="[=full]",
@@ -459,7 +458,7 @@ def vjp(
     gradcli vjp "(x+1)**2" --at "x=eye(5)" --v "ones(5,5)"
 
     gradcli vjp -f samples/doubling.grad --at "x=[-0.9618, -3.3220, -0.6637]" --v "[0.1, 1.0, 0.0001]"
-    """
+    """  # noqa: E501 - an example command line is shown whole, as it is typed
 
 
 @_command
@@ -577,7 +576,7 @@ def graph(
         ),
     ] = GraphFormat.tree,
     output: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--output",
             "-o",
@@ -587,7 +586,7 @@ def graph(
         ),
     ] = None,
     v: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--v",
             metavar="VALUE",
@@ -636,7 +635,7 @@ def plot(
         int, typer.Option(min=1, max=2, help="Also the second derivative (one variable).")
     ] = 1,
     output: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--output",
             "-o",
@@ -646,7 +645,7 @@ def plot(
         ),
     ] = None,
     points: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             "--points",
             metavar="N",

@@ -13,7 +13,7 @@ import errno
 import json
 import os
 import sys
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -72,18 +72,14 @@ def ended(e: OSError) -> int:
     """The exit code after the output could not be written: a closed pipe ends quietly, as
     `cat` does (141); anything else (a full disk) is one line on stderr, exit 1. What is
     still buffered for stdout is dropped, so the exit does not fail again."""
-    try:
+    with suppress(OSError, ValueError):
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, sys.stdout.fileno())
         os.close(null)
-    except (OSError, ValueError):
-        pass
     if isinstance(e, BrokenPipeError):
         return CLOSED_PIPE
-    try:
+    with suppress(OSError, ValueError):
         print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr, flush=True)
-    except (OSError, ValueError):
-        pass
     return 1
 
 

@@ -222,8 +222,6 @@ def _points_stream(path: str):
     """The binary stream of --points and its size (None for a pipe or standard input).
     A regular file or a FIFO (a stream: `--points <(producer)`) is read; a device or a
     directory is refused."""
-    from ..lang.points import open_regular
-
     if path == "-":
         stream = getattr(sys.stdin, "buffer", sys.stdin)
         yield stream, None
@@ -233,11 +231,20 @@ def _points_stream(path: str):
     except OSError:
         fifo = False  # (open_regular names the problem)
     try:
-        f = open(path, "rb") if fifo else open_regular(path, "points file")
+        f = _open_points(path, fifo)
     except OSError as err:
         raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
     with f:
         yield f, None if fifo else os.fstat(f.fileno()).st_size
+
+
+def _open_points(path: str, fifo: bool):
+    """The --points file opened in binary: a FIFO as it is, anything else by open_regular."""
+    from ..lang.points import open_regular
+
+    if fifo:
+        return open(path, "rb")
+    return open_regular(path, "points file")
 
 
 def _chunks(stream):
@@ -258,7 +265,7 @@ def _chunks(stream):
                 continue
         cut = data.rfind(b"\n")
         if cut >= 0:
-            lines = b"".join(carry + [data[:cut]]).split(b"\n")
+            lines = b"".join([*carry, data[:cut]]).split(b"\n")
             if len(lines[0]) > cap:
                 lines[0] = None
             pending.extend(lines)

@@ -112,7 +112,7 @@ def current() -> Deadline | None:
 def limit(seconds: float | None):
     """Run the block under a deadline `seconds` from now, unless an earlier one is set."""
     outer = run.deadline
-    if seconds is None or outer is not None and outer.end <= time.monotonic() + seconds:
+    if seconds is None or (outer is not None and outer.end <= time.monotonic() + seconds):
         yield outer
         return
     run.deadline = Deadline(seconds)

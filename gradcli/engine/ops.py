@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from . import arrays as F
 from ..errors import EvalError
+from . import arrays as F
 from .clock import OPTIMIZE, einsum_flops, einsum_sizes
 from .kernels import vector
 from .primitive import (
@@ -142,7 +142,7 @@ def _square_samples(*shapes, b_shapes=None):
         for i, shape in enumerate(shapes):
             a = _u(rng, *shape, lo=-1.0, hi=1.0) + 3 * np.eye(shape[-1])
             rest = () if b_shapes is None else (_u(rng, *b_shapes[i]),)
-            cases.append(((a,) + rest, {}))
+            cases.append(((a, *rest), {}))
         return cases
 
     return samples
@@ -681,7 +681,7 @@ def _reduce_sym(combine):
     def sym(sp, a, axis, keepdims):
         keep = [i for i in range(a.ndim) if i - a.ndim not in axis]
         moved = np.transpose(a, keep + [a.ndim + i for i in axis])
-        flat = moved.reshape(moved.shape[: len(keep)] + (-1,))
+        flat = moved.reshape((*moved.shape[: len(keep)], -1))
         out = np.empty(flat.shape[:-1], dtype=object)
         for idx in np.ndindex(out.shape):
             out[idx] = combine(sp, list(flat[idx]))
@@ -1090,7 +1090,7 @@ register(
             (((3, 2), (2, 2, 3)), {}),
             (((2, 1, 3, 2), (3, 2, 2)), {}),
         ),
-        out_shape=lambda a, b: broadcast_shape(a[:-2], b[:-2]) + (a[-2], b[-1]),
+        out_shape=lambda a, b: (*broadcast_shape(a[:-2], b[:-2]), a[-2], b[-1]),
         explain="g @ bᵀ to a, aᵀ @ g to b",
     )
 )
@@ -1128,7 +1128,7 @@ register(
         "det",
         np.linalg.det,
         sym=_matrix_sym(lambda m: m.det()),
-        vjp=(lambda g, out, a: F.reshape(g * out, g.shape + (1, 1)) * _mT(F.inv(a)),),
+        vjp=(lambda g, out, a: F.reshape(g * out, (*g.shape, 1, 1)) * _mT(F.inv(a)),),
         jvp=(lambda t, out, a: out * F.trace(F.solve(a, t)),),
         samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)),
         explain="g · out · a⁻ᵀ",
@@ -1177,7 +1177,7 @@ def _einsum_vjp(g, out, i, inputs, spec):
     present = "".join(c for c in target if c in known)
     others = [s for j, s in enumerate(subs) if j != i]
     lead = _fresh_letters(spec, g.ndim - out.ndim)
-    terms = ",".join([lead + res] + others)
+    terms = ",".join([lead + res, *others])
     r = call(
         "einsum", g, *[x for j, x in enumerate(inputs) if j != i], spec=f"{terms}->{lead}{present}"
     )

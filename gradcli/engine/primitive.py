@@ -30,9 +30,9 @@ function is adding its row. Rows are validated as they are registered (`register
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Callable
 
 import numpy as np
 

@@ -33,12 +33,12 @@ class Diag(Tensor):
             n = self.d.size
             dense = np.zeros((n, n), dtype=self.d.dtype)
             dense[np.arange(n), np.arange(n)] = self.d.reshape(-1)
-            self._dense = dense.reshape((n,) + self.d.shape)
+            self._dense = dense.reshape((n, *self.d.shape))
         return self._dense
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return (self.d.size,) + self.d.shape
+        return (self.d.size, *self.d.shape)
 
     @property
     def ndim(self) -> int:
@@ -58,8 +58,9 @@ class Diag(Tensor):
         if (
             o.shape == self.d.shape
             or not o.ndim
-            or o.ndim <= self.d.ndim
-            and np.broadcast_shapes(o.shape, self.d.shape) == self.d.shape
+            or (
+                o.ndim <= self.d.ndim and np.broadcast_shapes(o.shape, self.d.shape) == self.d.shape
+            )
         ):
             return o
         return None

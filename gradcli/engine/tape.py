@@ -140,10 +140,8 @@ class Tape:
                         if g is unit and d is not None
                         else None
                     )
-                    if (
-                        gi is None
-                        or gi is not g
-                        and (gi.__class__ is not np.ndarray or gi.dtype != unit.dtype)
+                    if gi is None or (
+                        gi is not g and (gi.__class__ is not np.ndarray or gi.dtype != unit.dtype)
                     ):
                         if dense is None:  # g as the rules take it: of the step's shape
                             dense = g if np.shape(g) == shape else np.broadcast_to(g, shape)
@@ -186,10 +184,10 @@ def _reads(rule, g, values: list, params: dict) -> set[int]:
     read)."""
     read = set()
     for p in range(len(values)):
-        args = values[:p] + [_Unread()] + values[p + 1 :]
+        args = [*values[:p], _Unread(), *values[p + 1 :]]
         try:
             rule(g, *args, **params)
-        except Exception:  # noqa: BLE001 - _Read, or a failure of the stand-in: a read
+        except Exception:  # _Read, or a failure of the stand-in: a read
             read.add(p)
     return read
 
@@ -220,7 +218,7 @@ def _read_by_gradients(order: list, steps: list) -> list[bool]:
                 d = prim.partials[i] if prim.partials else None
                 reads = _reads(prim.vjp[i], g, values, params)
                 if callable(d):  # read with a cotangent of ones instead of the rule
-                    reads |= _reads(lambda g, *vals: d(*vals), g, values, {})
+                    reads |= _reads(lambda g, *vals, d=d: d(*vals), g, values, {})
                 for p in reads:
                     if p == 0:
                         read[j] = True

@@ -257,7 +257,9 @@ class Tensor:
     _grad = None
     _retains_grad = False
     hooks = None
-    _tangent = None
+    # forward mode's tangent of this tensor, or None: set on the inputs by the functions of
+    # `functional` (jvp, jacobian), on each output by `apply` while tangents are pushed
+    tangent: Tensor | None = None
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = to_array(data, dtype)
@@ -267,7 +269,7 @@ class Tensor:
             self.requires_grad_(True)
 
     @classmethod
-    def wrap(cls, data: np.ndarray) -> "Tensor":
+    def wrap(cls, data: np.ndarray) -> Tensor:
         """A constant tensor over `data` as it is (no copy, no dtype check): for arrays the
         engine and its backends made themselves."""
         t = cls.__new__(cls)
@@ -303,7 +305,7 @@ class Tensor:
         return self.grad_fn is None
 
     @property
-    def grad(self) -> "Tensor | None":
+    def grad(self) -> Tensor | None:
         if self.grad_fn is not None and not self._retains_grad:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. "
@@ -319,8 +321,13 @@ class Tensor:
     def grad(self, value):
         self._grad = None if value is None else as_tensor(value, self)
 
+    def accumulate_grad(self, g: Tensor) -> None:
+        """Add `g` to `.grad` (or make it `.grad`), as backward does: `g` is a Tensor of this
+        tensor's shape and dtype, taken as it is (no copy, no check, no warning)."""
+        self._grad = g if self._grad is None else self._grad + g
+
     # -- autograd ------------------------------------------------------------------------
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self.grad_fn is not None and not requires_grad:
             raise GraphError(
                 "you can only change requires_grad flags of leaf variables.",
@@ -350,16 +357,16 @@ class Tensor:
         owner.hooks.append(hook)
         return _HookHandle(owner.hooks, hook)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same values, cut from the graph (shares the array, as in PyTorch)."""
         return Tensor.wrap(self.data)
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
         self.grad_fn = None
         self.requires_grad = False
         return self
 
-    def zero_(self) -> "Tensor":
+    def zero_(self) -> Tensor:
         self.data[...] = 0
         return self
 
@@ -561,7 +568,7 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     push = mode.push_tangent
     if push is not None and prim.differentiable:
         for t in inputs:
-            if t._tangent is not None:
-                out._tangent = push(prim, out, inputs, params)
+            if t.tangent is not None:
+                out.tangent = push(prim, out, inputs, params)
                 break
     return out

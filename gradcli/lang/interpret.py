@@ -16,8 +16,7 @@ import threading
 
 import numpy as np
 
-from ..engine import clock
-from ..engine import tensor as T
+from ..engine import clock, tensor as T
 from ..engine.functions import (
     BROADCASTING,
     FUNCTIONS,
@@ -285,7 +284,8 @@ class Interpreter:
                 for stmt in self.program.body:
                     value = self.stmt(stmt)
         except GradcliError as err:
-            raise err.locate(None, self.program.source)
+            err.locate(None, self.program.source)
+            raise
         except RecursionError:
             raise LimitError(
                 "the expression is nested too deeply to evaluate",
@@ -363,7 +363,8 @@ class Interpreter:
         try:
             return self.backend.truth(value)
         except GradcliError as err:
-            raise err.locate(node.span, None)
+            err.locate(node.span, None)
+            raise
 
     def integer(self, node) -> int:
         value = self.backend.number(self.expr(node))
@@ -484,7 +485,7 @@ class Interpreter:
         for i, a in enumerate(node.args):
             if name in ("concat", "stack") and i == 0 and isinstance(a, (S.ListLit, S.TupleLit)):
                 args.append([self.expr(e) for e in a.elts])
-            elif i in fixed or rest is not None and i >= rest:
+            elif i in fixed or (rest is not None and i >= rest):
                 args.append(self.static_argument(a))
             else:
                 args.append(self.expr(a))
@@ -561,7 +562,8 @@ class Interpreter:
         try:
             value = thunk()
         except GradcliError as err:
-            raise err.locate(span, self.program.source)
+            err.locate(span, self.program.source)
+            raise
         except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError) as exc:
             raise EvalError(
                 f"{what}: {exc}",

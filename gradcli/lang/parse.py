@@ -220,7 +220,7 @@ def _scan(text: str, max_depth: int) -> dict[int, list[int]]:
                 span=where,
                 source=text,
                 hint=f"unbalanced parenthesis: add the matching '{_OPEN[o]}'",
-            )
+            ) from None
         raise ParseError(
             "unterminated triple-quoted string", source=text, hint="close the string"
         ) from None
@@ -417,7 +417,8 @@ class _Translator:
                 hint="simplify the expression",
             ) from None
         if "integer string conversion" in msg:  # not Python's hint: set_int_max_str_digits
-            digits = re.search(r"\d{%d,}" % (sys.get_int_max_str_digits() + 1), self.text)
+            least = sys.get_int_max_str_digits() + 1
+            digits = re.search(rf"\d{{{least},}}", self.text)
             before = self.text[: digits.start()] if digits else ""
             line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1)
             size = len(digits[0]) if digits else 0
@@ -592,7 +593,7 @@ class _Translator:
         args = [self.expr(a) for a in it.args]
         if len(args) == 1:
             args.insert(0, None)
-        start, stop, step = (args + [None])[:3]
+        start, stop, step = [*args, None][:3]
         self.bound.add(var)
         return S.For(span, var, start, stop, step, self.block(node.body))
 
