@@ -329,7 +329,9 @@ def test_plot_draws_no_derivative_where_the_function_is_not_finite():
     r = CliRunner().invoke(app, ["plot", "sqrt(x)", "--range", "-1:1", "--order", "2", "--json"])
     doc = json.loads(r.stdout)
     assert all(
-        d == "NaN" for v, d in zip(doc["value"], doc["second_derivative"]) if isinstance(v, str)
+        d == "NaN"
+        for v, d in zip(doc["value"], doc["second_derivative"], strict=True)
+        if isinstance(v, str)
     )
 
 

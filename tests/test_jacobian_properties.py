@@ -150,7 +150,10 @@ def _base_case(draw, prim, rng):
         for _ in prim.domain:
             tail = out[len(out) - draw(st.integers(0, len(out))) :]
             shapes.append(tuple(1 if draw(st.booleans()) else n for n in tail))
-        xs = tuple(np.asarray(rng.uniform(lo, hi, s)) for (lo, hi), s in zip(prim.domain, shapes))
+        xs = tuple(
+            np.asarray(rng.uniform(lo, hi, s))
+            for (lo, hi), s in zip(prim.domain, shapes, strict=True)
+        )
         return xs, {}, None, True, ""
     lo, hi = _sample_range(prim)
     if prim.name in REDUCTIONS:

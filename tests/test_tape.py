@@ -35,7 +35,13 @@ def _eager(text, values, wrt):
         allow_unused=True,
         retain_graph=True,
     )
-    return prog, leaves, out, cot, {k: g.data for k, g in zip(wrt, grads) if g is not None}
+    return (
+        prog,
+        leaves,
+        out,
+        cot,
+        {k: g.data for k, g in zip(wrt, grads, strict=True) if g is not None},
+    )
 
 
 @pytest.mark.parametrize("text", PROGRAMS)
@@ -184,16 +190,18 @@ def test_gradients_without_the_value_are_the_same(text):
 def test_only_finite_steps_go_unrun():
     """sin(x*y) and the final sum are not read by the gradients of x**2*y + sin(x*y); the
     log in log(x) + y is not read either, but a log may make NaN: it runs."""
-    prog, leaves, out, _, _ = _eager("x**2*y + sin(x*y)", _values(5, 0), ("x",))
+    _, leaves, out, _, _ = _eager("x**2*y + sin(x*y)", _values(5, 0), ("x",))
     tape = Tape.record(out, leaves, ("x", "y"))
-    assert sorted(s[0].name for s, r in zip(tape.steps, tape.for_gradients) if not r) == [
+    assert sorted(
+        s[0].name for s, r in zip(tape.steps, tape.for_gradients, strict=True) if not r
+    ) == [
         "add",
         "mul",
         "sin",
     ]
     _, leaves, out, _, _ = _eager("log(x) + y", _values(5, 0), ("x",))
     tape = Tape.record(out, leaves, ("x", "y"))
-    assert {s[0].name: r for s, r in zip(tape.steps, tape.for_gradients)} == {
+    assert {s[0].name: r for s, r in zip(tape.steps, tape.for_gradients, strict=True)} == {
         "log": True,
         "add": False,
     }

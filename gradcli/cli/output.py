@@ -410,7 +410,7 @@ def fit(out, table, keys: int = 1, titled: bool = False):
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column(overflow="fold")
-        for column, cell in zip(table.columns[keys:], row[keys:]):
+        for column, cell in zip(table.columns[keys:], row[keys:], strict=True):
             if cell.plain:
                 grid.add_row(str(column.header), cell)
         blocks += [heading, Padding(grid, (0, 0, 0, 2))]

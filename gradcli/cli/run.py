@@ -326,7 +326,7 @@ def _line_batch(
     good = [(n, p) for n, p in read.items() if isinstance(p, dict)]
     if good:
         results = _batch_results(prog, command, [p for _, p in good], options)
-        read.update((n, r) for (n, _), r in zip(good, results))
+        read.update((n, r) for (n, _), r in zip(good, results, strict=True))
     return list(read.items())
 
 

@@ -243,7 +243,7 @@ def plot_doc(data: PlotData) -> dict:
         "expression": data.expression,
         "wrt": list(data.wrt),
         "point": plain(data.fixed),
-        "grid": {n: jsonable(a) for n, a in zip(data.wrt, data.axes)},
+        "grid": {n: jsonable(a) for n, a in zip(data.wrt, data.axes, strict=True)},
         "value": jsonable(data.value),
     }
     if len(data.wrt) == 1:
@@ -251,7 +251,7 @@ def plot_doc(data: PlotData) -> dict:
         if len(data.derivatives) > 1:
             doc["second_derivative"] = jsonable(data.derivatives[1])
     else:
-        doc["gradient"] = {n: jsonable(d) for n, d in zip(data.wrt, data.derivatives)}
+        doc["gradient"] = {n: jsonable(d) for n, d in zip(data.wrt, data.derivatives, strict=True)}
     doc["warnings"] = warning_docs(data.warnings)
     return doc
 

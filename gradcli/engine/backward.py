@@ -172,7 +172,7 @@ class _Walk:
         self.node_grads: dict = {}
         self.leaf_grads: dict = {}
         self.leaves: dict = {}
-        for out, g in zip(outputs, grad_outputs):
+        for out, g in zip(outputs, grad_outputs, strict=False):
             if raw:
                 g = as_raw(g)
             if out.grad_fn is not None:
@@ -338,7 +338,7 @@ def _grad_outputs(outputs: list[Tensor], grads) -> list[Tensor]:
     if grads is None:
         grads = [None] * len(outputs)
     result = []
-    for out, g in zip(outputs, grads):
+    for out, g in zip(outputs, grads, strict=False):
         if g is None:
             if out.data.size != 1:
                 raise NotScalarError(

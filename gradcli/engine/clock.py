@@ -163,8 +163,8 @@ def einsum_sizes(spec: str, shapes) -> dict:
     """The length of each index letter of `spec` (no '...') in the operands' `shapes` (the
     longest, where a length of 1 broadcasts)."""
     sizes: dict = {}
-    for sub, shape in zip(spec.split("->")[0].split(","), shapes):
-        for c, n in zip(sub, shape):
+    for sub, shape in zip(spec.split("->")[0].split(","), shapes, strict=False):
+        for c, n in zip(sub, shape, strict=False):
             sizes[c] = max(sizes.get(c, n), n)
     return sizes
 

@@ -95,7 +95,7 @@ def _grads(outs, xs, vs, create_graph):
         create_graph=create_graph,
         allow_unused=True,
     )
-    return [_result(_zeros_if_none(g, x), create_graph) for g, x in zip(gs, xs)]
+    return [_result(_zeros_if_none(g, x), create_graph) for g, x in zip(gs, xs, strict=True)]
 
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
@@ -110,12 +110,13 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
             )
         vs = [Tensor.wrap(np.ones_like(x.data)) for x in xs]
     else:
-        vs = [as_tensor(t, x) for t, x in zip(_as_tuple(v)[1], xs)]
+        vs = [as_tensor(t, x) for t, x in zip(_as_tuple(v)[1], xs, strict=False)]
         # a tangent takes its input's dtype (float32 inputs give float32 tangents)
         vs = [
-            t if t.dtype == x.dtype else Tensor.wrap(t.data.astype(x.dtype)) for t, x in zip(vs, xs)
+            t if t.dtype == x.dtype else Tensor.wrap(t.data.astype(x.dtype))
+            for t, x in zip(vs, xs, strict=False)
         ]
-    for x, t in zip(xs, vs):
+    for x, t in zip(xs, vs, strict=False):
         if t.shape != x.shape:
             raise ShapeError(
                 f"the tangent has shape {t.shape} but its input has shape {x.shape}",
@@ -196,7 +197,7 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
         _count(n * n, "the tangent basis would have")
         basis = np.eye(n, dtype=xs[0].dtype)
         offset = 0
-        for x, size in zip(xs, sizes):
+        for x, size in zip(xs, sizes, strict=True):
             x.tangent = Tensor.wrap(basis[:, offset : offset + size].reshape((n, *x.shape)))
             offset += size
     with forward_mode(), enable_grad():
@@ -221,7 +222,7 @@ def _blocks(out: Tensor, xs, sizes, create_graph) -> list[Tensor]:
         t = Tensor.wrap(np.zeros((n, *out.shape), out.dtype))
     t = call("permute", reshape(t, (n, out.data.size)), axes=(-1, -2))  # (out size, n)
     row, offset = [], 0
-    for x, size in zip(xs, sizes):
+    for x, size in zip(xs, sizes, strict=True):
         block = reshape(t[:, offset : offset + size], out.shape + x.shape)
         # (a C-ordered copy, without the graph: np.ascontiguousarray makes 0-d 1-d)
         row.append(block if create_graph else Tensor.wrap(np.array(block.data, order="C")))
@@ -251,7 +252,7 @@ def hessian(
         if not out.requires_grad:
             return tuple(Tensor.wrap(np.zeros_like(x.data)) for x in xs)
         gs = _grad(out, list(xs), create_graph=True, allow_unused=True)
-        return tuple(_zeros_if_none(g, x) for g, x in zip(gs, xs))
+        return tuple(_zeros_if_none(g, x) for g, x in zip(gs, xs, strict=True))
 
     in_tuple, xs = _as_tuple(inputs)
     _count(sum(as_tensor(x).data.size for x in xs) ** 2, "Hessian", result=True)

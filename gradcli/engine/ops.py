@@ -1183,7 +1183,7 @@ def _einsum_vjp(g, out, i, inputs, spec):
     )
     if present != target:
         lead = r.shape[: r.ndim - len(present)]
-        kept = tuple(x if c in present else 1 for c, x in zip(target, inputs[i].shape))
+        kept = tuple(x if c in present else 1 for c, x in zip(target, inputs[i].shape, strict=True))
         r = F.expand(F.reshape(r, lead + kept), lead + inputs[i].shape)
     return r
 

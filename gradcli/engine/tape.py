@@ -99,7 +99,9 @@ class Tape:
         inputs: list = []  # of every step, for its rules
         grads: dict = {}
         with no_grad(), raw_rules(), np.errstate(all="ignore"):
-            for (prim, refs, params, _), read, total in zip(steps, self.for_gradients, self.total):
+            for (prim, refs, params, _), read, total in zip(
+                steps, self.for_gradients, self.total, strict=True
+            ):
                 args = [
                     values[r] if kind == _VAR else outs[r] if kind == _STEP else r
                     for kind, r in refs
@@ -116,7 +118,7 @@ class Tape:
                         np.broadcast_shapes(
                             *[
                                 shapes[r] if kind == _STEP else np.shape(a)
-                                for (kind, r), a in zip(refs, args)
+                                for (kind, r), a in zip(refs, args, strict=True)
                             ]
                         )
                     )
@@ -209,7 +211,7 @@ def _read_by_gradients(order: list, steps: list) -> list[bool]:
     as an input), a step they need takes it as an input, or it is not `_total`."""
     read = [not _total(prim, refs) for prim, refs, *_ in steps]
     with no_grad(), np.errstate(all="ignore"):
-        for j, (node, (prim, refs, params, needs)) in enumerate(zip(order, steps)):
+        for j, (node, (prim, refs, params, needs)) in enumerate(zip(order, steps, strict=True)):
             values = [node.out_data] + [t.data for t in node.inputs]
             g = np.ones_like(node.out_data)
             for i, need in enumerate(needs):

@@ -70,7 +70,7 @@ def _split(text: str) -> list[tuple[str, Span, str, Span]]:
         elif ch == "," and depth == 0:
             cuts.append(i)
     out = []
-    for start, end in zip([0] + [c + 1 for c in cuts], [*cuts, len(text)]):
+    for start, end in zip([0] + [c + 1 for c in cuts], [*cuts, len(text)], strict=True):
         segment = text[start:end]
         if not segment.strip():
             where = _span(text, start, max(end, start + 1))
