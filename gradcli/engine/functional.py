@@ -100,8 +100,8 @@ def _grads(outs, xs, vs, create_graph):
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), J·v) as torch.autograd.functional.jvp, by true forward mode."""
-    _, xs = _as_tuple(inputs)
-    xs = [as_tensor(x).detach() for x in xs]
+    _, given = _as_tuple(inputs)
+    xs = [as_tensor(x).detach() for x in given]
     if v is None:
         if any(x.data.size != 1 for x in xs):
             raise ShapeError(

@@ -138,7 +138,7 @@ def _square_samples(*shapes, b_shapes=None):
     """Well-conditioned square matrices (and right-hand sides for solve)."""
 
     def samples(rng):
-        cases = []
+        cases: list = []
         for i, shape in enumerate(shapes):
             a = _u(rng, *shape, lo=-1.0, hi=1.0) + 3 * np.eye(shape[-1])
             rest = () if b_shapes is None else (_u(rng, *b_shapes[i]),)
@@ -613,7 +613,7 @@ register(
 )
 
 # comparisons and logic: forward only, boolean masks (sympy: relations, for Piecewise)
-for _name, _fn, _sym in [
+for _name, _test, _sym in [
     ("lt", np.less, "Lt"),
     ("le", np.less_equal, "Le"),
     ("gt", np.greater, "Gt"),
@@ -626,7 +626,7 @@ for _name, _fn, _sym in [
     register(
         Primitive(
             _name,
-            _fn,
+            _test,
             vjp=(None, None),
             jvp=(None, None),
             broadcast=True,
@@ -759,16 +759,16 @@ def _tie_share(out, x, axis):
     return hit / F.sum(hit, axis=axis, keepdims=True)
 
 
-for _name, _fn, _sym in [("max", np.max, "Max"), ("min", np.min, "Min")]:
+for _name, _reduce, _sym in [("max", np.max, "Max"), ("min", np.min, "Min")]:
     register(
         Primitive(
             _name,
-            lambda a, axis, keepdims, _fn=_fn: _fn(a, axis=axis, keepdims=keepdims),
+            lambda a, axis, keepdims, _reduce=_reduce: _reduce(a, axis=axis, keepdims=keepdims),
             sym=_reduce_sym(lambda sp, xs, _s=_sym: getattr(sp, _s)(*xs)),
             kink=(
                 f"an even split of the gradient among the tied elements of {_name}",
-                lambda out, x, axis, keepdims, _fn=_fn: bool(
-                    np.any(np.sum(x == _fn(x, axis=axis, keepdims=True), axis=axis) > 1)
+                lambda out, x, axis, keepdims, _reduce=_reduce: bool(
+                    np.any(np.sum(x == _reduce(x, axis=axis, keepdims=True), axis=axis) > 1)
                 ),
             ),
             vjp=(

@@ -19,6 +19,7 @@ from .tensor import Tensor
 
 class Diag(Tensor):
     __slots__ = ("d", "_dense")
+    _dense: np.ndarray | None
 
     def __init__(self, d: np.ndarray):
         self.d = d
@@ -27,7 +28,7 @@ class Diag(Tensor):
         self.grad_fn = None
 
     @property
-    def data(self) -> np.ndarray:
+    def data(self) -> np.ndarray:  # type: ignore[override]  # derived from d: read-only
         """The dense batch (made once, when a rule needs it)."""
         if self._dense is None:
             n = self.d.size

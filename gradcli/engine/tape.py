@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import GraphError
 from .backward import as_raw, fit_raw, topological_order
-from .tensor import Tensor, no_grad, raw_rules
+from .tensor import Node, Tensor, no_grad, raw_rules
 
 _VAR, _STEP, _CONST = 0, 1, 2
 
@@ -44,7 +44,8 @@ class Tape:
         index: dict = {}  # node → its step
         computed: dict = {}  # what a step computes → the step: one step for each
         reaches: list[bool] = []
-        steps, nodes = [], []
+        steps: list = []
+        nodes: list[Node] = []
         for node in order:
             refs, needs = [], []
             for i, t in enumerate(node.inputs):
@@ -85,7 +86,7 @@ class Tape:
 
     def replay(
         self, values: dict[str, np.ndarray], cotangent, value: bool = True
-    ) -> tuple[np.ndarray | None, dict]:
+    ) -> tuple[np.ndarray | None, dict | None]:
         """The output's values at `values` (None unless `value`: then only the steps that
         the gradients read run), and the gradient of each wanted variable (the VJP with
         `cotangent`, which may be one number for all: with 1, the rules of primitives with
@@ -142,8 +143,9 @@ class Tape:
                         if g is unit and d is not None
                         else None
                     )
+                    # (a partial's gi, computed when g is unit, must keep g's type and dtype)
                     if gi is None or (
-                        gi is not g and (gi.__class__ is not np.ndarray or gi.dtype != unit.dtype)
+                        gi is not g and (gi.__class__ is not np.ndarray or gi.dtype != g.dtype)
                     ):
                         if dense is None:  # g as the rules take it: of the step's shape
                             dense = g if np.shape(g) == shape else np.broadcast_to(g, shape)
@@ -154,9 +156,12 @@ class Tape:
                         gi = fit_raw(
                             gi if gi.shape == shape else np.broadcast_to(gi, shape), target
                         )
-                    store, key = (cots, r) if kind == _STEP else (grads, r)
-                    prev = store[key] if kind == _STEP else store.get(key)
-                    store[key] = gi if prev is None else prev + gi
+                    if kind == _STEP:
+                        prev = cots[r]
+                        cots[r] = gi if prev is None else prev + gi
+                    else:
+                        prev = grads.get(r)
+                        grads[r] = gi if prev is None else prev + gi
         return (outs[-1] if value else None), grads
 
 
@@ -168,7 +173,6 @@ class _Unread:
     """Stands for a value while a rule runs: any use of it raises `_Read`."""
 
     __array_ufunc__ = None  # NumPy's operators defer to the methods below
-    __hash__ = None
 
     def _read(self, *args, **kwargs):
         raise _Read
@@ -177,7 +181,7 @@ class _Unread:
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _read
     __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _read
     __neg__ = __pos__ = __abs__ = __invert__ = __and__ = __rand__ = __or__ = __ror__ = _read
-    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _read
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = __hash__ = _read
 
 
 def _reads(rule, g, values: list, params: dict) -> set[int]:
