@@ -33,7 +33,7 @@ class Result:
     command: str  # eval | grad | vjp | jvp | jacobian | hessian
     expression: str
     point: dict[str, np.ndarray]
-    value: np.ndarray
+    value: np.ndarray | None  # None: a grad of `grad_points(value=False)`
     wrt: tuple[str, ...] = ()
     gradient: dict[str, np.ndarray] | None = None
     vjp: dict[str, np.ndarray] | None = None

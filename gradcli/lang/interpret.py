@@ -416,10 +416,12 @@ class Interpreter:
             value = self.expr(node.value)
             return self.operate(node.span, lambda: self.backend.transpose(value), ".T", [value])
         if isinstance(node, S.ListLit):
-            items = [self.expr(e) for e in node.elts]
-            if not items:
+            elements = [self.expr(e) for e in node.elts]
+            if not elements:
                 raise ShapeError("an empty list has no values", span=node.span)
-            return self.operate(node.span, lambda: self.backend.listing(items), "a list", items)
+            return self.operate(
+                node.span, lambda: self.backend.listing(elements), "a list", elements
+            )
         if isinstance(node, S.TupleLit):
             return tuple(self.static_argument(e) for e in node.elts)
         raise EvalError(f"cannot evaluate {type(node).__name__} here", span=node.span)
@@ -580,7 +582,7 @@ class Interpreter:
             problem = self.backend.nonfinite(value, inputs)
             if problem:
                 if overflowed(value, inputs):
-                    warning = OverflowDomainError(
+                    warning: DomainError = OverflowDomainError(
                         f"{what} overflowed: it {problem}",
                         span=span,
                         source=self.program.source,
