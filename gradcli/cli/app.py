@@ -13,7 +13,7 @@ import inspect
 import re
 import sys
 from itertools import islice
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer import _click
@@ -34,10 +34,25 @@ class GradcliGroup(TyperGroup):
     """The app: every usage error, the option parser's included, is reported as gradcli
     reports errors (the `{"error": …}` document under --json, exit 2)."""
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+    def main(
+        self,
+        args=None,
+        prog_name=None,
+        complete_var=None,
+        standalone_mode=True,
+        windows_expand_args=True,
+        **extra,
+    ):
         args = list(sys.argv[1:] if args is None else args)
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = super().main(
+                args,
+                prog_name,
+                complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
         except _click.exceptions.NoArgsIsHelpError as e:  # the help is printed already
             code = e.exit_code
         except _click.ClickException as e:
@@ -65,10 +80,10 @@ def usage_error(e: "_click.ClickException") -> UsageError:
         choices = getattr(e.param.type, "choices", None)
         if choices:
             hint = f"{e.param.opts[0]} takes one of: {', '.join(map(str, choices))}"
-        elif e.param.help:
+        elif described := getattr(e.param, "help", None):  # (typer's options and arguments)
             give = "give " * isinstance(e, _click.exceptions.MissingParameter)
             usage = " ".join(filter(None, [e.param.opts[0], e.param.metavar]))
-            hint = f"{give}{usage}: {_unmarked(e.param.help)}"
+            hint = f"{give}{usage}: {_unmarked(described)}"
         return UsageError(e.format_message().rstrip("."), hint=hint)
     message = e.format_message()
     if message.startswith("No such command"):
@@ -151,7 +166,8 @@ class ExprCommand(TyperCommand):
             for name in (*p.opts, *p.secondary_opts)
         }
         takes_value.update(dict.fromkeys(ctx.help_option_names, False))
-        options, positionals = [], []
+        options: list[str] = []
+        positionals: list[str] = []
         tokens = iter(args)
         for token in tokens:
             if token == "--":
@@ -323,7 +339,7 @@ def _common(
 
 # -- commands --------------------------------------------------------------------------------
 
-APP = dict(
+APP: dict[str, Any] = dict(
     name="gradcli",
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -391,7 +407,8 @@ def _command(fn=None, *, runner=None):
         _run(name, options, runner)
 
     own = inspect.signature(fn).parameters
-    command.__signature__ = inspect.Signature(
+    # typer reads the options from the signature that inspect gives, the function's own
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             p.replace(kind=p.KEYWORD_ONLY)
             for p in (

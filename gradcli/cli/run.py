@@ -15,11 +15,13 @@ import warnings
 from contextlib import contextmanager
 from enum import Enum
 from operator import itemgetter
+from typing import Any
 
 import numpy as np
 
 from ..engine import clock
 from ..errors import GradcliError, InternalError, UsageError
+from ..result import Result
 from . import output
 
 
@@ -253,7 +255,9 @@ def _chunks(stream):
     the cap comes as None, its bytes dropped as they are read, never held."""
     from ..lang.points import MAX_TEXT_BYTES as cap
 
-    number, carry, carried, skipping, pending, held = 1, [], 0, False, [], 0
+    number, carried, skipping, held = 1, 0, False, 0
+    carry: list[bytes] = []
+    pending: list = []  # the lines (bytes), None for one over the cap
     while True:
         data = stream.read(_READ)
         if isinstance(data, str):  # a text stream (a test's stand-in for stdin)
@@ -265,7 +269,7 @@ def _chunks(stream):
                 continue
         cut = data.rfind(b"\n")
         if cut >= 0:
-            lines = b"".join([*carry, data[:cut]]).split(b"\n")
+            lines: list = b"".join([*carry, data[:cut]]).split(b"\n")
             if len(lines[0]) > cap:
                 lines[0] = None
             pending.extend(lines)
@@ -289,13 +293,13 @@ def _chunks(stream):
 
 def _line_batch(
     prog, command: str, options: dict, first: int, lines: list, shared: dict
-) -> list[tuple[int, object]]:
+) -> list[tuple[int, Result | GradcliError]]:
     """(line number, Result or error) for each non-blank line of a chunk, one at a time."""
     from ..batch import point_failure
     from ..errors import Span
     from ..lang.points import MAX_TEXT_BYTES
 
-    read: dict[int, object] = {}
+    read: dict[int, Any] = {}  # the point, then its Result; or the error
     for number, line in enumerate(lines, first):
         if line is not None and not line.strip(b" \t\r"):
             continue  # a blank line: no point (the line numbers still count it)
@@ -495,7 +499,7 @@ def read_point(
 
 def _library_options(command: str, options: dict) -> dict:
     """The keyword arguments of the library call for this command's options."""
-    kw = {} if command == "eval" else {"wrt": wrt_names(options["wrt"])}
+    kw: dict[str, Any] = {} if command == "eval" else {"wrt": wrt_names(options["wrt"])}
     if options.get("intermediates"):
         kw["intermediates"] = True
     if options.get("explain"):
@@ -522,7 +526,7 @@ def wrt_names(wrt: str | None) -> tuple[str, ...] | None:
 
 #: What typer gives a command for every option not on the command line (a test checks
 #: that these are exactly the defaults of the declared commands).
-DEFAULTS = dict(
+DEFAULTS: dict[str, Any] = dict(
     expression=None,
     file=None,
     at=None,
@@ -541,7 +545,7 @@ DEFAULTS = dict(
     time_limit=60.0,
     points=None,
 )
-OWN_DEFAULTS = {
+OWN_DEFAULTS: dict[str, dict[str, Any]] = {
     "eval": {},
     "hessian": {},
     "grad": dict(intermediates=False, explain=None),
@@ -573,17 +577,17 @@ def quick(argv: list[str]) -> int | None:
             key, flag = QUICK_FLAGS[token]
             options[key] = flag
         elif name in QUICK_VALUED:
-            value = value if eq else next(args, None)
-            if value is None:
+            given = value if eq else next(args, None)
+            if given is None:
                 return None
             if name == "--at":
-                at.append(value)
+                at.append(given)
             elif name == "--dtype":
-                if value not in DType.__members__:
+                if given not in DType.__members__:
                     return None
-                options["dtype"] = DType(value)
+                options["dtype"] = DType(given)
             else:
-                options[QUICK_VALUED[name]] = value
+                options[QUICK_VALUED[name]] = given
         elif (
             token.startswith("--")
             or (token[:1] == "-" and token[1:2].isalpha())
