@@ -38,9 +38,7 @@ def recorded(compiled, point: dict, wrt) -> tuple[Tensor, dict, Run]:
     The variables are given by name: the `wrt` ones as leaves requiring grad, the others as
     tensors given by us too, so that every input of the graph is known by name."""
     leaves = compiled.leaves(point, wrt)
-    variables = {
-        n: leaves[n] if n in leaves else Tensor.wrap(point[n]) for n in compiled.free_vars
-    }
+    variables = {n: leaves[n] if n in leaves else Tensor.wrap(point[n]) for n in compiled.free_vars}
     with enable_grad():
         run = compiled.run(point, variables)
     return run.value, variables, run

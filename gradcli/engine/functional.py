@@ -113,8 +113,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
         vs = [as_tensor(t, x) for t, x in zip(_as_tuple(v)[1], xs)]
         # a tangent takes its input's dtype (float32 inputs give float32 tangents)
         vs = [
-            t if t.dtype == x.dtype else Tensor.wrap(t.data.astype(x.dtype))
-            for t, x in zip(vs, xs)
+            t if t.dtype == x.dtype else Tensor.wrap(t.data.astype(x.dtype)) for t, x in zip(vs, xs)
         ]
     for x, t in zip(xs, vs):
         if t.shape != x.shape:
