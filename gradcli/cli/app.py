@@ -213,6 +213,17 @@ MaxIterations = Annotated[int, typer.Option(
 Points = Annotated[Optional[str], typer.Option(
     "--points", metavar="FILE|-",
     help="Batch: NDJSON, one object of bindings a line; writes one JSON object a line.")]
+PointsFormat = Annotated[Optional[str], typer.Option(
+    "--points-format", metavar="FORMAT",
+    help="The format of --points when its extension does not say: ndjson, csv, parquet, "
+         "arrow, npz.")]
+Output = Annotated[Optional[str], typer.Option(
+    "--output", metavar="FILE",
+    help="Batch: write the results to FILE (.ndjson, .csv, .parquet, .arrow/.feather, .npz), "
+         "one row a point: line, value, gradient.x, …, error.")]
+OutputFormat = Annotated[Optional[str], typer.Option(
+    "--output-format", metavar="FORMAT",
+    help="The format of --output when its extension does not say.")]
 Intermediates = Annotated[bool, typer.Option(
     "--intermediates", help="Also the gradients of the names a program assigns.")]
 Explain = Annotated[Optional[ExplainLevel], typer.Option(
@@ -226,7 +237,9 @@ def _common(expression: Expression = None, file: File = None, at: At = None,
             dtype: DTypeOption = DType.float64, json: Json = False, check: Check = None,
             check_timeout: CheckTimeout = 5.0, latex: Latex = False, strict: Strict = False, max_elements: MaxElements = 10**8,
             max_iterations: MaxIterations = 100_000, max_memory: MaxMemory = None,
-            time_limit: TimeLimit = 60.0, points: Points = None):
+            time_limit: TimeLimit = 60.0, points: Points = None,
+            points_format: PointsFormat = None, output: Output = None,
+            output_format: OutputFormat = None):
     """The options every command takes (a signature only; see `_command`)."""
 
 
@@ -426,7 +439,7 @@ def functions(json: Json = False) -> None:
         out.functions(function_rows())
         return 0
 
-    raise typer.Exit(run("functions", {"json": json, "points": None}, listing))
+    raise typer.Exit(run("functions", {"json": json, "points": None, "output": None}, listing))
 
 
 def function_rows() -> list[dict]:

@@ -238,13 +238,18 @@ class JsonOutput:
         An error's position is in the text it quotes: the expression, or (with no quote)
         the points file itself."""
         if isinstance(item, GradcliError):
-            where = "the expression" if item.source else ""
-            print(f"--points line {number} (index {index}): "
-                  f"{item.render(of=where, width=width(sys.stderr))}", file=sys.stderr)
+            report_point(index, number, item)
             doc = error_doc(item)
         else:
             doc = result_doc(item, command)
         print(line(record(index, number, doc)))
+
+
+def report_point(index: int, number: int, err: GradcliError) -> None:
+    """The message on stderr of a point of a batch that failed."""
+    where = "the expression" if err.source else ""
+    print(f"--points line {number} (index {index}): "
+          f"{err.render(of=where, width=width(sys.stderr))}", file=sys.stderr)
 
 
 @contextmanager

@@ -64,6 +64,8 @@ def _outcome(command: str, options: dict, runner=None) -> int:
     batch = runner is None and options["points"] is not None
     out = output.JsonOutput() if options["json"] or batch else output.RichOutput()
     try:
+        if runner is None and options.get("output") is not None and not batch:
+            raise UsageError("--output writes the results of a batch: give --points too")
         with clock.limit(options.get("time_limit")):  # one deadline for the whole run
             code = (runner or (_batch if batch else _single))(command, options, out)
     except GradcliError as e:
@@ -171,7 +173,7 @@ _READ = 1 << 20
 def _batch(command: str, options: dict, out) -> int:
     """NDJSON in, NDJSON out, in order, chunk by chunk: each line that fails becomes an
     error record in its place and every other line is computed and written."""
-    from .output import batch_progress, check_exit
+    from .output import batch_progress, check_exit, report_point
 
     if options["points"] == "-" == options["at_json"]:
         raise UsageError("--points - and --at-json - cannot both read standard input")
@@ -185,12 +187,27 @@ def _batch(command: str, options: dict, out) -> int:
     checked = command in CHECKED and (options["check"] or command == "check")
     if checked:
         import sympy  # noqa: F401  (once here: each check's forked child inherits it)
+    from ..columnar import file_format
+
+    fmt = file_format(options["points"], options.get("points_format"), "--points")
+    if options.get("output") is not None:
+        from .files import FileOutput
+        out = FileOutput(options["output"], file_format(
+            options["output"], options.get("output_format"), "--output"), out, report_point)
     index, failed, worst = 0, False, 0  # worst: the checks' part of the exit code
-    with _points_stream(options["points"]) as (stream, size), batch_progress(size) as tick:
-        for first, lines in _chunks(stream):
-            count = _column_batch(prog, command, options, first, index, lines, shared, out)
+    with _points_source(fmt, options, prog, shared) as (chunks, stream, size), \
+            batch_progress(size) as tick:
+        for chunk in chunks:
+            if fmt == "ndjson":
+                first, lines = chunk
+                count = _column_batch(prog, command, options, first, index, lines, shared,
+                                      out)
+                items = count is None and _line_batch(prog, command, options, first, lines,
+                                                      shared)
+            else:
+                count = _file_columns(prog, command, options, chunk, index, shared, out)
+                items = count is None and _file_items(prog, command, options, chunk, shared)
             if count is None:
-                items = _line_batch(prog, command, options, first, lines, shared)
                 for number, item in items:
                     if checked and not isinstance(item, GradcliError):
                         _cross_check(prog, item, options, forced=True, default=False)
@@ -203,7 +220,59 @@ def _batch(command: str, options: dict, out) -> int:
             else:
                 index += count
             tick(index, stream.tell() if size else 0)
+    if options.get("output") is not None:
+        out.close()
     return 1 if failed else worst
+
+
+@contextmanager
+def _points_source(fmt: str, options: dict, prog, shared: dict):
+    """(the chunks of --points, its stream, its size for the progress bar): NDJSON's
+    (first line, lines), the other formats' `PointChunk`s (read by pyarrow)."""
+    if fmt == "ndjson":
+        with _points_stream(options["points"]) as (stream, size):
+            yield _chunks(stream), stream, size
+        return
+    from ..columnar import read_chunks
+
+    names = tuple(n for n in prog.free_vars if n not in shared)
+    yield read_chunks(options["points"], fmt, names), None, None
+
+
+def _file_columns(prog, command: str, options: dict, chunk, index: int, shared: dict,
+                  out) -> int | None:
+    """A chunk of a points file of scalars, evaluated column-wise in one pass (see
+    `_column_batch`); how many points, or None when that does not apply."""
+    from ..batch import columns
+
+    if not _columns_apply(command, options, shared) or not chunk.scalar():
+        return None
+    n = len(chunk.lines)
+    cols = {**chunk.columns, **{k: np.full(n, v, np.float64) for k, v in shared.items()}}
+    got = columns(prog, command, cols, _names(options["wrt"]))
+    if got is None:
+        return None
+    out.batch_columns(got, command, index, chunk.lines)
+    return n
+
+
+def _file_items(prog, command: str, options: dict, chunk, shared: dict) -> list:
+    """(line, Result or error) for each row of a chunk of a points file."""
+    points = chunk.points()
+    good = [i for i, p in enumerate(points) if isinstance(p, dict)]
+    if good:
+        results = _batch_results(prog, command, [{**shared, **points[i]} for i in good],
+                                 options)
+        for i, r in zip(good, results):
+            points[i] = r
+    return list(zip(chunk.lines.tolist(), points))
+
+
+def _columns_apply(command: str, options: dict, shared: dict) -> bool:
+    """Whether the options let a batch run column-wise (`batch.columns`)."""
+    return command in ("eval", "grad") and not options["check"] \
+        and not options.get("explain") and not options.get("intermediates") \
+        and options["dtype"].value == "float64" and not any(np.ndim(v) for v in shared.values())
 
 
 @contextmanager
@@ -313,9 +382,7 @@ def _column_batch(prog, command: str, options: dict, first: int, index: int, lin
     from ..batch import columns
     from ..lang.points import check_name
 
-    if command not in ("eval", "grad") or options["check"] or options.get("explain") \
-            or options.get("intermediates") or options["dtype"].value != "float64" \
-            or any(np.ndim(v) for v in shared.values()) or None in lines:
+    if not _columns_apply(command, options, shared) or None in lines:
         return None
     rows = _number_rows(lines)
     if not rows or any(k in shared for k in rows[0]):
@@ -461,7 +528,8 @@ def _names(wrt: str | None) -> tuple[str, ...] | None:
 DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wrt=None,
                 dtype=DType.float64, json=False, check=None, check_timeout=5.0, latex=False,
                 strict=False, max_elements=10**8, max_iterations=100_000, max_memory=None,
-                time_limit=60.0, points=None)
+                time_limit=60.0, points=None, points_format=None, output=None,
+                output_format=None)
 OWN_DEFAULTS = {"eval": {}, "hessian": {}, "grad": dict(intermediates=False, explain=None),
                 "jacobian": dict(mode=Mode.auto)}
 _VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}
