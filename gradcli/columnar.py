@@ -472,3 +472,25 @@ def _npz_array(column) -> np.ndarray:
         shape.append(flat.type.list_size)
         flat = flat.flatten()
     return np.asarray(flat.to_numpy(zero_copy_only=False)).reshape(len(column), *shape)
+
+
+def evaluate_table(compiled, table, command: str = "grad", wrt=None):
+    """eval or a derivative of a compiled expression at every row of a pyarrow Table (a
+    column a variable; list columns for arrays), as a Table of results: `line` (the row
+    from 1), `value`, the derivative's columns, `error`. Scalar points of an elementwise
+    expression run column-wise in one pass; other rows one at a time."""
+    from .batch import columns
+
+    check_columns("the table", table.column_names, compiled.free_vars)
+    chunk = column_chunk(np.arange(1, table.num_rows + 1),
+                         {n: table.column(n) for n in compiled.free_vars})
+    if chunk.scalar() and table.num_rows:
+        got = columns(compiled, command, chunk.columns, wrt)
+        if got is not None:
+            return columns_table(chunk.lines, got.value, got.gradient, DERIVATIVE.get(command))
+    points = chunk.points()
+    good = [i for i, p in enumerate(points) if isinstance(p, dict)]
+    kw = {} if command == "eval" else {"wrt": wrt}
+    for i, r in zip(good, compiled.batch(command, [points[i] for i in good], **kw)):
+        points[i] = r
+    return results_table(chunk.lines, points)
