@@ -96,6 +96,23 @@ def read_chunks(path: str, fmt: str, names: tuple[str, ...],
             from None
 
 
+def row_count(path: str, fmt: str) -> int | None:
+    """How many rows a Parquet or Arrow IPC file holds, from its metadata (None for the
+    other formats, or a file that cannot say)."""
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+            return pq.ParquetFile(path).metadata.num_rows
+        if fmt == "arrow":
+            import pyarrow as pa
+            with pa.OSFile(path) as f:
+                return pa.ipc.open_file(f).num_rows if hasattr(
+                    pa.ipc.RecordBatchFileReader, "num_rows") else None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def _first_line(err: Exception) -> str:
     return str(err).strip().split("\n")[0] or type(err).__name__
 
@@ -194,11 +211,13 @@ def _arrow_chunks(path: str, fmt: str, names: tuple[str, ...], rows: int
     import pyarrow.parquet as pq
 
     if fmt == "parquet":
-        source = pq.ParquetFile(path, memory_map=True)
+        # read a column chunk 1 MiB at a time: pre-buffering (the default) holds every
+        # row group it has read, and a memory map counts the file in the RSS
+        source = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
         schema = source.schema_arrow
         batches = source.iter_batches(batch_size=rows)
     else:
-        stream = pa.memory_map(path)
+        stream = pa.OSFile(path)
         try:
             source = pa.ipc.open_file(stream)
             schema = source.schema

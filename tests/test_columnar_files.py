@@ -215,3 +215,18 @@ def test_the_library_evaluates_a_table():
     assert got.column("error").to_pylist()[0] is None and got.column("error")[1].is_valid
     fast = evaluate_table(f, pa.table({"x": X, "y": Y}))
     assert fast.column("gradient.y").to_pylist() == [float(w.gradient["y"]) for w in expected()]
+
+
+def test_progress_shows_when_asked_and_never_when_told_not_to(capsys, monkeypatch):
+    import sys
+
+    from gradcli.cli import output
+    monkeypatch.setattr(output, "LONG_BATCH", 2)
+    with output.batch_progress(30, show=True) as tick:  # --progress, even in a pipe
+        for i in range(3):
+            tick(i + 1, 10 * (i + 1))
+    assert "points/s" in capsys.readouterr().err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with output.batch_progress(30, show=False) as tick:  # --json (or --no-progress)
+        tick(3, 30)
+    assert capsys.readouterr().err == ""

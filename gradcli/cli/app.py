@@ -224,6 +224,9 @@ Output = Annotated[Optional[str], typer.Option(
 OutputFormat = Annotated[Optional[str], typer.Option(
     "--output-format", metavar="FORMAT",
     help="The format of --output when its extension does not say.")]
+Progress = Annotated[Optional[bool], typer.Option(
+    "--progress/--no-progress", show_default=False,
+    help="Batch: a progress bar on stderr (default: on a terminal, without --json).")]
 Intermediates = Annotated[bool, typer.Option(
     "--intermediates", help="Also the gradients of the names a program assigns.")]
 Explain = Annotated[Optional[ExplainLevel], typer.Option(
@@ -239,7 +242,7 @@ def _common(expression: Expression = None, file: File = None, at: At = None,
             max_iterations: MaxIterations = 100_000, max_memory: MaxMemory = None,
             time_limit: TimeLimit = 60.0, points: Points = None,
             points_format: PointsFormat = None, output: Output = None,
-            output_format: OutputFormat = None):
+            output_format: OutputFormat = None, progress: Progress = None):
     """The options every command takes (a signature only; see `_command`)."""
 
 

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import sys
+import time
 from contextlib import ExitStack, contextmanager
 
 import numpy as np
@@ -253,11 +254,12 @@ def report_point(index: int, number: int, err: GradcliError) -> None:
 
 
 @contextmanager
-def batch_progress(size: int | None):
-    """Yield `tick(points, read)`: on a terminal, once LONG_BATCH points are done, a
-    transient bar on stderr of the bytes read out of the file's `size` (a pulse when the
-    size is unknown: standard input, a pipe)."""
-    if not sys.stderr.isatty():
+def batch_progress(size: int | None, show: bool | None = None):
+    """Yield `tick(points, read)`: once LONG_BATCH points are done, a transient bar on
+    stderr of what is read out of `size` (bytes of NDJSON, rows of the other formats; a
+    pulse when the size is unknown: standard input, a pipe), with points/s and the time
+    left. Shown on a terminal (`show` None), always (True: --progress) or never (False)."""
+    if not (sys.stderr.isatty() if show is None else show):
         yield lambda points, read: None
         return
     with ExitStack() as stack:
@@ -266,16 +268,20 @@ def batch_progress(size: int | None):
         def tick(points: int, read: int) -> None:
             if not shown and points >= LONG_BATCH:
                 from rich.console import Console
-                from rich.progress import Progress
+                from rich.progress import (BarColumn, Progress, TextColumn,
+                                           TimeElapsedColumn, TimeRemainingColumn)
 
                 # stdout carries the results: rich must not redirect it into the display
                 bar = stack.enter_context(Progress(
-                    console=Console(stderr=True), transient=True, redirect_stdout=False,
-                    redirect_stderr=False))
-                shown.extend([bar, bar.add_task("", total=size)])
+                    TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                    TextColumn("left"), TimeRemainingColumn(),
+                    console=Console(stderr=True, force_terminal=show or None),
+                    transient=True, redirect_stdout=False, redirect_stderr=False))
+                shown.extend([bar, bar.add_task("", total=size), time.monotonic(), points])
             if shown:
-                bar, task = shown
-                bar.update(task, description=f"{points} points",
+                bar, task, start, first = shown
+                rate = (points - first) / max(time.monotonic() - start, 1e-9)
+                bar.update(task, description=f"{points} points · {rate:,.0f} points/s",
                            completed=read if size else None)
         yield tick
 

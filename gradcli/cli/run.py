@@ -196,7 +196,8 @@ def _batch(command: str, options: dict, out) -> int:
             options["output"], options.get("output_format"), "--output"), out, report_point)
     index, failed, worst = 0, False, 0  # worst: the checks' part of the exit code
     with _points_source(fmt, options, prog, shared) as (chunks, stream, size), \
-            batch_progress(size) as tick:
+            batch_progress(size, options.get("progress", None if not options["json"]
+                                             else False)) as tick:
         for chunk in chunks:
             if fmt == "ndjson":
                 first, lines = chunk
@@ -219,7 +220,7 @@ def _batch(command: str, options: dict, out) -> int:
                     index += 1
             else:
                 index += count
-            tick(index, stream.tell() if size else 0)
+            tick(index, (stream.tell() if stream else index) if size else 0)
     if options.get("output") is not None:
         out.close()
     return 1 if failed else worst
@@ -233,10 +234,10 @@ def _points_source(fmt: str, options: dict, prog, shared: dict):
         with _points_stream(options["points"]) as (stream, size):
             yield _chunks(stream), stream, size
         return
-    from ..columnar import read_chunks
+    from ..columnar import read_chunks, row_count
 
     names = tuple(n for n in prog.free_vars if n not in shared)
-    yield read_chunks(options["points"], fmt, names), None, None
+    yield read_chunks(options["points"], fmt, names), None, row_count(options["points"], fmt)
 
 
 def _file_columns(prog, command: str, options: dict, chunk, index: int, shared: dict,
@@ -529,7 +530,7 @@ DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wr
                 dtype=DType.float64, json=False, check=None, check_timeout=5.0, latex=False,
                 strict=False, max_elements=10**8, max_iterations=100_000, max_memory=None,
                 time_limit=60.0, points=None, points_format=None, output=None,
-                output_format=None)
+                output_format=None, progress=None)
 OWN_DEFAULTS = {"eval": {}, "hessian": {}, "grad": dict(intermediates=False, explain=None),
                 "jacobian": dict(mode=Mode.auto)}
 _VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}
