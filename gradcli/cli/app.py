@@ -18,7 +18,7 @@ from typer import _click
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from ..errors import GradcliError, UsageError
-from .run import DType, ExplainLevel, Mode, report, run
+from .run import DType, Engine, ExplainLevel, Mode, report, run
 
 
 #: Options whose value may be left out: the bare flag stands for this value.
@@ -227,6 +227,12 @@ OutputFormat = Annotated[Optional[str], typer.Option(
 Progress = Annotated[Optional[bool], typer.Option(
     "--progress/--no-progress", show_default=False,
     help="Batch: a progress bar on stderr (default: on a terminal, without --json).")]
+EngineOption = Annotated[Engine, typer.Option(
+    "--engine", help="Batch: local (this process) or dask (a cluster; --output is then a "
+                     "Parquet dataset, --points a directory or glob of Parquet files).")]
+Scheduler = Annotated[Optional[str], typer.Option(
+    "--scheduler", metavar="ADDRESS",
+    help="--engine dask: the scheduler of a running cluster (default: a local cluster).")]
 Intermediates = Annotated[bool, typer.Option(
     "--intermediates", help="Also the gradients of the names a program assigns.")]
 Explain = Annotated[Optional[ExplainLevel], typer.Option(
@@ -242,7 +248,8 @@ def _common(expression: Expression = None, file: File = None, at: At = None,
             max_iterations: MaxIterations = 100_000, max_memory: MaxMemory = None,
             time_limit: TimeLimit = 60.0, points: Points = None,
             points_format: PointsFormat = None, output: Output = None,
-            output_format: OutputFormat = None, progress: Progress = None):
+            output_format: OutputFormat = None, progress: Progress = None,
+            engine: EngineOption = Engine.local, scheduler: Scheduler = None):
     """The options every command takes (a signature only; see `_command`)."""
 
 

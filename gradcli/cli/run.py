@@ -33,6 +33,11 @@ class Mode(str, Enum):
     fwd = "fwd"
 
 
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 class ExplainLevel(str, Enum):
     brief = "brief"
     full = "full"
@@ -182,6 +187,8 @@ def _batch(command: str, options: dict, out) -> int:
                          hint="give the point with --at")
     if command == "diff":
         raise UsageError("diff takes no --points", hint="give the shapes with --at")
+    if options.get("engine") == Engine.dask:
+        return _dask_batch(command, options)
     prog = _compile(options)
     shared = _point(options) if options["at"] or options["at_json"] else {}
     checked = command in CHECKED and (options["check"] or command == "check")
@@ -224,6 +231,28 @@ def _batch(command: str, options: dict, out) -> int:
     if options.get("output") is not None:
         out.close()
     return 1 if failed else worst
+
+
+def _dask_batch(command: str, options: dict) -> int:
+    """--engine dask: every partition of --points evaluated on a Dask cluster, the results
+    written as the partitioned Parquet dataset --output; 1 if a point failed."""
+    from ..dask_batch import client, evaluate_dataset
+
+    if options.get("output") is None or options["at"] or options["at_json"]:
+        raise UsageError("--engine dask writes a Parquet dataset: give --output DIRECTORY "
+                         "(and every variable as a column of --points, no --at)")
+    text = _program_text(options)
+    compile_options = dict(dtype=options["dtype"].value, strict=options["strict"],
+                           max_elements=options["max_elements"],
+                           max_iterations=options["max_iterations"], seed=options["seed"],
+                           max_memory=options["max_memory"], time_limit=options["time_limit"])
+    with client(options.get("scheduler")):
+        failed = evaluate_dataset(text, compile_options, options["points"], options["output"],
+                                  command, _names(options["wrt"]))
+    if failed:
+        print(f"{failed} points failed: their error is in the error column of "
+              f"{options['output']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 @contextmanager
@@ -530,7 +559,7 @@ DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wr
                 dtype=DType.float64, json=False, check=None, check_timeout=5.0, latex=False,
                 strict=False, max_elements=10**8, max_iterations=100_000, max_memory=None,
                 time_limit=60.0, points=None, points_format=None, output=None,
-                output_format=None, progress=None)
+                output_format=None, progress=None, engine=Engine.local, scheduler=None)
 OWN_DEFAULTS = {"eval": {}, "hessian": {}, "grad": dict(intermediates=False, explain=None),
                 "jacobian": dict(mode=Mode.auto)}
 _VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}
