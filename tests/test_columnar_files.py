@@ -230,3 +230,22 @@ def test_progress_shows_when_asked_and_never_when_told_not_to(capsys, monkeypatc
     with output.batch_progress(30, show=False) as tick:  # --json (or --no-progress)
         tick(3, 30)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_memory_does_not_grow_with_the_file(tmp_path, fmt):
+    # a hostile size under the 2 GB cap of test_batch_stream; the peak RSS of 4x the rows
+    # stays within 64 MB of the smaller file's (chunks of 65,536 rows in, and out)
+    from test_batch_stream import capped
+
+    peaks = []
+    for n in (250_000, 1_000_000):
+        rng = np.random.default_rng(0)
+        src = tmp_path / f"p{n}.{EXT[fmt]}"
+        write(src, fmt, pa.table({"x": rng.uniform(-2, 2, n), "y": rng.uniform(-2, 2, n)}))
+        proc, peak = capped(tmp_path, "grad", TEXT, "--points", str(src),
+                            "--output", str(tmp_path / f"o{n}.parquet"), timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert pq.ParquetFile(tmp_path / f"o{n}.parquet").metadata.num_rows == n
+        peaks.append(peak)
+    assert peaks[1] < peaks[0] + 64 * 2**20, peaks
