@@ -426,7 +426,8 @@ class TableWriter:
             self._parts = []
         elif self.fmt == "parquet":
             import pyarrow.parquet as pq
-            self._writer = pq.ParquetWriter(self.path, self.schema)
+            # (dictionaries of floats that seldom repeat: twice the time, for nothing)
+            self._writer = pq.ParquetWriter(self.path, self.schema, use_dictionary=False)
         elif self.fmt == "arrow":
             self._writer = pa.ipc.new_file(self.path, self.schema)
         else:
