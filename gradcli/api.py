@@ -24,6 +24,7 @@ from .lang.interpret import Draws, Interpreter, Limits, Run, TensorBackend
 from .lang.parse import parse
 from .lang.points import seed_value
 from .result import Result
+from .values import cotangent, numeric
 
 MODES = {"auto": "auto", "rev": "reverse-mode", "fwd": "forward-mode"}
 
@@ -134,7 +135,9 @@ class Compiled:
         return {name: numeric(given[name], self.dtype, f"the value of {name}")
                 for name in self.free_vars}
 
-    def _wrt(self, wrt) -> tuple[str, ...]:
+    def resolve_wrt(self, wrt) -> tuple[str, ...]:
+        """The variables to differentiate by, checked: `wrt` as names ("x,y", or a list),
+        once each in the order given; every free variable for None."""
         if wrt is None:
             return self.free_vars
         if not isinstance(wrt, (str, tuple, list)):
@@ -152,7 +155,11 @@ class Compiled:
                                                                "none"))
         return names
 
-    def _run(self, point: dict[str, np.ndarray], leaves: dict[str, Tensor] | None = None) -> Run:
+    def run(self, point: dict[str, np.ndarray], leaves: dict[str, Tensor] | None = None) -> Run:
+        """One evaluation at a checked point (`point()`), the variables in `leaves` given as
+        those tensors (leaves requiring grad, to record the graph under enable_grad); the
+        Run holds the value, the environment, the warnings and each node's place in the
+        text. No time limit or budget of its own: the caller's holds."""
         env = {n: Tensor._wrap(a) for n, a in point.items()}
         env.update(leaves or {})
         backend = TensorBackend(self.dtype)
@@ -173,14 +180,15 @@ class Compiled:
             return Interpreter(self.program, TensorBackend(self.dtype), self.limits,
                                strict=self.strict, draws=self.draws).run(env).warnings
 
-    def _leaves(self, point, wrt) -> dict[str, Tensor]:
+    def leaves(self, point, wrt) -> dict[str, Tensor]:
+        """The `wrt` variables of a checked point as fresh leaves requiring grad."""
         return {n: Tensor(point[n]).requires_grad_() for n in wrt}
 
     def _function(self, point, wrt, runs: list):
         """The expression as a function of the `wrt` variables (for gc.functional);
         each evaluation's Run is appended to `runs`."""
         def f(*xs):
-            run = self._run(point, dict(zip(wrt, xs)))
+            run = self.run(point, dict(zip(wrt, xs)))
             runs.append(run)
             return run.value
         return f
@@ -195,7 +203,7 @@ class Compiled:
         """The value at the point."""
         p = self.point(point, **bindings)
         with no_grad():
-            run = self._run(p)
+            run = self.run(p)
         return self._result("eval", p, run)
 
     def grad(self, point: dict | None = None, /, *, wrt=None, intermediates: bool = False,
@@ -216,7 +224,7 @@ class Compiled:
     def _backward(self, command, point, v, wrt, intermediates, bindings,
                   explain: bool | str = False) -> Result:
         p = self.point(point, **bindings)
-        wrt = self._wrt(wrt)
+        wrt = self.resolve_wrt(wrt)
         if not intermediates and not explain:
             from .blocked import blocked_grad
             if command == "grad":
@@ -229,9 +237,9 @@ class Compiled:
                 if blocked is not None:
                     return Result(command, self.text, p, blocked[0], wrt, vjp=blocked[1],
                                   cotangent=cot)
-        leaves = self._leaves(p, wrt)
+        leaves = self.leaves(p, wrt)
         with enable_grad():
-            run = self._run(p, leaves)
+            run = self.run(p, leaves)
         out = run.value
         if v is None:
             if out.data.size != 1:
@@ -275,7 +283,7 @@ class Compiled:
         if stray:
             raise UsageError(f"tangent for {', '.join(stray)}, which is not a variable",
                              hint="its variables are: " + ", ".join(self.free_vars))
-        wrt = self._wrt(wrt) if wrt is not None else tuple(tangents) or self.free_vars
+        wrt = self.resolve_wrt(wrt) if wrt is not None else tuple(tangents) or self.free_vars
         vs = []
         for n in wrt:
             t = numeric(tangents[n], self.dtype, f"the tangent of {n}") if n in tangents \
@@ -300,10 +308,10 @@ class Compiled:
         if mode not in MODES:
             raise UsageError(f"unknown mode {mode!r}", hint="use auto, rev or fwd")
         p = self.point(point, **bindings)
-        wrt = self._wrt(wrt)
+        wrt = self.resolve_wrt(wrt)
         runs: list[Run] = []
         if not wrt:  # a constant: no variable to differentiate by
-            runs.append(self._run(p))
+            runs.append(self.run(p))
         jac = functional.jacobian(self._function(p, wrt, runs), tuple(p[n] for n in wrt),
                                   strategy=MODES[mode]) if wrt else ()
         return self._result("jacobian", p, runs[-1], wrt,
@@ -313,8 +321,8 @@ class Compiled:
     def hessian(self, point: dict | None = None, /, *, wrt=None, **bindings) -> Result:
         """Second derivatives of a scalar output, per pair of variables."""
         p = self.point(point, **bindings)
-        wrt = self._wrt(wrt)
-        run = self._run(p)
+        wrt = self.resolve_wrt(wrt)
+        run = self.run(p)
         if run.value.data.size != 1:
             raise NotScalarError(f"hessian needs a scalar output, but the expression "
                                  f"gives shape {run.value.shape}", source=self.text,
@@ -331,8 +339,8 @@ class Compiled:
         """Cross-check a result's derivatives against sympy and finite differences; the
         report goes to `result.check`: its "status" (agree, disagree, kink, not-checked,
         skipped), "reason" and "exit_code"; "agree" says whether all three agree."""
-        from .blocked import split_reduction
-        from .symbolic import check
+        from .check.cross_check import check
+        from .lang.analysis import split_reduction
         result.check = check(self, result, timeout=seconds(timeout, "timeout"), latex=latex,
                              elementwise=split_reduction(self.program))
         return result
@@ -341,7 +349,7 @@ class Compiled:
                  latex: bool = False, timeout: float = 5.0) -> dict:
         """The symbolic derivative as a formula (variables are scalars unless `point` gives
         their shapes)."""
-        from .symbolic import diff
+        from .formulas import diff
         if wrt is None:
             if len(self.free_vars) != 1:
                 raise UsageError("name the variable to differentiate by (--wrt)",
@@ -414,34 +422,6 @@ def _count(value, what: str) -> int:
         raise UsageError(f"{what} must be a whole number of at least 1, not {value}",
                          hint=f"e.g. {what}=1000000")
     return int(value)
-
-
-def numeric(value, dtype, what: str) -> np.ndarray:
-    """A value the user gave (number, nested lists, array, Tensor) as an array of `dtype`."""
-    if isinstance(value, Tensor):
-        value = value.data
-    try:
-        arr = np.asarray(value)
-    except ValueError:  # NumPy's "inhomogeneous shape"
-        raise UsageError(f"{what} is not an array: the nested lists are ragged (rows of "
-                         "different lengths)", hint="give every row the same length") from None
-    if arr.dtype.kind not in "biuf":
-        raise UsageError(f"{what} is not numeric ({arr.dtype})",
-                         hint="give a number, nested lists of numbers or a NumPy array")
-    with np.errstate(over="ignore"):
-        return arr.astype(dtype, copy=False)
-
-
-def cotangent(v, out: Tensor) -> np.ndarray:
-    """v as the cotangent of `out`: its dtype, its shape (a flat v of the right size for a
-    vector or scalar output is accepted)."""
-    cot = numeric(v, out.dtype, "v")
-    if cot.shape != out.shape:
-        if cot.size == out.data.size and cot.ndim <= 1 and out.ndim <= 1:
-            return cot.reshape(out.shape)
-        raise ShapeError(f"v has shape {cot.shape} but the output has shape {out.shape}",
-                         hint="give v the output's shape")
-    return cot
 
 
 def _grad_of(captured: dict, t: Tensor) -> np.ndarray:

@@ -10,37 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engine.functions import FUNCTIONS
-from .engine.ops import PRIMITIVES
 from .errors import GradcliError, InternalError, LimitError
-from .lang import syntax as S
+from .lang.analysis import is_elementwise
 from .result import Result, own
-
-ELEMENTWISE = frozenset(
-    name for name, fn in FUNCTIONS.items()
-    if getattr(PRIMITIVES.get(fn.__name__), "elementwise", False)) | {
-    "square", "reciprocal", "log2", "log10", "detach"}
-_ELEMENTWISE_OPS = frozenset({"+", "-", "*", "/", "**", "<", "<=", ">", ">=", "==", "!="})
-
-
-def is_elementwise(node) -> bool:
-    """Whether a statement or expression only combines its inputs element by element."""
-    if isinstance(node, (S.Num, S.Name)):
-        return True
-    if isinstance(node, S.ExprStmt):
-        return is_elementwise(node.value)
-    if isinstance(node, (S.Assign, S.AugAssign)):
-        return (not isinstance(node, S.AugAssign) or node.op in _ELEMENTWISE_OPS) and \
-            is_elementwise(node.value)
-    if isinstance(node, S.Binary):
-        return node.op in _ELEMENTWISE_OPS and is_elementwise(node.left) and \
-            is_elementwise(node.right)
-    if isinstance(node, S.Unary):
-        return node.op in "+-" and is_elementwise(node.operand)
-    if isinstance(node, S.Call):
-        return node.func in ELEMENTWISE and not node.kwargs and \
-            all(is_elementwise(a) for a in node.args)
-    return False
 
 
 def point_failure(exc: Exception) -> GradcliError:
@@ -114,7 +86,7 @@ def columns(compiled, command: str, cols: dict[str, np.ndarray], wrt=None,
             not all(is_elementwise(s) for s in compiled.program.body):
         return None
     if command == "grad":
-        wrt = compiled._wrt(wrt)
+        wrt = compiled.resolve_wrt(wrt)
     try:
         return _columns(compiled, command, cols, wrt, value)
     except Exception:  # a bad point must not take the others: each then runs alone
@@ -134,8 +106,7 @@ def _columns(compiled, command, cols, wrt, value) -> Columns | None:
     if command == "eval":
         r = compiled.eval(p)
     else:
-        r = compiled._backward("vjp", p, np.ones(next(iter(n)), compiled.dtype), wrt,
-                               False, {})
+        r = compiled.vjp(p, v=np.ones(next(iter(n)), compiled.dtype), wrt=wrt)
     if r.warnings or r.value.shape != next(iter(n)):
         return None
     return Columns(command, compiled.text, p, r.value if value or command == "eval" else None,

@@ -17,13 +17,12 @@ import weakref
 
 import numpy as np
 
-from .batch import is_elementwise
 from .engine.backward import run_backward
 from .engine.memory import keep_freed_memory
 from .engine.tape import Tape
 from .engine.tensor import Tensor, enable_grad
 from .errors import LimitError, UsageError
-from .lang import syntax as S
+from .lang.analysis import split_reduction
 from .lang.interpret import Interpreter, TensorBackend
 
 BLOCK = 1 << 16  # elements at most: arrays of 512 KiB, a block's temporaries stay in cache
@@ -32,22 +31,6 @@ PROBE = 16  # elements of the run that records the tape
 # Blocks come in multiples of the threads and are as large as BLOCK allows: each block costs
 # more than its Python (measured: a few hundred µs a block, as the threads pass the GIL back
 # and forth between short NumPy calls), so smaller blocks are slower.
-
-
-def split_reduction(program: S.Program) -> tuple[S.Program, str | None] | None:
-    """The elementwise program without its final full sum/mean, and which it was (None:
-    no reduction, the output is elementwise); None if the program is not elementwise."""
-    last = program.body[-1] if program.body else None
-    reduction = None
-    if isinstance(last, S.ExprStmt) and isinstance(last.value, S.Call) \
-            and last.value.func in ("sum", "mean") and len(last.value.args) == 1 \
-            and not last.value.kwargs:
-        reduction = last.value.func
-        body = program.body[:-1] + (S.ExprStmt(last.span, last.value.args[0]),)
-        program = S.Program(body, program.source, program.free_vars, program.assigned)
-    if not all(is_elementwise(s) for s in program.body):
-        return None
-    return program, reduction
 
 
 def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],

@@ -24,10 +24,7 @@ import re
 
 import numpy as np
 
-from .graph import nodes, origins, snippet, summary
-
-#: A run of at least this many nodes of one operation folds into one entry.
-FOLD = 3
+from .graph import FOLD, nodes, origins, snippet, summary
 
 
 class Explainer:

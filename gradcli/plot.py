@@ -1,7 +1,7 @@
 """`gradcli plot`: a function and its derivatives over a range, in the terminal or to a file.
 
-The grid is evaluated in one pass where the program is elementwise (`batch.is_elementwise`):
-the variable is bound to the whole grid, one forward records the graph, and the sum trick
+The grid is evaluated in one pass where the program is elementwise
+(`lang.analysis.is_elementwise`): the variable is bound to the whole grid, one forward records the graph, and the sum trick
 gives every point's derivative at once (d sum(f(x)) / d x_i = f'(x_i), as the outputs do not
 mix); the second derivative is the same trick on the first, recorded with create_graph.
 Other programs (reductions, control flow) run point by point. Two variables give a grid of
@@ -118,7 +118,7 @@ def sample(compiled, fixed: dict, wrt: tuple, ranges: list, n: int | None = None
 
 
 def _sample(compiled, fixed, wrt, ranges, n, order) -> PlotData:
-    from .batch import is_elementwise
+    from .lang.analysis import is_elementwise
 
     axes = [np.linspace(lo, hi, n, dtype=compiled.dtype) for lo, hi in ranges]
     grids = np.meshgrid(*axes) if len(wrt) == 2 else axes  # [y, x] indexing
@@ -163,7 +163,7 @@ def _vectorised(compiled, fixed, wrt, flat, order):
     point = compiled.point({**fixed, **dict(zip(wrt, flat))})
     try:
         with enable_grad(), np.errstate(all="ignore"):
-            run = compiled._run(point, dict(zip(wrt, leaves)))
+            run = compiled.run(point, dict(zip(wrt, leaves)))
             out = run.value
             if out.shape != flat[0].shape:
                 return None
@@ -185,7 +185,7 @@ def _pointwise(compiled, fixed, wrt, flat, order):
         leaves = [Tensor(c.copy()).requires_grad_() for c in coords.values()]
         point = compiled.point({**fixed, **coords})
         with enable_grad(), np.errstate(all="ignore"):
-            run = compiled._run(point, dict(zip(wrt, leaves)))
+            run = compiled.run(point, dict(zip(wrt, leaves)))
             out = run.value
             if out.data.size != 1:
                 raise EvalError(

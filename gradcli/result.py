@@ -9,6 +9,10 @@ import numpy as np
 
 from .errors import DomainError
 
+#: The Result field (and JSON key) holding each derivative command's derivative.
+DERIVATIVE = {"grad": "gradient", "vjp": "vjp", "jvp": "jvp", "jacobian": "jacobian",
+              "hessian": "hessian"}
+
 
 @dataclass
 class Result:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import gradcli as gc
-from gradcli.blocked import BLOCK, blocked_grad, split_reduction
+from gradcli.blocked import BLOCK, blocked_grad
+from gradcli.lang.analysis import split_reduction
 
 N = 4 * BLOCK + 123  # several blocks and a ragged last one
 
@@ -13,7 +14,7 @@ N = 4 * BLOCK + 123  # several blocks and a ragged last one
 def eager(text, **point):
     leaves = {k: gc.tensor(v, requires_grad=True) for k, v in point.items()}
     prog = gc.compile(text)
-    run = prog._run(prog.point(point), leaves)
+    run = prog.run(prog.point(point), leaves)
     run.value.backward()
     return run.value.data, {k: t.grad.data for k, t in leaves.items()}
 

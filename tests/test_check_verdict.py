@@ -1,4 +1,4 @@
-"""The cross-check's verdict (issue 14): one function, `symbolic.verdict`, decides the status,
+"""The cross-check's verdict (issue 14): one function, `check.compare.verdict`, decides the status,
 reason and exit code; every branch is tested here, through the library and the command
 line in human and JSON modes alike. Also: random constants drawn once per run from the
 seed and shared by every method, the generic-element check of elementwise expressions, and
@@ -18,7 +18,7 @@ import gradcli as gc
 from gradcli import finite
 from gradcli.cli.app import app
 from gradcli.errors import UsageError
-from gradcli.symbolic import Tolerance, compare, verdict
+from gradcli.check.compare import Tolerance, compare, verdict
 
 runner = CliRunner()
 

@@ -111,9 +111,9 @@ def test_structured_jacobians_equal_dense_ones(text, seed, matrix):
     def f(x):
         u = gc.tensor(a) @ x if matrix else x
         env = {"x": u, "y": gc.tensor(y), "a": gc.tensor(0.7)}
-        return prog._run(prog.point({k: v.data for k, v in env.items()
-                                     if k in prog.free_vars}),
-                         {k: v for k, v in env.items() if k in prog.free_vars}).value
+        return prog.run(prog.point({k: v.data for k, v in env.items()
+                                    if k in prog.free_vars}),
+                        {k: v for k, v in env.items() if k in prog.free_vars}).value
 
     x = gc.tensor(rng.uniform(-2, 2, n))
     with np.errstate(all="ignore"):

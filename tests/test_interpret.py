@@ -21,8 +21,8 @@ def test_the_doubling_loop_records_as_many_multiplications_as_it_ran():
     np.testing.assert_allclose(r.value, 512 * x)
     np.testing.assert_allclose(r.vjp["x"], [51.2, 512, 0.0512])
     np.testing.assert_allclose(r.intermediates["y"], [0.1, 1.0, 0.0001])
-    leaves = prog._leaves(prog.point(x=x), ("x",))
-    run = prog._run(prog.point(x=x), leaves)
+    leaves = prog.leaves(prog.point(x=x), ("x",))
+    run = prog.run(prog.point(x=x), leaves)
     names = [type(n).__name__ for n in run.origins]
     assert names.count("MulBackward0") == 9
 

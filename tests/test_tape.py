@@ -24,7 +24,7 @@ def _eager(text, values, wrt):
     prog = gc.compile(text)
     values = {k: v for k, v in values.items() if k in prog.free_vars}
     leaves = {k: gc.tensor(v, requires_grad=True) for k, v in values.items()}
-    out = prog._run(prog.point(values), leaves).value
+    out = prog.run(prog.point(values), leaves).value
     cot = np.linspace(-1, 1, out.data.size)
     grads = gc.autograd.grad(out, [leaves[k] for k in wrt], grad_outputs=gc.tensor(cot),
                              allow_unused=True, retain_graph=True)
@@ -59,7 +59,7 @@ def test_a_cotangent_of_ones_as_one_number(text, dtype):
     prog = gc.compile(text, dtype=np.dtype(dtype).name)
     values = {k: v for k, v in values.items() if k in prog.free_vars}
     leaves = {k: gc.tensor(v, requires_grad=True) for k, v in values.items()}
-    tape = Tape.record(prog._run(prog.point(values), leaves).value, leaves, tuple(leaves))
+    tape = Tape.record(prog.run(prog.point(values), leaves).value, leaves, tuple(leaves))
     other = {k: v.astype(dtype) for k, v in _values(300, 3).items() if k in values}
     for c in (1.0, 0.25):
         _, want = tape.replay(other, np.full(300, c, dtype))

@@ -66,7 +66,7 @@ def usage_error(e: "_click.ClickException") -> UsageError:
         elif e.param.help:
             give = "give " * isinstance(e, _click.exceptions.MissingParameter)
             usage = " ".join(filter(None, [e.param.opts[0], e.param.metavar]))
-            hint = f"{give}{usage}: {_plain(e.param.help)}"
+            hint = f"{give}{usage}: {_unmarked(e.param.help)}"
         return UsageError(e.format_message().rstrip("."), hint=hint)
     message = e.format_message()
     if message.startswith("No such command"):
@@ -90,7 +90,7 @@ def _option_names(ctx) -> list[str]:
             for name in (*p.opts, *p.secondary_opts) if name.startswith("--")]
 
 
-def _plain(text: str) -> str:
+def _unmarked(text: str) -> str:
     """Help text without its rich markup."""
     return re.sub(r"\[/?[a-z ]*\]", "", text)
 

@@ -17,11 +17,8 @@ from contextlib import ExitStack, contextmanager
 import numpy as np
 
 from ..errors import GradcliError, cells, echoed, printable
-from ..result import Result, jsonable, plain
+from ..result import DERIVATIVE, Result, jsonable, plain
 
-#: The Result field (and JSON key) holding each command's derivative.
-DERIVATIVE = {"grad": "gradient", "vjp": "vjp", "jvp": "jvp", "jacobian": "jacobian",
-              "hessian": "hessian"}
 #: Arrays with more elements are summarised (NumPy's own default threshold).
 THRESHOLD = 1000
 #: Batch runs with at least this many points show a progress bar on a terminal.
@@ -116,7 +113,7 @@ def check_doc(r: Result) -> dict | None:
         return plain(r.check)
     if r.check_skipped is None:
         return None
-    from ..symbolic import verdict
+    from ..check.compare import verdict
     return {"skipped": r.check_skipped, **verdict(skipped=r.check_skipped).fields()}
 
 
@@ -475,7 +472,7 @@ VERDICT_LABEL = {"agree": "agree", "disagree": "disagree", "kink": "not differen
 
 def verdict_line(c: dict) -> tuple[str, str]:
     """(style, text) of the check's verdict line: its status and reason, as decided by
-    `symbolic.verdict`."""
+    `check.compare.verdict`."""
     status = c.get("status") or {True: "agree", False: "disagree"}.get(c.get("agree"),
                                                                        "skipped")
     style, mark = VERDICT_STYLE[status]

@@ -21,8 +21,6 @@ from ..errors import EvalError, UsageError, printable, shortened
 from .app import _command
 from .run import _compile, _names, _point
 
-#: Chains of at least this many nodes of the same operation fold into one line of the tree.
-FOLD = 3
 #: The tree shows this many levels; deeper parts are counted (the other formats show all).
 MAX_DEPTH = 60
 #: The tree and --explain show a node's text in at most this many columns.
@@ -152,6 +150,7 @@ def _label(graph, n, count: int = 1):
 def _chain(graph, start, uses: dict, fold: bool) -> list:
     """The nodes folded with `start`: a run of the same operation, each taking the next as
     its only non-constant input, none used elsewhere."""
+    from ..graph import FOLD
     run = [start]
     if not fold or start.kind != "operation":
         return run

@@ -355,7 +355,7 @@ class Interpreter:
             return self.operate(node.span, lambda: self.backend.listing(items), "a list",
                                 items)
         if isinstance(node, S.TupleLit):
-            return tuple(self.plain(e) for e in node.elts)
+            return tuple(self.static_argument(e) for e in node.elts)
         raise EvalError(f"cannot evaluate {type(node).__name__} here", span=node.span)
 
     def logic(self, node, a):
@@ -369,12 +369,12 @@ class Interpreter:
         return self.operate(node.span, lambda: self.backend.binary(node.op, a, b), node.op,
                             [a, b])
 
-    def plain(self, node):
+    def static_argument(self, node):
         """A static argument (an axis, a shape, ord=): a number or a tuple of numbers."""
         if isinstance(node, S.TupleLit):
-            return tuple(self.plain(e) for e in node.elts)
+            return tuple(self.static_argument(e) for e in node.elts)
         if isinstance(node, S.ListLit):
-            return [self.plain(e) for e in node.elts]
+            return [self.static_argument(e) for e in node.elts]
         if isinstance(node, S.Name) and node.id == "None":
             return None
         value = self.backend.number(self.expr(node))
@@ -417,10 +417,11 @@ class Interpreter:
             if name in ("concat", "stack") and i == 0 and isinstance(a, (S.ListLit, S.TupleLit)):
                 args.append([self.expr(e) for e in a.elts])
             elif i in fixed or rest is not None and i >= rest:
-                args.append(self.plain(a))
+                args.append(self.static_argument(a))
             else:
                 args.append(self.expr(a))
-        kwargs = {k: (self.plain(v) if k in STATIC else self.expr(v)) for k, v in node.kwargs}
+        kwargs = {k: (self.static_argument(v) if k in STATIC else self.expr(v))
+                  for k, v in node.kwargs}
         if name in CONSTRUCTORS:
             self.check_constructor(node, name, args)
         if name in ("randn", "rand") and self.draws is not None and self.backend.rng is None:
