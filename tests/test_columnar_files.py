@@ -249,3 +249,25 @@ def test_memory_does_not_grow_with_the_file(tmp_path, fmt):
         assert pq.ParquetFile(tmp_path / f"o{n}.parquet").metadata.num_rows == n
         peaks.append(peak)
     assert peaks[1] < peaks[0] + 64 * 2**20, peaks
+
+
+def test_output_onto_the_points_file_is_refused(tmp_path):
+    src = tmp_path / "p.parquet"
+    write(src, "parquet", pa.table({"x": X, "y": Y}))
+    r = cli("grad", TEXT, "--points", src, "--output", src, "--json")
+    assert r.exit_code == 2 and "is the --points file" in r.stdout
+    assert pq.read_table(src).num_rows == 4  # untouched
+
+
+def test_output_dash_is_standard_output(tmp_path):
+    src = tmp_path / "p.csv"
+    write(src, "csv", pa.table({"x": X, "y": Y}))
+    r = cli("grad", TEXT, "--points", src, "--output", "-")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 4
+
+
+def test_a_csv_of_only_a_header_has_no_points(tmp_path):
+    src = tmp_path / "p.csv"
+    src.write_text("x,y\n")
+    r = cli("grad", TEXT, "--points", src)
+    assert r.exit_code == 0 and r.stdout == ""

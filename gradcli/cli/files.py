@@ -3,10 +3,24 @@ instead of NDJSON on standard output; the failed points are still reported on st
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..columnar import CHUNK_ROWS
-from ..errors import GradcliError
+from ..errors import GradcliError, UsageError
+
+
+def check_output(points: str, output: str) -> None:
+    """Refuse an --output that is the --points file (writing it would destroy the input
+    while it is read)."""
+    try:
+        same = os.path.samefile(points, output)
+    except OSError:  # (no such file yet: not the same)
+        same = False
+    if same:
+        raise UsageError(f"--output {output} is the --points file",
+                         hint="write the results to another file")
 
 
 class FileOutput:

@@ -197,8 +197,11 @@ def _batch(command: str, options: dict, out) -> int:
     from ..columnar import file_format
 
     fmt = file_format(options["points"], options.get("points_format"), "--points")
+    if options.get("output") == "-":  # standard output: NDJSON records, as without it
+        options = {**options, "output": None}
     if options.get("output") is not None:
-        from .files import FileOutput
+        from .files import FileOutput, check_output
+        check_output(options["points"], options["output"])
         out = FileOutput(options["output"], file_format(
             options["output"], options.get("output_format"), "--output"), out, report_point)
     index, failed, worst = 0, False, 0  # worst: the checks' part of the exit code
