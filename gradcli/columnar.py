@@ -76,6 +76,9 @@ def read_chunks(path: str, fmt: str, names: tuple[str, ...],
     file's columns must be exactly `names` (the variables not bound otherwise)."""
     from .lang.points import open_regular
 
+    if path == "-":
+        raise UsageError(f"standard input is read as NDJSON, not {fmt}",
+                         hint="give the file's path to --points")
     if fmt == "npz":
         yield from _npz_chunks(path, names, rows)
         return
@@ -157,8 +160,13 @@ def _csv_chunks(path: str, names: tuple[str, ...], rows: int) -> Iterator[PointC
         for start in range(0, batch.num_rows, rows):
             part = batch.slice(start, rows)
             cols = {n: part.column(n) for n in have}
-            blank = np.all([_cells(c) == "" for c in cols.values()], axis=0) \
+            blank = np.all([_empty(c) for c in cols.values()], axis=0) \
                 if part.num_rows else np.zeros(0, bool)
+            if not invalid or invalid[0][0] >= line + part.num_rows:  # rows only
+                lines = np.arange(line, line + part.num_rows)
+                line += part.num_rows
+                yield _chunk_of_strings(np.where(blank, -lines, lines), cols, {}, have)
+                continue
             lines, bad, taken = [], {}, 0
             while taken < part.num_rows:  # rows and skipped lines, in the file's order
                 if invalid and invalid[0][0] == line:
@@ -179,8 +187,11 @@ def _csv_chunks(path: str, names: tuple[str, ...], rows: int) -> Iterator[PointC
                           for i, (_, c) in enumerate(invalid)})
 
 
-def _cells(column) -> np.ndarray:
-    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+def _empty(column) -> np.ndarray:
+    """Which cells of a text column are empty."""
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.equal(pc.utf8_length(column), 0).to_numpy(zero_copy_only=False), bool)
 
 
 def _chunk_of_strings(lines: np.ndarray, cols: dict, bad: dict, have: list[str]) -> PointChunk:
@@ -189,8 +200,10 @@ def _chunk_of_strings(lines: np.ndarray, cols: dict, bad: dict, have: list[str])
     import pyarrow.compute as pc
 
     keep = np.flatnonzero(lines > 0)
-    good = np.array([i for i in range(len(lines)) if i not in bad and lines[i] > 0], int)
-    rowpos = np.cumsum([i not in bad for i in range(len(lines))]) - 1  # row of each line
+    is_row = np.ones(len(lines), bool)
+    is_row[list(bad)] = False
+    good = np.flatnonzero(is_row & (lines > 0))
+    rowpos = np.cumsum(is_row) - 1  # the row of each line
     out = {n: np.full(len(lines), np.nan) for n in have}
     for n, c in cols.items():
         ok = pc.match_substring_regex(c, _NUMBER.pattern, ignore_case=True)
@@ -200,9 +213,9 @@ def _chunk_of_strings(lines: np.ndarray, cols: dict, bad: dict, have: list[str])
         for i in good[~ok[rowpos[good]]].tolist():
             bad.setdefault(int(i), UsageError(f"the value of {n} is not a number",
                                               hint="write a number in every cell"))
-    order = {int(i): j for j, i in enumerate(keep)}
+    order = np.cumsum(lines > 0) - 1  # the place of each kept line among them
     return PointChunk(lines[keep], {n: a[keep] for n, a in out.items()},
-                      {order[i]: e for i, e in bad.items() if i in order})
+                      {int(order[i]): e for i, e in bad.items() if lines[i] > 0})
 
 
 def _arrow_chunks(path: str, fmt: str, names: tuple[str, ...], rows: int

@@ -271,3 +271,15 @@ def test_a_csv_of_only_a_header_has_no_points(tmp_path):
     src.write_text("x,y\n")
     r = cli("grad", TEXT, "--points", src)
     assert r.exit_code == 0 and r.stdout == ""
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 100])
+def test_csv_lines_are_right_across_chunks(tmp_path, rows):
+    from gradcli.columnar import read_chunks
+
+    src = tmp_path / "p.csv"
+    src.write_text("x,y\n1,2\n3\n\n4,5\n6,x\n7,8,9\n10,11\n\n12,13")
+    got = [(int(n), bool(i in c.bad)) for c in read_chunks(str(src), "csv", ("x", "y"), rows)
+           for i, n in enumerate(c.lines)]
+    assert got == [(2, False), (3, True), (5, False), (6, True), (7, True), (8, False),
+                   (10, False)]
