@@ -452,7 +452,6 @@ class TableWriter:
         import pyarrow as pa
 
         if self.schema is None:
-            import pyarrow as pa
             self.write((empty_schema or pa.schema([("line", pa.int64()),
                                                    ("value", pa.float64()),
                                                    ("error", pa.string())])).empty_table())

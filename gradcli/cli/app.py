@@ -212,7 +212,9 @@ MaxIterations = Annotated[int, typer.Option(
     min=1, help="Largest number of loop iterations in a run of a program.")]
 Points = Annotated[Optional[str], typer.Option(
     "--points", metavar="FILE|-",
-    help="Batch: NDJSON, one object of bindings a line; writes one JSON object a line.")]
+    help="Batch: NDJSON (one object of bindings a line; - reads stdin), or CSV, Parquet, "
+         "Arrow/Feather, .npz by the extension (a column a variable); writes one JSON "
+         "object a line, or --output FILE.")]
 PointsFormat = Annotated[Optional[str], typer.Option(
     "--points-format", metavar="FORMAT",
     help="The format of --points when its extension does not say: ndjson, csv, parquet, "
