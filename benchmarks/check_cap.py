@@ -73,7 +73,8 @@ def main() -> None:
             f"check's sympy part {statistics.median(sympy_s):.3f} s (its child, sympy's "
             f"import included), finite differences {statistics.median(fd_s):.3f} s; the "
             f"sympy work alone (library, sympy imported, a cold cache) {work:.3f} s; "
-            f"verdict {', '.join(sorted(statuses))}. Machine: {harness.cpu_model()}, nproc {os.cpu_count()}, "
+            f"verdict {', '.join(sorted(statuses))}. Machine: {harness.cpu_model()}, "
+            f"nproc {os.cpu_count()}, "
             f"load average {os.getloadavg()[0]:.2f}, {platform.platform()}, Python "
             f"{platform.python_version()}.\n- {BEFORE}.")
     harness.emit("CHECK", "The cross-check at its 64-input cap", line, ns, machine=False)

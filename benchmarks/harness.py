@@ -98,7 +98,7 @@ def check_close(got, want, rtol=1e-7, atol=1e-9) -> None:
     want_t = want if isinstance(want, (tuple, list)) else (want,)
     if len(got_t) != len(want_t):
         raise Mismatch(f"{len(got_t)} results, expected {len(want_t)}")
-    for g, w in zip(got_t, want_t):
+    for g, w in zip(got_t, want_t, strict=True):
         g = to_numpy(g)
         if g.shape != np.shape(w) or not np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):
             err = np.max(np.abs(g - w)) if g.shape == np.shape(w) else f"shape {g.shape} vs {np.shape(w)}"
@@ -185,7 +185,7 @@ def paired_verdict(label: str, fn_factory, base_factory, limit: float) -> str:
     """A Markdown line: `label`, its paired ratio with the rounds' range, PASS or FAIL."""
     try:
         p = paired(fn_factory(), base_factory())
-    except Exception as e:  # noqa: BLE001 - a failure becomes the line's text
+    except Exception as e:  # a failure becomes the line's text
         return f"- {label}: {reason(e)}"
     print(f"  paired {label}: {p.median:.2f}× ({p.low:.2f}–{p.high:.2f})", file=sys.stderr)
     return (f"- {label}: {verdict(p.median, limit)}; rounds {p.low:.2f}–{p.high:.2f}×")
@@ -198,7 +198,8 @@ def na(msg: str) -> str:
 
 
 def process_error(proc) -> str:
-    """Why a process failed: a JSON {"error": {"message"}} on stdout, else stderr's last non-hint line."""
+    """Why a process failed: a JSON {"error": {"message"}} on stdout, else stderr's last
+    non-hint line."""
     for line in reversed(proc.stdout.strip().splitlines()):
         try:
             return json.loads(line)["error"]["message"]
@@ -230,7 +231,7 @@ def measure(label: str, factory, *, want=None, warmup=True, **bench_kw):
             if want is not None:
                 check_close(got, want)
         return bench(fn, **bench_kw)
-    except Exception as e:  # noqa: BLE001 - any failure becomes a table cell
+    except Exception as e:  # any failure becomes a table cell
         text = reason(e)
         if isinstance(e, Mismatch):
             print(f"!!! {label}: {text}", file=sys.stderr)
@@ -278,7 +279,7 @@ def grid(impls: dict, sizes: list[int], *, base: str, want=None, unchecked=(), f
     for name, factory in impls.items():
         for n in sizes:
             kw = dict(repeat=3, min_repeat=3, min_sample=0) if name in first_calls else bench_kw
-            results[name][n] = measure(f"{name} n={n}", lambda: factory(n),
+            results[name][n] = measure(f"{name} n={n}", lambda factory=factory, n=n: factory(n),
                                        want=None if name in unchecked else refs.get(n), **kw)
             print(f"  n={size_label(n)} {name}: {cell(results[name][n], results[base].get(n))}", file=sys.stderr)
     rows = [[name] + [cell(results[name][n], results[base][n]) for n in sizes] for name in impls]
@@ -286,7 +287,7 @@ def grid(impls: dict, sizes: list[int], *, base: str, want=None, unchecked=(), f
 
 
 def size_label(n: int) -> str:
-    e = int(round(math.log10(n))) if n > 0 else 0
+    e = round(math.log10(n)) if n > 0 else 0
     return f"1e{e}" if 10 ** e == n and n >= 1000 else str(n)
 
 
@@ -315,7 +316,8 @@ def machine_info() -> str:
     try:
         from threadpoolctl import threadpool_info
         blas = "; ".join(
-            f"{i['internal_api']} {i['version']} ({i.get('architecture', '')}, {i['num_threads']} threads)"
+            f"{i['internal_api']} {i['version']} ({i.get('architecture', '')}, "
+            f"{i['num_threads']} threads)"
             for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in i["filepath"]) or "none found"
     except ImportError:
         pass
@@ -326,7 +328,7 @@ def machine_info() -> str:
         except importlib.metadata.PackageNotFoundError:
             versions.append(f"{name} not installed")
     return "\n".join([
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}",
         f"- platform: {platform.platform()}, Python {platform.python_version()}",
         f"- CPU: {cpu}, nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} "
         "(other work on the machine shares these cores)",
@@ -389,7 +391,7 @@ def emit(key: str, title: str, body: str, ns: argparse.Namespace,
          machine: bool = True) -> None:
     """Print the section, and write it to RESULTS.md with --write (`machine`: as in
     `write_section`)."""
-    stamp = f"_{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}" + (", --quick_" if ns.quick else "_")
+    stamp = f"_{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}" + (", --quick_" if ns.quick else "_")
     section = f"## {title}\n\n{stamp}\n\n{body.strip()}\n"
     print(section)
     if ns.write:

@@ -67,7 +67,8 @@ def instruction_lines() -> str:
     body = harness.table(["process", "instructions (callgrind, one BLAS thread) · ratio to import numpy"], rows)
     gc = counts[GC_KEY]
     ratio = gc / base if isinstance(gc, int) and isinstance(base, int) else None
-    return body + f"\n\ngradcli console script / import numpy, in instructions: {harness.verdict(ratio, 1.5)}\n"
+    return body + ("\n\ngradcli console script / import numpy, in instructions: "
+                   f"{harness.verdict(ratio, 1.5)}\n")
 
 
 def main() -> None:

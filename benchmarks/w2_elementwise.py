@@ -121,8 +121,8 @@ def main() -> None:
     _, body = harness.grid(IMPLS, sizes, base="NumPy forward only (baseline)",
                              want=lambda n: grad_ref(xs(n)), unchecked=["NumPy forward only (baseline)"], first_calls=["JAX jit first call (trace+compile)"],
                              budget=3.0)
-    lines = [harness.paired_verdict(f"{row} at n = {harness.size_label(n)}", lambda: IMPLS[row](n),
-                                    lambda: numpy_forward(n), limit)
+    lines = [harness.paired_verdict(f"{row} at n = {harness.size_label(n)}", lambda row=row, n=n: IMPLS[row](n),
+                                    lambda n=n: numpy_forward(n), limit)
              for row, limit in TARGETS.items() for n in sizes if n >= 10**6]
     body = (f"f(x) = `{TEXT}`, float64; ratio = value+gradient time ÷ NumPy forward time. "
             f"Every gradient is checked against the hand-written one.\n\n{body}\n\n"

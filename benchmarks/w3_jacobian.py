@@ -124,9 +124,9 @@ def main() -> None:
     ns = harness.args(__doc__)
     sizes = [100, 300] if ns.quick else [100, 300, 1000]
     parts = []
-    for (case, (build, ref)), case_sizes in zip(CASES.items(), [sizes, sizes[-1:]]):
+    for (case, (build, ref)), case_sizes in zip(CASES.items(), [sizes, sizes[-1:]], strict=True):
         _, md = harness.grid(impls(build, ref), case_sizes, base="NumPy hand-written (baseline)",
-                             want=lambda n: ref(*data(n)), budget=1.5,
+                             want=lambda n, ref=ref: ref(*data(n)), budget=1.5,
                              first_calls=["JAX jit(jacfwd) first call", "JAX jit(jacrev) first call"])
         parts.append(f"### J of `{case}`\n\n{md}")
     parts.insert(1, "First calls of `tanh(A @ x) + x**2`, each in a new process that has "
@@ -134,8 +134,8 @@ def main() -> None:
                     + first_calls(sizes[1:]))
     rows = impls(*CASES["tanh(A @ x) + x**2"])
     lines = [harness.paired_verdict(f"gradcli ÷ hand-written, J of `tanh(A @ x) + x**2` at n = {n}",
-                                    lambda: rows["gradcli functional.jacobian"](n),
-                                    lambda: rows["NumPy hand-written (baseline)"](n), 2.0)
+                                    lambda n=n: rows["gradcli functional.jacobian"](n),
+                                    lambda n=n: rows["NumPy hand-written (baseline)"](n), 2.0)
              for n in sizes[1:]]
     parts.append(f"Targets, from paired samples ({harness.PAIRED_NOTE}):\n\n" + "\n".join(lines))
     body = ("A = standard_normal((n, n)) / sqrt(n) (seed 0), x = linspace(-1, 1, n), float64; "

@@ -97,9 +97,10 @@ def peak_rss_kib() -> int:
     """This process's peak RSS.  VmHWM where /proc has it: ru_maxrss survives fork+exec on
     Linux, so in a child of a big parent it starts at the parent's size and hides growth."""
     try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -151,9 +152,9 @@ def normalised_lines(chain: str = "y = y*2") -> str:
     for steps, torch_us in ISSUE_TORCH_US.items():
         label = f"`{chain}`, {harness.size_label(steps)} steps"
         try:
-            p = harness.alternate(lambda: once("gradcli", chain, steps),
-                                  lambda: once("PyTorch", chain, steps), rounds=7)
-        except Exception as e:  # noqa: BLE001 - a failure becomes the line's text
+            p = harness.alternate(lambda steps=steps: once("gradcli", chain, steps),
+                                  lambda steps=steps: once("PyTorch", chain, steps), rounds=7)
+        except Exception as e:  # a failure becomes the line's text
             lines.append(f"- {label}: {harness.reason(e)}")
             continue
         print(f"  paired {label}: {p.median:.2f}× ({p.low:.2f}–{p.high:.2f})", file=sys.stderr)

@@ -164,7 +164,7 @@ def cli_rows(sizes) -> list[list[str]]:
         for p in sizes:
             path = Path(tmp) / f"points{p}.ndjson"
             x, y = points(p)
-            path.write_text("".join(f'{{"x": {a!r}, "y": {b!r}}}\n' for a, b in zip(x.tolist(), y.tolist())))
+            path.write_text("".join(f'{{"x": {a!r}, "y": {b!r}}}\n' for a, b in zip(x.tolist(), y.tolist(), strict=True)))
             last = {}
 
             def run(path=path, last=last):
@@ -195,15 +195,17 @@ def main() -> None:
                          budget=1.5)
     gpo = IMPLS["gradcli grad_points(value=False) (gradients only)"]
     lines = [harness.paired_verdict(f"grad_points(value=False) ÷ {base} at {harness.size_label(p)} points",
-                                    lambda: gpo(p), lambda: IMPLS[row](p), 1.0)
+                                    lambda p=p: gpo(p), lambda p=p, row=row: IMPLS[row](p), 1.0)
              for base, row in (("hand-written gradient", "NumPy hand-written gradient"),
                                ("PyTorch sum trick", "PyTorch sum trick"))
              for p in sizes if p >= 10**5]
     cli = harness.table(["P", "whole process, median (min)", "points / s"], cli_rows(sizes))
-    body = (f"g = `{TEXT}`, x, y ~ uniform(-2, 2) (seed 0), float64; both partials at every point, checked "
-            f"against the hand-written ones; ratio to the NumPy forward time. gradcli's `compile(text).grad` "
-            f"needs a scalar output, so its per-point rows use `vjp` with v = ones or `sum(...)`.\n\n{md}\n\n"
-            f"`gradcli grad '{TEXT}' --points FILE --json` with an NDJSON file of P lines `{{\"x\": .., \"y\": ..}}`:"
+    body = (f"g = `{TEXT}`, x, y ~ uniform(-2, 2) (seed 0), float64; both partials at every "
+            "point, checked against the hand-written ones; ratio to the NumPy forward time. "
+            "gradcli's `compile(text).grad` needs a scalar output, so its per-point rows use "
+            f"`vjp` with v = ones or `sum(...)`.\n\n{md}\n\n"
+            f"`gradcli grad '{TEXT}' --points FILE --json` with an NDJSON file of P lines "
+            '`{"x": .., "y": ..}`:'
             f"\n\n{cli}\n\nTargets, from paired samples ({harness.PAIRED_NOTE}):\n\n" + "\n".join(lines))
     harness.emit("W5", "W5 — per-point gradients", body, ns)
 

@@ -80,7 +80,8 @@ def main() -> None:
     lines = [f"- gradcli functional.hessian at n = {n}: {harness.verdict(ms, 2.0, ' ms')}",
              harness.paired_verdict(f"gradcli ÷ torch.func.hessian at n = {n}", lambda: gradcli(n),
                                     lambda: IMPLS["torch.func.hessian"](n), 1.0)]
-    body = (f"x ~ standard normal (seed 0), float64; every Hessian checked against the hand-written one.\n\n{md}"
+    body = ("x ~ standard normal (seed 0), float64; every Hessian checked against the "
+            f"hand-written one.\n\n{md}"
             f"\n\nTargets (the ratio from paired samples: {harness.PAIRED_NOTE}):\n\n" + "\n".join(lines))
     harness.emit("W6", "W6 — Hessian of logsumexp", body, ns)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -18,7 +19,14 @@ from .engine.backward import run_backward
 from .engine.functions import FUNCTIONS
 from .engine.memory import as_bytes
 from .engine.tensor import Tensor, enable_grad, no_grad, resolve_dtype
-from .errors import EvalError, GradcliError, NotScalarError, ShapeError, UnboundVariableError, UsageError
+from .errors import (
+    EvalError,
+    GradcliError,
+    NotScalarError,
+    ShapeError,
+    UnboundVariableError,
+    UsageError,
+)
 from .lang import syntax as S
 from .lang.interpret import Draws, Interpreter, Limits, Run, TensorBackend
 from .lang.parse import parse
@@ -26,12 +34,26 @@ from .lang.points import seed_value
 from .result import Result
 from .values import cotangent, numeric
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from .batch import Columns
+
+    #: Variables to differentiate by: a name, names separated by commas, or a list of names.
+    Wrt: TypeAlias = str | Sequence[str] | None
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
 MODES = {"auto": "auto", "rev": "reverse-mode", "fwd": "forward-mode"}
 
 
-def compile(text: str, *, dtype="float64", strict: bool = False, max_elements: int = 10**8,
-            max_iterations: int = 100_000, time_limit: float | None = 60.0,
-            seed: int | None = None, max_memory: int | str | None = None) -> "Compiled":
+def compile(text: str, *, dtype: DTypeLike = "float64", strict: bool = False,
+            max_elements: int = 10**8, max_iterations: int = 100_000,
+            time_limit: float | None = 60.0,
+            seed: int | None = None, max_memory: int | str | None = None) -> Compiled:
     """Parse `text` (an expression or a program) once; evaluate it at many points. Each call
     of a method (eval, grad, …, batch) must finish within `time_limit` seconds (None: no
     limit), parse included for the first, else a LimitError.
@@ -57,7 +79,7 @@ def compile(text: str, *, dtype="float64", strict: bool = False, max_elements: i
                         seed=seed)
 
 
-def positive_seconds(value, what: str) -> float:
+def positive_seconds(value: float | str, what: str) -> float:
     """A time limit given by the user (`gc.compile(time_limit=)`, --time-limit): a positive,
     finite number of seconds."""
     try:
@@ -70,21 +92,23 @@ def positive_seconds(value, what: str) -> float:
     return seconds
 
 
-def _timed(method):
+def _timed(method: Callable[Concatenate[Compiled, P], R]
+           ) -> Callable[Concatenate[Compiled, P], R]:
     """Run a method within the program's time limit: one deadline per call, unless the
     caller has one already (the command line sets one for the whole run)."""
     @functools.wraps(method)
-    def timed(self, *args, **kwargs):
+    def timed(self: Compiled, *args: P.args, **kwargs: P.kwargs) -> R:
         with clock.limit(self.limits.time_limit):
             return method(self, *args, **kwargs)
     return timed
 
 
-def _guarded(method):
+def _guarded(method: Callable[Concatenate[Compiled, P], R]
+             ) -> Callable[Concatenate[Compiled, P], R]:
     """`_timed`, and one budget of elements and memory (`Limits.guard`) for all the
     evaluations and derivative passes of the call."""
     @functools.wraps(method)
-    def guarded(self, *args, **kwargs):
+    def guarded(self: Compiled, *args: P.args, **kwargs: P.kwargs) -> R:
         with clock.limit(self.limits.time_limit), self.limits.guard():
             return method(self, *args, **kwargs)
     return guarded
@@ -93,8 +117,8 @@ def _guarded(method):
 class Compiled:
     """A parsed expression or program."""
 
-    def __init__(self, text: str, *, dtype, strict: bool, limits: Limits,
-                 seed: int | None = None):
+    def __init__(self, text: str, *, dtype: DTypeLike, strict: bool, limits: Limits,
+                 seed: int | None = None) -> None:
         if not isinstance(text, str):
             raise TypeError(f"compile() takes the text of an expression or a program (a str), "
                             f"not {type(text).__name__}")
@@ -118,7 +142,7 @@ class Compiled:
         return f"compile({self.text!r})"
 
     # -- points and runs -------------------------------------------------------------------
-    def point(self, point: dict | None = None, **bindings) -> dict[str, np.ndarray]:
+    def point(self, point: dict | None = None, **bindings: ArrayLike) -> dict[str, np.ndarray]:
         """Check and convert the bindings: every free variable bound, no stray names."""
         given = {**(point or {}), **bindings}
         stray = [n for n in given if n not in self.free_vars]
@@ -135,7 +159,7 @@ class Compiled:
         return {name: numeric(given[name], self.dtype, f"the value of {name}")
                 for name in self.free_vars}
 
-    def resolve_wrt(self, wrt) -> tuple[str, ...]:
+    def resolve_wrt(self, wrt: Wrt) -> tuple[str, ...]:
         """The variables to differentiate by, checked: `wrt` as names ("x,y", or a list),
         once each in the order given; every free variable for None."""
         if wrt is None:
@@ -180,48 +204,52 @@ class Compiled:
             return Interpreter(self.program, TensorBackend(self.dtype), self.limits,
                                strict=self.strict, draws=self.draws).run(env).warnings
 
-    def leaves(self, point, wrt) -> dict[str, Tensor]:
+    def leaves(self, point: dict[str, np.ndarray], wrt: Iterable[str]) -> dict[str, Tensor]:
         """The `wrt` variables of a checked point as fresh leaves requiring grad."""
         return {n: Tensor(point[n]).requires_grad_() for n in wrt}
 
-    def _function(self, point, wrt, runs: list):
+    def _function(self, point: dict[str, np.ndarray], wrt: Sequence[str],
+                  runs: list[Run]) -> Callable[..., Tensor]:
         """The expression as a function of the `wrt` variables (for gc.functional);
         each evaluation's Run is appended to `runs`."""
-        def f(*xs):
-            run = self.run(point, dict(zip(wrt, xs)))
+        def f(*xs: Tensor) -> Tensor:
+            run = self.run(point, dict(zip(wrt, xs, strict=True)))
             runs.append(run)
             return run.value
         return f
 
-    def _result(self, command: str, point, run: Run, wrt=(), **fields) -> Result:
+    def _result(self, command: str, point: dict[str, np.ndarray], run: Run,
+                wrt: Iterable[str] = (), **fields: Any) -> Result:
         return Result(command, self.text, point, run.value.data, tuple(wrt),
                       warnings=run.warnings, **fields)
 
     # -- commands ----------------------------------------------------------------------------
     @_timed
-    def eval(self, point: dict | None = None, /, **bindings) -> Result:
+    def eval(self, point: dict | None = None, /, **bindings: ArrayLike) -> Result:
         """The value at the point."""
         p = self.point(point, **bindings)
         with no_grad():
             run = self.run(p)
         return self._result("eval", p, run)
 
-    def grad(self, point: dict | None = None, /, *, wrt=None, intermediates: bool = False,
-             explain: bool | str = False, **bindings) -> Result:
+    def grad(self, point: dict | None = None, /, *, wrt: Wrt = None, intermediates: bool = False,
+             explain: bool | str = False, **bindings: ArrayLike) -> Result:
         """The gradient of a scalar (or one-element) output w.r.t. each variable; with
         `explain` (True, or "full": chains not folded), `result.explain` holds the backward
         pass step by step (`gradcli/explain.py`)."""
         return self._backward("grad", point, None, wrt, intermediates, bindings, explain)
 
-    def vjp(self, point: dict | None = None, /, *, v=None, wrt=None,
-            intermediates: bool = False, explain: bool | str = False, **bindings) -> Result:
+    def vjp(self, point: dict | None = None, /, *, v: ArrayLike | None = None, wrt: Wrt = None,
+            intermediates: bool = False, explain: bool | str = False,
+            **bindings: ArrayLike) -> Result:
         """vᵀJ per variable, v shaped like the output."""
         if v is None:
             raise UsageError("vjp needs a vector v shaped like the output", hint="--v VALUE")
         return self._backward("vjp", point, v, wrt, intermediates, bindings, explain)
 
     @_guarded
-    def _backward(self, command, point, v, wrt, intermediates, bindings,
+    def _backward(self, command: str, point: dict | None, v: ArrayLike | None, wrt: Wrt,
+                  intermediates: bool, bindings: dict[str, ArrayLike],
                   explain: bool | str = False) -> Result:
         p = self.point(point, **bindings)
         wrt = self.resolve_wrt(wrt)
@@ -271,8 +299,8 @@ class Compiled:
                             explain=steps)
 
     @_guarded
-    def jvp(self, point: dict | None = None, /, *, tangents: dict | None = None, wrt=None,
-            **bindings) -> Result:
+    def jvp(self, point: dict | None = None, /, *, tangents: Mapping[str, ArrayLike] | None = None,
+            wrt: Wrt = None, **bindings: ArrayLike) -> Result:
         """J·v by forward mode; tangents not given are zero."""
         p = self.point(point, **bindings)
         if tangents is not None and not isinstance(tangents, Mapping):
@@ -299,11 +327,11 @@ class Compiled:
             _, tangent = functional.jvp(self._function(p, wrt, runs),
                                         tuple(p[n] for n in wrt), tuple(vs))
         return self._result("jvp", p, runs[-1], wrt, jvp=tangent.data,
-                            tangents=dict(zip(wrt, vs)))
+                            tangents=dict(zip(wrt, vs, strict=True)))
 
     @_guarded
-    def jacobian(self, point: dict | None = None, /, *, wrt=None, mode: str = "auto",
-                 **bindings) -> Result:
+    def jacobian(self, point: dict | None = None, /, *, wrt: Wrt = None, mode: str = "auto",
+                 **bindings: ArrayLike) -> Result:
         """The full Jacobian per variable: output shape + variable shape."""
         if mode not in MODES:
             raise UsageError(f"unknown mode {mode!r}", hint="use auto, rev or fwd")
@@ -315,10 +343,11 @@ class Compiled:
         jac = functional.jacobian(self._function(p, wrt, runs), tuple(p[n] for n in wrt),
                                   strategy=MODES[mode]) if wrt else ()
         return self._result("jacobian", p, runs[-1], wrt,
-                            jacobian={n: j.data for n, j in zip(wrt, jac)})
+                            jacobian={n: j.data for n, j in zip(wrt, jac, strict=True)})
 
     @_guarded
-    def hessian(self, point: dict | None = None, /, *, wrt=None, **bindings) -> Result:
+    def hessian(self, point: dict | None = None, /, *, wrt: Wrt = None,
+                **bindings: ArrayLike) -> Result:
         """Second derivatives of a scalar output, per pair of variables."""
         p = self.point(point, **bindings)
         wrt = self.resolve_wrt(wrt)
@@ -360,8 +389,8 @@ class Compiled:
 
     # -- batches -------------------------------------------------------------------------------
     @_timed
-    def grad_points(self, point: dict | None = None, /, *, wrt=None, value: bool = True,
-                    **columns):
+    def grad_points(self, point: dict | None = None, /, *, wrt: Wrt = None, value: bool = True,
+                    **columns: ArrayLike) -> Columns:
         """The gradient at each of n points given column-wise (1-D arrays of n values per
         variable) of an elementwise expression: one vectorised pass, block by block. With
         `value=False`, the values are not computed (`.value` is None), nor the steps that
@@ -382,7 +411,8 @@ class Compiled:
         return got
 
     @_timed
-    def batch(self, command: str, points: list[dict], *, wrt=None, v=None, tangents=None,
+    def batch(self, command: str, points: list[dict], *, wrt: Wrt = None,
+              v: ArrayLike | None = None, tangents: Mapping[str, ArrayLike] | None = None,
               intermediates: bool = False, mode: str = "auto") -> list[Result | GradcliError]:
         """One result (or the error) per point; elementwise expressions of points that share
         their shapes run vectorised, stacked along a batch axis, in one pass."""
@@ -404,7 +434,7 @@ class Compiled:
 MAX_SECONDS = 86_400.0
 
 
-def seconds(value, what: str) -> float:
+def seconds(value: float, what: str) -> float:
     """A time limit given by the user: a number of seconds from 0 to MAX_SECONDS."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{what} is a number of seconds, not {type(value).__name__}")
@@ -414,7 +444,7 @@ def seconds(value, what: str) -> float:
     return float(value)
 
 
-def _count(value, what: str) -> int:
+def _count(value: float, what: str) -> int:
     """A limit given by the user: a whole number of at least 1."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{what} is a whole number, not {type(value).__name__}")
@@ -429,4 +459,4 @@ def _grad_of(captured: dict, t: Tensor) -> np.ndarray:
     return g.data if g is not None else np.zeros_like(t.data)
 
 
-__all__ = ["compile", "Compiled", "FUNCTIONS"]
+__all__ = ["FUNCTIONS", "Compiled", "compile"]

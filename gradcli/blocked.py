@@ -49,7 +49,7 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
     inner, reduction = split
     (shape,) = shapes
     n = math.prod(shape)
-    if n < MIN_SIZE or cotangent is not None and cotangent.shape != shape:
+    if n < MIN_SIZE or (cotangent is not None and cotangent.shape != shape):
         return None
     cot = np.ascontiguousarray(cotangent).reshape(-1) if cotangent is not None else None
     pool, workers = _pool()

@@ -506,6 +506,57 @@ def _npz_array(column) -> np.ndarray:
     return np.asarray(flat.to_numpy(zero_copy_only=False)).reshape(len(column), *shape)
 
 
+def check_output(points: str, output: str) -> None:
+    """Refuse an --output that is the --points file (writing it would destroy the input
+    while it is read)."""
+    try:
+        same = os.path.samefile(points, output)
+    except OSError:  # (no such file yet: not the same)
+        same = False
+    if same:
+        raise UsageError(f"--output {output} is the --points file",
+                         hint="write the results to another file")
+
+
+class ResultsFile:
+    """`--output FILE`: the batch methods of the command line's output (`batch_columns`,
+    `batch_item`), writing a batch's results to a `TableWriter` instead of NDJSON on
+    stdout; the rest (an error that ends the run) goes to `out`, and `report(index, line,
+    error)` tells of each failed point (on stderr: only cli/ prints)."""
+
+    def __init__(self, path: str, fmt: str, out, report):
+        self.out, self.report, self.pending = out, report, []
+        self.writer = TableWriter(path, fmt)
+
+    def __getattr__(self, name):
+        return getattr(self.out, name)
+
+    def batch_columns(self, cols, command: str, first: int, lines: np.ndarray) -> None:
+        """A column-wise chunk (scalar points): its arrays, written as they are."""
+        self.flush()
+        key = DERIVATIVE.get(command)
+        self.writer.write(columns_table(lines, cols.value, cols.gradient, key))
+
+    def batch_item(self, index: int, number: int, item, command: str | None = None) -> None:
+        """One point's result or error, written with the others of its chunk."""
+        if isinstance(item, GradcliError):
+            self.report(index, number, item)
+        self.pending.append((number, item))
+        if len(self.pending) >= CHUNK_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            lines, items = zip(*self.pending)
+            self.pending = []
+            self.writer.write(results_table(np.array(lines), list(items), self.writer.schema))
+
+    def close(self) -> None:
+        """Write what is left and finish the file."""
+        self.flush()
+        self.writer.close()
+
+
 def evaluate_table(compiled, table, command: str = "grad", wrt=None):
     """eval or a derivative of a compiled expression at every row of a pyarrow Table (a
     column a variable; list columns for arrays), as a Table of results: `line` (the row

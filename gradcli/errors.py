@@ -104,10 +104,10 @@ class Span:
     def _key(self) -> tuple:
         return self.line, self.col, self.end_line, self.end_col
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return type(other) is Span and self._key() == other._key()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(self._key())
 
     def __repr__(self) -> str:
@@ -144,7 +144,7 @@ class GradcliError(Exception):
     def kind(self) -> str:
         return type(self).__name__
 
-    def locate(self, span: Span | None, source: str | None) -> "GradcliError":
+    def locate(self, span: Span | None, source: str | None) -> GradcliError:
         """Attach a position unless the error already has one; returns self."""
         if self.span is None and span is not None:
             self.span = span
@@ -260,7 +260,7 @@ class InternalError(GradcliError):
     """Anything unexpected: a bug in gradcli, never the user's fault."""
 
     @classmethod
-    def of(cls, exc: BaseException) -> "InternalError":
+    def of(cls, exc: BaseException) -> InternalError:
         return cls(f"internal error: {type(exc).__name__}: {exc}",
                    hint="this is a bug in gradcli; please report it with the command you ran "
                         "(GRADCLI_DEBUG=1 shows the traceback)")

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 #: An evaluation this slow (seconds) times the others well enough to predict them.
 SLOW = 0.1
 
@@ -63,7 +62,7 @@ def jacobian(func, point: dict[str, np.ndarray], name: str,
     for idx in np.ndindex(x0.shape or ()):
         h = h0 * max(1.0, abs(float(x0[idx])))
 
-        def at(delta):
+        def at(delta, idx=idx):
             _on_time(deadline)
             x = x0.astype(np.float64).copy()
             x[idx] += delta
@@ -81,8 +80,8 @@ def jacobian(func, point: dict[str, np.ndarray], name: str,
         if np.any((gap2 > scale) & (gap2 > 0.75 * gap1)):
             kinks.append(idx)
     shape = f0.shape + x0.shape
-    value = np.moveaxis(np.array(cols).reshape((-1,) + f0.shape), 0, -1).reshape(shape) \
+    value = np.moveaxis(np.array(cols).reshape((-1, *f0.shape)), 0, -1).reshape(shape) \
         if cols else np.zeros(shape)
-    error = np.moveaxis(np.array(errs).reshape((-1,) + f0.shape), 0, -1).reshape(shape) \
+    error = np.moveaxis(np.array(errs).reshape((-1, *f0.shape)), 0, -1).reshape(shape) \
         if errs else np.zeros(shape)
     return FiniteJacobian(value, error, kinks)

@@ -90,7 +90,7 @@ def formula(exprs: np.ndarray, syms: np.ndarray, name: str, latex=False, max_lis
     elements = set(syms.flat)
     forms = set()
     for idx in np.ndindex(syms.shape):
-        e = exprs[idx].xreplace({syms[idx]: generic})
+        e = exprs.item(idx).xreplace({syms[idx]: generic})
         if e.free_symbols & elements:
             break
         forms.add(e if quick else sp.simplify(e))

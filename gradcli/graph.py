@@ -4,35 +4,9 @@ The graph PyTorch's tutorials draw: tensors are its nodes, the functions that ma
 (`grad_fn`: `AddBackward0`, `MulBackward0` …) its edges. `describe()` runs the forward with
 recording and the backward with `retain_graph=True`, so that every tensor is known with its
 value *and* its gradient (the cotangent that reached it), and gives a `Graph`: one entry per
-tensor, the output first. It renders as Graphviz text (`Graph.dot()`), a mermaid flowchart
-(`Graph.mermaid()`) or a JSON document (`Graph.to_json()`); the rich tree of `gradcli graph`
-is drawn by the command line (`gradcli/cli/visual.py`).
-
-The JSON document (`gradcli graph --format json`, or `--json`)::
-
-    {"command": "graph", "expression": TEXT, "point": {name: array},
-     "wrt": [name, ...], "output": ID, "cotangent": array (what backward started from),
-     "nodes": [
-       {"id": 0,                      # a small integer; the output is 0, then the inputs
-        "kind": "operation" | "variable" | "constant",
-        "name": "MulBackward0" | "x" | "constant",   # grad_fn name, variable name
-        "primitive": "mul" | null,
-        "shape": [2, 2], "dtype": "float64",
-        "value": array | null,        # null past 1000 elements (the summary stays)
-        "summary": "all 3",           # the value in a few characters
-        "requires_grad": true, "is_leaf": false,
-        "operation": "*" | null,      # the operation of the text that made it
-        "position": {"line", "col", "end_line", "end_col"} | null,   # 1-based
-        "text": "3*(x+2)**2" | null,  # that part of the expression
-        "names": ["y"],               # program names bound to this tensor at the end
-        "inputs": [ID, ...],          # in argument order (operations only)
-        "grad": array | null,         # d output / d this tensor (vᵀJ for --v); null
-                                      #   when no gradient flows to it (constants)
-        "grad_summary": "all 4.5" | null}, ...],
-     "edges": [{"from": ID, "to": ID, "input": i,   # tensor `from` is input i of `to`
-                "grad": array | null, "grad_summary": str | null}, ...],
-                                      # the part of `from`'s gradient sent by `to`
-     "warnings": [...]}
+tensor, the output first. It renders as Graphviz text (`Graph.dot()`) or a mermaid
+flowchart (`Graph.mermaid()`); the rich tree and the JSON document of `gradcli graph` are
+the command line's (`gradcli/cli/views.py`). Nothing here prints.
 
 Edges point the way the forward pass runs (input to output), as Graphviz draws them; the
 backward pass walks them the other way.
@@ -45,14 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .engine.backward import run_backward
+from .engine.backward import run_backward, topological_order
 from .engine.tensor import Tensor, enable_grad, no_grad
 from .errors import printable
 from .lang.interpret import Run
 from .values import cotangent
 
-#: Arrays with more elements are given as summaries only in the JSON document.
-FULL_VALUES = 1000
 #: A chain of at least this many nodes of one operation folds into one entry of --explain
 #: and one line of the graph's tree.
 FOLD = 3
@@ -74,37 +46,9 @@ def recorded(compiled, point: dict, wrt) -> tuple[Tensor, dict, Run]:
 
 
 def nodes(out: Tensor) -> list:
-    """Every live node of the graph behind `out`, in topological order, outputs first: a
-    node comes before every node that made one of its inputs."""
-    root = out.grad_fn
-    if root is None:
-        return []
-    consumers: dict = {root: 0}
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.inputs is None:
-            continue
-        for t in node.inputs:
-            child = t.grad_fn
-            if child is None:
-                continue
-            if child not in consumers:
-                consumers[child] = 0
-                stack.append(child)
-            consumers[child] += 1
-    order, ready = [], [root]
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for t in reversed(node.inputs or ()):
-            child = t.grad_fn
-            if child is None:
-                continue
-            consumers[child] -= 1
-            if consumers[child] == 0:
-                ready.append(child)
-    return order
+    """Every node of the graph behind `out`, in topological order, outputs first: a node
+    comes before every node that made one of its inputs (the engine's order)."""
+    return topological_order([out.grad_fn])
 
 
 def origins(order, found_in_run: dict) -> dict:
@@ -201,20 +145,6 @@ class GraphNode:
     inputs: list = field(default_factory=list)
     grad: np.ndarray | None = None
 
-    def to_json(self) -> dict:
-        from .result import jsonable
-        return {
-            "id": self.id, "kind": self.kind, "name": self.name, "primitive": self.primitive,
-            "shape": list(self.shape), "dtype": self.dtype,
-            "value": jsonable(self.value) if self.value.size <= FULL_VALUES else None,
-            "summary": summary(self.value),
-            "requires_grad": self.requires_grad, "is_leaf": self.is_leaf,
-            "operation": self.operation, "position": self.position, "text": self.text,
-            "names": self.names, "inputs": self.inputs,
-            "grad": None if self.grad is None or self.grad.size > FULL_VALUES
-            else jsonable(self.grad),
-            "grad_summary": None if self.grad is None else summary(self.grad)}
-
 
 @dataclass
 class GraphEdge:
@@ -222,13 +152,6 @@ class GraphEdge:
     target: int  # the operation using it
     input: int  # its argument position
     grad: np.ndarray | None = None  # the part of the input's gradient sent back along it
-
-    def to_json(self) -> dict:
-        from .result import jsonable
-        return {"from": self.source, "to": self.target, "input": self.input,
-                "grad": None if self.grad is None or self.grad.size > FULL_VALUES
-                else jsonable(self.grad),
-                "grad_summary": None if self.grad is None else summary(self.grad)}
 
 
 @dataclass
@@ -252,16 +175,6 @@ class Graph:
             key = n.name if n.kind == "operation" else n.kind
             c[key] = c.get(key, 0) + 1
         return c
-
-    def to_json(self) -> dict:
-        from .result import jsonable, plain
-        return {"command": "graph", "expression": self.expression, "point": plain(self.point),
-                "wrt": list(self.wrt), "output": 0,
-                "cotangent": None if self.cotangent is None else jsonable(self.cotangent),
-                "nodes": [n.to_json() for n in self.nodes],
-                "edges": [e.to_json() for e in self.edges],
-                "warnings": [{k: v for k, v in w.to_json().items() if k != "type"}
-                             for w in self.warnings]}
 
     # -- text formats ------------------------------------------------------------------------
     def label_lines(self, n: GraphNode) -> list[str]:

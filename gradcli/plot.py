@@ -45,22 +45,6 @@ class PlotData:
     warnings: list = field(default_factory=list)
     vectorised: bool = True
 
-    def to_json(self) -> dict:
-        from .result import jsonable, plain
-        doc = {"command": "plot", "expression": self.expression, "wrt": list(self.wrt),
-               "point": plain(self.fixed),
-               "grid": {n: jsonable(a) for n, a in zip(self.wrt, self.axes)},
-               "value": jsonable(self.value)}
-        if len(self.wrt) == 1:
-            doc["derivative"] = jsonable(self.derivatives[0])
-            if len(self.derivatives) > 1:
-                doc["second_derivative"] = jsonable(self.derivatives[1])
-        else:
-            doc["gradient"] = {n: jsonable(d) for n, d in zip(self.wrt, self.derivatives)}
-        doc["warnings"] = [{k: v for k, v in w.to_json().items() if k != "type"}
-                           for w in self.warnings]
-        return doc
-
 
 def parse_ranges(text: str, count: int) -> list[tuple[float, float]]:
     """`-3:3` (for every variable) or `-3:3,0:1` (one per variable); bounds may be constant

@@ -4,6 +4,7 @@ values as JSON-ready ones (`jsonable`, `plain`) for every module that writes JSO
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -12,6 +13,8 @@ from .errors import DomainError
 #: The Result field (and JSON key) holding each derivative command's derivative.
 DERIVATIVE = {"grad": "gradient", "vjp": "vjp", "jvp": "jvp", "jacobian": "jacobian",
               "hessian": "hessian"}
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -40,7 +43,7 @@ class Result:
     tangents: dict[str, np.ndarray] | None = None  # the tangents of jvp
     explain: list[dict] | None = None  # the backward pass step by step (--explain)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         given = [*self.point.values(), self.cotangent, *(self.tangents or {}).values()]
         self.value = own(self.value, given)
         for name in ("gradient", "vjp", "jacobian", "intermediates"):
@@ -54,7 +57,7 @@ class Result:
                             for k, row in self.hessian.items()}
 
 
-def own(a, given: list):
+def own(a: T, given: list) -> T:
     """`a` as an array of its own: writeable, sharing no memory with the arrays `given`
     (the point, v, tangents, results already kept), which it then joins. A rule may pass
     an input on (the gradient of `x*y` in y is x) or give a read-only broadcast (that of
@@ -67,7 +70,7 @@ def own(a, given: list):
     return a
 
 
-def jsonable(a) -> object:
+def jsonable(a: object) -> object:
     """An array as nested lists, a scalar as a number; NaN and ±inf as strings.
 
     >>> jsonable(np.array([1.5, np.nan, -np.inf]))
@@ -86,7 +89,7 @@ def jsonable(a) -> object:
     return out.tolist()
 
 
-def plain(x) -> object:
+def plain(x: object) -> object:
     """Any nesting of dicts, lists, arrays and numbers as JSON-ready values."""
     if isinstance(x, dict):
         return {str(k): plain(v) for k, v in x.items()}
@@ -95,3 +98,9 @@ def plain(x) -> object:
     if x is None or isinstance(x, str):
         return x
     return jsonable(x)
+
+
+def warning_docs(warnings: list) -> list[dict]:
+    """Warnings (`GradcliError`s) as JSON documents list them: each one's JSON, without its
+    type."""
+    return [{k: v for k, v in w.to_json().items() if k != "type"} for w in warnings]

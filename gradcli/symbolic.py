@@ -16,7 +16,6 @@ import numpy as np
 from .engine.tensor import Tensor, no_grad, symbolic_mode
 from .lang.interpret import CONSTRUCTORS, Interpreter, TensorBackend
 
-
 # -- the sympy backend -------------------------------------------------------------------------
 
 def _number(v):
@@ -102,7 +101,7 @@ def _detach_function():
     """sympy's detach(e): e's value, derivative 0 (gradients do not flow through it)."""
     import sympy as sp
 
-    class detach(sp.Function):  # noqa: N801 (printed as the user wrote it)
+    class detach(sp.Function):
         @classmethod
         def eval(cls, arg):  # sympy's hook for automatic evaluation, not Python's eval
             if arg.is_number:
@@ -114,7 +113,7 @@ def _detach_function():
     return detach
 
 
-_ARITHMETIC = frozenset("+ - * / ** @".split())
+_ARITHMETIC = frozenset(["+", "-", "*", "/", "**", "@"])
 _LOGICAL = frozenset({"logical_and", "logical_or", "logical_not"})
 
 
@@ -189,7 +188,7 @@ def symbolic_value(compiled, point: dict[str, np.ndarray], program=None, syms=No
     else:
         subs = {}
     env = {n: Tensor._wrap(a) for n, a in syms.items()}
-    with no_grad(), symbolic_mode():
+    with no_grad(), symbolic_mode(to_object):
         run = Interpreter(program or compiled.program, SympyBackend(subs), compiled.limits,
                           check_domain=False, draws=compiled.draws).run(env)
     value = run.value

@@ -5,6 +5,8 @@ import subprocess
 import sys
 
 import pytest
+import typer.main
+from hypothesis import HealthCheck, given, settings, strategies as st
 from typer.testing import CliRunner
 
 from gradcli.cli import app as app_module, run as run_module
@@ -65,3 +67,79 @@ def test_the_console_script_answers_without_typer():
     assert out.splitlines() == ['{"command": "grad", "expression": "x**2", "point": {"x": 3.0}, '
                                 '"value": 9.0, "shapes": {"value": [], "x": []}, "gradient": '
                                 '{"x": 6.0}, "warnings": [], "check": null}', "False False False"]
+
+
+# -- the fast path's option table is typer's: checked, and run both ways ----------------------
+
+def declared_options(name):
+    """typer's declaration of command `name`, as {option: (parameter, flag value or None for an
+    option with a value, repeatable)} (its flags are all booleans: --json, --check/--no-check)."""
+    command = typer.main.get_command(app).commands[name]
+    table = {}
+    for p in command.params:
+        if p.param_type_name != "option":
+            continue
+        assert p.is_bool_flag or not p.is_flag, p.name
+        for opt in p.opts:
+            table[opt] = (p.name, True if p.is_flag else None, p.multiple)
+        for opt in p.secondary_opts:
+            table[opt] = (p.name, False, p.multiple)
+    return table
+
+
+@pytest.mark.parametrize("name", sorted(run_module.OWN_DEFAULTS))
+def test_the_quick_table_is_what_typer_declares(name):
+    declared = declared_options(name)
+    for opt, key in run_module.QUICK_VALUED.items():
+        assert declared[opt] == (key, None, key == "at"), opt
+    for opt, (key, flag) in run_module.QUICK_FLAGS.items():
+        assert declared[opt] == (key, flag, False), opt
+    dtype = typer.main.get_command(app).commands[name].params
+    choices = next(p.type.choices for p in dtype if p.name == "dtype")
+    assert list(choices) == list(run_module.DType.__members__)
+
+
+VALUES = ["x=1", "x=-1, y=2", "1", "-1", "float32", "float64", "float16", "x", "", "-", "p.ndjson",
+          "--json", "--", "full", "fwd"]
+EXPRESSIONS = ["x*y", "x**2", "-x", "-1+x", "sum(x)", "x=1", "--json"]
+
+
+@st.composite
+def command_lines(draw):
+    """A command `quick` may run, with any of the options typer declares for it (long, short,
+    `--opt=value` or `--opt value`, values that look like options too) around an expression."""
+    name = draw(st.sampled_from(sorted(run_module.OWN_DEFAULTS)))
+    declared = declared_options(name)
+    tokens = []
+    for opt in draw(st.lists(st.sampled_from(sorted(declared) + ["-h", "--frobnicate"]),
+                             max_size=5)):
+        flag = declared.get(opt, (None, True))[1] is not None
+        value = draw(st.sampled_from(VALUES))
+        if flag:
+            tokens.append(opt)
+        elif opt.startswith("--") and draw(st.booleans()):
+            tokens.append(f"{opt}={value}")
+        else:
+            tokens += [opt, value]
+    expression = draw(st.sampled_from(EXPRESSIONS))
+    if draw(st.booleans()):
+        tokens += ["--", expression]
+    else:
+        tokens.insert(draw(st.integers(0, len(tokens))), expression)
+    return [name, *tokens]
+
+
+@given(argv=command_lines())
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_quick_runs_what_typer_runs(argv, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(run_module, "run", lambda c, o, r=None: seen.update(c=c, o=o) or 0)
+    if run_module.quick(argv) is None:
+        return  # typer's, and only typer's
+    quick = seen.copy()
+    seen.clear()
+    monkeypatch.setattr(app_module, "run", lambda c, o, r=None: seen.update(c=c, o=o) or 0)
+    result = CliRunner().invoke(app, argv)
+    assert seen, f"typer refused what quick ran: {argv}: {result.output}"
+    assert (quick["c"], quick["o"]) == (seen["c"], seen["o"]), argv

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import gradcli as gc
-from gradcli.engine.functions import _apply
+from gradcli.engine.primitive import call as _apply
 from gradcli.engine.ops import PRIMITIVES
 from gradcli.engine.tensor import Tensor
 
@@ -299,7 +299,7 @@ def test_non_differentiable_rows_forward_only(prim, xs, params):
 
 
 def test_table_is_validated_and_named():
-    from gradcli.engine.ops import Primitive, _row
+    from gradcli.engine.primitive import Primitive, register as _row
     for name, prim in PRIMITIVES.items():
         assert prim.name == name
         assert prim.node_type.__name__.endswith("Backward0")

@@ -92,8 +92,8 @@ def verdict(*, skipped: str | None = None, nonfinite: dict | None = None,
         why = "; ".join(methods[n]["skipped"] for n in missed)
         return Verdict("skipped", why or "nothing to compare", 0)
     if kinks:
-        names = "; ".join(c["convention"] for c in used) or "PyTorch's conventions"
-        return Verdict("kink", f"the one-sided slopes differ; autograd uses {names}", 3)
+        rules = "; ".join(c["convention"] for c in used) or "PyTorch's conventions"
+        return Verdict("kink", f"the one-sided slopes differ; autograd uses {rules}", 3)
     differ = [n for n in ran if not methods[n]["agree"]]
     if differ:
         return Verdict("disagree", " and ".join(differ) +

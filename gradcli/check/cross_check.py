@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,7 @@ def check(compiled, result, *, timeout: float = 5.0, latex: bool = False,
     `elementwise`: (the program without its final sum or mean, which it was) for an
     elementwise program: sympy then differentiates one generic element. The verdict's
     status, reason and exit code come from `verdict`."""
-    report = {"method": METHOD}
+    report: dict[str, Any] = {"method": METHOD}
     unfit = _unfit_point(result.point) or (
         None if result.wrt or result.command == "eval" else
         "the expression has no variables: no derivative to check")
@@ -93,7 +94,7 @@ def check(compiled, result, *, timeout: float = 5.0, latex: bool = False,
         return report
     auto = autograd_values(result)
     sym_tol, fd_tol = tolerances(compiled.dtype)
-    numeric = {}
+    numeric: dict[str, Any] = {}
     deadline = time.monotonic() + timeout
 
     def differences():  # in this process, while sympy works in the child

@@ -63,16 +63,6 @@ def conventions(compiled, result) -> list[dict]:
     return found
 
 
-_NONFINITE_HINTS = {
-    "sqrt": "sqrt is not differentiable at 0 (its slope is infinite); keep its input away "
-            "from 0, e.g. sqrt(x + 1e-12)",
-    "log": "log'(0) = inf; keep the input positive, e.g. log(x + 1e-12)",
-    "div": "a division by 0 in the backward pass; keep the denominator away from 0",
-    "pow": "a power with a negative or fractional exponent at 0 has an infinite slope",
-    "norm": "norm at 0",
-}
-
-
 def explain_nonfinite(compiled, result) -> dict | None:
     """Name the first operation, in the user's text, whose backward made NaN or infinity."""
     if result.command not in ("grad", "vjp"):
@@ -86,7 +76,7 @@ def explain_nonfinite(compiled, result) -> dict | None:
         return None
     if not out.requires_grad:
         return None
-    first = []
+    first: list[tuple] = []
 
     def watch(node, i, g, gi):
         if not first and not np.all(np.isfinite(gi.data)) and np.all(np.isfinite(g.data)):
@@ -107,10 +97,10 @@ def explain_nonfinite(compiled, result) -> dict | None:
              f"{'NaN' if np.isnan(gi).any() else 'infinity'}"}
     if node in places:
         entry.update(place(places[node]))
-    hint = _NONFINITE_HINTS.get(name, "an input sits where the derivative is not finite")
-    poisoned = np.broadcast_to(g, node.out_data.shape + ()) if g.shape == node.out_data.shape \
+    hint = node.prim.nonfinite or "an input sits where the derivative is not finite"
+    poisoned = np.broadcast_to(g, node.out_data.shape) if g.shape == node.out_data.shape \
         else None
-    if poisoned is not None and np.any((poisoned == 0)) and np.isnan(gi).any():
+    if poisoned is not None and np.any(poisoned == 0) and np.isnan(gi).any():
         hint = ("the `where` trap: this operation's gradient is 0 where its branch is not "
                 "used, but its own derivative is infinite there, and 0·inf = NaN; guard the "
                 "input instead, e.g. sqrt(where(x > 0, x, 1)) inside where(x > 0, …, 0)")

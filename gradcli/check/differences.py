@@ -23,7 +23,9 @@ def finite_values(compiled, result, deadline: float | None = None) -> tuple[dict
 
     f = _numeric_function(compiled, p, deadline)
 
-    values, errors, kinks = {}, {}, []
+    values: dict = {}
+    errors: dict = {}
+    kinks: list = []
     if c == "hessian":
         for a in result.wrt:
             def grad_a(point, a=a):

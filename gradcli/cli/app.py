@@ -1,9 +1,11 @@
 """The `gradcli` command line: thin typer commands over one shared runner.
 
 Every command takes the common options (`_common`) plus its own, and hands them all to
-`_run`, which loads the program and the point, calls the library and gives the Result to
-the output layer. `GradcliError` becomes the exit code there; errors that the option
-parser finds (typer's own) are reported the same way by `GradcliGroup`.
+the runner (`run.run`), which loads the program and the point, calls the library (or the
+command's own body: `graph` and `plot` in `visual.py`) and gives the result to the output
+layer. `GradcliError` becomes the exit code there; errors that the option parser finds
+(typer's own) are reported the same way by `GradcliGroup`. Only declarations live here:
+nothing in cli/ imports this module but the entry point (`__init__.py`).
 """
 
 import difflib
@@ -19,6 +21,7 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from ..errors import GradcliError, UsageError
 from .run import DType, Engine, ExplainLevel, Mode, report, run
+from .visual import GraphFormat, graph_command, plot_command
 
 
 #: Options whose value may be left out: the bare flag stands for this value.
@@ -180,10 +183,13 @@ Check = Annotated[Optional[bool], typer.Option(
          "batches)[/].")]
 
 
-def _seconds(value: float) -> float:
-    from ..api import seconds
+def _seconds(param: typer.CallbackParam, value: float) -> float:
+    """The callback of the options in seconds, checked as the library checks them:
+    --time-limit a positive number, --check-timeout from 0 to `api.MAX_SECONDS`."""
+    from ..api import positive_seconds, seconds
 
-    return seconds(value, "--check-timeout")
+    check = positive_seconds if param.name == "time_limit" else seconds
+    return check(value, param.opts[0])
 
 
 CheckTimeout = Annotated[float, typer.Option(
@@ -199,14 +205,8 @@ MaxMemory = Annotated[Optional[str], typer.Option(
          "[dim](default: 4 GiB, or half the physical memory if less)[/].")]
 
 
-def _time_limit(value: float) -> float:
-    from ..api import positive_seconds
-
-    return positive_seconds(value, "--time-limit")
-
-
 TimeLimit = Annotated[float, typer.Option(
-    "--time-limit", metavar="SECONDS", callback=_time_limit,
+    "--time-limit", metavar="SECONDS", callback=_seconds,
     help="Time limit of the whole run: parsing, evaluation and derivatives.")]
 MaxIterations = Annotated[int, typer.Option(
     min=1, help="Largest number of loop iterations in a run of a program.")]
@@ -454,6 +454,75 @@ def functions(json: Json = False) -> None:
     raise typer.Exit(run("functions", {"json": json, "points": None, "output": None}, listing))
 
 
+@_command(runner=graph_command)
+def graph(
+        fmt: Annotated[GraphFormat, typer.Option(
+            "--format", help="tree (rich, in the terminal), dot (Graphviz), mermaid, or json "
+                             "(nodes and edges; --json too).")] = GraphFormat.tree,
+        output: Annotated[Optional[str], typer.Option(
+            "--output", "-o", metavar="FILE",
+            help="Write to FILE; [bold].svg[/], [bold].png[/] and [bold].pdf[/] are drawn "
+                 "with Graphviz's dot program.")] = None,
+        v: Annotated[Optional[str], typer.Option(
+            "--v", metavar="VALUE", show_default=False,
+            help="The cotangent backward starts from, shaped like the output "
+                 "[dim](default: ones, the gradient of the sum)[/].")] = None,
+        fold: Annotated[bool, typer.Option(
+            "--fold/--no-fold", help="Fold chains of one operation into one line of the "
+                                     "tree.")] = True):
+    """The recorded autograd graph, with every tensor's value and gradient.
+
+    Runs the forward pass recording the graph and the backward pass keeping it, then shows
+    each node: its grad_fn ([bold]AddBackward0[/], [bold]MulBackward0[/] …), shape, value,
+    where it comes from in the expression, and the gradient that reached it; the variables
+    are the leaves, with their .grad; constants are marked.
+
+    Examples:
+    gradcli graph "3*(x+2)**2 | mean" --at "x=ones(2,2)"
+
+    gradcli graph -f samples/doubling.grad --at "x=[-0.9618, -3.3220, -0.6637]"
+
+    gradcli graph "w*x + b" --at "x=1, w=2, b=3" --format dot --output graph.svg
+
+    gradcli graph "sin(x)*y" --at "x=1, y=2" --format mermaid
+    """
+
+
+@_command(runner=plot_command)
+def plot(
+        range_: Annotated[str, typer.Option(
+            "--range", metavar="LO:HI[,LO:HI]",
+            help="The interval of each variable ([bold]-3:3[/], [bold]-pi:pi[/]); one "
+                 "for all, or one per variable.")] = "-3:3",
+        order: Annotated[int, typer.Option(
+            min=1, max=2, help="Also the second derivative (one variable).")] = 1,
+        output: Annotated[Optional[str], typer.Option(
+            "--output", "-o", metavar="FILE",
+            help="Write a [bold].png[/], [bold].svg[/] or [bold].pdf[/] with matplotlib "
+                 "(pip install 'gradcli\\[plot]') instead of drawing in the terminal.")]
+        = None,
+        points: Annotated[Optional[int], typer.Option(
+            "--points", metavar="N", min=2, max=100_000, show_default=False,
+            help="Grid points per variable [dim](default 201; 41 per axis for two)[/].")]
+        = None):
+    """The function and its derivatives over a range, in the terminal or to a file.
+
+    One variable: f, f' (and f'' with [bold]--order 2[/]) stacked. Two variables
+    ([bold]--wrt x,y[/]): a heat map in the terminal; with [bold]--output[/], contours
+    with the gradient field as arrows. Other variables take their values from --at.
+    Elementwise expressions are evaluated over the whole grid in one pass.
+
+    Examples:
+    gradcli plot "sin(x) * exp(-x^2/4)" --wrt x --range -6:6 --order 2
+
+    gradcli plot "x^2 + 3*y^2" --wrt x,y --range -2:2 --output bowl.png
+
+    gradcli plot "w*x + b" --wrt x --at "w=2, b=1" --json
+    """
+
+
+
+
 def function_rows() -> list[dict]:
     """Each function of the language (FUNCTIONS), by name: its call, the first line of its
     docstring, the rule of its primitive in the table (engine/ops.py, `explain`) and the
@@ -491,5 +560,3 @@ def main() -> None:
 def _run(command: str, options: dict, runner=None) -> None:
     raise typer.Exit(run(command, options, runner))
 
-
-from . import visual  # noqa: E402,F401  (registers graph and plot: gradcli/cli/visual.py)

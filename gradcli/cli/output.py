@@ -1,8 +1,10 @@
 """The one output layer: the same Result objects rendered as strict JSON or with rich.
 
-Commands never format. They hand a `Result` (or a `GradcliError`) to the renderer chosen
-once from `--json`; warnings and errors always go to stderr. rich is imported only by the
-rich renderer, so `--json` runs never load it.
+Commands never format. They hand a `Result` (or a `GradcliError`, or what `graph` and
+`plot` describe: `gradcli.graph.Graph`, `gradcli.plot.PlotData`) to the renderer chosen
+once from `--json`; warnings and errors always go to stderr. Nothing below cli/ prints.
+rich (and `views.py`, what graph, plot and --explain show) are imported only when used, so
+the plain `--json` runs never load them.
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ import os
 import sys
 import time
 from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import GradcliError, cells, echoed, printable
-from ..result import DERIVATIVE, Result, jsonable, plain
+from ..result import DERIVATIVE, Result, jsonable, plain, warning_docs
+
+if TYPE_CHECKING:
+    from ..graph import Graph
+    from ..plot import PlotData
 
 #: Arrays with more elements are summarised (NumPy's own default threshold).
 THRESHOLD = 1000
@@ -100,8 +107,7 @@ def result_doc(r: Result, command: str | None = None) -> dict:
         doc["intermediates"] = plain(r.intermediates)
     if r.explain is not None:  # --explain: the backward pass step by step (gradcli/explain.py)
         doc["explain"] = r.explain
-    doc["warnings"] = [{k: v for k, v in w.to_json().items() if k != "type"}
-                       for w in r.warnings]
+    doc["warnings"] = warning_docs(r.warnings)
     doc["check"] = check_doc(r)
     return doc
 
@@ -203,6 +209,35 @@ def column_lines(cols, command: str, first: int, lines: np.ndarray) -> str:
     return "".join(flat)
 
 
+# -- the graph's text formats ---------------------------------------------------------------
+
+def graph_text(g: Graph, fmt: str, fold: bool = True) -> str:
+    """The graph as text in a format of `gradcli graph --format`: json (`graph_doc`), dot,
+    mermaid, or tree (plain text, as --output FILE.txt writes it)."""
+    if fmt == "json":
+        from .views import graph_doc
+        return dumps(graph_doc(g)) + "\n"
+    if fmt == "dot":
+        return g.dot()
+    if fmt == "mermaid":
+        return g.mermaid()
+    return tree_text(g, fold=fold)
+
+
+def tree_text(g: Graph, fold: bool = True, width: int = 120) -> str:
+    """The tree (`views.graph_tree`) as plain text (for --output FILE.txt)."""
+    import io
+
+    from rich.console import Console
+
+    from .views import graph_tree
+
+    buf = io.StringIO()
+    emit(Console(file=buf, width=width, color_system=None, highlight=False),
+         graph_tree(g, fold=fold))
+    return buf.getvalue()
+
+
 class JsonOutput:
     """One strict JSON document on stdout; messages as plain text on stderr."""
 
@@ -228,6 +263,18 @@ class JsonOutput:
     def functions(self, rows: list[dict]) -> None:
         """`gradcli functions`: {"command": "functions", "functions": [...]}."""
         print(dumps({"command": "functions", "functions": rows}))
+
+    def graph(self, g: Graph, fmt: str = "json", fold: bool = True) -> None:
+        """`gradcli graph`: the graph's text in `fmt` (the JSON document under --json)."""
+        sys.stdout.write(graph_text(g, fmt, fold=fold))
+
+    def plot(self, data: PlotData, saved: str | None = None) -> None:
+        """`gradcli plot`: its JSON document, also when the plot was `saved` to a file."""
+        from .views import plot_doc
+        print(dumps(plot_doc(data)))
+
+    def wrote(self, target: str) -> None:
+        """A file written: stdout holds the JSON alone, and stderr says nothing."""
 
     def batch_item(self, index: int, number: int, item: Result | GradcliError,
                    command: str | None = None) -> None:
@@ -537,7 +584,7 @@ class RichOutput:
         if r.check:
             self.check(r)
         if r.explain:
-            from .visual import explain_table
+            from .views import explain_table
             emit(self.out, fit(self.out, explain_table(r.explain), keys=3))
 
     def check(self, r: Result) -> None:
@@ -609,6 +656,32 @@ class RichOutput:
             stacked += [Text(row["call"], style="bold cyan"), Padding(what, (0, 0, 0, 4))]
         narrow = max(len(row["call"]) for row in rows) > 0.4 * self.out.width
         emit(self.out, Group(*stacked) if narrow else grid)
+
+    def graph(self, g: Graph, fmt: str = "tree", fold: bool = True) -> None:
+        """`gradcli graph`: the rich tree (`views.graph_tree`), or the text of `fmt`."""
+        if fmt == "tree":
+            from .views import graph_tree
+            emit(self.out, graph_tree(g, fold=fold))
+        else:
+            sys.stdout.write(graph_text(g, fmt, fold=fold))
+
+    def plot(self, data: PlotData, saved: str | None = None) -> None:
+        """`gradcli plot`: drawn in the terminal (plotext), or the file it was `saved` to."""
+        if saved:
+            self.wrote(saved)
+            return
+        import shutil
+
+        from ..plot import terminal
+
+        size = shutil.get_terminal_size((100, 30))
+        color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        sys.stdout.write(terminal(data, width=max(40, min(size.columns, 160)), color=color)
+                         + "\n")
+
+    def wrote(self, target: str) -> None:
+        """A file written: its name on stderr."""
+        print(f"wrote {printable(target)}", file=sys.stderr)
 
     def table(self, r: Result):
         from rich.table import Table

@@ -20,14 +20,19 @@ import numpy as np
 
 from ..engine import clock
 from ..errors import GradcliError, InternalError, UsageError
+from . import output
 
 
 class DType(str, Enum):
+    """The choices of --dtype."""
+
     float64 = "float64"
     float32 = "float32"
 
 
 class Mode(str, Enum):
+    """The choices of jacobian's --mode."""
+
     auto = "auto"
     rev = "rev"
     fwd = "fwd"
@@ -39,6 +44,8 @@ class Engine(str, Enum):
 
 
 class ExplainLevel(str, Enum):
+    """The levels of --explain (the bare flag: brief)."""
+
     brief = "brief"
     full = "full"
 
@@ -48,8 +55,6 @@ class ExplainLevel(str, Enum):
 def run(command: str, options: dict, runner=None) -> int:
     """Run one command; every outcome ends here as an exit code (a closed pipe or a full
     disk under the output too: see `output.ended`)."""
-    from . import output
-
     try:
         code = _outcome(command, options, runner)
         sys.stdout.flush()
@@ -64,8 +69,6 @@ def _outcome(command: str, options: dict, runner=None) -> int:
     # NumPy's own RuntimeWarnings ("Mean of empty slice") would reach the user with a path
     # into site-packages; gradcli's domain warnings say what happened, and where
     warnings.filterwarnings("ignore", category=RuntimeWarning)
-    from . import output
-
     batch = runner is None and options["points"] is not None
     out = output.JsonOutput() if options["json"] or batch else output.RichOutput()
     try:
@@ -88,20 +91,16 @@ def _outcome(command: str, options: dict, runner=None) -> int:
 
 def report(err: GradcliError, json: bool) -> int:
     """Show an error found before a command ran (a usage error); its exit code."""
-    from . import output
-
     (output.JsonOutput() if json else output.RichOutput()).error(err)
     return err.exit_code
 
 
 def _single(command: str, options: dict, out) -> int:
-    from .output import check_exit
-
-    prog = _compile(options)
+    prog = compile_program(options)
     if command == "diff":
         out.symbolic(_diff(prog, options))
         return 0
-    point = _point(options)
+    point = read_point(options)
     if command == "check":  # the gradient of a scalar output, else the Jacobian
         with_grad = prog.eval(point).value.size == 1
         derivative = "grad" if with_grad else "jacobian"
@@ -112,7 +111,7 @@ def _single(command: str, options: dict, out) -> int:
         _cross_check(prog, result, options, forced=command == "check",
                      default=not options["json"])
     out.result(result, command=command)
-    return check_exit(result)
+    return output.check_exit(result)
 
 
 #: The commands whose results the cross-check can compare.
@@ -150,10 +149,10 @@ def _cross_check(prog, result, options: dict, *, forced: bool, default: bool) ->
 
 def _diff(prog, options: dict) -> dict:
     """The symbolic derivative of each --wrt variable (default: every variable)."""
-    names = _names(options["wrt"]) or prog.free_vars
+    names = wrt_names(options["wrt"]) or prog.free_vars
     point = None
     if options["at"] or options["at_json"]:  # shapes (and a point) from --at; others scalars
-        given = _point(options)
+        given = read_point(options)
         point = {n: given.get(n, 0.0) for n in prog.free_vars}
     derivatives = {}
     expression = None
@@ -178,8 +177,6 @@ _READ = 1 << 20
 def _batch(command: str, options: dict, out) -> int:
     """NDJSON in, NDJSON out, in order, chunk by chunk: each line that fails becomes an
     error record in its place and every other line is computed and written."""
-    from .output import batch_progress, check_exit, report_point
-
     if options["points"] == "-" == options["at_json"]:
         raise UsageError("--points - and --at-json - cannot both read standard input")
     if options.get("explain"):
@@ -189,8 +186,8 @@ def _batch(command: str, options: dict, out) -> int:
         raise UsageError("diff takes no --points", hint="give the shapes with --at")
     if options.get("engine") == Engine.dask:
         return _dask_batch(command, options)
-    prog = _compile(options)
-    shared = _point(options) if options["at"] or options["at_json"] else {}
+    prog = compile_program(options)
+    shared = read_point(options) if options["at"] or options["at_json"] else {}
     checked = command in CHECKED and (options["check"] or command == "check")
     if checked:
         import sympy  # noqa: F401  (once here: each check's forked child inherits it)
@@ -200,14 +197,15 @@ def _batch(command: str, options: dict, out) -> int:
     if options.get("output") == "-":  # standard output: NDJSON records, as without it
         options = {**options, "output": None}
     if options.get("output") is not None:
-        from .files import FileOutput, check_output
+        from ..columnar import ResultsFile, check_output
         check_output(options["points"], options["output"])
-        out = FileOutput(options["output"], file_format(
-            options["output"], options.get("output_format"), "--output"), out, report_point)
+        out = ResultsFile(options["output"], file_format(
+            options["output"], options.get("output_format"), "--output"), out,
+            output.report_point)
     index, failed, worst = 0, False, 0  # worst: the checks' part of the exit code
     with _points_source(fmt, options, prog, shared) as (chunks, stream, size), \
-            batch_progress(size, options.get("progress", None if not options["json"]
-                                             else False)) as tick:
+            output.batch_progress(size, options.get("progress", None if not options["json"]
+                                                    else False)) as tick:
         for chunk in chunks:
             if fmt == "ndjson":
                 first, lines = chunk
@@ -226,7 +224,7 @@ def _batch(command: str, options: dict, out) -> int:
                     if isinstance(item, GradcliError):
                         failed = True
                     else:
-                        worst = max(worst, check_exit(item))
+                        worst = max(worst, output.check_exit(item))
                     index += 1
             else:
                 index += count
@@ -251,7 +249,7 @@ def _dask_batch(command: str, options: dict) -> int:
                            max_memory=options["max_memory"], time_limit=options["time_limit"])
     with client(options.get("scheduler")):
         failed = evaluate_dataset(text, compile_options, options["points"], options["output"],
-                                  command, _names(options["wrt"]))
+                                  command, wrt_names(options["wrt"]))
     if failed:
         print(f"{failed} points failed: their error is in the error column of "
               f"{options['output']}", file=sys.stderr)
@@ -282,7 +280,7 @@ def _file_columns(prog, command: str, options: dict, chunk, index: int, shared: 
         return None
     n = len(chunk.lines)
     cols = {**chunk.columns, **{k: np.full(n, v, np.float64) for k, v in shared.items()}}
-    got = columns(prog, command, cols, _names(options["wrt"]))
+    got = columns(prog, command, cols, wrt_names(options["wrt"]))
     if got is None:
         return None
     out.batch_columns(got, command, index, chunk.lines)
@@ -388,8 +386,8 @@ def _line_batch(prog, command: str, options: dict, first: int, lines: list,
                                  f"{MAX_TEXT_BYTES // 2**20} MiB, the cap for a line",
                                  hint="save large arrays as .npy and bind them with --at")
             text = line.decode("utf-8")
-            read[number] = {**shared, **_point(options, [], "-", io.StringIO(text),
-                                               label="this line of --points")}
+            read[number] = {**shared, **read_point(options, [], "-", io.StringIO(text),
+                                                   label="this line of --points")}
         except UnicodeDecodeError as e:
             read[number] = UsageError("this line of --points is not UTF-8 text",
                                       span=Span(number, e.start, number, e.start + 1),
@@ -431,7 +429,7 @@ def _column_batch(prog, command: str, options: dict, first: int, index: int, lin
     except (TypeError, ValueError):  # an array or a string among the values
         return None
     cols.update({k: np.full(len(rows), v, np.float64) for k, v in shared.items()})
-    got = columns(prog, command, cols, _names(options["wrt"]))
+    got = columns(prog, command, cols, wrt_names(options["wrt"]))
     if got is None:
         return None
     # the lines of the points (a last empty line, left out of `rows`, has none)
@@ -493,7 +491,9 @@ def _batch_results(prog, command: str, points: list[dict], options: dict) -> lis
 JSON_ENTRY_BYTES = 80
 
 
-def _compile(options: dict):
+def compile_program(options: dict):
+    """The program of the command line (its expression or -f file), compiled with the
+    options' dtype and limits."""
     import gradcli as gc
 
     text = _program_text(options)
@@ -521,8 +521,8 @@ def _program_text(options: dict) -> str:
     return read_text(file, "program file").rstrip()
 
 
-def _point(options: dict, at: list[str] | None = None, at_json: str | None = None,
-           stdin=None, label: str | None = None) -> dict:
+def read_point(options: dict, at: list[str] | None = None, at_json: str | None = None,
+               stdin=None, label: str | None = None) -> dict:
     """The point of --at/--at-json, or of the given bindings (for --v and batch lines,
     `label` naming the line in messages)."""
     from ..lang.points import load_point
@@ -536,7 +536,7 @@ def _point(options: dict, at: list[str] | None = None, at_json: str | None = Non
 
 def _library_options(command: str, options: dict) -> dict:
     """The keyword arguments of the library call for this command's options."""
-    kw = {} if command == "eval" else {"wrt": _names(options["wrt"])}
+    kw = {} if command == "eval" else {"wrt": wrt_names(options["wrt"])}
     if options.get("intermediates"):
         kw["intermediates"] = True
     if options.get("explain"):
@@ -544,17 +544,22 @@ def _library_options(command: str, options: dict) -> dict:
     if command == "jacobian":
         kw["mode"] = options["mode"].value if "mode" in options else "auto"
     if command == "vjp":
-        kw["v"] = _point(options, [f"v={options['v']}"])["v"]
+        kw["v"] = read_point(options, [f"v={options['v']}"])["v"]
     if command == "jvp":
-        kw["tangents"] = _point(options, [options["v"]])
+        kw["tangents"] = read_point(options, [options["v"]])
     return kw
 
 
-def _names(wrt: str | None) -> tuple[str, ...] | None:
+def wrt_names(wrt: str | None) -> tuple[str, ...] | None:
+    """The names of --wrt ("w, b" -> ("w", "b")), or None when not given."""
     return None if wrt is None else tuple(n.strip() for n in wrt.split(",") if n.strip())
 
 
 # -- the plainest command lines, without typer ----------------------------------------------
+
+# The tables below repeat, for `quick`, part of what app.py declares for typer (which
+# `quick` must not import); tests/test_cli_quick.py checks them against typer's declarations
+# and runs generated command lines both ways, so the two cannot drift.
 
 #: What typer gives a command for every option not on the command line (a test checks
 #: that these are exactly the defaults of the declared commands).
@@ -565,8 +570,12 @@ DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wr
                 output_format=None, progress=None, engine=Engine.local, scheduler=None)
 OWN_DEFAULTS = {"eval": {}, "hessian": {}, "grad": dict(intermediates=False, explain=None),
                 "jacobian": dict(mode=Mode.auto)}
-_VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}
-_FLAGS = {"--json": ("json", True), "--check": ("check", True), "--no-check": ("check", False)}
+#: The options with a value that `quick` reads: option -> the command's parameter (--at is
+#: repeatable, the others take their last value, as typer's; --dtype one of `DType`).
+QUICK_VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}
+#: The flags that `quick` reads: option -> (the command's parameter, its value).
+QUICK_FLAGS = {"--json": ("json", True), "--check": ("check", True),
+               "--no-check": ("check", False)}
 
 
 def quick(argv: list[str]) -> int | None:
@@ -584,10 +593,10 @@ def quick(argv: list[str]) -> int | None:
             if len(rest) != 1 or expression is not None:
                 return None
             expression = rest[0]
-        elif token in _FLAGS:
-            key, flag = _FLAGS[token]
+        elif token in QUICK_FLAGS:
+            key, flag = QUICK_FLAGS[token]
             options[key] = flag
-        elif name in _VALUED:
+        elif name in QUICK_VALUED:
             value = value if eq else next(args, None)
             if value is None:
                 return None
@@ -598,7 +607,7 @@ def quick(argv: list[str]) -> int | None:
                     return None
                 options["dtype"] = DType(value)
             else:
-                options[_VALUED[name]] = value
+                options[QUICK_VALUED[name]] = value
         elif token.startswith("--") or (token[:1] == "-" and token[1:2].isalpha()) \
                 or expression is not None:
             return None  # another option, a short one, or a second expression: typer's

@@ -10,11 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import GraphError, NotScalarError, ShapeError
-from . import tensor as T
+from .arrays import reshape, sum as sum_
 from .clock import current as current_deadline, gc_paused
-from .functions import reshape, sum as sum_
 from .structured import Diag
-from .tensor import Tensor, as_tensor
+from .tensor import Tensor, as_tensor, raw_rules, state
 
 FREED = ("Trying to backward through the graph a second time (or directly access saved "
          "tensors after they have already been freed). Saved intermediate values of the "
@@ -38,8 +37,10 @@ def sum_to(g: Tensor, shape: tuple[int, ...], nlead: int = 0) -> Tensor:
     return reshape(g, shape) if g.shape != shape else g
 
 
-def _topo_counts(roots: list) -> dict:
-    """For each node reachable from `roots`, the number of edges into it (iterative DFS)."""
+def consumers(roots: list) -> dict:
+    """For each node reachable from `roots` (None among them is skipped), the number of edges
+    into it from the others: its consumers, through inputs that require grad (iterative
+    depth-first search). Raises GraphError if backward has freed a node's inputs."""
     counts: dict = {}
     stack = []
     for n in roots:
@@ -63,9 +64,49 @@ def _topo_counts(roots: list) -> dict:
     return counts
 
 
+class TopologicalWalk:
+    """THE topological sort of the engine, as a walk over the nodes reachable from `roots`
+    (None among them is skipped), outputs first: iterating gives each node once every node
+    that consumes it (through an input that requires grad) has `release`d it: Kahn's order
+    over `consumers`, of the nodes ready the last made ready first. The backward pass
+    releases a node's inputs as it sends them their cotangents; `topological_order` walks
+    the whole graph at once. Raises GraphError for a freed graph."""
+
+    def __init__(self, roots: list):
+        self.counts = consumers(roots)
+        self.ready = [n for n in dict.fromkeys(roots) if n is not None and self.counts[n] == 0]
+
+    def __iter__(self):
+        ready = self.ready
+        while ready:
+            yield ready.pop()
+
+    def release(self, node) -> None:
+        """One consumer of `node` is done with it."""
+        left = self.counts[node] - 1
+        self.counts[node] = left
+        if not left:
+            self.ready.append(node)
+
+
+def topological_order(roots: list) -> list:
+    """The nodes reachable from `roots` in the order of `TopologicalWalk`: outputs first,
+    each before every node that made one of its inputs (reversed, an order of the forward:
+    the tape's)."""
+    walk = TopologicalWalk(roots)
+    release = walk.release
+    order = []
+    for node in walk:
+        order.append(node)
+        for t in node.inputs:
+            if t.grad_fn is not None and t.requires_grad:
+                release(t.grad_fn)
+    return order
+
+
 def largest_node(outputs: list[Tensor]) -> int:
     """The elements of the largest output recorded in the graph of `outputs` (0: none)."""
-    nodes = _topo_counts([o.grad_fn for o in outputs])
+    nodes = consumers([o.grad_fn for o in outputs])
     return max((n.out_data.size for n in nodes), default=0)
 
 
@@ -77,7 +118,7 @@ def _accumulate(store: dict, key, g) -> None:
 _SCALARS = frozenset({np.float64, np.float32, np.float16, np.bool_})  # NumPy's 0-d results
 
 
-def _raw(g):
+def as_raw(g):
     """A cotangent as an unrecorded backward pass carries it: an ndarray (or NumPy scalar),
     or a symbolic `Diag`; the rules then run on NumPy directly, with no Tensor around them."""
     cls = g.__class__
@@ -88,13 +129,13 @@ def _raw(g):
     return g if isinstance(g, (np.generic, Diag)) else np.asarray(g)
 
 
-def _fit(gi, shape: tuple[int, ...], nlead: int = 0):
-    """A rule's result as an unrecorded pass carries it (`_raw`), summed back to `shape`
+def fit_raw(gi, shape: tuple[int, ...], nlead: int = 0):
+    """A rule's result as an unrecorded pass carries it (`as_raw`), summed back to `shape`
     where the input was broadcast."""
     if gi.__class__ is not np.ndarray and gi.__class__ not in _SCALARS:
-        gi = _raw(gi)
+        gi = as_raw(gi)
     if gi.shape != shape:
-        gi = _raw(sum_to(gi if isinstance(gi, Diag) else _tensor(gi), shape, nlead))
+        gi = as_raw(sum_to(gi if isinstance(gi, Diag) else _tensor(gi), shape, nlead))
     return gi
 
 
@@ -103,12 +144,151 @@ def _tensor(g) -> Tensor:
 
 
 def _run_hooks(hooks: list, g: Tensor) -> Tensor:
-    with T.raw_rules(False):  # the user's code sees the functions as usual
+    with raw_rules(False):  # the user's code sees the functions as usual
         for hook in list(hooks):
             r = hook(g)
             if r is not None:
                 g = as_tensor(r, g)
     return g
+
+
+class _Walk:
+    """What the two loops of a backward pass share: the nodes in topological order, each
+    with its total cotangent (after its hooks, given to retain_grad and capture), and the
+    cotangents sent on to nodes and leaves; `raw`: they are carried as `as_raw` does."""
+
+    def __init__(self, outputs, grad_outputs, raw: bool, capture, accumulate: bool, watch):
+        self.raw, self.accumulate, self.watch = raw, accumulate, watch
+        self.captured: dict = {}
+        self.want = {id(t) for t in capture if t.grad_fn is None} if capture else set()
+        self.want_nodes = {t.grad_fn: id(t) for t in capture if t.grad_fn is not None} \
+            if capture else {}
+        self.node_grads: dict = {}
+        self.leaf_grads: dict = {}
+        self.leaves: dict = {}
+        for out, g in zip(outputs, grad_outputs):
+            if raw:
+                g = as_raw(g)
+            if out.grad_fn is not None:
+                _accumulate(self.node_grads, out.grad_fn, g)
+            elif out.requires_grad:
+                _accumulate(self.leaf_grads, id(out), g)
+                self.leaves[id(out)] = out
+        self.order = TopologicalWalk([o.grad_fn for o in outputs])
+        self.done: list = []  # the nodes run
+
+    def nodes(self):
+        """Each node with its total cotangent, in the order backward runs them (a node
+        comes once every node it feeds has sent it its share: `send`)."""
+        deadline = current_deadline()
+        node_grads, raw, done = self.node_grads, self.raw, self.done
+        accumulate, want_nodes, captured = self.accumulate, self.want_nodes, self.captured
+        ready = self.order.ready
+        while ready:  # (iterating `self.order`, inlined)
+            node = ready.pop()
+            done.append(node)
+            if deadline is not None:  # each rule costs about what its forward did
+                deadline.tick(node.prim.name, node.inputs, node.params)
+            g = node_grads.pop(node)
+            if node.hooks:
+                g = _run_hooks(node.hooks, _tensor(g))
+                if raw:
+                    g = as_raw(g)
+            if node.retained is not None and accumulate:
+                kept = node.retained()
+                if kept is not None:
+                    gt = _tensor(g)
+                    kept._grad = gt if kept._grad is None else kept._grad + gt
+            if want_nodes and node in want_nodes:
+                _accumulate(captured, want_nodes[node], _tensor(g))
+            yield node, g
+
+    def send(self, node, i: int, t: Tensor, g, gi) -> None:
+        """Add `gi`, the cotangent that input `i` (`t`) of `node` gets from cotangent `g`,
+        to what `t` has collected; the node that made `t` is released."""
+        if self.watch is not None:
+            self.watch(node, i, _tensor(g), _tensor(gi))
+        child = t.grad_fn
+        if child is None:
+            key = id(t)
+            prev = self.leaf_grads.get(key)
+            self.leaf_grads[key] = gi if prev is None else prev + gi
+            self.leaves[key] = t
+        else:
+            prev = self.node_grads.get(child)
+            self.node_grads[child] = gi if prev is None else prev + gi
+            self.order.release(child)
+
+    def finish(self) -> dict:
+        """Give the leaves their gradients (hooks, capture, `.grad`); the captured ones."""
+        for key, g in self.leaf_grads.items():
+            leaf = self.leaves[key]
+            g = _tensor(g)
+            if g.dtype != leaf.data.dtype:  # as PyTorch: a leaf's gradient has its dtype
+                g = Tensor._wrap(g.data.astype(leaf.data.dtype))
+            if leaf.hooks:
+                g = _run_hooks(leaf.hooks, g)
+            if key in self.want:
+                _accumulate(self.captured, key, g)
+            if self.accumulate:
+                leaf._grad = g if leaf._grad is None else leaf._grad + g
+        return self.captured
+
+
+def _unrecorded(walk: _Walk) -> None:
+    """The rules run on the NumPy values (`as_raw`): the same operations as recorded,
+    without a Tensor per step. (The hot loop of the engine: the common case of `send`, a
+    cotangent for a node with nothing watching, is inlined.)"""
+    send, node_grads, counts, ready = walk.send, walk.node_grads, walk.order.counts, \
+        walk.order.ready
+    plain = walk.watch is None
+    for node, g in walk.nodes():
+        if g.__class__ is Tensor:  # a sum of a Diag and a dense cotangent
+            g = g.data
+        inputs, out, prim, params = node.inputs, node.out_data, node.prim, node.params
+        args = (inputs[0].data, inputs[1].data) if len(inputs) == 2 else \
+            [t.data for t in inputs]
+        gshape = g.shape
+        nlead = len(gshape) - out.ndim
+        vjp = prim.vjp
+        for i, t in enumerate(inputs):
+            if not t.requires_grad:
+                continue
+            gi = vjp[i](g, out, *args, **params) if params else vjp[i](g, out, *args)
+            want_shape = t.data.shape if not nlead else gshape[:nlead] + t.data.shape
+            cls = gi.__class__
+            if cls is not np.ndarray and cls is not Diag and cls not in _SCALARS \
+                    or gi.shape != want_shape:
+                gi = fit_raw(gi, want_shape, nlead)
+            child = t.grad_fn
+            if child is None or not plain:
+                send(node, i, t, g, gi)
+                continue
+            prev = node_grads.get(child)  # (send, inlined)
+            node_grads[child] = gi if prev is None else prev + gi
+            left = counts[child] - 1
+            counts[child] = left
+            if not left:
+                ready.append(child)
+
+
+def _recorded(walk: _Walk) -> None:
+    """The rules run on Tensors, in grad mode: the pass is itself a graph (create_graph)."""
+    send = walk.send
+    for node, g in walk.nodes():
+        inputs, prim, params = node.inputs, node.prim, node.params
+        out = node.output(True)
+        nlead = g.ndim - node.out_data.ndim
+        for i, t in enumerate(inputs):
+            if not t.requires_grad:
+                continue
+            gi = prim.vjp[i](g, out, *inputs, **params)
+            want_shape = t.data.shape if not nlead else g.shape[:nlead] + t.data.shape
+            if gi.__class__ is not Tensor:
+                gi = as_tensor(gi, g)
+            if gi.shape != want_shape:
+                gi = sum_to(gi, want_shape, nlead)
+            send(node, i, t, g, gi)
 
 
 def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_graph: bool,
@@ -121,107 +301,19 @@ def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_gr
     sees every rule's result, in the order backward runs.
 
     Recorded (create_graph), the rules run on Tensors, so the pass is itself a graph;
-    otherwise on the NumPy values (`_raw`): the same operations, without a Tensor per step."""
-    raw = not create_graph
-    captured: dict = {}
-    want = {id(t) for t in capture if t.grad_fn is None} if capture else set()
-    want_nodes = {t.grad_fn: id(t) for t in capture if t.grad_fn is not None} if capture \
-        else {}
-    node_grads: dict = {}
-    leaf_grads: dict = {}
-    leaves: dict = {}
-    for out, g in zip(outputs, grad_outputs):
-        if raw:
-            g = _raw(g)
-        if out.grad_fn is not None:
-            _accumulate(node_grads, out.grad_fn, g)
-        elif out.requires_grad:
-            _accumulate(leaf_grads, id(out), g)
-            leaves[id(out)] = out
-    counts = _topo_counts([o.grad_fn for o in outputs])
-    ready = [n for n in node_grads if counts[n] == 0]
-    done = []
-    prev_mode = T.state.grad_enabled
-    T.state.grad_enabled = create_graph
-    deadline = current_deadline()
+    otherwise on the NumPy values (`as_raw`): the same operations, without a Tensor per
+    step. Both loops walk the nodes in the order of `TopologicalWalk`."""
+    walk = _Walk(outputs, grad_outputs, not create_graph, capture, accumulate, watch)
+    prev_mode = state.grad_enabled
+    state.grad_enabled = create_graph
     try:
-        with np.errstate(all="ignore"), T.raw_rules(raw), gc_paused():
-            while ready:
-                node = ready.pop()
-                if deadline is not None:  # each rule costs about what its forward did
-                    deadline.tick(node.prim.name, node.inputs, node.params)
-                done.append(node)
-                g = node_grads.pop(node)
-                inputs = node.inputs
-                if raw:
-                    if g.__class__ is Tensor:  # a sum of a Diag and a dense cotangent
-                        g = g.data
-                    out = node.out_data
-                    args = (inputs[0].data, inputs[1].data) if len(inputs) == 2 else \
-                        [t.data for t in inputs]
-                else:
-                    out = node.output(True)
-                    args = inputs
-                if node.hooks:
-                    g = _run_hooks(node.hooks, _tensor(g))
-                    if raw:
-                        g = _raw(g)
-                if node.retained is not None and accumulate:
-                    kept = node.retained()
-                    if kept is not None:
-                        gt = _tensor(g)
-                        kept._grad = gt if kept._grad is None else kept._grad + gt
-                if want_nodes and node in want_nodes:
-                    _accumulate(captured, want_nodes[node], _tensor(g))
-                prim, params = node.prim, node.params
-                gshape = g.shape
-                nlead = len(gshape) - node.out_data.ndim
-                vjp = prim.vjp
-                for i, t in enumerate(inputs):
-                    if not t.requires_grad:
-                        continue
-                    gi = vjp[i](g, out, *args, **params) if params else vjp[i](g, out, *args)
-                    want_shape = t.data.shape if not nlead else gshape[:nlead] + t.data.shape
-                    if raw:
-                        cls = gi.__class__
-                        if cls is not np.ndarray and cls is not Diag and cls not in _SCALARS \
-                                or gi.shape != want_shape:
-                            gi = _fit(gi, want_shape, nlead)
-                    else:
-                        if gi.__class__ is not Tensor:
-                            gi = as_tensor(gi, g)
-                        if gi.shape != want_shape:
-                            gi = sum_to(gi, want_shape, nlead)
-                    if watch is not None:
-                        watch(node, i, _tensor(g), _tensor(gi))
-                    child = t.grad_fn
-                    if child is None:
-                        key = id(t)
-                        prev = leaf_grads.get(key)
-                        leaf_grads[key] = gi if prev is None else prev + gi
-                        leaves[key] = t
-                    else:
-                        prev = node_grads.get(child)
-                        node_grads[child] = gi if prev is None else prev + gi
-                        left = counts[child] - 1
-                        counts[child] = left
-                        if not left:
-                            ready.append(child)
-            for key, g in leaf_grads.items():
-                leaf = leaves[key]
-                g = _tensor(g)
-                if g.dtype != leaf.data.dtype:  # as PyTorch: a leaf's gradient has its dtype
-                    g = Tensor._wrap(g.data.astype(leaf.data.dtype))
-                if leaf.hooks:
-                    g = _run_hooks(leaf.hooks, g)
-                if key in want:
-                    _accumulate(captured, key, g)
-                if accumulate:
-                    leaf._grad = g if leaf._grad is None else leaf._grad + g
+        with np.errstate(all="ignore"), raw_rules(not create_graph), gc_paused():
+            (_recorded if create_graph else _unrecorded)(walk)
+            captured = walk.finish()
     finally:
-        T.state.grad_enabled = prev_mode
+        state.grad_enabled = prev_mode
     if not retain_graph:
-        for node in done:
+        for node in walk.done:
             node.inputs = None
     return captured
 
@@ -269,6 +361,16 @@ def _start(outputs: list[Tensor], grad_outputs) -> list[Tensor]:
             raise GraphError("element 0 of tensors does not require grad and does not have "
                              "a grad_fn", hint="create the input with requires_grad=True")
     return _grad_outputs(outputs, grad_outputs)
+
+
+def _tensor_backward(self: Tensor, gradient=None, retain_graph: bool | None = None,
+                     create_graph: bool = False, inputs=None) -> None:
+    """Accumulate d(self)/d(leaf) into every leaf's `.grad` (PyTorch's rules)."""
+    backward([self], None if gradient is None else [gradient], retain_graph=retain_graph,
+             create_graph=create_graph, inputs=inputs)
+
+
+Tensor.backward = _tensor_backward  # (tensor.py, below this module, cannot name it)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

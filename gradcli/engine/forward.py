@@ -7,13 +7,24 @@ tangent padded with unit axes, and a partial result is expanded to the output's 
 
 from __future__ import annotations
 
-from . import tensor as T
-from .functions import expand, reshape
+from .arrays import expand, reshape
+from .tensor import state
+
+
+class forward_mode:
+    """Context manager under which tensors with `_tangent` set propagate it (JVP rules):
+    `apply` calls `push_tangent` for every primitive with an input that carries one."""
+
+    def __enter__(self):
+        self._prev, state.push_tangent = state.push_tangent, push_tangent
+
+    def __exit__(self, *exc):
+        state.push_tangent = self._prev
 
 
 def push_tangent(prim, out, inputs, params):
     """The tangent of `out` from the tangents of `inputs` (rules run in plain mode)."""
-    depth, T.state.forward_depth = T.state.forward_depth, 0
+    push, state.push_tangent = state.push_tangent, None
     try:
         total, lead = None, ()
         for i, x in enumerate(inputs):
@@ -29,4 +40,4 @@ def push_tangent(prim, out, inputs, params):
             total = expand(total, lead + out.shape)
         return total
     finally:
-        T.state.forward_depth = depth
+        state.push_tangent = push

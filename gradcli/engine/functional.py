@@ -12,10 +12,12 @@ import numpy as np
 from ..errors import GraphError, NotScalarError, ShapeError
 from . import tensor as T
 from .backward import grad as _grad, largest_node, run_backward
+from .arrays import reshape
+from .forward import forward_mode
 from .memory import LARGE, keep_freed_memory
-from .functions import _apply, reshape
+from .primitive import call
 from .structured import identity
-from .tensor import Tensor, as_tensor, enable_grad, forward_mode, no_grad
+from .tensor import Tensor, as_tensor, enable_grad, no_grad
 
 STRATEGIES = ("auto", "reverse-mode", "forward-mode")
 
@@ -38,7 +40,7 @@ def _input(x: Tensor, create_graph: bool) -> Tensor:
     (as torch's view_as), so that the results can be differentiated with respect to x."""
     if create_graph and x.requires_grad:
         with enable_grad():
-            return _apply("reshape", x, shape=x.shape, nd=x.ndim)
+            return call("reshape", x, shape=x.shape, nd=x.ndim)
     return x.detach().requires_grad_()
 
 
@@ -191,7 +193,7 @@ def _blocks(out: Tensor, xs, sizes, create_graph) -> list[Tensor]:
     t = out._tangent
     if t is None:
         t = Tensor._wrap(np.zeros((n,) + out.shape, out.dtype))
-    t = _apply("permute", reshape(t, (n, out.data.size)), axes=(-1, -2))  # (out size, n)
+    t = call("permute", reshape(t, (n, out.data.size)), axes=(-1, -2))  # (out size, n)
     row, offset = [], 0
     for x, size in zip(xs, sizes):
         block = reshape(t[:, offset:offset + size], out.shape + x.shape)

@@ -1,592 +1,86 @@
-"""The public functions (`gc.NAME`), Tensor operators and methods.
+"""The public functions (`gc.NAME`), the Tensor operators and methods, and the language's set.
 
-Each function applies one primitive of `ops.PRIMITIVES` or is composed of others; the
-composed ones need no derivative code. `FUNCTIONS` is the language's function set.
+Derived from the table of primitives: the function of each elementwise row
+(`primitive.elementwise`) is public, and when the row is `named`, a Tensor method and a
+function of the language too. The other functions apply primitives by name (`arrays.py`)
+or are composed of functions (`@composed` below: one short definition, no derivative code).
+`FUNCTIONS` is the language's function set, `STATIC` the names of the parameters that take
+plain numbers (shapes, axes, counts) rather than arrays, `BROADCASTING` the language's
+functions whose array arguments broadcast against each other.
 """
 
 from __future__ import annotations
 
-import builtins
 import math
 
-import numpy as np
+from . import ops  # noqa: F401  (the rows of the table, and their functions)
+from .arrays import (arange, broadcast_to, cat, clip, concat, det, detach, diag, dot,  # noqa: F401
+                     drawing_from, einsum, expand, expand_dims, eye, flatten, full, getitem, inv,
+                     linspace, logsumexp, manual_seed, matmul, max, mean, min, mm, norm,
+                     normal_axes, ones, ones_like, outer, prod, rand, randn, reshape, solve,
+                     squeeze, stack, sum, tensor, trace, transpose, unsqueeze, var, where, zeros,
+                     zeros_like)
+from .primitive import PRIMITIVES, call, elementwise as E
+from .tensor import Tensor
 
-from ..errors import EvalError, ShapeError
-from . import tensor as _T
-from .ops import PRIMITIVES, index_shape
-from .structured import Diag
-from .tensor import Tensor, apply, as_tensor, resolve_dtype
+_range = range
 
-_NO_PARAMS: dict = {}
+# the function of every elementwise row: gc.sqrt, gc.add, gc.lt, ...
+globals().update(vars(E))
 
-_abs, _max, _min, _sum, _range = builtins.abs, builtins.max, builtins.min, builtins.sum, builtins.range
-
-
-def _like(xs) -> Tensor | None:
-    """The tensor whose dtype Python numbers should take: the first floating one (a NumPy
-    array counts too: the rules of a plain backward pass hand them over)."""
-    first = None
-    for x in xs:
-        if isinstance(x, Tensor):
-            if x.data.dtype.kind == "f":
-                return x
-            first = x if first is None else first
-        elif x.__class__ is np.ndarray and x.dtype.kind == "f":
-            return Tensor._wrap(x)
-    return first
+_COMPOSED: dict = {}
 
 
-def _apply(name: str, *xs, **params) -> Tensor:
-    if _T.state.raw and all(x.__class__ is np.ndarray for x in xs):  # in a rule of a plain
-        return PRIMITIVES[name].forward(*xs, **params)  # backward: arrays give arrays
-    like = _like(xs)
-    return apply(PRIMITIVES[name], tuple(as_tensor(x, like) for x in xs), params)
+def composed(*, elementwise: bool = False):
+    """Declare a function composed of others: a Tensor method and a function of the language
+    (`elementwise`: it acts element by element, as the batch fast path needs to know)."""
+    def declare(fn):
+        fn.elementwise = elementwise
+        _COMPOSED[fn.__name__] = fn
+        return fn
+    return declare
 
 
-def _binary(name: str):
-    """A function of two inputs on the hot path: operators, and the rules of backward."""
-    prim = PRIMITIVES[name]
-
-    def fn(a, b):
-        if a.__class__ is Tensor:
-            cls = b.__class__
-            if cls is not Tensor:
-                # a Python number beside a float array: the shared constant, as `as_tensor`
-                # gives it, inlined (this is the hot path of `y * 2`: 8% of it, measured)
-                dt = a.data.dtype
-                b = _T._constant(b, dt) if (cls is float or cls is int) and dt.kind == "f" \
-                    else as_tensor(b, a)
-        elif b.__class__ is Tensor:
-            a = as_tensor(a, b)
-        else:  # (numbers take the dtype of a float array beside them, as with a Tensor)
-            like = _like((a, b))
-            a, b = as_tensor(a, like), as_tensor(b, like)
-        return apply(prim, (a, b), _NO_PARAMS)
-    fn.__name__ = fn.__qualname__ = name
-    return fn
-
-
-def _axes(axis, ndim: int) -> tuple[int, ...]:
-    """Normalise an axis argument to a sorted tuple of negative axes."""
-    if axis is None:
-        return tuple(_range(-ndim, 0))
-    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    out = []
-    for a in axes:
-        a = int(a)
-        if not -ndim <= a < ndim:
-            raise ShapeError(f"axis {a} is out of bounds for an array of dimension {ndim}",
-                             hint=f"use an axis between {-ndim} and {ndim - 1}" if ndim
-                             else "a scalar has no axes")
-        out.append(a - ndim if a >= 0 else a)
-    if len(set(out)) != len(out):
-        raise ShapeError(f"repeated axis in {axis}")
-    return tuple(sorted(out))
-
-
-# -- constructors ----------------------------------------------------------------------------
-
-def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
-    """A leaf tensor (a copy of `data`), float64 unless `dtype` or float32 data says so."""
-    return Tensor(np.array(_T.to_array(data, dtype)), requires_grad=requires_grad)
-
-
-def _shape(size) -> tuple[int, ...]:
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
-    shape = []
-    for n in size:
-        if isinstance(n, Tensor):
-            n = n.item()
-        if float(n) != int(n) or n < 0:
-            raise EvalError(f"a size must be a non-negative integer, not {n}")
-        shape.append(int(n))
-    return tuple(shape)
-
-
-def _dtype(dtype) -> np.dtype:
-    return _T.get_default_dtype() if dtype is None else resolve_dtype(dtype)
-
-
-def ones(*size, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(np.ones(_shape(size), _dtype(dtype)), requires_grad)
-
-
-def zeros(*size, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(np.zeros(_shape(size), _dtype(dtype)), requires_grad)
-
-
-def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
-    size = size if isinstance(size, (tuple, list)) else (size,)
-    return Tensor(np.full(_shape(size), float(fill_value), _dtype(dtype)), requires_grad)
-
-
-def eye(n, m=None, dtype=None, requires_grad=False) -> Tensor:
-    n, m = _shape((n,) if m is None else (n, m)) * (2 if m is None else 1)
-    return Tensor(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
-
-
-def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
-    if end is None:
-        start, end = 0, start
-    if step == 0:
-        raise EvalError("arange: step must not be zero")
-    bounds = [float(v) for v in (start, end, step)]
-    if not all(map(math.isfinite, bounds)):
-        raise EvalError(f"arange: start, end and step must be finite, not "
-                        f"{', '.join(map(str, bounds))}", hint="e.g. arange(0, 5) or arange(5)")
-    return Tensor(np.arange(*bounds, dtype=_dtype(dtype)),
-                  requires_grad)
-
-
-def linspace(start, end, steps=50, dtype=None, requires_grad=False) -> Tensor:
-    (steps,) = _shape((steps,))
-    return Tensor(np.linspace(float(start), float(end), steps, dtype=_dtype(dtype)),
-                  requires_grad)
-
-
-_generator = None  # made on first use: importing numpy.random costs start-up time
-
-
-def _rng(generator=None):
-    global _generator
-    if generator is not None:
-        return generator
-    if _generator is None:
-        _generator = np.random.default_rng()
-    return _generator
-
-
-def manual_seed(seed: int) -> None:
-    """Seed the generator of `randn` and `rand`."""
-    global _generator
-    _generator = np.random.default_rng(seed)
-
-
-def randn(*size, dtype=None, requires_grad=False, generator=None) -> Tensor:
-    rng = _rng(generator)
-    return Tensor(rng.standard_normal(_shape(size)).astype(_dtype(dtype)), requires_grad)
-
-
-def rand(*size, dtype=None, requires_grad=False, generator=None) -> Tensor:
-    rng = _rng(generator)
-    return Tensor(rng.random(_shape(size)).astype(_dtype(dtype)), requires_grad)
-
-
-def zeros_like(x, dtype=None) -> Tensor:
-    x = as_tensor(x)
-    return Tensor(np.zeros(x.shape, x.dtype if dtype is None else resolve_dtype(dtype)))
-
-
-def ones_like(x, dtype=None) -> Tensor:
-    x = as_tensor(x)
-    return Tensor(np.ones(x.shape, x.dtype if dtype is None else resolve_dtype(dtype)))
-
-
-def detach(x) -> Tensor:
-    """The value of x with no gradient flowing through it (stop_gradient)."""
-    return as_tensor(x).detach()
-
-
-# -- elementwise -------------------------------------------------------------------------------
-
-def _unary(name):
-    prim = PRIMITIVES[name]
-
-    def fn(x):
-        if x.__class__ is not Tensor:
-            if _T.state.raw and x.__class__ is np.ndarray:  # in a rule of a plain backward
-                return prim.forward(x)
-            x = as_tensor(x)
-        return apply(prim, (x,), _NO_PARAMS)
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"Elementwise {name}."
-    return fn
-
-
-(neg, abs, sign, sqrt, cbrt, exp, expm1, log, log1p, sin, cos, tan, asin, acos, atan, sinh,
- cosh, tanh, asinh, acosh, atanh, sigmoid, relu, softplus, erf) = [
-    _unary(n) for n in ("neg abs sign sqrt cbrt exp expm1 log log1p sin cos tan asin acos atan "
-                        "sinh cosh tanh asinh acosh atanh sigmoid relu softplus erf").split()]
-
-
+@composed(elementwise=True)
 def square(x):
     """Elementwise x²."""
-    return x * x if isinstance(x, Tensor) else _apply("mul", x, x)
+    return x * x if isinstance(x, Tensor) else call("mul", x, x)
 
 
+@composed(elementwise=True)
 def reciprocal(x):
     """Elementwise 1/x."""
-    return _apply("div", 1.0, x) if not isinstance(x, Tensor) else 1 / x
+    return call("div", 1.0, x) if not isinstance(x, Tensor) else 1 / x
 
 
+@composed(elementwise=True)
 def log2(x):
     """Elementwise base-2 logarithm."""
-    return log(x) / math.log(2)
+    return E.log(x) / math.log(2)
 
 
+@composed(elementwise=True)
 def log10(x):
     """Elementwise base-10 logarithm."""
-    return log(x) / math.log(10)
+    return E.log(x) / math.log(10)
 
 
-add = _binary("add")
-
-
-sub = _binary("sub")
-
-
-mul = _binary("mul")
-
-
-div = _binary("div")
-
-
-pow = _binary("pow")
-pow.__doc__ = "Elementwise a ** b, broadcasting."
-
-
-maximum = _binary("maximum")
-maximum.__doc__ = "Elementwise larger of a and b."
-
-
-minimum = _binary("minimum")
-minimum.__doc__ = "Elementwise smaller of a and b."
-
-
-atan2 = _binary("atan2")
-atan2.__doc__ = "Elementwise angle of the point (b, a): atan(a/b) in the right quadrant."
-
-
-hypot = _binary("hypot")
-hypot.__doc__ = "Elementwise √(a² + b²)."
-
-
-def where(cond, a, b):
-    """a where cond holds, else b (the gradient flows to the branch taken)."""
-    cond = as_tensor(cond)
-    if cond.dtype != np.bool_ and cond.dtype != object:  # object: sympy's relations
-        cond = cond != 0
-    return _apply("where", cond, a, b)
-
-
-def clip(x, lo=None, hi=None):
-    """x limited to [lo, hi]; the gradient passes where lo <= x <= hi."""
-    return _apply("clip", x, -math.inf if lo is None else lo, math.inf if hi is None else hi)
-
-
-# -- reductions ----------------------------------------------------------------------------------
-
-def _reduction(name):
-    def fn(x, axis=None, keepdims=False):
-        x = as_tensor(x)
-        return _apply(name, x, axis=_axes(axis, x.ndim), keepdims=bool(keepdims))
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"{name} over `axis` (all axes when None)."
-    return fn
-
-
-sum, mean, prod, max, min, logsumexp = [_reduction(n) for n in
-                                        ("sum", "mean", "prod", "max", "min", "logsumexp")]
-
-
-def norm(x, ord=2, axis=None, keepdims=False):
-    """The vector norm over `axis` (all elements when None: Frobenius for a matrix)."""
-    x = as_tensor(x)
-    ax = _axes(axis, x.ndim)
-    if ord == 2:
-        return _apply("norm", x, axis=ax, keepdims=bool(keepdims))
-    if ord == math.inf:
-        return max(abs(x), ax, keepdims)
-    if ord == -math.inf:
-        return min(abs(x), ax, keepdims)
-    if ord == 0:
-        return sum(detach(x != 0) * 1.0, ax, keepdims)
-    if ord == 1:
-        return sum(abs(x), ax, keepdims)
-    return sum(abs(x) ** ord, ax, keepdims) ** (1.0 / ord)
-
-
-def var(x, axis=None, ddof=0, keepdims=False):
-    """Variance with divisor n - ddof (NumPy's default ddof=0; never below 0, as NumPy)."""
-    x = as_tensor(x)
-    ax = _axes(axis, x.ndim)
-    n = math.prod(x.shape[a] for a in ax)
-    d = x - mean(x, ax, keepdims=True)
-    return sum(d * d, ax, keepdims) / _max(n - ddof, 0)
-
-
+@composed()
 def std(x, axis=None, ddof=0, keepdims=False):
     """Standard deviation over `axis`: the square root of var."""
-    return sqrt(var(x, axis, ddof, keepdims))
+    return E.sqrt(var(x, axis, ddof, keepdims))
 
 
+@composed()
 def softmax(x, axis=-1):
     """exp(x) normalised to sum to 1 along `axis`."""
-    return exp(log_softmax(x, axis))
+    return E.exp(log_softmax(x, axis))
 
 
+@composed()
 def log_softmax(x, axis=-1):
     """The log of softmax along `axis`, computed stably (x - logsumexp)."""
     return x - logsumexp(x, axis, keepdims=True)
-
-
-# -- shapes --------------------------------------------------------------------------------------
-
-def _whole(n) -> bool:
-    try:
-        return float(n).is_integer()
-    except (TypeError, ValueError):
-        return False
-
-
-def reshape(x, *shape):
-    """The same elements in the given shape (one axis may be -1)."""
-    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    if _T.state.raw and x.__class__ is np.ndarray:  # a rule's exact shape, in a plain backward
-        return x.reshape(shape)
-    x = as_tensor(x)
-    odd = [n for n in shape if not _whole(n)]
-    if odd:
-        raise ShapeError(f"reshape: a shape holds whole numbers, not {odd[0]}",
-                         hint=f"e.g. reshape(x, {x.shape}) (-1 for the size that fits)")
-    try:
-        target = tuple(int(n) for n in shape)
-        if _min(target, default=0) < 0 or math.prod(target) != math.prod(x.shape):
-            target = np.empty(x.shape, dtype=np.bool_).reshape(target).shape  # resolves a -1
-    except (ValueError, TypeError):
-        raise ShapeError(f"cannot reshape an array of shape {x.shape} into shape "
-                         f"{tuple(shape)}", hint=f"the sizes must multiply to {x.data.size}") from None
-    if x.__class__ is Diag:  # (a symbolic batch of a backward pass stays symbolic)
-        kept = x.reshaped(target)
-        if kept is not None:
-            return kept
-    if target == x.shape:
-        return x
-    return _apply("reshape", x, shape=target, nd=x.ndim)
-
-
-def expand(x, shape):
-    """Broadcast x to `shape` (broadcast_to)."""
-    x = as_tensor(x)
-    shape = tuple(int(n) for n in shape)
-    if shape == x.shape:
-        return x
-    try:
-        np.broadcast_shapes(x.shape, shape)
-    except ValueError:
-        raise ShapeError(f"cannot broadcast shape {x.shape} to {shape}") from None
-    return _apply("expand", x, shape=shape, nd=x.ndim)
-
-
-broadcast_to = expand
-
-
-
-def flatten(x):
-    """The elements as one vector."""
-    return reshape(x, (-1,))
-
-
-def squeeze(x, axis=None):
-    """Drop axes of length 1 (all of them, or `axis`)."""
-    x = as_tensor(x)
-    ax = tuple(i for i in _range(-x.ndim, 0) if x.shape[i] == 1) if axis is None \
-        else _axes(axis, x.ndim)
-    if any(x.shape[a] != 1 for a in ax):
-        raise ShapeError(f"cannot squeeze axis of size other than 1 in shape {x.shape}")
-    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i - x.ndim not in ax))
-
-
-def unsqueeze(x, axis):
-    x = as_tensor(x)
-    (a,) = _axes(axis, x.ndim + 1)
-    shape = list(x.shape)
-    shape.insert(x.ndim + 1 + a, 1)
-    return reshape(x, tuple(shape))
-
-
-expand_dims = unsqueeze
-
-
-def transpose(x, axes=None):
-    """Reverse the axes (NumPy's transpose), or permute them as `axes` says."""
-    x = as_tensor(x)
-    if x.ndim < 2 and axes is None:
-        return x
-    if axes is None:
-        perm = tuple(_range(-1, -x.ndim - 1, -1))
-    else:
-        perm = tuple(a - x.ndim if a >= 0 else a for a in (int(a) for a in axes))
-        if sorted(p % x.ndim for p in perm) != list(_range(x.ndim)):
-            raise ShapeError(f"axes {tuple(axes)} are not a permutation of {x.ndim} axes")
-    return _apply("permute", x, axes=perm)
-
-
-def concat(tensors, axis=0):
-    """Join tensors end to end along an existing axis."""
-    tensors = [as_tensor(t, _like(tensors)) for t in tensors]
-    if not tensors:
-        raise ShapeError("concat needs at least one array")
-    nd = tensors[0].ndim
-    if nd == 0 or any(t.ndim != nd for t in tensors):
-        raise ShapeError("concat: arrays must have the same number of dimensions, at least 1",
-                         hint="shapes: " + ", ".join(str(t.shape) for t in tensors))
-    (a,) = _axes(axis, nd)
-    return _apply("concat", *tensors, axis=a)
-
-
-cat = concat
-
-
-def stack(tensors, axis=0):
-    """Join equally shaped tensors along a new axis."""
-    tensors = [as_tensor(t, _like(tensors)) for t in tensors]
-    if not tensors:
-        raise ShapeError("stack needs at least one array")
-    return concat([unsqueeze(t, axis) for t in tensors], axis)
-
-
-def diag(x):
-    """The diagonal of a matrix, or the diagonal matrix of a vector."""
-    x = as_tensor(x)
-    if x.ndim == 1:
-        return _apply("diag_embed", x)
-    if x.ndim == 2:
-        return _apply("diagonal", x)
-    raise ShapeError(f"diag needs a vector or a matrix, not shape {x.shape}")
-
-
-def trace(x):
-    """The sum of the diagonal of a matrix."""
-    x = as_tensor(x)
-    if x.ndim < 2:
-        raise ShapeError(f"trace needs a matrix, not shape {x.shape}")
-    return sum(_apply("diagonal", x), axis=-1)
-
-
-def getitem(x, index):
-    """x[index] with NumPy semantics."""
-    x = as_tensor(x)
-    index = index if isinstance(index, tuple) else (index,)
-    index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    try:
-        index_shape(x.shape, index)  # checks the index without computing the result
-    except IndexError as exc:
-        raise ShapeError(f"index out of range: {exc}", hint=f"the array has shape {x.shape}") from None
-    except (TypeError, ValueError) as exc:
-        raise ShapeError(f"invalid index: {exc}") from None
-    return _apply("index", x, index=index, nd=x.ndim)
-
-
-# -- linear algebra ------------------------------------------------------------------------------
-
-def matmul(a, b):
-    """The matrix product with NumPy's rules for vectors (promoted, then squeezed)."""
-    like = _like((a, b))
-    a, b = as_tensor(a, like), as_tensor(b, like)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ShapeError("matmul: both operands need at least one dimension",
-                         hint="use * to multiply by a scalar")
-    av, bv = a.ndim == 1, b.ndim == 1  # (shapes known valid: no checks of `reshape`)
-    if av:
-        a = _apply("reshape", a, shape=(1,) + a.shape, nd=1)
-    if bv:
-        b = _apply("reshape", b, shape=b.shape + (1,), nd=1)
-    if a.shape[-1] != b.shape[-2]:
-        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit "
-                         f"({a.shape[-1]} != {b.shape[-2]})",
-                         hint="the last axis of the first must match the second-to-last of "
-                              "the second")
-    out = _apply("matmul", a, b)
-    if av or bv:
-        shape = out.shape[:-2] + (() if av else out.shape[-2:-1]) + (() if bv else out.shape[-1:])
-        out = _apply("reshape", out, shape=shape, nd=out.ndim)
-    return out
-
-
-mm = matmul
-
-
-def dot(a, b):
-    """The dot product of two vectors (the matrix product otherwise)."""
-    like = _like((a, b))
-    a, b = as_tensor(a, like), as_tensor(b, like)
-    if a.ndim == 0 or b.ndim == 0:
-        return a * b
-    return matmul(a, b)
-
-
-def outer(a, b):
-    """The outer product of two vectors (flattened first)."""
-    like = _like((a, b))
-    a, b = flatten(as_tensor(a, like)), flatten(as_tensor(b, like))
-    return reshape(a, (-1, 1)) * reshape(b, (1, -1))
-
-
-def _square(a, name):
-    a = as_tensor(a)
-    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
-        raise ShapeError(f"{name} needs a square matrix, not shape {a.shape}")
-    return a
-
-
-def det(a):
-    """The determinant of a square matrix."""
-    return _apply("det", _square(a, "det"))
-
-
-def inv(a):
-    """The inverse of a square matrix."""
-    return _apply("inv", _square(a, "inv"))
-
-
-def solve(a, b):
-    """x with a @ x = b; b a vector or a matrix."""
-    a = _square(a, "solve")
-    b = as_tensor(b, a)
-    if b.ndim == 1:
-        return reshape(solve(a, reshape(b, b.shape + (1,))), b.shape)
-    return _apply("solve", a, b)
-
-
-def einsum(subscripts, *operands):
-    """Einstein summation with explicit or implicit output (no `...`)."""
-    if not isinstance(subscripts, str):
-        raise EvalError("einsum's first argument is the subscripts string, e.g. 'ij,jk->ik'")
-    spec = subscripts.replace(" ", "")
-    odd = [c for c in spec if not (c.isascii() and c.isalpha()) and c not in ",->."]
-    if odd:
-        raise EvalError(f"einsum: {odd[0]!r} cannot name an axis in {subscripts!r}",
-                        hint="name axes with the letters a-z and A-Z, as in 'ij,jk->ik'")
-    if "." in spec:
-        raise EvalError("einsum: '...' is not supported", hint="name every axis")
-    ins = spec.split("->")[0].split(",")
-    if "->" not in spec:
-        letters = "".join(ins)
-        spec += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    if len(ins) != len(operands):
-        raise ShapeError(f"einsum: {len(ins)} operands in '{subscripts}' but "
-                         f"{len(operands)} given")
-    like = _like(operands)
-    return _apply("einsum", *[as_tensor(o, like) for o in operands], spec=spec)
-
-
-# -- comparisons ---------------------------------------------------------------------------------
-
-def _compare(name):
-    def fn(a, b):
-        return _apply(name, a, b)
-    fn.__name__ = name
-    return fn
-
-
-lt, le, gt, ge, eq, ne, logical_and, logical_or = [
-    _compare(n) for n in "lt le gt ge eq ne logical_and logical_or".split()]
-
-
-def logical_not(x):
-    return _apply("logical_not", x)
 
 
 # -- Tensor operators and methods ----------------------------------------------------------------
@@ -596,26 +90,29 @@ def _reflected(fn):
 
 
 _OPERATORS = {
-    "__add__": add, "__radd__": _reflected(add), "__sub__": sub, "__rsub__": _reflected(sub),
-    "__mul__": mul, "__rmul__": _reflected(mul), "__truediv__": div,
-    "__rtruediv__": _reflected(div), "__pow__": pow, "__rpow__": _reflected(pow),
-    "__matmul__": matmul, "__rmatmul__": _reflected(matmul), "__neg__": neg,
-    "__pos__": lambda self: self, "__abs__": abs, "__getitem__": getitem,
-    "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge, "__eq__": eq, "__ne__": ne,
-    "__and__": logical_and, "__rand__": _reflected(logical_and), "__or__": logical_or,
-    "__ror__": _reflected(logical_or), "__invert__": logical_not,
+    "__add__": E.add, "__radd__": _reflected(E.add), "__sub__": E.sub,
+    "__rsub__": _reflected(E.sub), "__mul__": E.mul, "__rmul__": _reflected(E.mul),
+    "__truediv__": E.div, "__rtruediv__": _reflected(E.div), "__pow__": E.pow,
+    "__rpow__": _reflected(E.pow), "__matmul__": matmul, "__rmatmul__": _reflected(matmul),
+    "__neg__": E.neg, "__pos__": lambda self: self, "__abs__": E.abs, "__getitem__": getitem,
+    "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt, "__ge__": E.ge, "__eq__": E.eq,
+    "__ne__": E.ne, "__and__": E.logical_and, "__rand__": _reflected(E.logical_and),
+    "__or__": E.logical_or, "__ror__": _reflected(E.logical_or), "__invert__": E.logical_not,
 }
 
-_METHODS = {n: globals()[n] for n in (
-    "abs sign sqrt cbrt exp expm1 log log1p log2 log10 sin cos tan asin acos atan sinh cosh "
-    "tanh asinh acosh atanh sigmoid relu softplus erf square reciprocal neg pow maximum "
-    "minimum clip where sum mean prod max min norm logsumexp var std softmax log_softmax "
-    "reshape flatten squeeze unsqueeze transpose diag trace matmul mm dot outer det inv "
-    "expand add sub mul div".split())}
+# the named elementwise rows and the composed functions; these others of `arrays.py`
+_NAMED = {n: fn for n, fn in vars(E).items() if PRIMITIVES[n].named}
+_LANGUAGE = {n: globals()[n] for n in (
+    "where clip sum mean prod max min norm logsumexp var matmul mm dot outer transpose trace "
+    "det inv solve einsum reshape flatten concat stack squeeze diag detach".split())}
+_METHODS = {**_NAMED, **_COMPOSED, **{n: globals()[n] for n in (
+    "neg add sub mul div clip where sum mean prod max min norm logsumexp var reshape flatten "
+    "squeeze unsqueeze transpose diag trace matmul mm dot outer det inv expand".split())}}
+_ALIASES = dict(arcsin=E.asin, arccos=E.acos, arctan=E.atan, arcsinh=E.asinh, arccosh=E.acosh,
+                arctanh=E.atanh, arctan2=E.atan2)
+globals().update(_ALIASES)
 clamp = clip
-arcsin, arccos, arctan, arcsinh, arccosh, arctanh, arctan2 = asin, acos, atan, asinh, acosh, atanh, atan2
-_METHODS.update(arcsin=asin, arccos=acos, arctan=atan, arcsinh=asinh, arccosh=acosh,
-                arctanh=atanh, clamp=clip, view=reshape, negative=neg, arctan2=atan2,
+_METHODS.update(_ALIASES, clamp=clip, view=reshape, negative=E.neg,
                 t=lambda self: transpose(self),
                 T=property(lambda self: transpose(self)),
                 mT=property(lambda self: transpose(self, tuple(_range(self.ndim - 2)) + (-1, -2))
@@ -626,14 +123,7 @@ for _name, _fn in {**_OPERATORS, **_METHODS}.items():
 
 # -- the language's functions --------------------------------------------------------------------
 
-FUNCTIONS = {n: globals()[n] for n in (
-    "abs sign sqrt cbrt exp expm1 log log1p log2 log10 sin cos tan asin acos atan sinh cosh "
-    "tanh asinh acosh atanh sigmoid relu softplus erf square reciprocal pow maximum minimum "
-    "atan2 hypot where clip sum mean prod max min norm logsumexp var std softmax log_softmax "
-    "matmul mm dot outer transpose trace det inv solve einsum reshape flatten concat stack "
-    "squeeze diag detach".split())}
-FUNCTIONS.update(arcsin=asin, arccos=acos, arctan=atan, arcsinh=asinh, arccosh=acosh,
-                 arctanh=atanh, arctan2=atan2)
+FUNCTIONS = {**_NAMED, **_COMPOSED, **_LANGUAGE, **_ALIASES}
 
 
 def _lang_ones(*shape):
@@ -679,6 +169,23 @@ def _lang_rand(*shape):
 CONSTRUCTORS = {n: globals()[f"_lang_{n}"] for n in
                 "ones zeros full eye arange linspace randn rand".split()}
 FUNCTIONS.update(CONSTRUCTORS)
+
+#: The parameters that take plain numbers, not arrays: shapes, axes and counts, by their
+#: names in the functions' signatures (given by position or by keyword).
+STATIC = frozenset({"shape", "n", "m", "start", "stop", "step", "num", "axes", "axis",
+                    "keepdims", "ord", "ddof"})
+
+#: The functions of the language whose array arguments broadcast against each other, element
+#: by element (their rows' `broadcast`).
+BROADCASTING = frozenset(name for name, fn in FUNCTIONS.items()
+                         if getattr(PRIMITIVES.get(fn.__name__), "broadcast", False)
+                         and PRIMITIVES[fn.__name__].elementwise)
+
+#: The functions of the language that act element by element: elementwise rows, and
+#: composed functions declared so (and detach).
+ELEMENTWISE = frozenset(name for name, fn in FUNCTIONS.items()
+                        if getattr(PRIMITIVES.get(fn.__name__), "elementwise", False)
+                        or getattr(fn, "elementwise", False)) | {"detach"}
 
 __all__ = sorted(n for n in {*FUNCTIONS, *_METHODS, "tensor", "zeros_like", "ones_like",
                               "manual_seed", "unsqueeze", "expand_dims", "broadcast_to",

@@ -1,137 +1,63 @@
-"""THE table of primitives: one row per primitive with its forward, VJP, JVP and sympy form.
+"""THE table of primitives: one row per primitive with its forward, VJP, JVP and sympy form
+(the columns: `primitive.Primitive`).
 
 Vocabulary of the rules: `g` is the cotangent of the output, `t` the tangent of one input,
 `out` the output; the remaining arguments are the inputs (Tensors) and the static params.
 A VJP or JVP is a tuple with one rule per input (None: not differentiable in that input).
 Rules are written in Tensor operations, so they are themselves differentiable
 (create_graph); an unrecorded backward pass hands them NumPy arrays instead (the same
-operators work, and `F` functions accept arrays), so rules use no Tensor-only attribute.
+operators work, and the functions they call, `E.NAME` of the elementwise rows and `F.NAME`
+of `arrays.py`, accept arrays), so rules use no Tensor-only attribute.
 They carry leading batch axes through unchanged: every forward below is batch-polymorphic
 (axes counted from the end, `nd` params giving the unbatched rank), so a linear
 primitive's JVP is the primitive itself applied to the tangent.
-
-`partials` (elementwise rows) gives per input the derivative itself, `(out, *inputs) ->
-∂out/∂input`, with which the VJP of a cotangent of ones needs no product: 1 means the input
-passes g on unchanged (`add`), None that there is none to give (the VJP then runs). The
-tape of blocked gradients starts from ones (`engine/tape.py`).
-`explain` is the VJP rule in words and symbols ("g · out"), shown by `--explain`.
-`sym` is the sympy form: for an elementwise row `(sp, *scalars) -> expr`; for any other row
-None means "the NumPy forward works on object arrays of sympy expressions as it is".
-`out_shape` gives the output's shape from the inputs' shapes and the params, `(*shapes,
-**params) -> shape`, for a row whose output can hold more elements than its largest input
-(an elementwise row that broadcasts gets NumPy's broadcast shape); None: it cannot. The
-engine checks the size limit with it before running the forward (`tensor.Guard`).
-`domain` gives each input's sampling interval for the table-driven tests; a row that is not
-elementwise (its inputs need particular shapes or params) gives `samples` instead: a function
-`rng -> [(inputs, params), ...]` of NumPy test cases. The table is validated at import.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
-from . import functions as F
+from . import arrays as F
+from ..errors import EvalError
 from .clock import OPTIMIZE, einsum_flops, einsum_sizes
 from .kernels import vector
-from .tensor import Node, Tensor
+from .primitive import PRIMITIVES, Primitive, broadcast_shape, call, elementwise as E, \
+    index_shape, register
+from .tensor import Tensor
+
+__all__ = ["PRIMITIVES", "Primitive", "index_shape"]
 
 
-@dataclass(frozen=True, eq=False)
-class Primitive:
-    name: str
-    forward: Callable
-    vjp: tuple
-    jvp: tuple
-    sym: Callable | None = None
-    broadcast: bool = False  # inputs broadcast against each other (matmul: the batch axes)
-    elementwise: bool = False
-    domain: tuple = ()
-    differentiable: bool = True
-    samples: Callable | None = None  # rng -> [(input arrays, params)]: test cases
-    # (the convention, a phrase that reads with "… used" after it; whether the inputs sit
-    # on a kink: (out, *inputs, **params))
-    kink: tuple | None = None
-    explain: str = ""  # the VJP rule in words and symbols, for --explain: "g · out"
-    partials: tuple | None = None  # per input: (out, *inputs) -> derivative, 1 or None
-    out_shape: Callable | None = None  # (*shapes, **params) -> output shape, where it can grow
-    node_type: type = field(init=False, repr=False)
-
-    def symbolic(self, *arrays, **params):
-        """The forward on object arrays of sympy expressions."""
-        import sympy as sp
-        if self.elementwise and self.sym is not None:
-            fn = np.frompyfunc(lambda *xs: self.sym(sp, *xs), len(arrays), 1)
-            return np.asarray(fn(*arrays), dtype=object)
-        if self.sym is not None:
-            return self.sym(sp, *arrays, **params)
-        return self.forward(*arrays, **params)
-
-    def __post_init__(self):
-        camel = "".join(part[:1].upper() + part[1:] for part in self.name.split("_"))
-        object.__setattr__(self, "node_type",
-                           type(f"{camel}Backward0", (Node,), {"__slots__": ()}))
-        if self.out_shape is None and self.elementwise and self.broadcast:
-            object.__setattr__(self, "out_shape", broadcast_shape)
-
-
-PRIMITIVES: dict[str, Primitive] = {}
-
-
-def broadcast_shape(*shapes) -> tuple[int, ...]:
-    """NumPy's broadcast shape; equal shapes and scalars (the common cases) without NumPy."""
-    out = ()
-    for s in shapes:
-        if s and s != out:
-            if out:
-                return np.broadcast_shapes(*shapes)
-            out = s
-    return out
-
-
-def _row(prim: Primitive) -> Primitive:
-    if prim.name in PRIMITIVES:
-        raise ValueError(f"primitive {prim.name!r} defined twice")
-    if len(prim.vjp) != len(prim.jvp) or len(prim.partials or prim.vjp) != len(prim.vjp):
-        raise ValueError(f"primitive {prim.name!r}: VJP, JVP and partials arities differ")
-    if prim.samples is None and not (prim.elementwise and len(prim.domain) == len(prim.vjp)):
-        raise ValueError(f"primitive {prim.name!r}: give a domain per input (elementwise) "
-                         "or samples, so that the table-driven tests can try it")
-    PRIMITIVES[prim.name] = prim
-    return prim
-
-
-def _unary(name, forward, deriv, sym, domain=(-2.0, 2.0), kink=None, explain="", over=None):
+def _unary_row(name, forward, deriv, sym, domain=(-2.0, 2.0), over=None, **columns):
     """An elementwise function of one input: its VJP and JVP come from its derivative,
     `deriv(x, out)`, or from `over(x, out)` when the derivative is 1 / over (one pass
-    fewer: g / over rather than g * (1 / over))."""
+    fewer: g / over rather than g * (1 / over)); `columns`: the row's others."""
     if over is not None:
         vjp, jvp = (lambda g, out, x: g / over(x, out),), (lambda t, out, x: t / over(x, out),)
         partials = (lambda out, x: 1 / over(x, out),)
     else:
         vjp, jvp = (lambda g, out, x: g * deriv(x, out),), (lambda t, out, x: t * deriv(x, out),)
         partials = (lambda out, x: deriv(x, out),)
-    return _row(Primitive(name, forward, vjp=vjp, jvp=jvp, sym=sym, elementwise=True,
-                          domain=(domain,), kink=kink, explain=explain, partials=partials))
+    return register(Primitive(name, forward, vjp=vjp, jvp=jvp, sym=sym, elementwise=True,
+                              domain=(domain,), partials=partials, **columns))
 
 
 def _at_zero(out, x, **params):
     return bool(np.any(x == 0))
 
 
-def _binary(name, forward, da, db, sym, domains=((-2.0, 2.0), (-2.0, 2.0)), explain=""):
+def _binary_row(name, forward, da, db, sym, domains=((-2.0, 2.0), (-2.0, 2.0)), **columns):
     """An elementwise, broadcasting function of two inputs from its partial derivatives."""
-    return _row(Primitive(name, forward,
-                          vjp=(lambda g, out, a, b: g * da(a, b, out),
-                               lambda g, out, a, b: g * db(a, b, out)),
-                          jvp=(lambda t, out, a, b: t * da(a, b, out),
-                               lambda t, out, a, b: t * db(a, b, out)),
-                          sym=sym, broadcast=True, elementwise=True, domain=domains,
-                          explain=explain, partials=(lambda out, a, b: da(a, b, out),
-                                                     lambda out, a, b: db(a, b, out))))
+    return register(Primitive(name, forward,
+                              vjp=(lambda g, out, a, b: g * da(a, b, out),
+                                   lambda g, out, a, b: g * db(a, b, out)),
+                              jvp=(lambda t, out, a, b: t * da(a, b, out),
+                                   lambda t, out, a, b: t * db(a, b, out)),
+                              sym=sym, broadcast=True, elementwise=True, domain=domains,
+                              partials=(lambda out, a, b: da(a, b, out),
+                                        lambda out, a, b: db(a, b, out)), **columns))
 
 
 def _lead(g, out):
@@ -172,7 +98,7 @@ def _reduction_samples(lo=-2.0, hi=2.0):
             for axis in axes:
                 for keepdims in (False, True):
                     cases.append(((_u(rng, *shape, lo=lo, hi=hi),),
-                                  dict(axis=F._axes(axis, len(shape)), keepdims=keepdims)))
+                                  dict(axis=F.normal_axes(axis, len(shape)), keepdims=keepdims)))
         return cases
     return samples
 
@@ -214,74 +140,83 @@ def _einsum_samples(rng):
 
 # -- elementwise, one input ----------------------------------------------------------------
 
-_row(Primitive("neg", np.negative, vjp=(lambda g, out, x: -g,), jvp=(lambda t, out, x: -t,),
-               sym=lambda sp, x: -x, elementwise=True, domain=((-2.0, 2.0),), explain="-g"))
-_unary("abs", np.abs, lambda x, out: F.sign(x), lambda sp, x: sp.Abs(x),
-       kink=("abs'(0) = 0", _at_zero), explain="g · sign(x)")
-_row(Primitive("sign", np.sign, vjp=(None,), jvp=(None,), sym=lambda sp, x: sp.sign(x),
-               elementwise=True, domain=((-2.0, 2.0),), differentiable=False,
-               kink=("sign'(x) = 0 (also at its jump at 0)", _at_zero),
-               explain="none: sign is flat (0 everywhere)"))
-_unary("sqrt", np.sqrt, None, lambda sp, x: sp.sqrt(x), (0.1, 3.0),
-       kink=("sqrt'(0) = inf", _at_zero), explain="g / (2·out)", over=lambda x, out: 2 * out)
-_unary("cbrt", np.cbrt, lambda x, out: 1 / (3 * out * out), lambda sp, x: sp.real_root(x, 3),
-       (0.1, 3.0), kink=("cbrt'(0) = inf", _at_zero), explain="g / (3·out²)")
-_unary("exp", np.exp, lambda x, out: out, lambda sp, x: sp.exp(x), explain="g · out")
-_unary("expm1", np.expm1, lambda x, out: out + 1, lambda sp, x: sp.exp(x) - 1,
-       explain="g · (out + 1)")
-_unary("log", np.log, None, lambda sp, x: sp.log(x), (0.1, 3.0), explain="g / x",
-       over=lambda x, out: x)
-_unary("log1p", np.log1p, None, lambda sp, x: sp.log(1 + x), (-0.5, 3.0),
-       explain="g / (1 + x)", over=lambda x, out: 1 + x)
-_unary("sin", vector("sin"), lambda x, out: F.cos(x), lambda sp, x: sp.sin(x),
-       explain="g · cos(x)")
-_unary("cos", vector("cos"), lambda x, out: -F.sin(x), lambda sp, x: sp.cos(x),
-       explain="-g · sin(x)")
-_unary("tan", np.tan, lambda x, out: 1 + out * out, lambda sp, x: sp.tan(x), (-1.2, 1.2),
-       explain="g · (1 + out²)")
-_unary("asin", np.arcsin, lambda x, out: 1 / F.sqrt(1 - x * x), lambda sp, x: sp.asin(x),
-       (-0.9, 0.9), explain="g / √(1 - x²)")
-_unary("acos", np.arccos, lambda x, out: -1 / F.sqrt(1 - x * x), lambda sp, x: sp.acos(x),
-       (-0.9, 0.9), explain="-g / √(1 - x²)")
-_unary("atan", np.arctan, None, lambda sp, x: sp.atan(x),
-       explain="g / (1 + x²)", over=lambda x, out: 1 + x * x)
-_unary("sinh", np.sinh, lambda x, out: F.cosh(x), lambda sp, x: sp.sinh(x), explain="g · cosh(x)")
-_unary("cosh", np.cosh, lambda x, out: F.sinh(x), lambda sp, x: sp.cosh(x), explain="g · sinh(x)")
-_unary("tanh", np.tanh, lambda x, out: 1 - out * out, lambda sp, x: sp.tanh(x),
-       explain="g · (1 - out²)")
-_unary("asinh", np.arcsinh, lambda x, out: 1 / F.sqrt(x * x + 1), lambda sp, x: sp.asinh(x),
-       explain="g / √(x² + 1)")
-_unary("acosh", np.arccosh, lambda x, out: 1 / F.sqrt(x * x - 1), lambda sp, x: sp.acosh(x),
-       (1.1, 3.0), explain="g / √(x² - 1)")
-_unary("atanh", np.arctanh, lambda x, out: 1 / (1 - x * x), lambda sp, x: sp.atanh(x),
-       (-0.9, 0.9), explain="g / (1 - x²)")
-_unary("sigmoid", _sigmoid, lambda x, out: out * (1 - out),
-       lambda sp, x: 1 / (1 + sp.exp(-x)), explain="g · out · (1 - out)")
-_unary("relu", lambda a: np.maximum(a, 0), lambda x, out: x > 0,
-       lambda sp, x: sp.Max(x, 0), kink=("relu'(0) = 0", _at_zero), explain="g where x > 0, else 0")
-_unary("softplus", _softplus, lambda x, out: F.sigmoid(x), lambda sp, x: sp.log(1 + sp.exp(x)),
-       explain="g · sigmoid(x)")
-_unary("erf", _erf, lambda x, out: (2 / math.sqrt(math.pi)) * F.exp(-x * x),
-       lambda sp, x: sp.erf(x), explain="g · 2/√π · exp(-x²)")
+register(Primitive("neg", np.negative, vjp=(lambda g, out, x: -g,), jvp=(lambda t, out, x: -t,),
+                   sym=lambda sp, x: -x, elementwise=True, domain=((-2.0, 2.0),), explain="-g",
+                   named=False, total=True))
+_unary_row("abs", np.abs, lambda x, out: E.sign(x), lambda sp, x: sp.Abs(x),
+           kink=("abs'(0) = 0", _at_zero), explain="g · sign(x)", total=True)
+register(Primitive("sign", np.sign, vjp=(None,), jvp=(None,), sym=lambda sp, x: sp.sign(x),
+                   elementwise=True, domain=((-2.0, 2.0),), differentiable=False,
+                   kink=("sign'(x) = 0 (also at its jump at 0)", _at_zero),
+                   explain="none: sign is flat (0 everywhere)"))
+_unary_row("sqrt", np.sqrt, None, lambda sp, x: sp.sqrt(x), (0.1, 3.0),
+           kink=("sqrt'(0) = inf", _at_zero), explain="g / (2·out)", over=lambda x, out: 2 * out,
+           nonfinite="sqrt is not differentiable at 0 (its slope is infinite); keep its input "
+                     "away from 0, e.g. sqrt(x + 1e-12)")
+_unary_row("cbrt", np.cbrt, lambda x, out: 1 / (3 * out * out), lambda sp, x: sp.real_root(x, 3),
+           (0.1, 3.0), kink=("cbrt'(0) = inf", _at_zero), explain="g / (3·out²)")
+_unary_row("exp", np.exp, lambda x, out: out, lambda sp, x: sp.exp(x), explain="g · out")
+_unary_row("expm1", np.expm1, lambda x, out: out + 1, lambda sp, x: sp.exp(x) - 1,
+           explain="g · (out + 1)")
+_unary_row("log", np.log, None, lambda sp, x: sp.log(x), (0.1, 3.0), explain="g / x",
+           over=lambda x, out: x,
+           nonfinite="log'(0) = inf; keep the input positive, e.g. log(x + 1e-12)")
+_unary_row("log1p", np.log1p, None, lambda sp, x: sp.log(1 + x), (-0.5, 3.0),
+           explain="g / (1 + x)", over=lambda x, out: 1 + x)
+_unary_row("sin", vector("sin"), lambda x, out: E.cos(x), lambda sp, x: sp.sin(x),
+           explain="g · cos(x)", total=True)
+_unary_row("cos", vector("cos"), lambda x, out: -E.sin(x), lambda sp, x: sp.cos(x),
+           explain="-g · sin(x)", total=True)
+_unary_row("tan", np.tan, lambda x, out: 1 + out * out, lambda sp, x: sp.tan(x), (-1.2, 1.2),
+           explain="g · (1 + out²)")
+_unary_row("asin", np.arcsin, lambda x, out: 1 / E.sqrt(1 - x * x), lambda sp, x: sp.asin(x),
+           (-0.9, 0.9), explain="g / √(1 - x²)")
+_unary_row("acos", np.arccos, lambda x, out: -1 / E.sqrt(1 - x * x), lambda sp, x: sp.acos(x),
+           (-0.9, 0.9), explain="-g / √(1 - x²)")
+_unary_row("atan", np.arctan, None, lambda sp, x: sp.atan(x),
+           explain="g / (1 + x²)", over=lambda x, out: 1 + x * x, total=True)
+_unary_row("sinh", np.sinh, lambda x, out: E.cosh(x), lambda sp, x: sp.sinh(x), explain="g · cosh(x)")
+_unary_row("cosh", np.cosh, lambda x, out: E.sinh(x), lambda sp, x: sp.cosh(x), explain="g · sinh(x)")
+_unary_row("tanh", np.tanh, lambda x, out: 1 - out * out, lambda sp, x: sp.tanh(x),
+           explain="g · (1 - out²)", total=True)
+_unary_row("asinh", np.arcsinh, lambda x, out: 1 / E.sqrt(x * x + 1), lambda sp, x: sp.asinh(x),
+           explain="g / √(x² + 1)", total=True)
+_unary_row("acosh", np.arccosh, lambda x, out: 1 / E.sqrt(x * x - 1), lambda sp, x: sp.acosh(x),
+           (1.1, 3.0), explain="g / √(x² - 1)")
+_unary_row("atanh", np.arctanh, lambda x, out: 1 / (1 - x * x), lambda sp, x: sp.atanh(x),
+           (-0.9, 0.9), explain="g / (1 - x²)")
+_unary_row("sigmoid", _sigmoid, lambda x, out: out * (1 - out),
+           lambda sp, x: 1 / (1 + sp.exp(-x)), explain="g · out · (1 - out)", total=True)
+_unary_row("relu", lambda a: np.maximum(a, 0), lambda x, out: x > 0,
+           lambda sp, x: sp.Max(x, 0), kink=("relu'(0) = 0", _at_zero),
+           explain="g where x > 0, else 0", total=True)
+_unary_row("softplus", _softplus, lambda x, out: E.sigmoid(x), lambda sp, x: sp.log(1 + sp.exp(x)),
+           explain="g · sigmoid(x)")
+_unary_row("erf", _erf, lambda x, out: (2 / math.sqrt(math.pi)) * E.exp(-x * x),
+           lambda sp, x: sp.erf(x), explain="g · 2/√π · exp(-x²)", total=True)
 
 # -- elementwise, two or three inputs ------------------------------------------------------
 
-_row(Primitive("add", np.add, vjp=(lambda g, out, a, b: g, lambda g, out, a, b: g),
-               jvp=(lambda t, out, a, b: t, lambda t, out, a, b: t),
-               sym=lambda sp, a, b: a + b, broadcast=True, elementwise=True,
-               domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g to each input", partials=(1, 1)))
-_row(Primitive("sub", np.subtract, vjp=(lambda g, out, a, b: g, lambda g, out, a, b: -g),
-               jvp=(lambda t, out, a, b: t, lambda t, out, a, b: -t),
-               sym=lambda sp, a, b: a - b, broadcast=True, elementwise=True,
-               domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g to a, -g to b",
-               partials=(1, None)))
-_row(Primitive("mul", np.multiply, vjp=(lambda g, out, a, b: g * b, lambda g, out, a, b: g * a),
-               jvp=(lambda t, out, a, b: t * b, lambda t, out, a, b: a * t),
-               sym=lambda sp, a, b: a * b, broadcast=True, elementwise=True,
-               domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g · other",
-               partials=(lambda out, a, b: b, lambda out, a, b: a)))
-_binary("div", np.divide, lambda a, b, out: 1 / b, lambda a, b, out: -out / b,
-        lambda sp, a, b: a / b, ((-2.0, 2.0), (0.5, 2.0)), explain="g / b to a, -g · out / b to b")
+register(Primitive("add", np.add, vjp=(lambda g, out, a, b: g, lambda g, out, a, b: g),
+                   jvp=(lambda t, out, a, b: t, lambda t, out, a, b: t),
+                   sym=lambda sp, a, b: a + b, broadcast=True, elementwise=True,
+                   domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g to each input", partials=(1, 1),
+                   named=False, total=True))
+register(Primitive("sub", np.subtract, vjp=(lambda g, out, a, b: g, lambda g, out, a, b: -g),
+                   jvp=(lambda t, out, a, b: t, lambda t, out, a, b: -t),
+                   sym=lambda sp, a, b: a - b, broadcast=True, elementwise=True,
+                   domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g to a, -g to b",
+                   partials=(1, None), named=False, total=True))
+register(Primitive("mul", np.multiply, vjp=(lambda g, out, a, b: g * b, lambda g, out, a, b: g * a),
+                   jvp=(lambda t, out, a, b: t * b, lambda t, out, a, b: a * t),
+                   sym=lambda sp, a, b: a * b, broadcast=True, elementwise=True,
+                   domain=((-2.0, 2.0), (-2.0, 2.0)), explain="g · other",
+                   partials=(lambda out, a, b: b, lambda out, a, b: a), named=False,
+                   total=True))
+_binary_row("div", np.divide, lambda a, b, out: 1 / b, lambda a, b, out: -out / b,
+            lambda sp, a, b: a / b, ((-2.0, 2.0), (0.5, 2.0)),
+            explain="g / b to a, -g · out / b to b", named=False,
+            nonfinite="a division by 0 in the backward pass; keep the denominator away from 0")
 # x**0 has derivative 0 everywhere (also at x = 0); the exponent's derivative is taken as 0
 # where the base is 0, as PyTorch does.
 def _power(a, b):
@@ -307,10 +242,12 @@ def _pow_slope(a, b, out):
     return F.where(b == 0, 0, b * a ** (b - 1))
 
 
-_binary("pow", _power, _pow_slope,
-        lambda a, b, out: out * F.log(F.where(a == 0, 1, a)),
-        lambda sp, a, b: a ** b, ((0.5, 2.0), (-2.0, 2.0)),
-        explain="g · b · a^(b-1) to a, g · out · log(a) to b")
+_binary_row("pow", _power, _pow_slope,
+            lambda a, b, out: out * E.log(F.where(a == 0, 1, a)),
+            lambda sp, a, b: a ** b, ((0.5, 2.0), (-2.0, 2.0)),
+            explain="g · b · a^(b-1) to a, g · out · log(a) to b",
+            doc="Elementwise a ** b, broadcasting.",
+            nonfinite="a power with a negative or fractional exponent at 0 has an infinite slope")
 # Ties of maximum/minimum split the gradient evenly between the two inputs.
 
 
@@ -321,7 +258,7 @@ def _select(g, wins, ties):
 
 for _name, _fn, _sym, _win in [("maximum", np.maximum, "Max", lambda p, q: p > q),
                                ("minimum", np.minimum, "Min", lambda p, q: p < q)]:
-    _row(Primitive(
+    register(Primitive(
         _name, _fn,
         vjp=(lambda g, out, a, b, _w=_win: _select(g, _w(a, b), a == b),
              lambda g, out, a, b, _w=_win: _select(g, _w(b, a), a == b)),
@@ -332,14 +269,16 @@ for _name, _fn, _sym, _win in [("maximum", np.maximum, "Max", lambda p, q: p > q
         kink=(f"an even split of the gradient between tied inputs of {_name} (1/2 each)",
               lambda out, a, b: bool(np.any(a == b))),
         explain=f"g to the {'larger' if _name == 'maximum' else 'smaller'} input; "
-                "ties: g/2 to each"))
-_binary("atan2", np.arctan2,
-        lambda a, b, out: b / (a * a + b * b), lambda a, b, out: -a / (a * a + b * b),
-        lambda sp, a, b: sp.atan2(a, b), ((0.5, 2.0), (0.5, 2.0)),
-        explain="g · b/(a² + b²) to a, -g · a/(a² + b²) to b")
-_binary("hypot", np.hypot, lambda a, b, out: a / out, lambda a, b, out: b / out,
-        lambda sp, a, b: sp.sqrt(a * a + b * b), ((0.5, 2.0), (0.5, 2.0)),
-        explain="g · a/out to a, g · b/out to b")
+                "ties: g/2 to each", total=True,
+        doc=f"Elementwise {'larger' if _name == 'maximum' else 'smaller'} of a and b."))
+_binary_row("atan2", np.arctan2,
+            lambda a, b, out: b / (a * a + b * b), lambda a, b, out: -a / (a * a + b * b),
+            lambda sp, a, b: sp.atan2(a, b), ((0.5, 2.0), (0.5, 2.0)),
+            explain="g · b/(a² + b²) to a, -g · a/(a² + b²) to b",
+            doc="Elementwise angle of the point (b, a): atan(a/b) in the right quadrant.")
+_binary_row("hypot", np.hypot, lambda a, b, out: a / out, lambda a, b, out: b / out,
+            lambda sp, a, b: sp.sqrt(a * a + b * b), ((0.5, 2.0), (0.5, 2.0)),
+            explain="g · a/out to a, g · b/out to b", doc="Elementwise √(a² + b²).")
 
 
 def _sym_condition(sp, c):
@@ -350,7 +289,7 @@ def _sym_condition(sp, c):
         else sp.Ne(c, 0)  # (a Symbol is both a Boolean and an Expr)
 
 
-_row(Primitive(
+register(Primitive(
     "where", lambda c, a, b: np.where(c, a, b),
     vjp=(None, lambda g, out, c, a, b: F.where(c, g, 0), lambda g, out, c, a, b: F.where(c, 0, g)),
     jvp=(None, lambda t, out, c, a, b: F.where(c, t, 0), lambda t, out, c, a, b: F.where(c, 0, t)),
@@ -358,7 +297,7 @@ _row(Primitive(
     broadcast=True, elementwise=True,
     samples=_where_samples, explain="g to a where cond holds, to b elsewhere"))
 # clip passes the gradient where lo <= x <= hi (both ends included), as torch.clamp does.
-_row(Primitive(
+register(Primitive(
     "clip", lambda a, lo, hi: np.minimum(np.maximum(a, lo), hi),
     vjp=(lambda g, out, x, lo, hi: g * ((x >= lo) & (x <= hi)),
          lambda g, out, x, lo, hi: g * (x < lo),
@@ -378,13 +317,13 @@ for _name, _fn, _sym in [("lt", np.less, "Lt"), ("le", np.less_equal, "Le"),
                          ("eq", np.equal, "Eq"), ("ne", np.not_equal, "Ne"),
                          ("logical_and", np.logical_and, "And"),
                          ("logical_or", np.logical_or, "Or")]:
-    _row(Primitive(_name, _fn, vjp=(None, None), jvp=(None, None), broadcast=True,
-                   sym=lambda sp, a, b, _s=_sym: getattr(sp, _s)(a, b),
-                   elementwise=True, domain=((-2.0, 2.0), (-2.0, 2.0)), differentiable=False,
-                   explain="none: a comparison gives a mask"))
-_row(Primitive("logical_not", np.logical_not, vjp=(None,), jvp=(None,), elementwise=True,
-               sym=lambda sp, a: sp.Not(a), domain=((-2.0, 2.0),), differentiable=False,
-               explain="none: a mask"))
+    register(Primitive(_name, _fn, vjp=(None, None), jvp=(None, None), broadcast=True,
+                       sym=lambda sp, a, b, _s=_sym: getattr(sp, _s)(a, b),
+                       elementwise=True, domain=((-2.0, 2.0), (-2.0, 2.0)), differentiable=False,
+                       explain="none: a comparison gives a mask", named=False))
+register(Primitive("logical_not", np.logical_not, vjp=(None,), jvp=(None,), elementwise=True,
+                   sym=lambda sp, a: sp.Not(a), domain=((-2.0, 2.0),), differentiable=False,
+                   explain="none: a mask", named=False))
 
 
 # -- reductions (axis: a tuple of negative axes; keepdims) ---------------------------------
@@ -426,12 +365,12 @@ def _count(x, axis):
     return math.prod(x.shape[a] for a in axis)
 
 
-_row(Primitive(
+register(Primitive(
     "sum", lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis),),
     jvp=(lambda t, out, x, axis, keepdims: F.sum(t, axis=axis, keepdims=keepdims),),
     samples=_reduction_samples(), explain="g broadcast back over the summed axes"))
-_row(Primitive(
+register(Primitive(
     "mean", lambda a, axis, keepdims: np.mean(a, axis=axis, keepdims=keepdims),
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) / _count(x, axis),),
     jvp=(lambda t, out, x, axis, keepdims: F.mean(t, axis=axis, keepdims=keepdims),),
@@ -453,7 +392,7 @@ def _prod_grad(out, x, axis):
     return F.where(zero, nonzeros * other, nonzeros / F.where(zero, 1, x) * zeros)
 
 
-_row(Primitive(
+register(Primitive(
     "prod", lambda a, axis, keepdims: np.prod(a, axis=axis, keepdims=keepdims),
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _prod_grad(out, x, axis),),
     jvp=(lambda t, out, x, axis, keepdims:
@@ -468,7 +407,7 @@ def _tie_share(out, x, axis):
 
 
 for _name, _fn, _sym in [("max", np.max, "Max"), ("min", np.min, "Min")]:
-    _row(Primitive(
+    register(Primitive(
         _name, lambda a, axis, keepdims, _fn=_fn: _fn(a, axis=axis, keepdims=keepdims),
         sym=_reduce_sym(lambda sp, xs, _s=_sym: getattr(sp, _s)(*xs)),
         kink=(f"an even split of the gradient among the tied elements of {_name}",
@@ -486,7 +425,7 @@ def _norm_grad(out, x, axis):
     return F.where(n == 0, 0, x / F.where(n == 0, 1, n))
 
 
-_row(Primitive(
+register(Primitive(
     "norm", lambda a, axis, keepdims: np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims)),
     sym=_reduce_sym(lambda sp, xs: sp.sqrt(sum(x * x for x in xs))),
     kink=("norm'(0) = 0 (the minimum-norm subgradient)",
@@ -494,7 +433,7 @@ _row(Primitive(
     vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * _norm_grad(out, x, axis),),
     jvp=(lambda t, out, x, axis, keepdims:
          F.sum(t * _norm_grad(out, x, axis), axis=axis, keepdims=keepdims),),
-    samples=_reduction_samples(), explain="g · x / out"))
+    samples=_reduction_samples(), explain="g · x / out", nonfinite="norm at 0"))
 
 
 def _logsumexp(a, axis, keepdims):
@@ -504,12 +443,12 @@ def _logsumexp(a, axis, keepdims):
     return r if keepdims else np.squeeze(r, axis=axis)
 
 
-_row(Primitive(
+register(Primitive(
     "logsumexp", _logsumexp,
     sym=_reduce_sym(lambda sp, xs: sp.log(sum(sp.exp(x) for x in xs))),
-    vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * F.exp(x - _keep(out, x, axis)),),
+    vjp=(lambda g, out, x, axis, keepdims: _unreduce(g, out, x, axis) * E.exp(x - _keep(out, x, axis)),),
     jvp=(lambda t, out, x, axis, keepdims:
-         F.sum(t * F.exp(x - _keep(out, x, axis)), axis=axis, keepdims=keepdims),),
+         F.sum(t * E.exp(x - _keep(out, x, axis)), axis=axis, keepdims=keepdims),),
     samples=_reduction_samples(), explain="g · exp(x - out) (the softmax of x)"))
 
 
@@ -519,10 +458,10 @@ def _reshape(a, shape, nd):
     return a.reshape(a.shape[:a.ndim - nd] + shape)
 
 
-_row(Primitive(
+register(Primitive(
     "reshape", _reshape,
     vjp=(lambda g, out, x, shape, nd: F.reshape(g, _lead(g, out) + x.shape),),
-    jvp=(lambda t, out, x, shape, nd: F._apply("reshape", t, shape=shape, nd=nd),),
+    jvp=(lambda t, out, x, shape, nd: call("reshape", t, shape=shape, nd=nd),),
     samples=_cases((((3, 2),), dict(shape=(2, 3), nd=2)), (((6,),), dict(shape=(3, 2), nd=1)),
                    (((),), dict(shape=(1, 1), nd=0)), (((1, 2),), dict(shape=(2,), nd=2))),
     explain="g reshaped back to the input's shape"))
@@ -535,9 +474,9 @@ def _expand(a, shape, nd):
 
 
 # the engine's sum_to undoes the broadcast: the VJP passes g on unchanged
-_row(Primitive(
+register(Primitive(
     "expand", _expand, vjp=(lambda g, out, x, shape, nd: g,),
-    jvp=(lambda t, out, x, shape, nd: F._apply("expand", t, shape=shape, nd=nd),),
+    jvp=(lambda t, out, x, shape, nd: call("expand", t, shape=shape, nd=nd),),
     samples=_cases((((1, 2),), dict(shape=(3, 2), nd=2)), (((2,),), dict(shape=(3, 2), nd=1)),
                    (((),), dict(shape=(2, 3), nd=0)), (((3, 1),), dict(shape=(2, 3, 4), nd=2))),
     out_shape=lambda a, shape, nd: a[:len(a) - nd] + shape,
@@ -557,10 +496,10 @@ def _inverse_perm(axes):
     return tuple(inv)
 
 
-_row(Primitive(
+register(Primitive(
     "permute", _permute,
-    vjp=(lambda g, out, x, axes: F._apply("permute", g, axes=_inverse_perm(axes)),),
-    jvp=(lambda t, out, x, axes: F._apply("permute", t, axes=axes),),
+    vjp=(lambda g, out, x, axes: call("permute", g, axes=_inverse_perm(axes)),),
+    jvp=(lambda t, out, x, axes: call("permute", t, axes=axes),),
     samples=_cases((((3, 2),), dict(axes=(-1, -2))), (((2, 3, 4),), dict(axes=(-1, -3, -2))),
                    (((2, 3, 4),), dict(axes=(-2, -1, -3))), (((3,),), dict(axes=(-1,)))),
     explain="g with the axes put back"))
@@ -582,88 +521,22 @@ def _unindex(g, out, x, index, nd):
     """g scattered back into zeros shaped like x: its unbatched part only (x itself may
     carry batch axes, in front of its `nd` own: a recorded rule's node)."""
     nb = x.ndim - nd
-    return F._apply("scatter", g, index=index, shape=x.shape[nb:], nd=out.ndim - nb)
+    return call("scatter", g, index=index, shape=x.shape[nb:], nd=out.ndim - nb)
 
 
-def _is_mask(i) -> bool:
-    return isinstance(i, np.ndarray) and i.dtype == np.bool_
-
-
-def index_shape(shape: tuple[int, ...], index: tuple) -> tuple[int, ...]:
-    """The shape of `a[index]` for `a` of `shape`, by NumPy's rules, without computing it:
-    an O(1) walk, but for masks (counted) and integer arrays (bounds checked). Raises
-    IndexError as NumPy would for an index out of range or of the wrong kind."""
-    index = tuple(np.asarray(i) if isinstance(i, (list, bool, np.bool_)) else i for i in index)
-    if sum(i is Ellipsis for i in index) > 1:
-        raise IndexError("an index can only have a single ellipsis ('...')")
-    used = sum(i.ndim if _is_mask(i) else 0 if i is None or i is Ellipsis else 1 for i in index)
-    if used > len(shape):
-        raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, "
-                         f"but {used} were indexed")
-    fancy = any(isinstance(i, np.ndarray) and (i.ndim or i.dtype == np.bool_) for i in index)
-    out, arrays, places, dim, wrong = [], [], [], 0, None
-    for k, i in enumerate(index):
-        if i is Ellipsis:
-            out.extend(shape[dim:dim + len(shape) - used])
-            dim += len(shape) - used
-        elif i is None:
-            out.append(1)
-        elif isinstance(i, slice):
-            out.append(len(range(*i.indices(shape[dim]))))
-            dim += 1
-        elif _is_mask(i):
-            if i.shape != shape[dim:dim + i.ndim]:
-                raise IndexError(f"boolean index did not match indexed array along axis {dim}; "
-                                 f"size of axis is {shape[dim]} but size of corresponding "
-                                 f"boolean axis is {i.shape[0] if i.ndim else 1}")
-            arrays.append((int(np.count_nonzero(i)),))
-            places.append((k, len(out)))
-            dim += i.ndim
-        else:
-            a = np.asarray(i)
-            if a.dtype.kind not in "iu":
-                raise IndexError("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis "
-                                 "(`None`) and integer or boolean arrays are valid indices")
-            n = shape[dim]
-            if a.size and (wrong is None or a.ndim == 0):
-                lo, hi = a.min(), a.max()
-                if lo < -n or hi >= n:
-                    wrong = IndexError(f"index {lo if lo < -n else hi} is out of bounds for "
-                                       f"axis {dim} with size {n}")
-                    if a.ndim == 0:
-                        raise wrong
-            if fancy:
-                arrays.append(a.shape)
-                places.append((k, len(out)))
-            dim += 1
-    out.extend(shape[dim:])
-    if not arrays:
-        return tuple(out)
-    try:
-        block = broadcast_shape(*arrays)
-    except ValueError:
-        raise IndexError("shape mismatch: indexing arrays could not be broadcast together "
-                         "with shapes " + " ".join(map(str, arrays))) from None
-    if wrong is not None and math.prod(block):  # (NumPy checks no bounds of an empty block)
-        raise wrong
-    ks = [k for k, _ in places]
-    at = places[0][1] if ks == list(range(ks[0], ks[0] + len(ks))) else 0
-    return tuple(out[:at]) + block + tuple(out[at:])
-
-
-_row(Primitive(
+register(Primitive(
     "index", lambda a, index, nd: a[_batched_index(a, index, nd)],
     vjp=(lambda g, out, x, index, nd: _unindex(g, out, x, index, nd),),
-    jvp=(lambda t, out, x, index, nd: F._apply("index", t, index=index, nd=nd),),
+    jvp=(lambda t, out, x, index, nd: call("index", t, index=index, nd=nd),),
     samples=_cases(*[((shape,), dict(index=index, nd=len(shape)))
                      for shape, index in _INDEX_CASES]),
     out_shape=lambda a, index, nd: a[:len(a) - nd] + index_shape(a[len(a) - nd:], index),
     explain="g scattered back into zeros at the index"))
-_row(Primitive(
+register(Primitive(
     "scatter", _scatter,
-    vjp=(lambda g, out, x, index, shape, nd: F._apply("index", g, index=index, nd=len(shape)),),
+    vjp=(lambda g, out, x, index, shape, nd: call("index", g, index=index, nd=len(shape)),),
     jvp=(lambda t, out, x, index, shape, nd:
-         F._apply("scatter", t, index=index, shape=shape, nd=nd),),
+         call("scatter", t, index=index, shape=shape, nd=nd),),
     samples=_cases((((3,),), dict(index=(np.array([0, 2, 2]),), shape=(4,), nd=1)),
                    (((2,),), dict(index=(slice(1, 3),), shape=(4,), nd=1)),
                    (((3, 2),), dict(index=(np.array([0, 0, 1]),), shape=(2, 2), nd=2)),
@@ -682,7 +555,7 @@ def _concat_tangent(t, out, i, inputs, axis):
     lead = _lead(t, inputs[i])
     parts = [t if j == i else F.zeros(lead + x.shape, dtype=t.dtype)
              for j, x in enumerate(inputs)]
-    return F._apply("concat", *parts, axis=axis)
+    return call("concat", *parts, axis=axis)
 
 
 def _concat_shape(shapes, axis):
@@ -706,27 +579,27 @@ class _Variadic:
         return 1
 
 
-_row(Primitive("concat", lambda *arrays, axis: np.concatenate(arrays, axis=axis),
-               vjp=_Variadic(_concat_piece), jvp=_Variadic(_concat_tangent),
-               samples=_cases((((3, 2), (1, 2)), dict(axis=-2)),
+register(Primitive("concat", lambda *arrays, axis: np.concatenate(arrays, axis=axis),
+                   vjp=_Variadic(_concat_piece), jvp=_Variadic(_concat_tangent),
+                   samples=_cases((((3, 2), (1, 2)), dict(axis=-2)),
                               (((3, 2), (3, 1), (3, 3)), dict(axis=-1)),
                               (((2,), (3,)), dict(axis=-1)), (((2, 2),), dict(axis=-2))),
-               out_shape=lambda *shapes, axis: _concat_shape(shapes, axis),
-               explain="each input its slice of g"))
+                   out_shape=lambda *shapes, axis: _concat_shape(shapes, axis),
+                   explain="each input its slice of g"))
 
 def _diagonal_vjp(g, out, x):
     """g on the diagonal of a matrix shaped like x (square or not), zeros elsewhere."""
     if x.shape[-1] == x.shape[-2]:
-        return F._apply("diag_embed", g)
+        return call("diag_embed", g)
     k = np.arange(out.shape[-1])
-    return F._apply("scatter", g, index=(slice(None),) * (x.ndim - 2) + (k, k), shape=x.shape,
+    return call("scatter", g, index=(slice(None),) * (x.ndim - 2) + (k, k), shape=x.shape,
                     nd=out.ndim)
 
 
-_row(Primitive(
+register(Primitive(
     "diagonal", lambda a: np.diagonal(a, axis1=-2, axis2=-1).copy(),
     vjp=(lambda g, out, x: _diagonal_vjp(g, out, x),),
-    jvp=(lambda t, out, x: F._apply("diagonal", t),),
+    jvp=(lambda t, out, x: call("diagonal", t),),
     samples=_cases((((3, 3),), {}), (((3, 2),), {}), (((2, 3),), {}), (((2, 3, 3),), {})),
     explain="g placed on the diagonal of zeros"))
 def _diag_embed(a):
@@ -736,10 +609,10 @@ def _diag_embed(a):
     return out
 
 
-_row(Primitive(
+register(Primitive(
     "diag_embed", _diag_embed,
-    vjp=(lambda g, out, x: F._apply("diagonal", g),),
-    jvp=(lambda t, out, x: F._apply("diag_embed", t),),
+    vjp=(lambda g, out, x: call("diagonal", g),),
+    jvp=(lambda t, out, x: call("diag_embed", t),),
     samples=_cases((((3,),), {}), (((2, 3),), {}), (((1,),), {})),
     out_shape=lambda a: a + a[-1:], explain="the diagonal of g"))
 
@@ -747,10 +620,10 @@ _row(Primitive(
 # -- linear algebra (matmul sees operands of rank >= 2: the function promotes vectors) ------
 
 def _mT(x):
-    return F._apply("permute", x, axes=(-1, -2))
+    return call("permute", x, axes=(-1, -2))
 
 
-_row(Primitive(
+register(Primitive(
     "matmul", np.matmul,
     vjp=(lambda g, out, a, b: g @ _mT(b), lambda g, out, a, b: _mT(a) @ g),
     jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t), broadcast=True,
@@ -771,17 +644,17 @@ def _matrix_sym(method):
     return sym
 
 
-_row(Primitive(
+register(Primitive(
     "inv", np.linalg.inv, sym=_matrix_sym(lambda m: m.inv()),
     vjp=(lambda g, out, a: -(_mT(out) @ g @ _mT(out)),),
     jvp=(lambda t, out, a: -(out @ t @ out),),
     samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)), explain="-outᵀ @ g @ outᵀ"))
-_row(Primitive(
+register(Primitive(
     "det", np.linalg.det, sym=_matrix_sym(lambda m: m.det()),
     vjp=(lambda g, out, a: F.reshape(g * out, g.shape + (1, 1)) * _mT(F.inv(a)),),
     jvp=(lambda t, out, a: out * F.trace(F.solve(a, t)),),
     samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)), explain="g · out · a⁻ᵀ"))
-_row(Primitive(
+register(Primitive(
     "solve", np.linalg.solve, sym=_matrix_sym(lambda a, b: a.LUsolve(b)),
     vjp=(lambda g, out, a, b: -(F.solve(_mT(a), g) @ _mT(out)),
          lambda g, out, a, b: F.solve(_mT(a), g)),
@@ -798,7 +671,6 @@ def _fresh_letters(spec, n):
     the einsums they record can be differentiated again (create_graph)."""
     letters = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in spec]
     if n > len(letters):
-        from ..errors import EvalError
         raise EvalError("einsum: too many axes to differentiate")
     return "".join(letters[:n])
 
@@ -809,7 +681,6 @@ def _einsum_vjp(g, out, i, inputs, spec):
     subs = ins.split(",")
     target = subs[i]
     if len(set(target)) != len(target):
-        from ..errors import EvalError
         raise EvalError("einsum: the gradient of an operand with a repeated index is not "
                         "supported", hint="use trace or diag instead")
     known = set(res).union(*[s for j, s in enumerate(subs) if j != i])
@@ -817,7 +688,7 @@ def _einsum_vjp(g, out, i, inputs, spec):
     others = [s for j, s in enumerate(subs) if j != i]
     lead = _fresh_letters(spec, g.ndim - out.ndim)
     terms = ",".join([lead + res] + others)
-    r = F._apply("einsum", g, *[x for j, x in enumerate(inputs) if j != i],
+    r = call("einsum", g, *[x for j, x in enumerate(inputs) if j != i],
                  spec=f"{terms}->{lead}{present}")
     if present != target:
         lead = r.shape[:r.ndim - len(present)]
@@ -832,7 +703,7 @@ def _einsum_jvp(t, out, i, inputs, spec):
     lead = _fresh_letters(spec, t.ndim - inputs[i].ndim)
     subs[i] = lead + subs[i]
     ops = [t if j == i else x for j, x in enumerate(inputs)]
-    return F._apply("einsum", *ops, spec=f"{','.join(subs)}->{lead}{res}")
+    return call("einsum", *ops, spec=f"{','.join(subs)}->{lead}{res}")
 
 
 def _einsum_shape(spec, shapes):
@@ -848,7 +719,7 @@ def _einsum(*arrays, spec):
     return np.einsum(spec, *arrays, optimize="greedy" if long else False)
 
 
-_row(Primitive("einsum", _einsum,
-               vjp=_Variadic(_einsum_vjp), jvp=_Variadic(_einsum_jvp),
-               samples=_einsum_samples, out_shape=lambda *shapes, spec: _einsum_shape(spec, shapes),
-               explain="g contracted with the other operands"))
+register(Primitive("einsum", _einsum,
+                   vjp=_Variadic(_einsum_vjp), jvp=_Variadic(_einsum_jvp),
+                   samples=_einsum_samples, out_shape=lambda *shapes, spec: _einsum_shape(spec, shapes),
+                   explain="g contracted with the other operands"))

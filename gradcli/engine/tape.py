@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backward import _fit, _raw
+from ..errors import GraphError
+from .backward import as_raw, fit_raw, topological_order
 from .tensor import Tensor, no_grad, raw_rules
 
 _VAR, _STEP, _CONST = 0, 1, 2
@@ -32,8 +33,11 @@ class Tape:
         wanted for `wanted`. None for a freed graph, or when an input is neither a variable,
         a step, nor a one-element constant: a value of this run (a detached one, a mask)
         that a replay would reuse."""
-        order = _topological(out.grad_fn) if out.grad_fn is not None else None
-        if order is None:
+        if out.grad_fn is None:
+            return None
+        try:  # (inputs first)
+            order = topological_order([out.grad_fn])[::-1]
+        except GraphError:  # freed
             return None
         names = {id(t): name for name, t in variables.items()}
         index: dict = {}  # node → its step
@@ -101,7 +105,7 @@ class Tape:
                         shapes[r] if kind == _STEP else np.shape(a)
                         for (kind, r), a in zip(refs, args)]))
             cots: list = [None] * len(steps)
-            cots[-1] = _raw(cotangent)
+            cots[-1] = as_raw(cotangent)
             unit = cots[-1] if cots[-1].ndim == 0 and cots[-1] == 1 else None
             for j in range(len(steps) - 1, -1, -1):
                 g = cots[j]
@@ -122,8 +126,8 @@ class Tape:
                         gi = prim.vjp[i](dense, outs[j], *args, **params)
                     target = shapes[r] if kind == _STEP else np.shape(args[i])
                     if gi is not unit or kind != _STEP or target != shape:
-                        gi = _raw(gi)  # stands for its broadcast to the step's shape
-                        gi = _fit(gi if gi.shape == shape else np.broadcast_to(gi, shape),
+                        gi = as_raw(gi)  # stands for its broadcast to the step's shape
+                        gi = fit_raw(gi if gi.shape == shape else np.broadcast_to(gi, shape),
                                   target)
                     store, key = (cots, r) if kind == _STEP else (grads, r)
                     prev = store[key] if kind == _STEP else store.get(key)
@@ -165,21 +169,16 @@ def _reads(rule, g, values: list, params: dict) -> set[int]:
     return read
 
 
-# Elementwise primitives finite wherever their inputs are, barring overflow: only these may
-# go unrun without hiding a NaN or an infinity that a domain warning would have named (the
-# others that run are checked), and the shape of a step not run is its inputs' broadcast
-# shape. An overflow to infinity in a step not run goes unseen.
-_TOTAL = frozenset({"add", "sub", "mul", "neg", "abs", "sin", "cos", "tanh", "sigmoid",
-                    "atan", "asinh", "erf", "relu", "maximum", "minimum"})
-
-
 def _total(prim, refs) -> bool:
     """Whether a step is finite wherever its inputs are, barring overflow: its primitive is
-    in `_TOTAL`, or it is a power with a constant exponent that is a whole number ≥ 0."""
+    (its row's `total`: only such steps may go unrun without hiding a NaN or an infinity
+    that a domain warning would have named; the others that run are checked, and the shape
+    of a step not run is its inputs' broadcast shape; an overflow to infinity in a step not
+    run goes unseen), or it is a power with a constant exponent that is a whole number ≥ 0."""
     if prim.name == "pow" and refs[1][0] == _CONST:
         c = float(refs[1][1].item())  # (a one-element constant, of any shape)
         return c >= 0 and c.is_integer()
-    return prim.name in _TOTAL
+    return prim.total
 
 
 def _read_by_gradients(order: list, steps: list) -> list[bool]:
@@ -208,24 +207,3 @@ def _read_by_gradients(order: list, steps: list) -> list[bool]:
                 if kind == _STEP:
                     read[r] = True
     return read
-
-
-def _topological(root) -> list | None:
-    """The nodes reachable from `root`, each after the nodes of its inputs (iterative);
-    None if backward has freed the graph."""
-    order, seen, stack = [], set(), [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        if node.inputs is None:
-            return None
-        for t in node.inputs:
-            if t.grad_fn is not None and t.grad_fn not in seen:
-                stack.append((t.grad_fn, False))
-    return order

@@ -1,6 +1,9 @@
-"""Tensor: a NumPy array that records the operations applied to it (PyTorch's semantics).
+"""The engine's core: Tensor (a NumPy array that records the operations applied to it, with
+PyTorch's semantics), Node, the modes and limits of a run, and `apply`, which runs a primitive.
 
-Operators and methods are attached by `functions.py`, from the table of primitives.
+The bottom of the engine: it imports no other module of it but the clock. Operators and
+methods are attached by `functions.py` (from the table of primitives), `backward()` by
+`backward.py`; forward mode (`forward.py`) and a symbolic backend plug in through the modes.
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ class _State(threading.local):
     """The modes, per thread as in PyTorch (blocks of one evaluation may run in threads)."""
 
     grad_enabled = True
-    forward_depth = 0  # > 0 while some tensor may carry a tangent (forward mode)
-    symbolic = False  # True while tensors hold object arrays of sympy expressions
+    # forward mode: while some tensor may carry a tangent, the function that pushes tangents
+    # through a primitive, `(prim, out, inputs, params) -> tangent` (`forward.forward_mode`)
+    push_tangent = None
+    # symbolic mode: while tensors hold object arrays of sympy expressions, the function that
+    # makes such an array of numbers (`symbolic_mode`); None otherwise
+    to_symbolic = None
     raw = False  # True while an unrecorded backward pass runs the rules on NumPy arrays
     guard = None  # the limits of the run in progress (a Guard), None: no limits
 
@@ -75,13 +82,19 @@ class enable_grad(_GradMode):
 
 
 class symbolic_mode:
-    """Context manager under which primitives run their sympy forms on object arrays."""
+    """Context manager under which primitives run their sympy forms on object arrays.
+
+    `to_symbolic(x)` is the symbolic backend's: numbers (or arrays of them) as an object
+    array of its expressions; `as_tensor` makes constants with it."""
+
+    def __init__(self, to_symbolic):
+        self.to_symbolic = to_symbolic
 
     def __enter__(self):
-        self._prev, state.symbolic = state.symbolic, True
+        self._prev, state.to_symbolic = state.to_symbolic, self.to_symbolic
 
     def __exit__(self, *exc):
-        state.symbolic = self._prev
+        state.to_symbolic = self._prev
 
 
 class raw_rules:
@@ -96,16 +109,6 @@ class raw_rules:
 
     def __exit__(self, *exc):
         state.raw = self.prev
-
-
-class forward_mode:
-    """Context manager under which tensors with `_tangent` set propagate it (JVP rules)."""
-
-    def __enter__(self):
-        state.forward_depth += 1
-
-    def __exit__(self, *exc):
-        state.forward_depth -= 1
 
 
 # -- limits --------------------------------------------------------------------------------
@@ -341,13 +344,6 @@ class Tensor:
         self.requires_grad = False
         return self
 
-    def backward(self, gradient=None, retain_graph: bool | None = None,
-                 create_graph: bool = False, inputs=None) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (PyTorch's rules)."""
-        from .backward import backward
-        backward([self], None if gradient is None else [gradient], retain_graph=retain_graph,
-                 create_graph=create_graph, inputs=inputs)
-
     def zero_(self) -> "Tensor":
         self.data[...] = 0
         return self
@@ -416,19 +412,18 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     cls = x.__class__
     if cls is Tensor or isinstance(x, Tensor):
         return x
-    if state.symbolic:
-        from ..symbolic import to_object
-        return Tensor._wrap(to_object(x))
+    if state.to_symbolic is not None:
+        return Tensor._wrap(state.to_symbolic(x))
     if like is not None and (cls is float or cls is int or cls is bool):
         dt = like.data.dtype
-        return _constant(x, dt if dt.kind == "f" else _default_dtype)
+        return constant(x, dt if dt.kind == "f" else _default_dtype)
     return Tensor._wrap(to_array(x))
 
 
 _constants: dict = {}
 
 
-def _constant(x, dtype: np.dtype) -> Tensor:
+def constant(x, dtype: np.dtype) -> Tensor:
     """A Python number as a constant tensor, shared: `y * 2` in a loop makes one `2`.
     (Zero is not shared: 0.0 and -0.0 are equal keys but different numbers.)"""
     key = (x, dtype)
@@ -500,7 +495,7 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     deadline = _run.deadline
     if deadline is not None:
         deadline.tick(prim.name, inputs, params)
-    fwd = prim.symbolic if mode.symbolic else prim.forward
+    fwd = prim.forward if mode.to_symbolic is None else prim.symbolic
     guard = mode.guard
     try:
         if guard is not None and prim.out_shape is not None:
@@ -532,10 +527,10 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
                 if guard is not None and data.nbytes >= HELD_MIN:
                     guard.hold(data)
                 break
-    if mode.forward_depth and prim.differentiable:
+    push = mode.push_tangent
+    if push is not None and prim.differentiable:
         for t in inputs:
             if t._tangent is not None:
-                from .forward import push_tangent
-                out._tangent = push_tangent(prim, out, inputs, params)
+                out._tangent = push(prim, out, inputs, params)
                 break
     return out

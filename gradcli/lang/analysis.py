@@ -4,14 +4,9 @@ cross-check's generic element rely on them)."""
 
 from __future__ import annotations
 
-from ..engine.functions import FUNCTIONS
-from ..engine.ops import PRIMITIVES
+from ..engine.functions import ELEMENTWISE
 from . import syntax as S
 
-ELEMENTWISE = frozenset(
-    name for name, fn in FUNCTIONS.items()
-    if getattr(PRIMITIVES.get(fn.__name__), "elementwise", False)) | {
-    "square", "reciprocal", "log2", "log10", "detach"}
 _ELEMENTWISE_OPS = frozenset({"+", "-", "*", "/", "**", "<", "<=", ">", ">=", "==", "!="})
 
 
@@ -44,7 +39,7 @@ def split_reduction(program: S.Program) -> tuple[S.Program, str | None] | None:
             and last.value.func in ("sum", "mean") and len(last.value.args) == 1 \
             and not last.value.kwargs:
         reduction = last.value.func
-        body = program.body[:-1] + (S.ExprStmt(last.span, last.value.args[0]),)
+        body = (*program.body[:-1], S.ExprStmt(last.span, last.value.args[0]))
         program = S.Program(body, program.source, program.free_vars, program.assigned)
     if not all(is_elementwise(s) for s in program.body):
         return None

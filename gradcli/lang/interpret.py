@@ -18,14 +18,14 @@ import numpy as np
 
 from ..engine import clock
 from ..engine import tensor as T
-from ..engine.functions import FUNCTIONS, getitem, stack, transpose
+from ..engine.functions import (BROADCASTING, FUNCTIONS, STATIC, drawing_from, getitem, stack,
+                                transpose)
 from ..engine.memory import default_budget
 from ..engine.tensor import Tensor
 from ..errors import (DomainError, EvalError, GradcliError, LimitError, OverflowDomainError,
                       ShapeError)
 from . import syntax as S
-
-CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
+from .parse import CONSTANTS
 _BINARY = {"+": "__add__", "-": "__sub__", "*": "__mul__", "/": "__truediv__",
            "**": "__pow__", "@": "__matmul__", "<": "__lt__", "<=": "__le__", ">": "__gt__",
            ">=": "__ge__", "==": "__eq__", "!=": "__ne__", "and": "__and__", "or": "__or__"}
@@ -180,15 +180,10 @@ class TensorBackend:
         return f"gives {first}{where} ({len(bad)} of {value.data.size} values not finite)"
 
 
-# Static arguments take plain numbers, not arrays: shapes, axes and counts. They are the
-# parameters of these names in a function's signature, given by position or by keyword.
-STATIC = frozenset({"shape", "n", "m", "start", "stop", "step", "num", "axes", "axis",
-                    "keepdims", "ord", "ddof"})
-
-
 @functools.cache
 def static_positions(name: str) -> tuple[frozenset, int | None]:
-    """The positions of a function's static parameters, and where a `*shape` of them starts."""
+    """The positions of a function's static parameters (`STATIC`: they take plain numbers,
+    not arrays), and where a `*shape` of them starts."""
     fn = FUNCTIONS.get(name)
     if fn is None:
         return frozenset(), None
@@ -430,15 +425,11 @@ class Interpreter:
             return self.operate(node.span, lambda: self.backend.constant(
                 self.draws.get(key, name, args)), name, [])
         if name in ("randn", "rand") and self.backend.rng is not None:
-            from ..engine import functions as F
-            keep, F._generator = F._generator, self.backend.rng
-            try:
+            with drawing_from(self.backend.rng):
                 return self.operate(node.span, lambda: self.backend.call(name, args, kwargs),
                                     name, [])
-            finally:
-                F._generator = keep
         inputs = [a for a in args if isinstance(a, Tensor)]
-        if name in ("maximum", "minimum", "atan2", "hypot", "pow", "where", "clip"):
+        if name in BROADCASTING:
             self.check_broadcast(node, name, inputs)
         return self.operate(node.span, lambda: self.backend.call(name, args, kwargs), name,
                             inputs + [v for v in kwargs.values() if isinstance(v, Tensor)])

@@ -11,6 +11,7 @@ import bisect
 import inspect
 import io
 import keyword
+import math
 import re
 import sys
 import tokenize
@@ -21,7 +22,8 @@ from ..errors import (ForbiddenError, GradcliError, NestingError, ParseError, Si
                       Span, UnknownFunctionError)
 from . import syntax as S
 
-CONSTANTS = frozenset({"pi", "e", "inf", "nan"})
+#: The language's named constants and their values.
+CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {v: k for k, v in _OPEN.items()}

@@ -21,12 +21,13 @@ class Record:
     fields: tuple[str, ...] = ()
 
     def __init_subclass__(cls):
-        cls.fields = tuple(f for c in reversed(cls.__mro__) for f in c.__dict__.get("__slots__", ()))
+        cls.fields = tuple(f for c in reversed(cls.__mro__)
+                           for f in c.__dict__.get("__slots__", ()))
 
     def __init__(self, *args, **kwargs):
         if len(args) > len(self.fields):
             raise TypeError(f"{type(self).__name__} takes {len(self.fields)} fields")
-        values = dict(zip(self.fields, args), **kwargs)
+        values = dict(zip(self.fields, args, strict=False), **kwargs)  # the rest by name
         if set(values) != set(self.fields):
             raise TypeError(f"{type(self).__name__} needs the fields {self.fields}")
         for name in self.fields:
@@ -52,6 +53,7 @@ class Record:
 
 class Node(Record):
     __slots__ = ("span",)
+    span: Span
 
 
 # -- expressions ---------------------------------------------------------------------------
