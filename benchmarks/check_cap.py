@@ -24,14 +24,21 @@ AT = "x=linspace(-1,1,64)"
 GRADCLI = shutil.which("gradcli", path=str(Path(sys.executable).parent)) or "gradcli"
 #: The same command on main before the generic-element check (commit ebf0e05), measured by
 #: hand: sympy skipped at the 5 s limit; without the limit it needed about 250 s.
-BEFORE = ("before (ebf0e05): wall 6.1–6.3 s, sympy skipped at the 5 s limit "
-          "(the whole command with --check-timeout 300: 256 s)")
+BEFORE = (
+    "before (ebf0e05): wall 6.1–6.3 s, sympy skipped at the 5 s limit "
+    "(the whole command with --check-timeout 300: 256 s)"
+)
 
 
 def once(*extra: str) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
-    proc = subprocess.run([GRADCLI, "grad", EXPR, "--at", AT, *extra], capture_output=True,
-                          text=True, timeout=600, cwd=tempfile.gettempdir())
+    proc = subprocess.run(
+        [GRADCLI, "grad", EXPR, "--at", AT, *extra],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tempfile.gettempdir(),
+    )
     return time.perf_counter() - t0, proc
 
 
@@ -68,15 +75,17 @@ def main() -> None:
         sympy_s.append(check["symbolic"].get("seconds", float("inf")))  # inf: skipped
         fd_s.append(check["finite_differences"].get("seconds", float("inf")))
     work = library_sympy_seconds(runs)
-    line = (f"- `gradcli grad \"{EXPR}\" --at \"{AT}\"` (default check): wall "
-            f"{statistics.median(walls):.2f} s median (min {min(walls):.2f}) of {runs}; the "
-            f"check's sympy part {statistics.median(sympy_s):.3f} s (its child, sympy's "
-            f"import included), finite differences {statistics.median(fd_s):.3f} s; the "
-            f"sympy work alone (library, sympy imported, a cold cache) {work:.3f} s; "
-            f"verdict {', '.join(sorted(statuses))}. Machine: {harness.cpu_model()}, "
-            f"nproc {os.cpu_count()}, "
-            f"load average {os.getloadavg()[0]:.2f}, {platform.platform()}, Python "
-            f"{platform.python_version()}.\n- {BEFORE}.")
+    line = (
+        f'- `gradcli grad "{EXPR}" --at "{AT}"` (default check): wall '
+        f"{statistics.median(walls):.2f} s median (min {min(walls):.2f}) of {runs}; the "
+        f"check's sympy part {statistics.median(sympy_s):.3f} s (its child, sympy's "
+        f"import included), finite differences {statistics.median(fd_s):.3f} s; the "
+        f"sympy work alone (library, sympy imported, a cold cache) {work:.3f} s; "
+        f"verdict {', '.join(sorted(statuses))}. Machine: {harness.cpu_model()}, "
+        f"nproc {os.cpu_count()}, "
+        f"load average {os.getloadavg()[0]:.2f}, {platform.platform()}, Python "
+        f"{platform.python_version()}.\n- {BEFORE}."
+    )
     harness.emit("CHECK", "The cross-check at its 64-input cap", line, ns, machine=False)
 
 

@@ -30,11 +30,19 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # went ~100x slower at 1e5 elements while another process held one core).
 THREADS = os.environ.get("BENCH_THREADS", "1")
 if THREADS != "default":
-    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                 "GRADCLI_THREADS"):
+    for _var in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "GRADCLI_THREADS",
+    ):
         os.environ.setdefault(_var, THREADS)
-    os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={str(THREADS != '1').lower()} "
-                                       f"intra_op_parallelism_threads={THREADS}")
+    os.environ.setdefault(
+        "XLA_FLAGS",
+        f"--xla_cpu_multi_thread_eigen={str(THREADS != '1').lower()} "
+        f"intra_op_parallelism_threads={THREADS}",
+    )
 
 
 def _same_malloc_for_all() -> str:
@@ -46,6 +54,7 @@ def _same_malloc_for_all() -> str:
         return "as in the environment"
     try:
         import ctypes
+
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return "the platform's default (not glibc)"
@@ -101,11 +110,16 @@ def check_close(got, want, rtol=1e-7, atol=1e-9) -> None:
     for g, w in zip(got_t, want_t, strict=True):
         g = to_numpy(g)
         if g.shape != np.shape(w) or not np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):
-            err = np.max(np.abs(g - w)) if g.shape == np.shape(w) else f"shape {g.shape} vs {np.shape(w)}"
+            err = (
+                np.max(np.abs(g - w))
+                if g.shape == np.shape(w)
+                else f"shape {g.shape} vs {np.shape(w)}"
+            )
             raise Mismatch(f"max abs err {err}")
 
 
 # -- timing ------------------------------------------------------------------------------
+
 
 @dataclass
 class Timing:
@@ -147,8 +161,10 @@ def _calls_per_sample(fn, min_sample: float) -> int:
     return max(1, math.ceil(min_sample / max(time.perf_counter() - t0, 1e-7)))
 
 
-PAIRED_NOTE = ("15 rounds, each timing a batch of at least 50 ms of the row and one of its "
-               "baseline, in alternating order; the median of the rounds' ratios")
+PAIRED_NOTE = (
+    "15 rounds, each timing a batch of at least 50 ms of the row and one of its "
+    "baseline, in alternating order; the median of the rounds' ratios"
+)
 
 
 def alternate(sample_a, sample_b, rounds: int) -> Paired:
@@ -159,8 +175,9 @@ def alternate(sample_a, sample_b, rounds: int) -> Paired:
     ratios = []
     for r in range(rounds):
         t = {}
-        for key, sample in (("a", sample_a), ("b", sample_b)) if r % 2 else \
-                (("b", sample_b), ("a", sample_a)):
+        for key, sample in (
+            (("a", sample_a), ("b", sample_b)) if r % 2 else (("b", sample_b), ("a", sample_a))
+        ):
             t[key] = sample()
         ratios.append(t["a"] / t["b"])
     return Paired(statistics.median(ratios), min(ratios), max(ratios))
@@ -169,6 +186,7 @@ def alternate(sample_a, sample_b, rounds: int) -> Paired:
 def paired(fn, base, *, rounds=15, min_sample=0.05) -> Paired:
     """time(fn) ÷ time(base) by `alternate`, each sample a batch of at least `min_sample`
     seconds of calls."""
+
     def sampler(f):
         number = _calls_per_sample(f, min_sample)
 
@@ -177,7 +195,9 @@ def paired(fn, base, *, rounds=15, min_sample=0.05) -> Paired:
             for _ in range(number):
                 f()
             return (time.perf_counter() - t0) / number
+
         return sample
+
     return alternate(sampler(fn), sampler(base), rounds)
 
 
@@ -188,7 +208,7 @@ def paired_verdict(label: str, fn_factory, base_factory, limit: float) -> str:
     except Exception as e:  # a failure becomes the line's text
         return f"- {label}: {reason(e)}"
     print(f"  paired {label}: {p.median:.2f}× ({p.low:.2f}–{p.high:.2f})", file=sys.stderr)
-    return (f"- {label}: {verdict(p.median, limit)}; rounds {p.low:.2f}–{p.high:.2f}×")
+    return f"- {label}: {verdict(p.median, limit)}; rounds {p.low:.2f}–{p.high:.2f}×"
 
 
 def na(msg: str) -> str:
@@ -240,6 +260,7 @@ def measure(label: str, factory, *, want=None, warmup=True, **bench_kw):
 
 # -- formatting --------------------------------------------------------------------------
 
+
 def fmt_time(s: float) -> str:
     if s < 1e-3:
         return f"{s * 1e6:.3g} µs"
@@ -264,7 +285,9 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def grid(impls: dict, sizes: list[int], *, base: str, want=None, unchecked=(), first_calls=(), **bench_kw):
+def grid(
+    impls: dict, sizes: list[int], *, base: str, want=None, unchecked=(), first_calls=(), **bench_kw
+):
     """Measure impls (name -> factory(n) -> fn) at every size; return (results, Markdown).
 
     `want(n)` gives the reference result at size n, checked for all rows but `unchecked`;
@@ -279,16 +302,23 @@ def grid(impls: dict, sizes: list[int], *, base: str, want=None, unchecked=(), f
     for name, factory in impls.items():
         for n in sizes:
             kw = dict(repeat=3, min_repeat=3, min_sample=0) if name in first_calls else bench_kw
-            results[name][n] = measure(f"{name} n={n}", lambda factory=factory, n=n: factory(n),
-                                       want=None if name in unchecked else refs.get(n), **kw)
-            print(f"  n={size_label(n)} {name}: {cell(results[name][n], results[base].get(n))}", file=sys.stderr)
+            results[name][n] = measure(
+                f"{name} n={n}",
+                lambda factory=factory, n=n: factory(n),
+                want=None if name in unchecked else refs.get(n),
+                **kw,
+            )
+            print(
+                f"  n={size_label(n)} {name}: {cell(results[name][n], results[base].get(n))}",
+                file=sys.stderr,
+            )
     rows = [[name] + [cell(results[name][n], results[base][n]) for n in sizes] for name in impls]
     return results, table(["implementation"] + [f"n = {size_label(n)}" for n in sizes], rows)
 
 
 def size_label(n: int) -> str:
     e = round(math.log10(n)) if n > 0 else 0
-    return f"1e{e}" if 10 ** e == n and n >= 1000 else str(n)
+    return f"1e{e}" if 10**e == n and n >= 1000 else str(n)
 
 
 def verdict(value, limit: float, unit: str = "×") -> str:
@@ -298,6 +328,7 @@ def verdict(value, limit: float, unit: str = "×") -> str:
 
 
 # -- machine + RESULTS.md ----------------------------------------------------------------
+
 
 def cpu_model() -> str:
     """The CPU's model name (/proc/cpuinfo), else platform's processor, else "unknown"."""
@@ -315,10 +346,16 @@ def machine_info() -> str:
     blas = "threadpoolctl not installed"
     try:
         from threadpoolctl import threadpool_info
-        blas = "; ".join(
-            f"{i['internal_api']} {i['version']} ({i.get('architecture', '')}, "
-            f"{i['num_threads']} threads)"
-            for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in i["filepath"]) or "none found"
+
+        blas = (
+            "; ".join(
+                f"{i['internal_api']} {i['version']} ({i.get('architecture', '')}, "
+                f"{i['num_threads']} threads)"
+                for i in threadpool_info()
+                if i["user_api"] == "blas" and "numpy" in i["filepath"]
+            )
+            or "none found"
+        )
     except ImportError:
         pass
     versions = []
@@ -327,21 +364,32 @@ def machine_info() -> str:
             versions.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             versions.append(f"{name} not installed")
-    return "\n".join([
-        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}",
-        f"- platform: {platform.platform()}, Python {platform.python_version()}",
-        f"- CPU: {cpu}, nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} "
-        "(other work on the machine shares these cores)",
-        f"- NumPy {np.__version__}, BLAS: {blas}",
-        f"- OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}",
-        f"- malloc: {MALLOC}",
-        f"- threads per library: BENCH_THREADS={THREADS} ("
-        + ", ".join(f"{v}={os.environ.get(v, '(unset)')}" for v in (
-            "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-            "GRADCLI_THREADS", "XLA_FLAGS")) + ")",
-        f"- peers: {', '.join(versions)}",
-        f"- gradcli's sin and cos: {_kernels()}",
-    ])
+    return "\n".join(
+        [
+            f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}",
+            f"- platform: {platform.platform()}, Python {platform.python_version()}",
+            f"- CPU: {cpu}, nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} "
+            "(other work on the machine shares these cores)",
+            f"- NumPy {np.__version__}, BLAS: {blas}",
+            f"- OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}",
+            f"- malloc: {MALLOC}",
+            f"- threads per library: BENCH_THREADS={THREADS} ("
+            + ", ".join(
+                f"{v}={os.environ.get(v, '(unset)')}"
+                for v in (
+                    "OMP_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS",
+                    "MKL_NUM_THREADS",
+                    "NUMEXPR_NUM_THREADS",
+                    "GRADCLI_THREADS",
+                    "XLA_FLAGS",
+                )
+            )
+            + ")",
+            f"- peers: {', '.join(versions)}",
+            f"- gradcli's sin and cos: {_kernels()}",
+        ]
+    )
 
 
 def _kernels() -> str:
@@ -368,9 +416,14 @@ def _replace_block(text: str, key: str, body: str) -> str:
 def write_section(key: str, body: str, machine: bool = True) -> None:
     """Replace (or append) section `key` of RESULTS.md and refresh the machine header
     (`machine=False`: a section that names its own machine keeps the header as it is)."""
-    text = RESULTS.read_text() if RESULTS.exists() else (
-        "# gradcli benchmark results\n\nGenerated by `benchmarks/run_all.py`; see "
-        "benchmarks/README.md. Cells: median (min) time · ratio to the table's baseline row.\n")
+    text = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else (
+            "# gradcli benchmark results\n\nGenerated by `benchmarks/run_all.py`; see "
+            "benchmarks/README.md. Cells: median (min) time · ratio to the table's baseline row.\n"
+        )
+    )
     if machine:
         text = _replace_block(text, "machine", "## Machine\n\n" + machine_info())
     text = _replace_block(text, key, body)
@@ -381,17 +434,20 @@ def write_section(key: str, body: str, machine: bool = True) -> None:
 def args(description: str, extra=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
-    p.add_argument("--write", action="store_true", help="replace this section of benchmarks/RESULTS.md")
+    p.add_argument(
+        "--write", action="store_true", help="replace this section of benchmarks/RESULTS.md"
+    )
     if extra:
         extra(p)
     return p.parse_args()
 
 
-def emit(key: str, title: str, body: str, ns: argparse.Namespace,
-         machine: bool = True) -> None:
+def emit(key: str, title: str, body: str, ns: argparse.Namespace, machine: bool = True) -> None:
     """Print the section, and write it to RESULTS.md with --write (`machine`: as in
     `write_section`)."""
-    stamp = f"_{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}" + (", --quick_" if ns.quick else "_")
+    stamp = f"_{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}" + (
+        ", --quick_" if ns.quick else "_"
+    )
     section = f"## {title}\n\n{stamp}\n\n{body.strip()}\n"
     print(section)
     if ns.write:

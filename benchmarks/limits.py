@@ -28,8 +28,7 @@ GRADCLI = Path(sys.executable).parent / "gradcli"
 
 def best(fn, repeat: int = 5) -> float:
     """The fastest of `repeat` calls of fn(), in seconds."""
-    return harness.bench(fn, repeat=repeat, min_repeat=repeat, min_sample=0,
-                         budget=1e9).min
+    return harness.bench(fn, repeat=repeat, min_repeat=repeat, min_sample=0, budget=1e9).min
 
 
 def chain() -> None:
@@ -49,6 +48,7 @@ def refuse(text: str) -> float:
     def once():
         with contextlib.suppress(GradcliError):
             parse(text)
+
     return best(once, 3)
 
 
@@ -59,24 +59,48 @@ def wall(*args: str) -> str:
 
 
 def main() -> None:
-    print(f"y*2 chain of 1e5, forward+backward: {best(chain) / N * 1e6:.2f} µs/op without a "
-          f"deadline, {best(under_deadline) / N * 1e6:.2f} µs/op under one")
+    print(
+        f"y*2 chain of 1e5, forward+backward: {best(chain) / N * 1e6:.2f} µs/op without a "
+        f"deadline, {best(under_deadline) / N * 1e6:.2f} µs/op under one"
+    )
     for op in ("^", "**"):
         text = "sum([" + ", ".join(f"x{op}{k % 7 + 1}" for k in range(24_000)) + "])"
-        print(f"parse 24,000 x{op}k terms ({len(text)} characters): "
-              f"{best(lambda text=text: parse(text, max_length=10**6), 1):.2f} s")
+        print(
+            f"parse 24,000 x{op}k terms ({len(text)} characters): "
+            f"{best(lambda text=text: parse(text, max_length=10**6), 1):.2f} s"
+        )
     for text in ("x+" * 49_000 + "x", "+".join(["x"] * 700), "x+" * 5_000_000):
         print(f"refuse a flat sum of {len(text)} characters: {refuse(text) * 1e3:.0f} ms")
     loop = "y = eye(3000)\nfor i in range(140):\n    y = y @ eye(3000)\nsum(y)"
-    print("140 products of eye(3000), --time-limit 5:", wall("eval", loop, "--time-limit", "5",
-                                                            "--json"))
+    print(
+        "140 products of eye(3000), --time-limit 5:",
+        wall("eval", loop, "--time-limit", "5", "--json"),
+    )
     spin = "y = x\nwhile y > 0:\n    y = y + 1\ny"
-    print("an endless loop, --time-limit 5:", wall("eval", spin, "--at", "x=1", "--time-limit",
-                                                   "5", "--max-iterations", "1000000000",
-                                                   "--json"))
-    print("a five-operand einsum of 100 x 100:", wall(
-        "eval", 'einsum("ab,bc,cd,de,ef->af", a, a, a, a, a) | sum', "--at", "a=ones(100,100)",
-        "--json"))
+    print(
+        "an endless loop, --time-limit 5:",
+        wall(
+            "eval",
+            spin,
+            "--at",
+            "x=1",
+            "--time-limit",
+            "5",
+            "--max-iterations",
+            "1000000000",
+            "--json",
+        ),
+    )
+    print(
+        "a five-operand einsum of 100 x 100:",
+        wall(
+            "eval",
+            'einsum("ab,bc,cd,de,ef->af", a, a, a, a, a) | sum',
+            "--at",
+            "a=ones(100,100)",
+            "--json",
+        ),
+    )
 
 
 if __name__ == "__main__":

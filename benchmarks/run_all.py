@@ -1,6 +1,6 @@
 """Run every workload script in its own process (so one cannot warm up or disturb another).
 
-    python benchmarks/run_all.py [--quick] [--write] [--only W2 W3 ...]
+python benchmarks/run_all.py [--quick] [--write] [--only W2 W3 ...]
 """
 
 from __future__ import annotations
@@ -12,12 +12,20 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = {"W1": "w1_startup.py", "W2": "w2_elementwise.py", "W3": "w3_jacobian.py",
-           "W4": "w4_chain.py", "W5": "w5_points.py", "W6": "w6_hessian.py"}
+SCRIPTS = {
+    "W1": "w1_startup.py",
+    "W2": "w2_elementwise.py",
+    "W3": "w3_jacobian.py",
+    "W4": "w4_chain.py",
+    "W5": "w5_points.py",
+    "W6": "w6_hessian.py",
+}
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true")
     p.add_argument("--write", action="store_true")
     p.add_argument("--only", nargs="+", choices=list(SCRIPTS), default=list(SCRIPTS))

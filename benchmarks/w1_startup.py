@@ -25,11 +25,28 @@ CASES = {
     "python -c 'import numpy, rich, typer'": [PY, "-c", "import numpy, rich, typer"],
     "python -c 'import sympy'": [PY, "-c", "import sympy"],
     GC_KEY: [GRADCLI, "grad", "x**2", "--at", "x=3", "--json"],
-    "python -m gradcli grad 'x**2' --at x=3 --json": [PY, "-m", "gradcli", "grad", "x**2", "--at", "x=3", "--json"],
-    "HIPS autograd one-shot grad": [PY, "-c", "from autograd import grad; print(grad(lambda x: x**2)(3.0))"],
+    "python -m gradcli grad 'x**2' --at x=3 --json": [
+        PY,
+        "-m",
+        "gradcli",
+        "grad",
+        "x**2",
+        "--at",
+        "x=3",
+        "--json",
+    ],
+    "HIPS autograd one-shot grad": [
+        PY,
+        "-c",
+        "from autograd import grad; print(grad(lambda x: x**2)(3.0))",
+    ],
     "JAX one-shot grad": [PY, "-c", "import jax; print(jax.grad(lambda x: x**2)(3.0))"],
-    "PyTorch one-shot grad": [PY, "-c", "import torch; x = torch.tensor(3.0, dtype=torch.float64, "
-                              "requires_grad=True); (x**2).backward(); print(x.grad.item())"],
+    "PyTorch one-shot grad": [
+        PY,
+        "-c",
+        "import torch; x = torch.tensor(3.0, dtype=torch.float64, "
+        "requires_grad=True); (x**2).backward(); print(x.grad.item())",
+    ],
 }
 
 
@@ -37,7 +54,9 @@ def run_once(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     """One run, from a neutral folder: from the repository, `python -m gradcli` would import
     the source tree (uncompiled where bytecode is not written) rather than the install."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir()
+    )
     return time.perf_counter() - t0, proc
 
 
@@ -51,8 +70,14 @@ def instructions(cmd: list[str]) -> int | str:
     if valgrind is None:
         return harness.na("valgrind is not installed")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    proc = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
-                          capture_output=True, text=True, timeout=300, env=env, cwd=tempfile.gettempdir())
+    proc = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
     found = re.search(r"Collected : (\d+)", proc.stderr)
     if proc.returncode or not found:
         return harness.na(harness.process_error(proc))
@@ -62,13 +87,24 @@ def instructions(cmd: list[str]) -> int | str:
 def instruction_lines() -> str:
     counts = {name: instructions(CASES[name]) for name in COUNTED}
     base = counts[NUMPY_KEY]
-    rows = [[f"`{name}`", f"{n / 1e6:,.0f} M · {n / base:.2f}×" if isinstance(n, int) and isinstance(base, int)
-             else str(n)] for name, n in counts.items()]
-    body = harness.table(["process", "instructions (callgrind, one BLAS thread) · ratio to import numpy"], rows)
+    rows = [
+        [
+            f"`{name}`",
+            f"{n / 1e6:,.0f} M · {n / base:.2f}×"
+            if isinstance(n, int) and isinstance(base, int)
+            else str(n),
+        ]
+        for name, n in counts.items()
+    ]
+    body = harness.table(
+        ["process", "instructions (callgrind, one BLAS thread) · ratio to import numpy"], rows
+    )
     gc = counts[GC_KEY]
     ratio = gc / base if isinstance(gc, int) and isinstance(base, int) else None
-    return body + ("\n\ngradcli console script / import numpy, in instructions: "
-                   f"{harness.verdict(ratio, 1.5)}\n")
+    return body + (
+        "\n\ngradcli console script / import numpy, in instructions: "
+        f"{harness.verdict(ratio, 1.5)}\n"
+    )
 
 
 def main() -> None:
@@ -97,7 +133,11 @@ def main() -> None:
     rows = [[f"`{name}`", harness.cell(results[name], base)] for name in CASES]
     body = harness.table(["process", f"median (min) of {runs} runs · ratio to import numpy"], rows)
     gc = results[GC_KEY]
-    ratio = gc.median / base.median if isinstance(gc, harness.Timing) and isinstance(base, harness.Timing) else None
+    ratio = (
+        gc.median / base.median
+        if isinstance(gc, harness.Timing) and isinstance(base, harness.Timing)
+        else None
+    )
     body += f"\n\ngradcli console script / import numpy: {harness.verdict(ratio, 1.5)}\n"
     if GC_KEY in outputs:
         body += f"\ngradcli output: `{outputs[GC_KEY][:200]}`\n"

@@ -16,7 +16,7 @@ def xs(n):
 
 
 def grad_ref(x):
-    e = np.exp(-x**2 / 2)
+    e = np.exp(-(x**2) / 2)
     s = np.sin(x)
     q = 1 + x**2
     np.sum(s * e + np.log(q))  # the value, as the other rows compute it too
@@ -25,7 +25,7 @@ def grad_ref(x):
 
 def numpy_forward(n):
     x = xs(n)
-    return lambda: np.sum(np.sin(x) * np.exp(-x**2 / 2) + np.log(1 + x**2))
+    return lambda: np.sum(np.sin(x) * np.exp(-(x**2) / 2) + np.log(1 + x**2))
 
 
 def numpy_grad(n):
@@ -39,6 +39,7 @@ def numexpr_grad(n):
     def run():
         ne.evaluate("sum(sin(x)*exp(-x**2/2) + log(1+x**2))", local_dict={"x": x})
         return ne.evaluate("(cos(x) - x*sin(x))*exp(-x**2/2) + 2*x/(1+x**2)", local_dict={"x": x})
+
     return run
 
 
@@ -47,15 +48,18 @@ def torch_eager(n):
 
     def run():
         x = torch.from_numpy(x0).requires_grad_()
-        (torch.sin(x) * torch.exp(-x**2 / 2) + torch.log(1 + x**2)).sum().backward()
+        (torch.sin(x) * torch.exp(-(x**2) / 2) + torch.log(1 + x**2)).sum().backward()
         return x.grad
+
     return run
 
 
 def _jax_vg():
     jax = need("jax")
     jnp = jax.numpy
-    return jax, jax.value_and_grad(lambda x: jnp.sum(jnp.sin(x) * jnp.exp(-x**2 / 2) + jnp.log(1 + x**2)))
+    return jax, jax.value_and_grad(
+        lambda x: jnp.sum(jnp.sin(x) * jnp.exp(-(x**2) / 2) + jnp.log(1 + x**2))
+    )
 
 
 def jax_eager(n):
@@ -78,7 +82,10 @@ def jax_jit_first(n):
 
 def hips(n):
     ag, anp = need("autograd"), need("autograd.numpy")
-    vg, x = ag.value_and_grad(lambda x: anp.sum(anp.sin(x) * anp.exp(-x**2 / 2) + anp.log(1 + x**2))), xs(n)
+    vg, x = (
+        ag.value_and_grad(lambda x: anp.sum(anp.sin(x) * anp.exp(-(x**2) / 2) + anp.log(1 + x**2))),
+        xs(n),
+    )
     return lambda: vg(x)[1]
 
 
@@ -87,8 +94,9 @@ def gradcli_lib(n):
 
     def run():
         x = gc.tensor(x0, requires_grad=True)
-        (gc.sin(x) * gc.exp(-x**2 / 2) + gc.log(1 + x**2)).sum().backward()
+        (gc.sin(x) * gc.exp(-(x**2) / 2) + gc.log(1 + x**2)).sum().backward()
         return x.grad
+
     return run
 
 
@@ -118,15 +126,31 @@ TARGETS = {"gradcli library (tensor, backward)": 2.0, "gradcli compile(text).gra
 def main() -> None:
     ns = harness.args(__doc__)
     sizes = [10**3, 10**4, 10**5] if ns.quick else [10**3, 10**4, 10**5, 10**6, 10**7]
-    _, body = harness.grid(IMPLS, sizes, base="NumPy forward only (baseline)",
-                             want=lambda n: grad_ref(xs(n)), unchecked=["NumPy forward only (baseline)"], first_calls=["JAX jit first call (trace+compile)"],
-                             budget=3.0)
-    lines = [harness.paired_verdict(f"{row} at n = {harness.size_label(n)}", lambda row=row, n=n: IMPLS[row](n),
-                                    lambda n=n: numpy_forward(n), limit)
-             for row, limit in TARGETS.items() for n in sizes if n >= 10**6]
-    body = (f"f(x) = `{TEXT}`, float64; ratio = value+gradient time ÷ NumPy forward time. "
-            f"Every gradient is checked against the hand-written one.\n\n{body}\n\n"
-            f"Targets, from paired samples ({harness.PAIRED_NOTE}):\n\n" + "\n".join(lines))
+    _, body = harness.grid(
+        IMPLS,
+        sizes,
+        base="NumPy forward only (baseline)",
+        want=lambda n: grad_ref(xs(n)),
+        unchecked=["NumPy forward only (baseline)"],
+        first_calls=["JAX jit first call (trace+compile)"],
+        budget=3.0,
+    )
+    lines = [
+        harness.paired_verdict(
+            f"{row} at n = {harness.size_label(n)}",
+            lambda row=row, n=n: IMPLS[row](n),
+            lambda n=n: numpy_forward(n),
+            limit,
+        )
+        for row, limit in TARGETS.items()
+        for n in sizes
+        if n >= 10**6
+    ]
+    body = (
+        f"f(x) = `{TEXT}`, float64; ratio = value+gradient time ÷ NumPy forward time. "
+        f"Every gradient is checked against the hand-written one.\n\n{body}\n\n"
+        f"Targets, from paired samples ({harness.PAIRED_NOTE}):\n\n" + "\n".join(lines)
+    )
     harness.emit("W2", "W2 — elementwise value+gradient", body, ns)
 
 

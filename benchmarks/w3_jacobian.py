@@ -16,10 +16,11 @@ import numpy as np
 
 # case -> (build(module, A) -> f(x) in that module's terms, hand-written Jacobian(A, x))
 CASES = {
-    "tanh(A @ x) + x**2": (lambda m, A: lambda x: m.tanh(A @ x) + x**2,
-                           lambda A, x: (1 - np.tanh(A @ x) ** 2)[:, None] * A + np.diag(2 * x)),
-    "(x+1)**2": (lambda m, A: lambda x: (x + 1) ** 2,
-                 lambda A, x: np.diag(2 * (x + 1))),
+    "tanh(A @ x) + x**2": (
+        lambda m, A: lambda x: m.tanh(A @ x) + x**2,
+        lambda A, x: (1 - np.tanh(A @ x) ** 2)[:, None] * A + np.diag(2 * x),
+    ),
+    "(x+1)**2": (lambda m, A: lambda x: (x + 1) ** 2, lambda A, x: np.diag(2 * (x + 1))),
 }
 
 
@@ -40,6 +41,7 @@ def impls(build, ref) -> dict:
                 jf = torch.func.jacrev(f)
                 return lambda: jf(xt)
             return lambda: torch.autograd.functional.jacobian(f, xt)
+
         return factory
 
     def jax_(kind, mode):
@@ -51,6 +53,7 @@ def impls(build, ref) -> dict:
                 return lambda: jax.block_until_ready(jax.jit(lambda x: jf(x))(xj))
             jf = jax.jit(jf) if mode == "jit" else jf
             return lambda: jax.block_until_ready(jf(xj))
+
         return factory
 
     def hips(n):
@@ -78,8 +81,12 @@ def impls(build, ref) -> dict:
     }
 
 
-FIRST = ["NumPy hand-written (baseline)", "gradcli functional.jacobian", "torch.func.jacrev",
-         "JAX jit(jacrev) first call"]
+FIRST = [
+    "NumPy hand-written (baseline)",
+    "gradcli functional.jacobian",
+    "torch.func.jacrev",
+    "JAX jit(jacrev) first call",
+]
 
 
 def first_call(name: str, n: int) -> None:
@@ -102,20 +109,28 @@ def first_calls(sizes) -> str:
         for n in sizes:
             times = []
             for _ in range(5):
-                proc = subprocess.run([sys.executable, __file__, "--first", name, str(n)],
-                                      capture_output=True, text=True, timeout=300)
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--first", name, str(n)],
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
                 if proc.returncode:
                     times = harness.na(harness.process_error(proc))
                     break
                 times.append(float(proc.stdout.split()[-1]))
-            t = times if isinstance(times, str) else \
-                harness.Timing(min(times), statistics.median(times))
+            t = (
+                times
+                if isinstance(times, str)
+                else harness.Timing(min(times), statistics.median(times))
+            )
             base.setdefault(n, t)
             row.append(harness.cell(t, base[n]))
             print(f"  first call n={n} {name}: {row[-1]}", file=sys.stderr)
         rows.append(row)
-    return harness.table(["first call in a fresh process"] + [f"n = {harness.size_label(n)}"
-                                                               for n in sizes], rows)
+    return harness.table(
+        ["first call in a fresh process"] + [f"n = {harness.size_label(n)}" for n in sizes], rows
+    )
 
 
 def main() -> None:
@@ -125,21 +140,36 @@ def main() -> None:
     sizes = [100, 300] if ns.quick else [100, 300, 1000]
     parts = []
     for (case, (build, ref)), case_sizes in zip(CASES.items(), [sizes, sizes[-1:]], strict=True):
-        _, md = harness.grid(impls(build, ref), case_sizes, base="NumPy hand-written (baseline)",
-                             want=lambda n, ref=ref: ref(*data(n)), budget=1.5,
-                             first_calls=["JAX jit(jacfwd) first call", "JAX jit(jacrev) first call"])
+        _, md = harness.grid(
+            impls(build, ref),
+            case_sizes,
+            base="NumPy hand-written (baseline)",
+            want=lambda n, ref=ref: ref(*data(n)),
+            budget=1.5,
+            first_calls=["JAX jit(jacfwd) first call", "JAX jit(jacrev) first call"],
+        )
         parts.append(f"### J of `{case}`\n\n{md}")
-    parts.insert(1, "First calls of `tanh(A @ x) + x**2`, each in a new process that has "
-                    "imported only its library (JAX's includes its trace and compile):\n\n"
-                    + first_calls(sizes[1:]))
+    parts.insert(
+        1,
+        "First calls of `tanh(A @ x) + x**2`, each in a new process that has "
+        "imported only its library (JAX's includes its trace and compile):\n\n"
+        + first_calls(sizes[1:]),
+    )
     rows = impls(*CASES["tanh(A @ x) + x**2"])
-    lines = [harness.paired_verdict(f"gradcli ÷ hand-written, J of `tanh(A @ x) + x**2` at n = {n}",
-                                    lambda n=n: rows["gradcli functional.jacobian"](n),
-                                    lambda n=n: rows["NumPy hand-written (baseline)"](n), 2.0)
-             for n in sizes[1:]]
+    lines = [
+        harness.paired_verdict(
+            f"gradcli ÷ hand-written, J of `tanh(A @ x) + x**2` at n = {n}",
+            lambda n=n: rows["gradcli functional.jacobian"](n),
+            lambda n=n: rows["NumPy hand-written (baseline)"](n),
+            2.0,
+        )
+        for n in sizes[1:]
+    ]
     parts.append(f"Targets, from paired samples ({harness.PAIRED_NOTE}):\n\n" + "\n".join(lines))
-    body = ("A = standard_normal((n, n)) / sqrt(n) (seed 0), x = linspace(-1, 1, n), float64; "
-            "ratio to the hand-written NumPy Jacobian.\n\n" + "\n\n".join(parts))
+    body = (
+        "A = standard_normal((n, n)) / sqrt(n) (seed 0), x = linspace(-1, 1, n), float64; "
+        "ratio to the hand-written NumPy Jacobian.\n\n" + "\n\n".join(parts)
+    )
     harness.emit("W3", "W3 — Jacobians", body, ns)
 
 

@@ -19,7 +19,10 @@ from harness import need
 
 import numpy as np
 
-CHAINS = {"y = y*2": lambda m, y: y * 2, "y = sin(y)*1.0001 + 0.1": lambda m, y: m.sin(y) * 1.0001 + 0.1}
+CHAINS = {
+    "y = y*2": lambda m, y: y * 2,
+    "y = sin(y)*1.0001 + 0.1": lambda m, y: m.sin(y) * 1.0001 + 0.1,
+}
 OPS = {"y = y*2": 1, "y = sin(y)*1.0001 + 0.1": 3}  # recorded operations per step
 X0 = 0.5
 # PyTorch's µs/op for `y = y*2` in the issue, on a quiet machine of this kind
@@ -46,6 +49,7 @@ def numpy_forward(chain, steps):
         for _ in range(steps):
             y = step(np, y)
         return y
+
     return run
 
 
@@ -58,6 +62,7 @@ def torch_(chain, steps):
             y = step(torch, y)
         y.backward()
         return x.grad
+
     return run
 
 
@@ -68,6 +73,7 @@ def hips(chain, steps):
         for _ in range(steps):
             y = step(anp, y)
         return y
+
     g = ag.grad(f)
     return lambda: g(X0)
 
@@ -81,6 +87,7 @@ def gradcli(chain, steps):
             y = step(gc, y)
         y.backward()
         return x.grad
+
     return run
 
 
@@ -121,8 +128,15 @@ def child(name: str, chain: str, steps: int) -> None:
         traced = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     want = None if name == "NumPy forward only" else reference(chain, steps)
-    t = harness.measure(f"{name} {chain} {steps}", lambda: IMPLS[name](chain, steps), want=want,
-                        repeat=5, min_repeat=2, budget=3.0, min_sample=0.05)
+    t = harness.measure(
+        f"{name} {chain} {steps}",
+        lambda: IMPLS[name](chain, steps),
+        want=want,
+        repeat=5,
+        min_repeat=2,
+        budget=3.0,
+        min_sample=0.05,
+    )
     timing = {"median": t.median, "min": t.min} if isinstance(t, harness.Timing) else {"na": t}
     print(json.dumps({**timing, "rss_kib": rss, "traced_bytes": traced}))
 
@@ -138,8 +152,12 @@ def child_once(name: str, chain: str, steps: int) -> None:
 
 def once(name: str, chain: str, steps: int) -> float:
     """The seconds of one forward+backward of `name` in a fresh process (`child_once`)."""
-    proc = subprocess.run([sys.executable, __file__, "--once", name, chain, str(steps)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--once", name, chain, str(steps)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode:
         raise RuntimeError(harness.process_error(proc))
     return float(proc.stdout.strip().splitlines()[-1])
@@ -152,21 +170,30 @@ def normalised_lines(chain: str = "y = y*2") -> str:
     for steps, torch_us in ISSUE_TORCH_US.items():
         label = f"`{chain}`, {harness.size_label(steps)} steps"
         try:
-            p = harness.alternate(lambda steps=steps: once("gradcli", chain, steps),
-                                  lambda steps=steps: once("PyTorch", chain, steps), rounds=7)
+            p = harness.alternate(
+                lambda steps=steps: once("gradcli", chain, steps),
+                lambda steps=steps: once("PyTorch", chain, steps),
+                rounds=7,
+            )
         except Exception as e:  # a failure becomes the line's text
             lines.append(f"- {label}: {harness.reason(e)}")
             continue
         print(f"  paired {label}: {p.median:.2f}× ({p.low:.2f}–{p.high:.2f})", file=sys.stderr)
-        lines.append(f"- {label}: gradcli ÷ PyTorch {p.median:.2f}× (rounds {p.low:.2f}–"
-                     f"{p.high:.2f}×) × PyTorch's {torch_us} µs/op in the issue = "
-                     f"{harness.verdict(p.median * torch_us, 5.0, ' µs/op')}")
+        lines.append(
+            f"- {label}: gradcli ÷ PyTorch {p.median:.2f}× (rounds {p.low:.2f}–"
+            f"{p.high:.2f}×) × PyTorch's {torch_us} µs/op in the issue = "
+            f"{harness.verdict(p.median * torch_us, 5.0, ' µs/op')}"
+        )
     return "\n".join(lines)
 
 
 def cell(name: str, chain: str, steps: int) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", name, chain, str(steps)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", name, chain, str(steps)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode:
         return {"na": harness.na((proc.stderr.strip().splitlines() or ["failed"])[-1])}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -183,6 +210,7 @@ def main() -> None:
     def extra(p):
         p.add_argument("--child", nargs=3, metavar=("IMPL", "CHAIN", "STEPS"))
         p.add_argument("--once", nargs=3, metavar=("IMPL", "CHAIN", "STEPS"))
+
     ns = harness.args(__doc__, extra)
     if ns.child or ns.once:
         name, chain, steps = ns.child or ns.once
@@ -200,8 +228,10 @@ def main() -> None:
                 m = cell(name, chain, steps)
                 if "median" in m:
                     per = m["median"] / steps
-                    trow.append(f"{per * 1e6:.3g} µs (min {m['min'] / steps * 1e6:.3g}; total "
-                                f"{harness.fmt_time(m['median'])})")
+                    trow.append(
+                        f"{per * 1e6:.3g} µs (min {m['min'] / steps * 1e6:.3g}; total "
+                        f"{harness.fmt_time(m['median'])})"
+                    )
                     if name == "gradcli":
                         gradcli_us[(chain, steps)] = per * 1e6
                 else:
@@ -210,22 +240,35 @@ def main() -> None:
                 print(f"  {chain} {name} {steps}: {trow[-1]} | {mrow[-1]}", file=sys.stderr)
             times.append(trow)
             mems.append(mrow)
-        parts.append(f"### `{chain}`: µs per step, median of forward+backward ÷ steps\n\n"
-                     + harness.table(["implementation"] + [f"{s} steps" for s in labels], times)
-                     + "\n\nPeak memory of one forward+backward in a fresh process: tracemalloc peak / "
-                       "peak-RSS growth (VmHWM; — = tracemalloc does not see that library's allocations)\n\n"
-                     + harness.table(["implementation"] + [f"{s} steps" for s in labels], mems))
-    target = "\n".join(f"- gradcli, `{c}`, {harness.size_label(s)} steps ({OPS[c]} op/step): "
-                       f"{harness.verdict(v / OPS[c], 5.0, ' µs/op')}"
-                       for (c, s), v in gradcli_us.items()) or "- gradcli: not measured"
-    body = ("Leaf: a float64 scalar 0.5 requiring grad (NumPy: np.float64, no gradient). "
-            "Gradients checked against forward-mode accumulation.\n\n" + "\n\n".join(parts)
-            + "\n\nTarget ≤ 5 µs/op:\n" + target)
+        parts.append(
+            f"### `{chain}`: µs per step, median of forward+backward ÷ steps\n\n"
+            + harness.table(["implementation"] + [f"{s} steps" for s in labels], times)
+            + "\n\nPeak memory of one forward+backward in a fresh process: tracemalloc peak / "
+            "peak-RSS growth (VmHWM; — = tracemalloc does not see that library's allocations)\n\n"
+            + harness.table(["implementation"] + [f"{s} steps" for s in labels], mems)
+        )
+    target = (
+        "\n".join(
+            f"- gradcli, `{c}`, {harness.size_label(s)} steps ({OPS[c]} op/step): "
+            f"{harness.verdict(v / OPS[c], 5.0, ' µs/op')}"
+            for (c, s), v in gradcli_us.items()
+        )
+        or "- gradcli: not measured"
+    )
+    body = (
+        "Leaf: a float64 scalar 0.5 requiring grad (NumPy: np.float64, no gradient). "
+        "Gradients checked against forward-mode accumulation.\n\n"
+        + "\n\n".join(parts)
+        + "\n\nTarget ≤ 5 µs/op:\n"
+        + target
+    )
     if not ns.quick:
-        body += ("\n\nThe same target on the issue's quiet machine, from gradcli's ratio to PyTorch "
-                 "(7 rounds of two fresh processes, one timed forward+backward each, the order "
-                 "swapped every round; the median ratio times PyTorch's µs/op in the issue):\n"
-                 + normalised_lines())
+        body += (
+            "\n\nThe same target on the issue's quiet machine, from gradcli's ratio to PyTorch "
+            "(7 rounds of two fresh processes, one timed forward+backward each, the order "
+            "swapped every round; the median ratio times PyTorch's µs/op in the issue):\n"
+            + normalised_lines()
+        )
     harness.emit("W4", "W4 — per-op overhead of long chains", body, ns)
 
 

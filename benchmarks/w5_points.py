@@ -41,7 +41,10 @@ def numpy_grad(p):
 def numexpr_grad(p):
     ne, (x, y) = need("numexpr"), points(p)
     env = {"x": x, "y": y}
-    return lambda: (ne.evaluate("2*x*y + y*cos(x*y)", local_dict=env), ne.evaluate("x**2 + x*cos(x*y)", local_dict=env))
+    return lambda: (
+        ne.evaluate("2*x*y + y*cos(x*y)", local_dict=env),
+        ne.evaluate("x**2 + x*cos(x*y)", local_dict=env),
+    )
 
 
 def torch_sum(p):
@@ -51,6 +54,7 @@ def torch_sum(p):
         x, y = torch.from_numpy(x0).requires_grad_(), torch.from_numpy(y0).requires_grad_()
         (x**2 * y + torch.sin(x * y)).sum().backward()
         return x.grad, y.grad
+
     return run
 
 
@@ -91,6 +95,7 @@ def gradcli_vjp(p):
     def run():
         g = prog.vjp(x=x, y=y, v=ones).vjp
         return g["x"], g["y"]
+
     return run
 
 
@@ -101,6 +106,7 @@ def gradcli_sum_text(p):
     def run():
         g = prog.grad(x=x, y=y).gradient
         return g["x"], g["y"]
+
     return run
 
 
@@ -111,6 +117,7 @@ def gradcli_points(p):
     def run():
         g = prog.grad_points(x=x, y=y).gradient
         return g["x"], g["y"]
+
     return run
 
 
@@ -121,6 +128,7 @@ def gradcli_points_only(p):
     def run():
         g = prog.grad_points(x=x, y=y, value=False).gradient
         return g["x"], g["y"]
+
     return run
 
 
@@ -131,6 +139,7 @@ def gradcli_sum(p):
         x, y = gc.tensor(x0, requires_grad=True), gc.tensor(y0, requires_grad=True)
         (x**2 * y + gc.sin(x * y)).sum().backward()
         return x.grad, y.grad
+
     return run
 
 
@@ -154,7 +163,10 @@ IMPLS = {
 def cli_gradients(stdout: str):
     """The per-point gradients of the CLI's NDJSON output, in point order."""
     lines = sorted((json.loads(ln) for ln in stdout.splitlines()), key=lambda d: d["index"])
-    return (np.array([d["gradient"]["x"] for d in lines]), np.array([d["gradient"]["y"] for d in lines]))
+    return (
+        np.array([d["gradient"]["x"] for d in lines]),
+        np.array([d["gradient"]["y"] for d in lines]),
+    )
 
 
 def cli_rows(sizes) -> list[list[str]]:
@@ -164,17 +176,34 @@ def cli_rows(sizes) -> list[list[str]]:
         for p in sizes:
             path = Path(tmp) / f"points{p}.ndjson"
             x, y = points(p)
-            path.write_text("".join(f'{{"x": {a!r}, "y": {b!r}}}\n' for a, b in zip(x.tolist(), y.tolist(), strict=True)))
+            path.write_text(
+                "".join(
+                    f'{{"x": {a!r}, "y": {b!r}}}\n'
+                    for a, b in zip(x.tolist(), y.tolist(), strict=True)
+                )
+            )
             last = {}
 
             def run(path=path, last=last):
-                proc = subprocess.run([exe, "grad", TEXT, "--points", str(path), "--json"],
-                                      capture_output=True, text=True, timeout=180)
+                proc = subprocess.run(
+                    [exe, "grad", TEXT, "--points", str(path), "--json"],
+                    capture_output=True,
+                    text=True,
+                    timeout=180,
+                )
                 if proc.returncode:
                     raise RuntimeError(harness.process_error(proc))
                 last["stdout"] = proc.stdout
-            t = harness.measure(f"CLI P={p}", lambda: run, warmup=False, repeat=3, min_repeat=1,
-                                min_sample=0, budget=20)
+
+            t = harness.measure(
+                f"CLI P={p}",
+                lambda: run,
+                warmup=False,
+                repeat=3,
+                min_repeat=1,
+                min_sample=0,
+                budget=20,
+            )
             if isinstance(t, harness.Timing):  # check the output of the last timed run
                 try:
                     harness.check_close(cli_gradients(last["stdout"]), grad_ref(x, y))
@@ -190,23 +219,40 @@ def cli_rows(sizes) -> list[list[str]]:
 def main() -> None:
     ns = harness.args(__doc__)
     sizes = [10**3, 10**4] if ns.quick else [10**3, 10**5, 10**6]
-    _, md = harness.grid(IMPLS, sizes, base="NumPy forward only (baseline)", want=lambda p: grad_ref(*points(p)),
-                         unchecked=["NumPy forward only (baseline)"], first_calls=["JAX jit(vmap(grad)) first call"],
-                         budget=1.5)
+    _, md = harness.grid(
+        IMPLS,
+        sizes,
+        base="NumPy forward only (baseline)",
+        want=lambda p: grad_ref(*points(p)),
+        unchecked=["NumPy forward only (baseline)"],
+        first_calls=["JAX jit(vmap(grad)) first call"],
+        budget=1.5,
+    )
     gpo = IMPLS["gradcli grad_points(value=False) (gradients only)"]
-    lines = [harness.paired_verdict(f"grad_points(value=False) ÷ {base} at {harness.size_label(p)} points",
-                                    lambda p=p: gpo(p), lambda p=p, row=row: IMPLS[row](p), 1.0)
-             for base, row in (("hand-written gradient", "NumPy hand-written gradient"),
-                               ("PyTorch sum trick", "PyTorch sum trick"))
-             for p in sizes if p >= 10**5]
+    lines = [
+        harness.paired_verdict(
+            f"grad_points(value=False) ÷ {base} at {harness.size_label(p)} points",
+            lambda p=p: gpo(p),
+            lambda p=p, row=row: IMPLS[row](p),
+            1.0,
+        )
+        for base, row in (
+            ("hand-written gradient", "NumPy hand-written gradient"),
+            ("PyTorch sum trick", "PyTorch sum trick"),
+        )
+        for p in sizes
+        if p >= 10**5
+    ]
     cli = harness.table(["P", "whole process, median (min)", "points / s"], cli_rows(sizes))
-    body = (f"g = `{TEXT}`, x, y ~ uniform(-2, 2) (seed 0), float64; both partials at every "
-            "point, checked against the hand-written ones; ratio to the NumPy forward time. "
-            "gradcli's `compile(text).grad` needs a scalar output, so its per-point rows use "
-            f"`vjp` with v = ones or `sum(...)`.\n\n{md}\n\n"
-            f"`gradcli grad '{TEXT}' --points FILE --json` with an NDJSON file of P lines "
-            '`{"x": .., "y": ..}`:'
-            f"\n\n{cli}\n\nTargets, from paired samples ({harness.PAIRED_NOTE}):\n\n" + "\n".join(lines))
+    body = (
+        f"g = `{TEXT}`, x, y ~ uniform(-2, 2) (seed 0), float64; both partials at every "
+        "point, checked against the hand-written ones; ratio to the NumPy forward time. "
+        "gradcli's `compile(text).grad` needs a scalar output, so its per-point rows use "
+        f"`vjp` with v = ones or `sum(...)`.\n\n{md}\n\n"
+        f"`gradcli grad '{TEXT}' --points FILE --json` with an NDJSON file of P lines "
+        '`{"x": .., "y": ..}`:'
+        f"\n\n{cli}\n\nTargets, from paired samples ({harness.PAIRED_NOTE}):\n\n" + "\n".join(lines)
+    )
     harness.emit("W5", "W5 — per-point gradients", body, ns)
 
 

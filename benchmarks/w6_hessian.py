@@ -31,6 +31,7 @@ def torch_(how):
             h = torch.func.hessian(f)
             return lambda: h(x)
         return lambda: torch.autograd.functional.hessian(f, x)
+
     return factory
 
 
@@ -42,6 +43,7 @@ def jax_(mode):
             return lambda: jax.block_until_ready(jax.jit(lambda x: h(x))(x))
         h = jax.jit(h) if mode == "jit" else h
         return lambda: jax.block_until_ready(h(x))
+
     return factory
 
 
@@ -72,17 +74,32 @@ IMPLS = {
 def main() -> None:
     ns = harness.args(__doc__)
     sizes = [100] if ns.quick else [500]
-    res, md = harness.grid(IMPLS, sizes, base="NumPy hand-written (baseline)", want=lambda n: hess_ref(xs(n)),
-                         first_calls=["JAX jit(hessian) first call"], budget=3.0)
+    res, md = harness.grid(
+        IMPLS,
+        sizes,
+        base="NumPy hand-written (baseline)",
+        want=lambda n: hess_ref(xs(n)),
+        first_calls=["JAX jit(hessian) first call"],
+        budget=3.0,
+    )
     n = sizes[-1]
     t = res["gradcli functional.hessian"][n]
     ms = t.median * 1e3 if isinstance(t, harness.Timing) else None
-    lines = [f"- gradcli functional.hessian at n = {n}: {harness.verdict(ms, 2.0, ' ms')}",
-             harness.paired_verdict(f"gradcli ÷ torch.func.hessian at n = {n}", lambda: gradcli(n),
-                                    lambda: IMPLS["torch.func.hessian"](n), 1.0)]
-    body = ("x ~ standard normal (seed 0), float64; every Hessian checked against the "
-            f"hand-written one.\n\n{md}"
-            f"\n\nTargets (the ratio from paired samples: {harness.PAIRED_NOTE}):\n\n" + "\n".join(lines))
+    lines = [
+        f"- gradcli functional.hessian at n = {n}: {harness.verdict(ms, 2.0, ' ms')}",
+        harness.paired_verdict(
+            f"gradcli ÷ torch.func.hessian at n = {n}",
+            lambda: gradcli(n),
+            lambda: IMPLS["torch.func.hessian"](n),
+            1.0,
+        ),
+    ]
+    body = (
+        "x ~ standard normal (seed 0), float64; every Hessian checked against the "
+        f"hand-written one.\n\n{md}"
+        f"\n\nTargets (the ratio from paired samples: {harness.PAIRED_NOTE}):\n\n"
+        + "\n".join(lines)
+    )
     harness.emit("W6", "W6 — Hessian of logsumexp", body, ns)
 
 

@@ -1,12 +1,12 @@
 """gradcli: a gradient calculator for the command line, and a small autograd library.
 
-    >>> import gradcli as gc
-    >>> x = gc.ones(2, 2, requires_grad=True)
-    >>> out = (3 * (x + 2) ** 2).mean()
-    >>> out.backward()
-    >>> x.grad
-    tensor([[4.5, 4.5],
-            [4.5, 4.5]])
+>>> import gradcli as gc
+>>> x = gc.ones(2, 2, requires_grad=True)
+>>> out = (3 * (x + 2) ** 2).mean()
+>>> out.backward()
+>>> x.grad
+tensor([[4.5, 4.5],
+        [4.5, 4.5]])
 """
 
 from . import autograd  # noqa: F401

@@ -22,8 +22,10 @@ def point_failure(exc: Exception) -> GradcliError:
     if isinstance(exc, GradcliError):
         return exc
     if isinstance(exc, MemoryError):
-        return LimitError("not enough memory to compute this point",
-                          hint="lower --max-elements to refuse such points before the work")
+        return LimitError(
+            "not enough memory to compute this point",
+            hint="lower --max-elements to refuse such points before the work",
+        )
     if isinstance(exc, RecursionError):
         return LimitError("this point nests too deeply to compute")
     if os.environ.get("GRADCLI_DEBUG"):
@@ -69,21 +71,25 @@ class Columns:
 
     def result(self, i: int) -> Result:
         """The i-th point's Result, as the one-point API would give it."""
-        r = Result(self.command, self.expression,
-                   {k: np.asarray(v[i]) for k, v in self.point.items()},
-                   None if self.value is None else np.asarray(self.value[i]), self.wrt)
+        r = Result(
+            self.command,
+            self.expression,
+            {k: np.asarray(v[i]) for k, v in self.point.items()},
+            None if self.value is None else np.asarray(self.value[i]),
+            self.wrt,
+        )
         if self.gradient is not None:
             r.gradient = {k: np.asarray(g[i]) for k, g in self.gradient.items()}
         return r
 
 
-def columns(compiled, command: str, cols: dict[str, np.ndarray], wrt=None,
-            value: bool = True) -> Columns | None:
+def columns(
+    compiled, command: str, cols: dict[str, np.ndarray], wrt=None, value: bool = True
+) -> Columns | None:
     """eval or grad of an elementwise program at n scalar points given column-wise, in one
     pass (points stacked along a batch axis); None when that does not apply. A grad
     without `value` leaves `value` None (and its blocks skip what only the value needs)."""
-    if command not in ("eval", "grad") or \
-            not all(is_elementwise(s) for s in compiled.program.body):
+    if command not in ("eval", "grad") or not all(is_elementwise(s) for s in compiled.program.body):
         return None
     if command == "grad":
         wrt = compiled.resolve_wrt(wrt)
@@ -100,6 +106,7 @@ def _columns(compiled, command, cols, wrt, value) -> Columns | None:
         return None
     if command == "grad":
         from .blocked import blocked_grad
+
         blocked = blocked_grad(compiled, p, wrt, elementwise=True, value=value)
         if blocked is not None:
             return Columns(command, compiled.text, p, blocked[0], wrt, blocked[1])
@@ -109,8 +116,14 @@ def _columns(compiled, command, cols, wrt, value) -> Columns | None:
         r = compiled.vjp(p, v=np.ones(next(iter(n)), compiled.dtype), wrt=wrt)
     if r.warnings or r.value.shape != next(iter(n)):
         return None
-    return Columns(command, compiled.text, p, r.value if value or command == "eval" else None,
-                   r.wrt, r.vjp if command == "grad" else None)
+    return Columns(
+        command,
+        compiled.text,
+        p,
+        r.value if value or command == "eval" else None,
+        r.wrt,
+        r.vjp if command == "grad" else None,
+    )
 
 
 def _vectorised(compiled, command, points, wrt) -> list[Result] | None:
@@ -128,11 +141,31 @@ def _vectorised(compiled, command, points, wrt) -> list[Result] | None:
     return None if got is None else [got.result(i) for i in range(len(points))]
 
 
-def run_batch(compiled, command: str, points: list[dict], *, wrt=None, v=None, tangents=None,
-              intermediates=False, mode="auto") -> list[Result | GradcliError]:
+def run_batch(
+    compiled,
+    command: str,
+    points: list[dict],
+    *,
+    wrt=None,
+    v=None,
+    tangents=None,
+    intermediates=False,
+    mode="auto",
+) -> list[Result | GradcliError]:
     if not intermediates:
         fast = _vectorised(compiled, command, points, wrt)
         if fast is not None:
             return fast
-    return [_one(compiled, command, p, wrt=wrt, v=v, tangents=tangents,
-                 intermediates=intermediates, mode=mode) for p in points]
+    return [
+        _one(
+            compiled,
+            command,
+            p,
+            wrt=wrt,
+            v=v,
+            tangents=tangents,
+            intermediates=intermediates,
+            mode=mode,
+        )
+        for p in points
+    ]

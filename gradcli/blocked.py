@@ -33,9 +33,14 @@ PROBE = 16  # elements of the run that records the tape
 # and forth between short NumPy calls), so smaller blocks are slower.
 
 
-def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
-                 elementwise: bool = False, cotangent: np.ndarray | None = None,
-                 value: bool = True):
+def blocked_grad(
+    compiled,
+    point: dict[str, np.ndarray],
+    wrt: tuple[str, ...],
+    elementwise: bool = False,
+    cotangent: np.ndarray | None = None,
+    value: bool = True,
+):
     """Block by block: for a program ending in a full sum/mean, (value, gradients); with
     `elementwise`, for an elementwise program, (the values, each element's gradient: the
     VJP with `cotangent`, ones if not given); without `value`, (None, gradients), and the
@@ -63,7 +68,7 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
 
     def interpret(block: dict, leaf_names) -> tuple:
         """The output of the eager run on `block`, and its leaves."""
-        env = {k: Tensor._wrap(a) for k, a in block.items()}
+        env = {k: Tensor.wrap(a) for k, a in block.items()}
         leaves = {k: Tensor(block[k]).requires_grad_() for k in leaf_names}
         env.update(leaves)
         with enable_grad():
@@ -76,8 +81,10 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
     # arrays and the same scalar values: a scalar can still reach the tape as a constant,
     # through sign, detach or a comparison, which record nothing. The eager run per block
     # where there is no tape.
-    key = (tuple(sorted((k, a.tobytes() if a.size == 1 else None) for k, a in flat.items())),
-           tuple(wrt))
+    key = (
+        tuple(sorted((k, a.tobytes() if a.size == 1 else None) for k, a in flat.items())),
+        tuple(wrt),
+    )
     tapes = _tapes.setdefault(compiled, {})
     if key not in tapes:
         if len(tapes) >= 16:  # e.g. a scalar variable changing at every call
@@ -97,31 +104,39 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
             return None
         if not out.requires_grad:
             return out.data, {}
-        got = run_backward([out], [Tensor._wrap(np.broadcast_to(cot, out.shape))],
-                           retain_graph=False, create_graph=False,
-                           capture=list(leaves.values()), accumulate=False)
+        got = run_backward(
+            [out],
+            [Tensor.wrap(np.broadcast_to(cot, out.shape))],
+            retain_graph=False,
+            create_graph=False,
+            capture=list(leaves.values()),
+            accumulate=False,
+        )
         return out.data, {k: got[id(t)].data for k, t in leaves.items() if id(t) in got}
 
     def run_block(start: int):
         """(the block's sum, its share of each scalar variable's gradient), or None."""
-        block = {k: a[start:start + size] if a.size > 1 else a for k, a in flat.items()}
+        block = {k: a[start : start + size] if a.size > 1 else a for k, a in flat.items()}
         length = min(size, n - start)
-        done = gradients(block, np.asarray(scale, dtype=compiled.dtype) if cot is None
-                         else cot[start:start + length])  # (one number: see Tape.replay)
+        done = gradients(
+            block,
+            np.asarray(scale, dtype=compiled.dtype) if cot is None else cot[start : start + length],
+        )  # (one number: see Tape.replay)
         if done is None:
             return None
         data, got = done
-        total = float(data.sum()) if data is not None else \
-            sum(float(np.sum(g)) for g in got.values())  # (all finite, or not)
+        total = (
+            float(data.sum()) if data is not None else sum(float(np.sum(g)) for g in got.values())
+        )  # (all finite, or not)
         if not math.isfinite(total):
             return None  # the eager path reports what made NaN or infinity
         if values is not None:
-            values[start:start + length] = data
+            values[start : start + length] = data
         shares = {}
         for k in wrt:
             g = got.get(k)
             if k in grads:
-                grads[k][start:start + length] = 0 if g is None else g
+                grads[k][start : start + length] = 0 if g is None else g
             elif g is not None:
                 shares[k] = g
         return total, shares
@@ -131,15 +146,18 @@ def blocked_grad(compiled, point: dict[str, np.ndarray], wrt: tuple[str, ...],
     except RuntimeError as err:
         if "thread" not in str(err):
             raise
-        raise LimitError(f"cannot start the {workers} threads of GRADCLI_THREADS: {err}",
-                         hint="set GRADCLI_THREADS lower, or unset it") from None
+        raise LimitError(
+            f"cannot start the {workers} threads of GRADCLI_THREADS: {err}",
+            hint="set GRADCLI_THREADS lower, or unset it",
+        ) from None
     if any(p is None for p in parts):
         return None
     result = {k: g.reshape(shape) for k, g in grads.items()}
     for k in wrt:
         if k not in grads:
-            result[k] = np.asarray(sum((p[1].get(k, 0) for p in parts), 0.0),
-                                   dtype=compiled.dtype).reshape(flat[k].shape)
+            result[k] = np.asarray(
+                sum((p[1].get(k, 0) for p in parts), 0.0), dtype=compiled.dtype
+            ).reshape(flat[k].shape)
     if elementwise:
         return (values.reshape(shape) if values is not None else None), result
     return np.asarray(sum(p[0] for p in parts) * scale, dtype=compiled.dtype), result
@@ -159,8 +177,10 @@ def threads_wanted(text: str) -> int:
     if not text:
         return min(4, os.cpu_count() or 1)
     if not text.isdecimal() or not 1 <= int(text) <= MAX_THREADS:
-        raise UsageError(f"GRADCLI_THREADS={text[:20]!r} is not a number of threads from 1 "
-                         f"to {MAX_THREADS}", hint="unset it for one thread per core (up to 4)")
+        raise UsageError(
+            f"GRADCLI_THREADS={text[:20]!r} is not a number of threads from 1 to {MAX_THREADS}",
+            hint="unset it for one thread per core (up to 4)",
+        )
     return int(text)
 
 
@@ -170,6 +190,7 @@ def _pool():
     global _executor, _workers
     if _executor is None:
         from concurrent.futures import ThreadPoolExecutor
+
         keep_freed_memory()
         _workers = threads_wanted(os.environ.get("GRADCLI_THREADS", "").strip())
         _executor = ThreadPoolExecutor(max_workers=_workers)

@@ -33,8 +33,10 @@ def escaped(ch: str) -> str:
 def cells(text: str) -> int:
     """The terminal columns `text` takes: wide (East Asian) characters two, combining
     marks none."""
-    return sum(0 if unicodedata.combining(c) else
-               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
 
 
 def window(text: str, start: int, end: int, width: int | None = None) -> tuple[str, str]:
@@ -68,7 +70,7 @@ def shortened(text: str, room: int) -> str:
     if cells(text) <= room:
         return text
     keep = max(room - 3, 2)
-    return f"{text[:keep - keep // 3]} … {text[len(text) - keep // 3:]}"
+    return f"{text[: keep - keep // 3]} … {text[len(text) - keep // 3 :]}"
 
 
 def echoed(text: str, room: int, lines: int = 4) -> str:
@@ -84,7 +86,7 @@ def echoed(text: str, room: int, lines: int = 4) -> str:
     size = f"{len(source)} lines, " if len(source) > 1 else ""
     note = f"({size}{len(text):,} characters; all in --json)"
     if len(source) > 1:
-        return "\n".join([*(shortened(s, room) for s in source[:lines - 1]), f"… {note}"])
+        return "\n".join([*(shortened(s, room) for s in source[: lines - 1]), f"… {note}"])
     keep = room * (lines - 1)
     while True:
         shown = textwrap.wrap(shortened(text, keep), room, break_on_hyphens=False)
@@ -114,8 +116,12 @@ class Span:
         return "Span(line={}, col={}, end_line={}, end_col={})".format(*self._key())
 
     def to_json(self) -> dict:
-        return {"line": self.line, "col": self.col + 1, "end_line": self.end_line,
-                "end_col": self.end_col + 1}
+        return {
+            "line": self.line,
+            "col": self.col + 1,
+            "end_line": self.end_line,
+            "end_col": self.end_col + 1,
+        }
 
 
 class GradcliError(Exception):
@@ -123,8 +129,14 @@ class GradcliError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None, span: Span | None = None,
-                 source: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        span: Span | None = None,
+        source: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -184,14 +196,19 @@ class GradcliError(Exception):
         return "\n".join(parts)
 
     def to_json(self) -> dict:
-        return {"type": self.kind, "message": self.message, "hint": self.hint,
-                "position": self.span.to_json() if self.span else None}
+        return {
+            "type": self.kind,
+            "message": self.message,
+            "hint": self.hint,
+            "position": self.span.to_json() if self.span else None,
+        }
 
     def __str__(self) -> str:
         return self.message if self.hint is None else f"{self.message}\nhint: {self.hint}"
 
 
 # -- decided before evaluation: exit code 2 ------------------------------------------------
+
 
 class UsageError(GradcliError):
     """Malformed input outside the expression itself (a bad --at, a bad flag value)."""
@@ -220,6 +237,7 @@ class NestingError(ParseError):
 
 
 # -- found while evaluating: exit code 1 ---------------------------------------------------
+
 
 class EvalError(GradcliError):
     """An error found while evaluating."""
@@ -256,11 +274,14 @@ class OverflowDomainError(DomainError):
 
 # -- not the user's: exit code 1 -----------------------------------------------------------
 
+
 class InternalError(GradcliError):
     """Anything unexpected: a bug in gradcli, never the user's fault."""
 
     @classmethod
     def of(cls, exc: BaseException) -> InternalError:
-        return cls(f"internal error: {type(exc).__name__}: {exc}",
-                   hint="this is a bug in gradcli; please report it with the command you ran "
-                        "(GRADCLI_DEBUG=1 shows the traceback)")
+        return cls(
+            f"internal error: {type(exc).__name__}: {exc}",
+            hint="this is a bug in gradcli; please report it with the command you ran "
+            "(GRADCLI_DEBUG=1 shows the traceback)",
+        )

@@ -56,8 +56,13 @@ class Explainer:
             return rule
         t = node.inputs[0]
         where = self.own.get(t.grad_fn) if t.grad_fn is not None else None
-        text = self.names.get(id(t)) if t.grad_fn is None else \
-            snippet(self.source, where[0]) if where else None
+        text = (
+            self.names.get(id(t))
+            if t.grad_fn is None
+            else snippet(self.source, where[0])
+            if where
+            else None
+        )
         if not text or len(text) > 24:
             return rule
         rule = re.sub(r"\(x\)", f"({text})", rule)
@@ -69,26 +74,43 @@ class Explainer:
         for node, g, outs, rule in self.seen:
             where = self.places.get(node)
             span = where[0] if where else None
-            entries.append({
-                "node": node.name(), "count": 1, "rule": rule,
-                "operation": where[1] if where else None,
-                "position": span.to_json() if span else None,
-                "text": snippet(self.source, span),
-                "incoming": summary(g),
-                "outputs": [{"input": i, "to": label, "gradient": summary(gi)}
-                            for i, label, _, gi in outs],
-                "scale": None,
-                "_node": node, "_next": [key for _, _, key, _ in outs if key is not None],
-                "_g": g, "_out": [gi for *_, gi in outs]})
+            entries.append(
+                {
+                    "node": node.name(),
+                    "count": 1,
+                    "rule": rule,
+                    "operation": where[1] if where else None,
+                    "position": span.to_json() if span else None,
+                    "text": snippet(self.source, span),
+                    "incoming": summary(g),
+                    "outputs": [
+                        {"input": i, "to": label, "gradient": summary(gi)}
+                        for i, label, _, gi in outs
+                    ],
+                    "scale": None,
+                    "_node": node,
+                    "_next": [key for _, _, key, _ in outs if key is not None],
+                    "_g": g,
+                    "_out": [gi for *_, gi in outs],
+                }
+            )
         if not full:
             entries = _fold(entries)
         for e in entries:
             for k in ("_node", "_next", "_g", "_out"):
                 e.pop(k, None)
         for name, g in grads.items():
-            entries.append({"node": "AccumulateGrad", "variable": name, "count": 1,
-                            "rule": f"sum of what reached {name}: its .grad",
-                            "incoming": None, "outputs": [], "gradient": summary(g)})
+            entries.append(
+                {
+                    "node": "AccumulateGrad",
+                    "variable": name,
+                    "count": 1,
+                    "rule": f"sum of what reached {name}: its .grad",
+                    "incoming": None,
+                    "outputs": [],
+                    "gradient": summary(g),
+                }
+            )
         return [{"step": k, **e} for k, e in enumerate(entries, 1)]
 
 
@@ -123,8 +145,9 @@ def _fold(entries: list[dict]) -> list[dict]:
             continue
         first, last = run[0], run[-1]
         texts = list(dict.fromkeys(e["text"] for e in run if e["text"]))
-        folded = dict(first, count=len(run), outputs=last["outputs"],
-                      text=", ".join(texts) if texts else None)
+        folded = dict(
+            first, count=len(run), outputs=last["outputs"], text=", ".join(texts) if texts else None
+        )
         if len(last["_out"]) == 1:
             folded["scale"] = _scale(first["_g"], last["_out"][0])
         out.append(folded)

@@ -45,8 +45,9 @@ def step(dtype) -> float:
     return float(np.finfo(dtype).eps) ** (1 / 3)
 
 
-def jacobian(func, point: dict[str, np.ndarray], name: str,
-             deadline: float | None = None) -> FiniteJacobian:
+def jacobian(
+    func, point: dict[str, np.ndarray], name: str, deadline: float | None = None
+) -> FiniteJacobian:
     """Finite-difference Jacobian of `func` w.r.t. the variable `name`; raises TimeUp
     past `deadline`, checked before each evaluation, and at once when the first evaluation
     is slow (SLOW) and the others at its time would pass it."""
@@ -80,8 +81,14 @@ def jacobian(func, point: dict[str, np.ndarray], name: str,
         if np.any((gap2 > scale) & (gap2 > 0.75 * gap1)):
             kinks.append(idx)
     shape = f0.shape + x0.shape
-    value = np.moveaxis(np.array(cols).reshape((-1, *f0.shape)), 0, -1).reshape(shape) \
-        if cols else np.zeros(shape)
-    error = np.moveaxis(np.array(errs).reshape((-1, *f0.shape)), 0, -1).reshape(shape) \
-        if errs else np.zeros(shape)
+    value = (
+        np.moveaxis(np.array(cols).reshape((-1, *f0.shape)), 0, -1).reshape(shape)
+        if cols
+        else np.zeros(shape)
+    )
+    error = (
+        np.moveaxis(np.array(errs).reshape((-1, *f0.shape)), 0, -1).reshape(shape)
+        if errs
+        else np.zeros(shape)
+    )
     return FiniteJacobian(value, error, kinks)

@@ -34,8 +34,11 @@ def with_time_limit(fn, timeout: float, meanwhile=None, limit: float | None = No
         if meanwhile is not None:
             meanwhile()
         if not recv.poll(max(0.0, timeout - (time.monotonic() - start))):
-            return None, f"sympy took longer than the {timeout if limit is None else limit:g} " \
-                         "s limit (--check-timeout)"
+            return (
+                None,
+                f"sympy took longer than the {timeout if limit is None else limit:g} "
+                "s limit (--check-timeout)",
+            )
         try:
             status, payload = recv.recv()
         except EOFError:
@@ -46,4 +49,3 @@ def with_time_limit(fn, timeout: float, meanwhile=None, limit: float | None = No
             proc.kill()
         proc.join()
         recv.close()
-

@@ -38,8 +38,9 @@ def recorded(compiled, point: dict, wrt) -> tuple[Tensor, dict, Run]:
     The variables are given by name: the `wrt` ones as leaves requiring grad, the others as
     tensors given by us too, so that every input of the graph is known by name."""
     leaves = compiled.leaves(point, wrt)
-    variables = {n: leaves[n] if n in leaves else Tensor._wrap(point[n])
-                 for n in compiled.free_vars}
+    variables = {
+        n: leaves[n] if n in leaves else Tensor.wrap(point[n]) for n in compiled.free_vars
+    }
     with enable_grad():
         run = compiled.run(point, variables)
     return run.value, variables, run
@@ -80,14 +81,15 @@ def snippet(source: str, span) -> str | None:
     if not 1 <= span.line <= len(lines):
         return None
     if span.end_line == span.line:
-        return lines[span.line - 1][span.col:span.end_col]
-    parts = [lines[span.line - 1][span.col:]]
-    parts += lines[span.line:span.end_line - 1]
-    parts.append(lines[span.end_line - 1][:span.end_col] if span.end_line <= len(lines) else "")
+        return lines[span.line - 1][span.col : span.end_col]
+    parts = [lines[span.line - 1][span.col :]]
+    parts += lines[span.line : span.end_line - 1]
+    parts.append(lines[span.end_line - 1][: span.end_col] if span.end_line <= len(lines) else "")
     return " ".join(p.strip() for p in parts)
 
 
 # -- values in a few characters ---------------------------------------------------------------
+
 
 def number(x) -> str:
     x = float(x)
@@ -112,19 +114,20 @@ def summary(a, small: int = 6) -> str:
     if np.all(flat == flat[0]) or np.all(np.isnan(flat)):
         return f"all {number(flat[0])}"
     if a.size <= small:
-        return np.array2string(a, separator=", ", formatter={"float_kind": number,
-                                                              "int": number})
+        return np.array2string(a, separator=", ", formatter={"float_kind": number, "int": number})
     with np.errstate(all="ignore"):
         finite = flat[np.isfinite(flat)]
         if finite.size == 0:
             return "no finite values"
-        text = f"min {number(finite.min())}, max {number(finite.max())}, " \
-               f"mean {number(finite.mean())}"
+        text = (
+            f"min {number(finite.min())}, max {number(finite.max())}, mean {number(finite.mean())}"
+        )
     bad = flat.size - finite.size
     return text + (f", {bad} non-finite" if bad else "")
 
 
 # -- the description ------------------------------------------------------------------------
+
 
 @dataclass
 class GraphNode:
@@ -199,21 +202,28 @@ class Graph:
     def dot(self) -> str:
         """Graphviz text: inputs above, the output at the bottom, arrows as the forward
         pass runs (as torchviz draws PyTorch's graphs)."""
-        style = {"operation": 'shape=box, style="rounded,filled", fillcolor="#e5e7eb"',
-                 "variable": 'shape=box, style=filled, fillcolor="#bfdbfe"',
-                 "constant": 'shape=box, style="dashed", color="#6b7280"'}
+        style = {
+            "operation": 'shape=box, style="rounded,filled", fillcolor="#e5e7eb"',
+            "variable": 'shape=box, style=filled, fillcolor="#bfdbfe"',
+            "constant": 'shape=box, style="dashed", color="#6b7280"',
+        }
 
         def esc(s: str) -> str:
             return printable(s).replace("\\", "\\\\").replace('"', '\\"')
 
-        lines = ["digraph gradcli {", '  graph [fontname="Helvetica"];',
-                 '  node [fontname="Helvetica", fontsize=10];',
-                 '  edge [fontname="Helvetica", fontsize=9];']
+        lines = [
+            "digraph gradcli {",
+            '  graph [fontname="Helvetica"];',
+            '  node [fontname="Helvetica", fontsize=10];',
+            '  edge [fontname="Helvetica", fontsize=9];',
+        ]
         for n in self.nodes:
             attrs = style[n.kind]
             if n.id == 0:  # the output
-                attrs = attrs.replace("#e5e7eb", "#fde68a").replace("#bfdbfe", "#fde68a") + \
-                    ", penwidth=2"
+                attrs = (
+                    attrs.replace("#e5e7eb", "#fde68a").replace("#bfdbfe", "#fde68a")
+                    + ", penwidth=2"
+                )
             label = "\\n".join(esc(s) for s in self.label_lines(n))
             lines.append(f'  n{n.id} [label="{label}", {attrs}];')
         for e in self.edges:
@@ -224,12 +234,17 @@ class Graph:
 
     def mermaid(self) -> str:
         """A mermaid flowchart, inputs at the top and the output at the bottom."""
-        def esc(s: str) -> str:
-            return (printable(s).replace("&", "#amp;").replace('"', "#quot;")
-                    .replace("<", "#lt;").replace(">", "#gt;"))
 
-        shapes = {"operation": ('["', '"]'), "variable": ('(["', '"])'),
-                  "constant": ('[/"', '"/]')}
+        def esc(s: str) -> str:
+            return (
+                printable(s)
+                .replace("&", "#amp;")
+                .replace('"', "#quot;")
+                .replace("<", "#lt;")
+                .replace(">", "#gt;")
+            )
+
+        shapes = {"operation": ('["', '"]'), "variable": ('(["', '"])'), "constant": ('[/"', '"/]')}
         lines = ["flowchart TB"]
         for n in self.nodes:
             left, right = shapes[n.kind]
@@ -271,9 +286,15 @@ def describe(compiled, point: dict, wrt=None, v=None) -> Graph:
             edge_grad[(node, i)] = gi.data
 
         with no_grad():
-            captured = run_backward([out], [Tensor._wrap(cot)], retain_graph=True,
-                                    create_graph=False, capture=[variables[n] for n in wrt],
-                                    accumulate=False, watch=watch)
+            captured = run_backward(
+                [out],
+                [Tensor.wrap(cot)],
+                retain_graph=True,
+                create_graph=False,
+                capture=[variables[n] for n in wrt],
+                accumulate=False,
+                watch=watch,
+            )
 
     # ids: the output is 0; a node's new inputs get the next ids, then the walk goes on
     # depth-first from its first input (the order the tree shows them)
@@ -289,8 +310,9 @@ def describe(compiled, point: dict, wrt=None, v=None) -> Graph:
         if k in ids:
             return ids[k], False
         ids[k] = len(graph_nodes)
-        graph_nodes.append(_leaf_node(ids[k], t, variable_of, captured)
-                           if t.grad_fn is None else None)
+        graph_nodes.append(
+            _leaf_node(ids[k], t, variable_of, captured) if t.grad_fn is None else None
+        )
         return ids[k], True
 
     visit(out)
@@ -301,10 +323,19 @@ def describe(compiled, point: dict, wrt=None, v=None) -> Graph:
         data = np.asarray(node.out_data)
         where = places.get(node)
         span = where[0] if where else None
-        gn = GraphNode(nid, "operation", node.name(), data.shape, str(data.dtype), data,
-                       True, False, primitive=node.prim.name,
-                       rule=getattr(node.prim, "explain", None) or None,
-                       grad=node_grad.get(node))
+        gn = GraphNode(
+            nid,
+            "operation",
+            node.name(),
+            data.shape,
+            str(data.dtype),
+            data,
+            True,
+            False,
+            primitive=node.prim.name,
+            rule=getattr(node.prim, "explain", None) or None,
+            grad=node_grad.get(node),
+        )
         if where:
             gn.operation = where[1]
             gn.position = span.to_json() if span else None
@@ -329,7 +360,15 @@ def _leaf_node(nid: int, t: Tensor, variable_of: dict, captured: dict) -> GraphN
     name = variable_of.get(id(t))
     grad = captured.get(id(t))
     if grad is None and t.requires_grad:
-        grad = Tensor._wrap(np.zeros_like(t.data))
-    return GraphNode(nid, "variable" if name else "constant", name or "constant",
-                     tuple(t.shape), str(t.dtype), np.asarray(t.data), t.requires_grad, True,
-                     grad=None if grad is None else grad.data)
+        grad = Tensor.wrap(np.zeros_like(t.data))
+    return GraphNode(
+        nid,
+        "variable" if name else "constant",
+        name or "constant",
+        tuple(t.shape),
+        str(t.dtype),
+        np.asarray(t.data),
+        t.requires_grad,
+        True,
+        grad=None if grad is None else grad.data,
+    )

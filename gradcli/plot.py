@@ -61,8 +61,7 @@ def parse_ranges(text: str, count: int) -> list[tuple[float, float]]:
         if not sep or not lo_text.strip() or not hi_text.strip():
             raise UsageError(f"--range {part}: expected LO:HI, like -3:3 or -pi:pi")
         try:
-            lo, hi = (float(evaluate_constant(parse_value(t.strip())))
-                      for t in (lo_text, hi_text))
+            lo, hi = (float(evaluate_constant(parse_value(t.strip()))) for t in (lo_text, hi_text))
         except GradcliError as e:
             raise UsageError(f"--range {part}: the bounds must be numbers ({e})") from None
         except (TypeError, ValueError):
@@ -73,8 +72,9 @@ def parse_ranges(text: str, count: int) -> list[tuple[float, float]]:
     return ranges * count if len(ranges) == 1 else ranges
 
 
-def sample(compiled, fixed: dict, wrt: tuple, ranges: list, n: int | None = None,
-           order: int = 1) -> PlotData:
+def sample(
+    compiled, fixed: dict, wrt: tuple, ranges: list, n: int | None = None, order: int = 1
+) -> PlotData:
     """Values and derivatives of `compiled` over the grid of `wrt` (other variables as in
     `fixed`)."""
     if len(wrt) not in (1, 2):
@@ -82,13 +82,16 @@ def sample(compiled, fixed: dict, wrt: tuple, ranges: list, n: int | None = None
     if order not in (1, 2):
         raise UsageError("--order is 1 or 2")
     if len(wrt) == 2 and order != 1:
-        raise UsageError("--order 2 draws one variable's second derivative; with two "
-                         "variables the plot shows the gradient field")
+        raise UsageError(
+            "--order 2 draws one variable's second derivative; with two "
+            "variables the plot shows the gradient field"
+        )
     for name in wrt:
         if name not in compiled.free_vars:
-            raise UsageError(f"--wrt {name}: {name} is not a variable of the expression",
-                             hint="its variables are: " + (", ".join(compiled.free_vars)
-                                                           or "none"))
+            raise UsageError(
+                f"--wrt {name}: {name} is not a variable of the expression",
+                hint="its variables are: " + (", ".join(compiled.free_vars) or "none"),
+            )
     n = n or POINTS[len(wrt)]
     if n < 2:
         raise UsageError("--points must be at least 2")
@@ -96,8 +99,7 @@ def sample(compiled, fixed: dict, wrt: tuple, ranges: list, n: int | None = None
     compiled.point({**fixed, **{w: 0.0 for w in wrt}})  # every other variable is bound
     with compiled.limits.guard() as guard:
         # the grid's arrays at once: its coordinates (twice), the value, the derivatives
-        guard.result(n ** len(wrt) * (3 * len(wrt) + order),
-                     "plot's grid values")
+        guard.result(n ** len(wrt) * (3 * len(wrt) + order), "plot's grid values")
         return _sample(compiled, fixed, wrt, ranges, n, order)
 
 
@@ -107,8 +109,9 @@ def _sample(compiled, fixed, wrt, ranges, n, order) -> PlotData:
     axes = [np.linspace(lo, hi, n, dtype=compiled.dtype) for lo, hi in ranges]
     grids = np.meshgrid(*axes) if len(wrt) == 2 else axes  # [y, x] indexing
     flat = [g.reshape(-1) for g in grids]
-    elementwise = all(is_elementwise(s) for s in compiled.program.body) and \
-        all(np.ndim(v) == 0 for v in fixed.values())
+    elementwise = all(is_elementwise(s) for s in compiled.program.body) and all(
+        np.ndim(v) == 0 for v in fixed.values()
+    )
     result = None
     with clock.limit(compiled.limits.time_limit):  # (the command line's, if it set one)
         if elementwise:
@@ -119,8 +122,16 @@ def _sample(compiled, fixed, wrt, ranges, n, order) -> PlotData:
     value, derivs, warnings = result
     derivs = [np.where(np.isfinite(value), d, np.nan) for d in derivs]  # no slope of a NaN
     shape = grids[0].shape
-    return PlotData(compiled.text, tuple(wrt), axes, value.reshape(shape),
-                    [d.reshape(shape) for d in derivs], fixed, warnings, vectorised)
+    return PlotData(
+        compiled.text,
+        tuple(wrt),
+        axes,
+        value.reshape(shape),
+        [d.reshape(shape) for d in derivs],
+        fixed,
+        warnings,
+        vectorised,
+    )
 
 
 def _derivatives(out: Tensor, leaves: list[Tensor], order: int) -> list[np.ndarray]:
@@ -128,8 +139,7 @@ def _derivatives(out: Tensor, leaves: list[Tensor], order: int) -> list[np.ndarr
     if not out.requires_grad:
         zeros = [np.zeros_like(t.data) for t in leaves]
         return zeros + ([zeros[0]] if order == 2 else [])
-    firsts = autograd_grad(out.sum(), leaves, create_graph=order == 2,
-                           materialize_grads=True)
+    firsts = autograd_grad(out.sum(), leaves, create_graph=order == 2, materialize_grads=True)
     result = [g.data for g in firsts]
     if order == 2:
         g1 = firsts[0]
@@ -173,9 +183,10 @@ def _pointwise(compiled, fixed, wrt, flat, order):
             out = run.value
             if out.data.size != 1:
                 raise EvalError(
-                    f"plot needs one value per point, but the expression gives shape "
-                    f"{out.shape}", source=compiled.text,
-                    hint="reduce it with `| sum` or `| mean`, or plot one element: x[0]")
+                    f"plot needs one value per point, but the expression gives shape {out.shape}",
+                    source=compiled.text,
+                    hint="reduce it with `| sum` or `| mean`, or plot one element: x[0]",
+                )
             ds = _derivatives(out.reshape(()) if out.shape else out, leaves, order)
         value[k] = out.data.reshape(())
         for d, v in zip(derivs, ds):
@@ -187,15 +198,17 @@ def _pointwise(compiled, fixed, wrt, flat, order):
 
 # -- drawing ------------------------------------------------------------------------------------
 
+
 def labels(data: PlotData) -> list[str]:
     if len(data.wrt) == 2:
         return [f"∂f/∂{n}" for n in data.wrt]
     x = data.wrt[0]
-    return [f"f'({x})", f"f''({x})"][:len(data.derivatives)]
+    return [f"f'({x})", f"f''({x})"][: len(data.derivatives)]
 
 
-def terminal(data: PlotData, width: int = 100, height: int | None = None,
-             color: bool = True) -> str:
+def terminal(
+    data: PlotData, width: int = 100, height: int | None = None, color: bool = True
+) -> str:
     """The plot as text for the terminal (plotext): f and its derivatives stacked, or for
     two variables a heat map of f."""
     import plotext as plt
@@ -208,17 +221,15 @@ def terminal(data: PlotData, width: int = 100, height: int | None = None,
         plt.plotsize(width, height or 15 * rows)
         x = data.axes[0].tolist()
         name = data.wrt[0]
-        curves = [(f"f({name}) = {shortened(data.expression, width - 12)}", data.value,
-                   "blue")] + [
-            (label, d, c) for label, d, c in zip(labels(data), data.derivatives,
-                                                  ("red", "green"))]
+        curves = [(f"f({name}) = {shortened(data.expression, width - 12)}", data.value, "blue")] + [
+            (label, d, c) for label, d, c in zip(labels(data), data.derivatives, ("red", "green"))
+        ]
         for row, (title, ys, c) in enumerate(curves, 1):
             plt.subplot(row, 1)
             ys = np.asarray(ys, dtype=float)
             ok = np.isfinite(ys)
             if ok.any():
-                plt.plot(np.asarray(x)[ok].tolist(), ys[ok].tolist(), marker="braille",
-                         color=c)
+                plt.plot(np.asarray(x)[ok].tolist(), ys[ok].tolist(), marker="braille", color=c)
             plt.title(title)
             plt.xlim(x[0], x[-1])
         plt.xlabel(name)
@@ -256,12 +267,15 @@ def shaded(data: PlotData, width: int, height: int) -> str:
     lines = [f"f({a}, {b}) = {shortened(data.expression, width - 12)}"]
     for r, row in enumerate(idx):
         label = f"{y1:8.3g} " if r == 0 else f"{y0:8.3g} " if r == rows - 1 else " " * 9
-        lines.append(label + "│" + "".join("?" if not finite[r, c] else RAMP[k]
-                                            for c, k in enumerate(row)))
+        lines.append(
+            label + "│" + "".join("?" if not finite[r, c] else RAMP[k] for c, k in enumerate(row))
+        )
     lines.append(" " * 9 + "└" + "─" * cols)
     lines.append(" " * 10 + f"{x0:<.3g}".ljust(cols - 8) + f"{x1:>8.3g}")
-    lines.append(f"{' ' * 10}{a} across, {b} up; shades from {lo:.4g} ( ) to {hi:.4g} (@)"
-                 + ("; ? not finite" if not finite.all() else ""))
+    lines.append(
+        f"{' ' * 10}{a} across, {b} up; shades from {lo:.4g} ( ) to {hi:.4g} (@)"
+        + ("; ? not finite" if not finite.all() else "")
+    )
     return "\n".join(lines)
 
 
@@ -273,7 +287,8 @@ def save(data: PlotData, path: str) -> None:
         raise MissingPackage(
             f"writing {path} needs matplotlib, which is not installed",
             hint="pip install 'gradcli[plot]' (or pip install matplotlib); without "
-                 "--output the plot is drawn in the terminal") from None
+            "--output the plot is drawn in the terminal",
+        ) from None
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
@@ -284,7 +299,8 @@ def save(data: PlotData, path: str) -> None:
         x = data.axes[0]
         name = data.wrt[0]
         curves = [(f"f({name})", data.value, "C0")] + [
-            (label, d, c) for label, d, c in zip(labels(data), data.derivatives, ("C3", "C2"))]
+            (label, d, c) for label, d, c in zip(labels(data), data.derivatives, ("C3", "C2"))
+        ]
         for ax, (label, ys, c) in zip(axs, curves):
             ax.plot(x, ys, color=c, lw=1.8)
             ax.axhline(0, color="0.6", lw=0.8)
@@ -305,9 +321,20 @@ def save(data: PlotData, path: str) -> None:
         gx, gy = (np.ma.masked_invalid(d)[::step, ::step] for d in data.derivatives)
         spacing = min((a[-1] - a[0]) / (len(a) - 1) * step for a in data.axes)
         longest = float(np.ma.sqrt(gx * gx + gy * gy).max() or 0) or 1.0
-        ax.quiver(X[::step, ::step], Y[::step, ::step], gx, gy, color="white",
-                  edgecolor="k", linewidth=0.4, angles="xy", scale_units="xy",
-                  scale=longest / (0.9 * spacing), width=0.005, pivot="mid")
+        ax.quiver(
+            X[::step, ::step],
+            Y[::step, ::step],
+            gx,
+            gy,
+            color="white",
+            edgecolor="k",
+            linewidth=0.4,
+            angles="xy",
+            scale_units="xy",
+            scale=longest / (0.9 * spacing),
+            width=0.005,
+            pivot="mid",
+        )
         ax.set_xlabel(data.wrt[0])
         ax.set_ylabel(data.wrt[1])
         ax.set_aspect("equal", adjustable="box")
@@ -315,8 +342,7 @@ def save(data: PlotData, path: str) -> None:
     try:
         fig.savefig(path, dpi=120)
     except OSError as err:
-        raise UsageError(f"cannot write {path}: {err.strerror or err}",
-                         hint=OUTPUT_HINT) from None
+        raise UsageError(f"cannot write {path}: {err.strerror or err}", hint=OUTPUT_HINT) from None
 
 
 #: How to fix an --output that cannot be written.
@@ -331,8 +357,7 @@ def check_output(path: str) -> None:
     if os.path.isdir(path):
         raise UsageError(f"--output {path} is a folder, not a file", hint=OUTPUT_HINT)
     if not os.path.isdir(folder):
-        raise UsageError(f"--output {path}: the folder {folder} does not exist",
-                         hint=OUTPUT_HINT)
+        raise UsageError(f"--output {path}: the folder {folder} does not exist", hint=OUTPUT_HINT)
 
 
 def _literal(text: str) -> str:

@@ -11,8 +11,13 @@ import numpy as np
 from .errors import DomainError
 
 #: The Result field (and JSON key) holding each derivative command's derivative.
-DERIVATIVE = {"grad": "gradient", "vjp": "vjp", "jvp": "jvp", "jacobian": "jacobian",
-              "hessian": "hessian"}
+DERIVATIVE = {
+    "grad": "gradient",
+    "vjp": "vjp",
+    "jvp": "jvp",
+    "jacobian": "jacobian",
+    "hessian": "hessian",
+}
 
 T = TypeVar("T")
 
@@ -53,8 +58,9 @@ class Result:
         if self.jvp is not None:
             self.jvp = own(self.jvp, given)
         if self.hessian is not None:
-            self.hessian = {k: {j: own(a, given) for j, a in row.items()}
-                            for k, row in self.hessian.items()}
+            self.hessian = {
+                k: {j: own(a, given) for j, a in row.items()} for k, row in self.hessian.items()
+            }
 
 
 def own(a: T, given: list) -> T:
@@ -63,8 +69,9 @@ def own(a: T, given: list) -> T:
     an input on (the gradient of `x*y` in y is x) or give a read-only broadcast (that of
     `sum(x)`); copied then, so that changing one array never changes another."""
     if isinstance(a, np.ndarray):
-        if not a.flags.writeable or any(isinstance(g, np.ndarray) and np.may_share_memory(a, g)
-                                        for g in given):
+        if not a.flags.writeable or any(
+            isinstance(g, np.ndarray) and np.may_share_memory(a, g) for g in given
+        ):
             a = a.copy()
         given.append(a)
     return a

@@ -18,8 +18,10 @@ from .lang.interpret import CONSTRUCTORS, Interpreter, TensorBackend
 
 # -- the sympy backend -------------------------------------------------------------------------
 
+
 def _number(v):
     import sympy as sp
+
     if isinstance(v, sp.Basic):
         return v
     v = float(v)
@@ -51,12 +53,12 @@ class SympyBackend(TensorBackend):
         self.subs = subs
 
     def constant(self, value):
-        return Tensor._wrap(to_object(value))
+        return Tensor.wrap(to_object(value))
 
     def named(self, name: str):
         import sympy as sp
-        return Tensor._wrap(to_object({"pi": sp.pi, "e": sp.E, "inf": sp.oo,
-                                       "nan": sp.nan}[name]))
+
+        return Tensor.wrap(to_object({"pi": sp.pi, "e": sp.E, "inf": sp.oo, "nan": sp.nan}[name]))
 
     def call(self, name, args, kwargs):
         if name == "detach" and len(args) == 1 and isinstance(args[0], Tensor):
@@ -65,12 +67,15 @@ class SympyBackend(TensorBackend):
             out = np.empty(data.shape, dtype=object)
             for idx in np.ndindex(data.shape):
                 out[idx] = fn(data[idx])
-            return Tensor._wrap(out)
+            return Tensor.wrap(out)
         if name not in _LOGICAL:
-            args = [_numeric(a) for a in args] if name != "where" else \
-                [args[0], *map(_numeric, args[1:])]
+            args = (
+                [_numeric(a) for a in args]
+                if name != "where"
+                else [args[0], *map(_numeric, args[1:])]
+            )
         value = super().call(name, args, kwargs)
-        return Tensor._wrap(to_object(value.data)) if name in CONSTRUCTORS else value
+        return Tensor.wrap(to_object(value.data)) if name in CONSTRUCTORS else value
 
     def binary(self, op, a, b):
         if op in _ARITHMETIC:  # a mask in arithmetic counts as 1 where it holds, else 0
@@ -88,8 +93,11 @@ class SympyBackend(TensorBackend):
 
     def number(self, value) -> float:
         if isinstance(value, Tensor):
-            return float(self.concrete(value).reshape(-1)[0]) if value.data.size == 1 \
+            return (
+                float(self.concrete(value).reshape(-1)[0])
+                if value.data.size == 1
                 else super().number(value)
+            )
         return value
 
     def nonfinite(self, value, inputs):
@@ -124,22 +132,25 @@ def _numeric(value):
     if not any(map(_is_condition, value.data.flat)):
         return value
     import sympy as sp
+
     out = np.empty(value.data.shape, dtype=object)
     for idx in np.ndindex(out.shape):
         e = value.data[idx]
         out[idx] = sp.Piecewise((1, e), (0, True)) if _is_condition(e) else e
-    return Tensor._wrap(out)
+    return Tensor.wrap(out)
 
 
 def _is_condition(e) -> bool:
     """A sympy relation or logical value (a Symbol is a Boolean too, but also an Expr)."""
     import sympy as sp
+
     return isinstance(e, sp.logic.boolalg.Boolean) and not isinstance(e, sp.Expr)
 
 
 def _decide(expr, subs):
     """The value of an expression at the point (bools stay bools)."""
     import sympy as sp
+
     if isinstance(expr, (bool, np.bool_)):
         return bool(expr)
     e = expr.xreplace(subs) if isinstance(expr, sp.Basic) else expr
@@ -152,6 +163,7 @@ def _decide(expr, subs):
 
 def to_float(e) -> float:
     import sympy as sp
+
     if e is sp.zoo or e is sp.oo:
         return math.inf
     if e is -sp.oo:
@@ -167,6 +179,7 @@ def element_symbols(point: dict[str, np.ndarray]):
     """Each variable as a symbol (scalars) or an array of element symbols, and the
     substitution of the point's values."""
     import sympy as sp
+
     syms, subs = {}, {}
     for name, value in point.items():
         arr = np.empty(value.shape, dtype=object)
@@ -174,8 +187,9 @@ def element_symbols(point: dict[str, np.ndarray]):
             label = name if not value.shape else f"{name}[{','.join(map(str, idx))}]"
             s = sp.Symbol(label, real=True)
             arr[idx] = s
-            subs[s] = sp.Rational(float(value[idx])) if np.isfinite(value[idx]) \
-                else _number(value[idx])
+            subs[s] = (
+                sp.Rational(float(value[idx])) if np.isfinite(value[idx]) else _number(value[idx])
+            )
         syms[name] = arr
     return syms, subs
 
@@ -187,23 +201,42 @@ def symbolic_value(compiled, point: dict[str, np.ndarray], program=None, syms=No
         syms, subs = element_symbols(point)
     else:
         subs = {}
-    env = {n: Tensor._wrap(a) for n, a in syms.items()}
+    env = {n: Tensor.wrap(a) for n, a in syms.items()}
     with no_grad(), symbolic_mode(to_object):
-        run = Interpreter(program or compiled.program, SympyBackend(subs), compiled.limits,
-                          check_domain=False, draws=compiled.draws).run(env)
+        run = Interpreter(
+            program or compiled.program,
+            SympyBackend(subs),
+            compiled.limits,
+            check_domain=False,
+            draws=compiled.draws,
+        ).run(env)
     value = run.value
-    return np.asarray(value.data if isinstance(value, Tensor) else value, dtype=object), \
-        syms, subs
+    return np.asarray(value.data if isinstance(value, Tensor) else value, dtype=object), syms, subs
 
 
 #: sympy's functions as NumPy's, for `evaluate`. Not lambdify (it execs code generated from
 #: the user's text), nor the table's forwards (engine/ops.py): this walk is in long double,
 #: and those may be float64-only kernels (MKL's sin and cos, erf through math.erf).
-_UFUNCS = {"sin": np.sin, "cos": np.cos, "tan": np.tan, "exp": np.exp, "log": np.log,
-           "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "asin": np.arcsin,
-           "acos": np.arccos, "atan": np.arctan, "asinh": np.arcsinh, "acosh": np.arccosh,
-           "atanh": np.arctanh, "Abs": np.abs, "sign": np.sign, "floor": np.floor,
-           "ceiling": np.ceil}
+_UFUNCS = {
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "exp": np.exp,
+    "log": np.log,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
+    "tanh": np.tanh,
+    "asin": np.arcsin,
+    "acos": np.arccos,
+    "atan": np.arctan,
+    "asinh": np.arcsinh,
+    "acosh": np.arccosh,
+    "atanh": np.arctanh,
+    "Abs": np.abs,
+    "sign": np.sign,
+    "floor": np.floor,
+    "ceiling": np.ceil,
+}
 
 
 def evaluate(e, env: dict, shape: tuple) -> np.ndarray:
@@ -217,15 +250,18 @@ def evaluate(e, env: dict, shape: tuple) -> np.ndarray:
         return np.array(out)
     except KeyError:
         import sympy as sp
+
         out = np.empty(shape)
         for idx in np.ndindex(shape):
-            out[idx] = to_float(e.xreplace({s: sp.Rational(float(v[idx] if v.ndim else v))
-                                            for s, v in env.items()}))
+            out[idx] = to_float(
+                e.xreplace({s: sp.Rational(float(v[idx] if v.ndim else v)) for s, v in env.items()})
+            )
         return out
 
 
 def _walk(e, at: dict):
     import sympy as sp
+
     if e in at:
         return at[e]
     if e.is_Rational:
@@ -245,4 +281,3 @@ def _walk(e, at: dict):
     if len(args) != 1:
         raise KeyError(e)
     return _UFUNCS[type(e).__name__](args[0])
-

@@ -15,11 +15,15 @@ def numeric(value, dtype, what: str) -> np.ndarray:
     try:
         arr = np.asarray(value)
     except ValueError:  # NumPy's "inhomogeneous shape"
-        raise UsageError(f"{what} is not an array: the nested lists are ragged (rows of "
-                         "different lengths)", hint="give every row the same length") from None
+        raise UsageError(
+            f"{what} is not an array: the nested lists are ragged (rows of different lengths)",
+            hint="give every row the same length",
+        ) from None
     if arr.dtype.kind not in "biuf":
-        raise UsageError(f"{what} is not numeric ({arr.dtype})",
-                         hint="give a number, nested lists of numbers or a NumPy array")
+        raise UsageError(
+            f"{what} is not numeric ({arr.dtype})",
+            hint="give a number, nested lists of numbers or a NumPy array",
+        )
     with np.errstate(over="ignore"):
         return arr.astype(dtype, copy=False)
 
@@ -31,7 +35,8 @@ def cotangent(v, out: Tensor) -> np.ndarray:
     if cot.shape != out.shape:
         if cot.size == out.data.size and cot.ndim <= 1 and out.ndim <= 1:
             return cot.reshape(out.shape)
-        raise ShapeError(f"v has shape {cot.shape} but the output has shape {out.shape}",
-                         hint="give v the output's shape")
+        raise ShapeError(
+            f"v has shape {cot.shape} but the output has shape {out.shape}",
+            hint="give v the output's shape",
+        )
     return cot
-

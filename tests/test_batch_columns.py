@@ -32,20 +32,23 @@ def test_column_lines_are_the_one_point_lines(command, text):
         assert text != "x**2*y + sin(x*y)"
         return
     numbers = np.arange(len(x)) * 2 + 3  # (the lines of the points: blank lines between)
-    want = [line(record(i + 10, int(numbers[i]),
-                        result_doc(getattr(prog, command)(x=x[i], y=y[i]), command)))
-            for i in range(len(x))]
+    want = [
+        line(
+            record(
+                i + 10, int(numbers[i]), result_doc(getattr(prog, command)(x=x[i], y=y[i]), command)
+            )
+        )
+        for i in range(len(x))
+    ]
     assert column_lines(cols, command, 10, numbers) == "".join(w + "\n" for w in want)
 
 
 def test_the_cli_writes_the_same_lines_either_way():
     points = [{"x": float(v), "y": 2} for v in np.linspace(-3, 3, 40)]
-    fast = runner.invoke(app, ["grad", "x**2*y + sin(x*y)", "--points", "-"],
-                         input=ndjson(points))
+    fast = runner.invoke(app, ["grad", "x**2*y + sin(x*y)", "--points", "-"], input=ndjson(points))
     mixed = points[:]
     mixed[5] = {"x": [1.0, 2.0], "y": 2}  # an array point: the general path for all lines
-    slow = runner.invoke(app, ["grad", "x**2*y + sin(x*y)", "--points", "-"],
-                         input=ndjson(mixed))
+    slow = runner.invoke(app, ["grad", "x**2*y + sin(x*y)", "--points", "-"], input=ndjson(mixed))
     assert fast.exit_code == 0 and slow.exit_code == 1  # (the array point gives no scalar)
     f, s = fast.stdout.splitlines(), slow.stdout.splitlines()
     assert f[:5] == s[:5] and f[6:] == s[6:]
@@ -53,15 +56,23 @@ def test_the_cli_writes_the_same_lines_either_way():
 
 
 def test_shared_bindings_and_bad_lines():
-    r = runner.invoke(app, ["grad", "x*w", "--points", "-", "--at", "w=3"],
-                      input='{"x": 1}\n{"x": 2}\n')
-    assert [json.loads(line)["gradient"] for line in r.stdout.splitlines()] == \
-        [{"x": 3.0, "w": 1.0}, {"x": 3.0, "w": 2.0}]
-    r = runner.invoke(app, ["eval", "x + 1", "--points", "-"],
-                      input='{"x": 1}\n{"x": true}\n{"x": 3}\n')
+    r = runner.invoke(
+        app, ["grad", "x*w", "--points", "-", "--at", "w=3"], input='{"x": 1}\n{"x": 2}\n'
+    )
+    assert [json.loads(line)["gradient"] for line in r.stdout.splitlines()] == [
+        {"x": 3.0, "w": 1.0},
+        {"x": 3.0, "w": 2.0},
+    ]
+    r = runner.invoke(
+        app, ["eval", "x + 1", "--points", "-"], input='{"x": 1}\n{"x": true}\n{"x": 3}\n'
+    )
     lines = [json.loads(line) for line in r.stdout.splitlines()]
-    assert r.exit_code == 1 and lines[0]["value"] == 2 and "error" in lines[1] \
+    assert (
+        r.exit_code == 1
+        and lines[0]["value"] == 2
+        and "error" in lines[1]
         and lines[2]["value"] == 4
+    )
     # a bad line is named as a line of --points (not as --at-json), and placed by the index
     assert lines[1]["error"]["message"].startswith("this line of --points: the value of x")
     assert lines[1]["index"] == 1
@@ -77,8 +88,9 @@ def test_grad_points_is_the_per_point_gradient():
 
 
 def test_a_name_bound_twice_in_a_line_is_an_error_on_that_line():
-    r = runner.invoke(app, ["eval", "x + 1", "--points", "-"],
-                      input='{"x": 1}\n{"x": 2, "x": 5}\n{"x": 3}\n')
+    r = runner.invoke(
+        app, ["eval", "x + 1", "--points", "-"], input='{"x": 1}\n{"x": 2, "x": 5}\n{"x": 3}\n'
+    )
     lines = [json.loads(text) for text in r.stdout.splitlines()]
     assert r.exit_code == 1 and "twice" in lines[1]["error"]["message"]
     assert [lines[0]["value"], lines[2]["value"]] == [2, 4]
@@ -86,31 +98,39 @@ def test_a_name_bound_twice_in_a_line_is_an_error_on_that_line():
 
 @pytest.mark.parametrize("bad", ['"2.5"', "true", "null", "[1, 2]"])
 def test_values_that_are_not_plain_numbers_take_the_general_path(bad):
-    r = runner.invoke(app, ["eval", "x + 1", "--points", "-"],
-                      input=f'{{"x": 1}}\n{{"x": {bad}}}\n{{"x": 3}}\n')
+    r = runner.invoke(
+        app, ["eval", "x + 1", "--points", "-"], input=f'{{"x": 1}}\n{{"x": {bad}}}\n{{"x": 3}}\n'
+    )
     lines = [json.loads(text) for text in r.stdout.splitlines()]
     assert lines[0]["value"] == 2 and lines[2]["value"] == 4
     assert "error" in lines[1] or lines[1]["value"] == [2, 3]  # an array point is fine
 
 
 def test_nan_strings_are_numbers_in_the_general_path():
-    r = runner.invoke(app, ["eval", "x + 1", "--points", "-"],
-                      input='{"x": 1}\n{"x": "NaN"}\n')
+    r = runner.invoke(app, ["eval", "x + 1", "--points", "-"], input='{"x": 1}\n{"x": "NaN"}\n')
     lines = [json.loads(text) for text in r.stdout.splitlines()]
     assert lines[0]["value"] == 2 and lines[1]["value"] == "NaN"
 
 
-@pytest.mark.parametrize("text, fast", [
-    ('{"x": 1, "y": 2}\n{"y": 3, "x": 4}\n', True),  # any order of the names
-    ('{"x": 1}\r\n{"x": 2}\r\n', True),
-    ('{"x": 1, "y": 2}\n{"x": 1, "x": 2}\n{"y": 1, "y": 2}\n', False),  # names twice
-    ('{"x": 1, "y": 2}\n{"x": 1, "z": 2}\n', False),
-    ('{"x": 1}\n{"x": true}\n', False), ('{"x": 1}\n{"x": "2.5"}\n', False),
-    ('{"x": 1}\n\n{"x": 2}\n', False),  # blank lines: the general path skips them
-    ('{"x": 1}\n{"x": 2}\n\n', True),  # (but a last one)
-    ('{"x": 1, "\uff58": 2}\n', False),  # names as Python reads them
-    ('{"x":\n1}\n', False), ("", False), ('[1, 2]\n', False)])
+@pytest.mark.parametrize(
+    "text, fast",
+    [
+        ('{"x": 1, "y": 2}\n{"y": 3, "x": 4}\n', True),  # any order of the names
+        ('{"x": 1}\r\n{"x": 2}\r\n', True),
+        ('{"x": 1, "y": 2}\n{"x": 1, "x": 2}\n{"y": 1, "y": 2}\n', False),  # names twice
+        ('{"x": 1, "y": 2}\n{"x": 1, "z": 2}\n', False),
+        ('{"x": 1}\n{"x": true}\n', False),
+        ('{"x": 1}\n{"x": "2.5"}\n', False),
+        ('{"x": 1}\n\n{"x": 2}\n', False),  # blank lines: the general path skips them
+        ('{"x": 1}\n{"x": 2}\n\n', True),  # (but a last one)
+        ('{"x": 1, "\uff58": 2}\n', False),  # names as Python reads them
+        ('{"x":\n1}\n', False),
+        ("", False),
+        ("[1, 2]\n", False),
+    ],
+)
 def test_only_plain_number_lines_take_the_column_path(text, fast):
     from gradcli.cli.run import _number_rows
+
     lines = text.encode().split(b"\n")[:-1] or [b""]  # as _chunks gives them
     assert (_number_rows(lines) is not None) == fast

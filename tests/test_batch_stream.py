@@ -39,8 +39,13 @@ def capped(tmp_path, *args, input=None, setup="", timeout=120):
     """gradcli ARGS in a child under the memory cap: (the process, its peak RSS in bytes)."""
     rss = tmp_path / "rss"
     code = CHILD.format(cap=CAP, rss=str(rss), setup=setup)
-    proc = subprocess.run([sys.executable, "-c", code, *args], input=input,
-                          capture_output=True, timeout=timeout, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        input=input,
+        capture_output=True,
+        timeout=timeout,
+        cwd=tmp_path,
+    )
     return proc, int(rss.read_text()) * 1024
 
 
@@ -55,6 +60,7 @@ def batch(*args, input):
 
 # -- one bad point loses nothing else ------------------------------------------------------
 
+
 @pytest.mark.parametrize("bad", ['"NaN"', '"Infinity"'])
 def test_a_bad_value_is_an_error_at_its_line_and_the_others_are_computed(bad):
     r, got = batch("eval", "sum(arange(0,x))", input=f'{{"x":3}}\n{{"x":{bad}}}\n{{"x":4}}\n')
@@ -66,8 +72,16 @@ def test_a_bad_value_is_an_error_at_its_line_and_the_others_are_computed(bad):
 
 def test_a_point_that_runs_out_of_memory_is_an_error_at_its_line(tmp_path):
     text = '{"x": 1}\n' + json.dumps({"x": list(range(60_000))}) + '\n{"x": [1, 2]}\n'
-    proc, _ = capped(tmp_path, "eval", "sum(outer(x,x))", "--points", "-",
-                     "--max-elements", str(10**10), input=text.encode())
+    proc, _ = capped(
+        tmp_path,
+        "eval",
+        "sum(outer(x,x))",
+        "--points",
+        "-",
+        "--max-elements",
+        str(10**10),
+        input=text.encode(),
+    )
     got = records(proc.stdout)
     assert proc.returncode == 1, proc.stderr
     assert [d["line"] for d in got] == [1, 2, 3]
@@ -85,6 +99,7 @@ def test_a_bug_at_one_point_is_an_internal_error_record_and_the_batch_goes_on(mo
         if float(np.asarray((point or kw)["x"])) == 2:
             raise ZeroDivisionError("a bug")
         return real(self, point, **kw)
+
     monkeypatch.setattr(cls, "eval", flaky)
     got = prog.batch("eval", [{"x": 1.0}, {"x": 2.0}, {"x": 3.0}])
     assert got[0].value == 2 and got[2].value == 4
@@ -99,6 +114,7 @@ def test_a_failing_column_pass_falls_back_to_one_point_at_a_time(monkeypatch):
 
     def broken(*args):
         raise MemoryError
+
     monkeypatch.setattr(batch_module, "_columns", broken)
     r, got = batch("grad", "x*y", input='{"x": 1, "y": 2}\n{"x": 3, "y": 4}\n')
     assert r.exit_code == 0
@@ -107,8 +123,10 @@ def test_a_failing_column_pass_falls_back_to_one_point_at_a_time(monkeypatch):
 
 # -- lines: split on \n only; index and line ----------------------------------------------
 
-@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c", "\x1d",
-                                 "\x1e"])
+
+@pytest.mark.parametrize(
+    "sep", ["\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]
+)
 def test_only_newline_splits_lines(sep):
     text = f'{{"x": 1}}\n{{"x": 2, "s{sep}": 1}}\n{{"x": 3}}\r\n{{"x": 4}}\n'
     r, got = batch("eval", "x * 10", input=text)
@@ -136,15 +154,18 @@ def test_an_error_in_a_line_is_placed_in_the_file_and_one_in_the_expression_in_i
     assert [d["line"] for d in got] == [1, 3, 4]
     assert got[1]["error"]["position"] == {"line": 3, "col": 7, "end_line": 3, "end_col": 8}
     assert got[2]["error"]["position"]["line"] == 1  # the expression's first line
-    assert "--points line 3 (index 1): error: this line of --points is not valid JSON: " \
+    assert (
+        "--points line 3 (index 1): error: this line of --points is not valid JSON: "
         "Expecting value (line 3, column 7)" in r.stderr
+    )
     assert "--points line 4 (index 2): error: matmul" in r.stderr
     assert "(column 1 of the expression)" in r.stderr
 
 
 def test_a_line_that_is_not_utf8_is_an_error_at_its_line():
-    r = runner.invoke(app, ["eval", "x + 1", "--points", "-"],
-                      input=b'{"x": 1}\n{"x": 2\xff}\n{"x": 3}\n')
+    r = runner.invoke(
+        app, ["eval", "x + 1", "--points", "-"], input=b'{"x": 1}\n{"x": 2\xff}\n{"x": 3}\n'
+    )
     got = records(r.stdout)
     assert [d.get("value") for d in got] == [2.0, None, 4.0]
     assert "UTF-8" in got[1]["error"]["message"] and got[1]["line"] == 2
@@ -171,6 +192,7 @@ def test_confusable_names_are_refused_everywhere_with_one_message(tmp_path):
 
 # -- files that never end or never answer --------------------------------------------------
 
+
 @pytest.fixture
 def fifo(tmp_path):
     path = tmp_path / "fifo.json"
@@ -187,11 +209,18 @@ def test_a_fifo_is_refused_unread(fifo):
         load_file(str(fifo))
 
 
-@pytest.mark.parametrize("args", [
-    ["eval", "x", "--at", "x=@zero.json"], ["eval", "x", "--at-json", "/dev/zero"],
-    ["eval", "x", "--points", "/dev/zero"], ["eval", "-f", "/dev/zero", "--at", "x=1"],
-    ["vjp", "x*2", "--at", "x=1", "--v", "@zero.json"], ["eval", "x", "--at", "x=@fifo.json"],
-    ["eval", "x", "--points", "."]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["eval", "x", "--at", "x=@zero.json"],
+        ["eval", "x", "--at-json", "/dev/zero"],
+        ["eval", "x", "--points", "/dev/zero"],
+        ["eval", "-f", "/dev/zero", "--at", "x=1"],
+        ["vjp", "x*2", "--at", "x=1", "--v", "@zero.json"],
+        ["eval", "x", "--at", "x=@fifo.json"],
+        ["eval", "x", "--points", "."],
+    ],
+)
 def test_devices_fifos_and_directories_are_refused(tmp_path, args):
     os.symlink("/dev/zero", tmp_path / "zero.json")
     os.mkfifo(tmp_path / "fifo.json")
@@ -201,14 +230,19 @@ def test_devices_fifos_and_directories_are_refused(tmp_path, args):
     assert peak < 2**30
 
 
-@pytest.mark.parametrize("args", [["eval", "x", "--at-json", "-"],
-                                  ["eval", "-f", "-", "--at", "x=1"]])
+@pytest.mark.parametrize(
+    "args", [["eval", "x", "--at-json", "-"], ["eval", "-f", "-", "--at", "x=1"]]
+)
 def test_standard_input_is_read_up_to_the_cap(tmp_path, args):
     with open("/dev/zero", "rb") as zero:
         rss = tmp_path / "rss"
         code = CHILD.format(cap=CAP, rss=str(rss), setup="")
-        proc = subprocess.run([sys.executable, "-c", code, *args, "--json"], stdin=zero,
-                              capture_output=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args, "--json"],
+            stdin=zero,
+            capture_output=True,
+            timeout=60,
+        )
     assert proc.returncode == 2
     assert "larger than 64 MiB" in json.loads(proc.stdout)["error"]["message"]
     assert int(rss.read_text()) * 1024 < 2**30
@@ -250,8 +284,11 @@ def test_a_line_that_never_ends_is_an_error_in_bounded_memory(tmp_path):
 def test_points_stream_from_a_fifo(tmp_path):
     fifo = tmp_path / "points"
     os.mkfifo(fifo)
-    proc = subprocess.Popen([sys.executable, "-m", "gradcli", "eval", "x + 1", "--points",
-                             str(fifo)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradcli", "eval", "x + 1", "--points", str(fifo)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     with open(fifo, "w") as f:
         f.write('{"x": 1}\n{"x": 2}\n')
     out, err = proc.communicate(timeout=60)
@@ -259,6 +296,7 @@ def test_points_stream_from_a_fifo(tmp_path):
 
 
 # -- streaming, chunk by chunk -------------------------------------------------------------
+
 
 def test_chunks_are_written_in_order_with_their_indices_and_lines(monkeypatch):
     monkeypatch.setattr(cli_run, "CHUNK", 7)

@@ -40,29 +40,72 @@ LATE = {"skipped": "sympy took longer than the 5 s limit (--check-timeout)"}
 
 # -- every branch of the one function ----------------------------------------------------------
 
-@pytest.mark.parametrize("kw, status, code, reason", [
-    (dict(skipped="81 scalar inputs"), "skipped", 0, "81 scalar inputs"),
-    (dict(nonfinite={"reason": "log gives nan"}), "not-checked", 0, "log gives nan"),
-    (dict(nonfinite={"reason": "log gives nan"}, strict=True), "not-checked", 1,
-     "log gives nan"),
-    (dict(nonfinite={"reason": "exp overflowed", "overflow": True}), "not-checked", 0,
-     "exp overflowed"),
-    (dict(methods={"sympy": LATE, "finite differences": {"skipped": "fd late"}}), "skipped",
-     0, LATE["skipped"] + "; fd late"),
-    (dict(methods={"sympy": LATE, "finite differences": AGREE}), "agree", 0,
-     "autograd and finite differences (sympy skipped)"),
-    (dict(methods={"sympy": AGREE, "finite differences": AGREE}), "agree", 0,
-     "autograd, sympy and finite differences"),
-    (dict(methods={"sympy": AGREE, "finite differences": None}), "agree", 0,
-     "autograd and sympy"),
-    (dict(methods={"sympy": AGREE, "finite differences": DIFFER}), "disagree", 3,
-     "finite differences differs from autograd"),
-    (dict(methods={"sympy": DIFFER, "finite differences": DIFFER}), "disagree", 3,
-     "sympy and finite differences differ from autograd"),
-    (dict(methods={"sympy": DIFFER, "finite differences": DIFFER}, kinks=[("x", ())],
-          used=[{"convention": "relu'(0) = 0"}]), "kink", 3,
-     "the one-sided slopes differ; autograd uses relu'(0) = 0"),
-])
+
+@pytest.mark.parametrize(
+    "kw, status, code, reason",
+    [
+        (dict(skipped="81 scalar inputs"), "skipped", 0, "81 scalar inputs"),
+        (dict(nonfinite={"reason": "log gives nan"}), "not-checked", 0, "log gives nan"),
+        (
+            dict(nonfinite={"reason": "log gives nan"}, strict=True),
+            "not-checked",
+            1,
+            "log gives nan",
+        ),
+        (
+            dict(nonfinite={"reason": "exp overflowed", "overflow": True}),
+            "not-checked",
+            0,
+            "exp overflowed",
+        ),
+        (
+            dict(methods={"sympy": LATE, "finite differences": {"skipped": "fd late"}}),
+            "skipped",
+            0,
+            LATE["skipped"] + "; fd late",
+        ),
+        (
+            dict(methods={"sympy": LATE, "finite differences": AGREE}),
+            "agree",
+            0,
+            "autograd and finite differences (sympy skipped)",
+        ),
+        (
+            dict(methods={"sympy": AGREE, "finite differences": AGREE}),
+            "agree",
+            0,
+            "autograd, sympy and finite differences",
+        ),
+        (
+            dict(methods={"sympy": AGREE, "finite differences": None}),
+            "agree",
+            0,
+            "autograd and sympy",
+        ),
+        (
+            dict(methods={"sympy": AGREE, "finite differences": DIFFER}),
+            "disagree",
+            3,
+            "finite differences differs from autograd",
+        ),
+        (
+            dict(methods={"sympy": DIFFER, "finite differences": DIFFER}),
+            "disagree",
+            3,
+            "sympy and finite differences differ from autograd",
+        ),
+        (
+            dict(
+                methods={"sympy": DIFFER, "finite differences": DIFFER},
+                kinks=[("x", ())],
+                used=[{"convention": "relu'(0) = 0"}],
+            ),
+            "kink",
+            3,
+            "the one-sided slopes differ; autograd uses relu'(0) = 0",
+        ),
+    ],
+)
 def test_every_branch_of_the_verdict(kw, status, code, reason):
     v = verdict(**kw)
     assert (v.status, v.exit_code, v.reason) == (status, code, reason)
@@ -72,16 +115,16 @@ def test_every_branch_of_the_verdict(kw, status, code, reason):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)), min_size=1,
-                max_size=5))
+@given(st.lists(st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)), min_size=1, max_size=5))
 def test_a_row_agrees_exactly_when_its_figure_is_at_most_1(pairs):
     a = {"x": np.array([p[0] for p in pairs])}
     b = {"x": np.array([p[1] for p in pairs])}
     tol = Tolerance(1e-6, 1e-5)
     c = compare(tol, a, b)
     assert c["agree"] == (c["max_ratio"] <= 1)
-    assert c["agree"] == bool(np.all(np.abs(a["x"] - b["x"]) <=
-                                     tol.atol + tol.rtol * np.abs(b["x"])))
+    assert c["agree"] == bool(
+        np.all(np.abs(a["x"] - b["x"]) <= tol.atol + tol.rtol * np.abs(b["x"]))
+    )
 
 
 def test_a_reference_near_zero_is_judged_by_the_combined_test():
@@ -100,11 +143,13 @@ def test_a_reference_near_zero_is_judged_by_the_combined_test():
 
 # -- not finite: not checked, exit 0 (--strict: 1) ---------------------------------------------
 
+
 def test_a_nan_value_is_not_checked():
     r = run("grad", "log(x)", "--at", "x=-1")
     assert r.exit_code == 0, r.output
-    assert "! not checked: log gives nan (1 of 1 values not finite), at line 1, column 1" \
-        in r.stdout
+    assert (
+        "! not checked: log gives nan (1 of 1 values not finite), at line 1, column 1" in r.stdout
+    )
     assert "disagree" not in r.stdout
     c = run_json("grad", "log(x)", "--at", "x=-1", "--check")["check"]
     assert (c["status"], c["agree"], c["exit_code"]) == ("not-checked", None, 0)
@@ -113,8 +158,7 @@ def test_a_nan_value_is_not_checked():
 
 def test_a_derivative_that_is_not_finite_is_not_checked_and_strict_exits_1():
     r = run("grad", "sqrt(x)", "--at", "x=0")
-    assert r.exit_code == 0 and "! not checked: the backward of sqrt produced infinity" \
-        in r.stdout
+    assert r.exit_code == 0 and "! not checked: the backward of sqrt produced infinity" in r.stdout
     assert "  sqrt(x)\n  ^^^^^^^" in r.stdout  # the caret under the operation
     assert run("grad", "sqrt(x)", "--at", "x=0", "--strict").exit_code == 1
     c = run_json("grad", "sqrt(x)", "--at", "x=0", "--check", "--strict", code=1)["check"]
@@ -145,14 +189,18 @@ def test_an_overflow_inside_names_the_first_operation():
 
 
 def test_a_batch_exit_code_takes_the_worst_line():
-    r = runner.invoke(app, ["grad", "sqrt(x)", "--points", "-", "--check", "--strict"],
-                      input='{"x": 1}\n{"x": 0}\n')
+    r = runner.invoke(
+        app,
+        ["grad", "sqrt(x)", "--points", "-", "--check", "--strict"],
+        input='{"x": 1}\n{"x": 0}\n',
+    )
     assert r.exit_code == 1
     statuses = [json.loads(line)["check"]["status"] for line in r.stdout.splitlines()]
     assert statuses == ["agree", "not-checked"]
 
 
 # -- timeouts -----------------------------------------------------------------------------------
+
 
 def test_neither_method_in_time_is_skipped():
     f = gc.compile("x**3 | sum")
@@ -175,11 +223,11 @@ def test_finite_differences_stop_at_the_deadline():
         finite.jacobian(slow, {"x": np.ones(8)}, "x", deadline=time.monotonic() + 1.0)
     assert len(calls) == 1  # 32 more evaluations could not finish: none is started
     with pytest.raises(finite.TimeUp):
-        finite.jacobian(lambda p: p["x"], {"x": np.ones(3)}, "x",
-                        deadline=time.monotonic() - 1)
+        finite.jacobian(lambda p: p["x"], {"x": np.ones(3)}, "x", deadline=time.monotonic() - 1)
 
 
 # -- random constants: one draw per run, from the seed, for every method --------------------------
+
 
 def test_random_constants_follow_the_seed():
     a = run_json("eval", "randn(2)", "--seed", "1")["value"]
@@ -234,17 +282,26 @@ def test_the_default_check_at_its_cap_differentiates_one_generic_element():
     f = gc.compile(EXPR)
     x = np.linspace(-1, 1, 64)
     c = f.check(f.grad(x=x)).check
-    want = (np.cos(x) * np.exp(-x**2 / 2) - x * np.sin(x) * np.exp(-x**2 / 2) +
-            2 * x / (1 + x**2) + np.cosh(x) / np.cosh(x)**2 + np.tanh(x) * np.sinh(x) + 1)
+    want = (
+        np.cos(x) * np.exp(-(x**2) / 2)
+        - x * np.sin(x) * np.exp(-(x**2) / 2)
+        + 2 * x / (1 + x**2)
+        + np.cosh(x) / np.cosh(x) ** 2
+        + np.tanh(x) * np.sinh(x)
+        + 1
+    )
     np.testing.assert_allclose(c["symbolic"]["values"]["x"], want, rtol=1e-13)
     assert c["symbolic"]["formulas"]["x"]["kind"] == "generic"
 
 
-@pytest.mark.parametrize("text, point", [
-    ("3*(x+2)**2 | mean", {"x": np.ones((2, 2))}),
-    ("x*y + a*x**2 | sum", {"x": np.arange(4.0), "y": np.ones(4), "a": np.array(2.0)}),
-    ("relu(x) + abs(x)*x + erf(x) | sum", {"x": np.array([-1.0, 0.5, 2.0])}),  # sympy's own
-])
+@pytest.mark.parametrize(
+    "text, point",
+    [
+        ("3*(x+2)**2 | mean", {"x": np.ones((2, 2))}),
+        ("x*y + a*x**2 | sum", {"x": np.arange(4.0), "y": np.ones(4), "a": np.array(2.0)}),
+        ("relu(x) + abs(x)*x + erf(x) | sum", {"x": np.array([-1.0, 0.5, 2.0])}),  # sympy's own
+    ],
+)
 def test_generic_element_values(text, point):
     f = gc.compile(text)
     r = f.grad(point, wrt="x")

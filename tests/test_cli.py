@@ -39,6 +39,7 @@ def run_json(*args, code=0, input=None):
 
 # -- the seed examples (SEED-EXAMPLES.md) ------------------------------------------------------
 
+
 def test_s1_s3_mean():
     doc = run_json("grad", "3*(x+2)**2 | mean", "--at", "x=ones(2,2)")
     assert doc["value"] == 27.0
@@ -82,8 +83,15 @@ def test_s20_jacobian():
 
 
 def test_s5_s7_doubling():
-    doc = run_json("vjp", "-f", "samples/doubling.grad", "--at",
-                   "x=[-0.9618, -3.3220, -0.6637]", "--v", "[0.1, 1.0, 0.0001]")
+    doc = run_json(
+        "vjp",
+        "-f",
+        "samples/doubling.grad",
+        "--at",
+        "x=[-0.9618, -3.3220, -0.6637]",
+        "--v",
+        "[0.1, 1.0, 0.0001]",
+    )
     assert np.allclose(doc["vjp"]["x"], [51.2, 512, 0.0512])
     assert np.allclose(doc["value"], 512 * np.array([-0.9618, -3.3220, -0.6637]))
     assert doc["expression"] == (ROOT / "samples" / "doubling.grad").read_text().rstrip()
@@ -94,6 +102,7 @@ def test_s9_detach():
 
 
 # -- every command -----------------------------------------------------------------------------
+
 
 def test_eval():
     doc = run_json("eval", "x | exp | sum", "--at", "x=[0, 0]")
@@ -153,11 +162,15 @@ def test_human_output_matrix():
 
 # -- expressions and values starting with '-' --------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ["grad", "-x^2", "--at", "x=1"],
-    ["grad", "--at", "x=1", "-x^2"],
-    ["grad", "--at=x=1", "-x^2", "--wrt", "x"],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grad", "-x^2", "--at", "x=1"],
+        ["grad", "--at", "x=1", "-x^2"],
+        ["grad", "--at=x=1", "-x^2", "--wrt", "x"],
+    ],
+)
 def test_expression_starting_with_dash(args):
     doc = run_json(*args)
     assert doc["expression"] == "-x^2" and doc["value"] == -1.0
@@ -172,6 +185,7 @@ def test_values_starting_with_dash():
 
 
 # -- points --------------------------------------------------------------------------------------
+
 
 def test_point_files():
     doc = run_json("grad", "-f", "samples/mean.grad", "--at", "x=@samples/x.json")
@@ -200,11 +214,11 @@ def test_repeated_at_and_seed():
 def test_float32():
     doc = run_json("eval", "x/10", "--at", "x=1", "--dtype", "float32")
     assert doc["value"] == 0.1  # the shortest float32 text, not 0.10000000149011612
-    assert run_json("grad", "x*x", "--at", "x=3", "--dtype", "float32")["gradient"] == {
-        "x": 6.0}
+    assert run_json("grad", "x*x", "--at", "x=3", "--dtype", "float32")["gradient"] == {"x": 6.0}
 
 
 # -- non-finite results and domain warnings -------------------------------------------------------
+
 
 def test_log_of_zero_is_strict_json_with_a_warning():
     r = run("eval", "log(x)", "--at", "x=0", "--json")
@@ -230,6 +244,7 @@ def test_strict_makes_warnings_errors():
 
 
 # -- errors and exit codes --------------------------------------------------------------------------
+
 
 def test_parse_error_exit_2_with_caret():
     r = run("grad", "x +* 2", "--at", "x=1", "--json")
@@ -276,16 +291,19 @@ def test_malformed_at_exit_2():
     assert run("eval", "x", "--at", "x=[1, 2").exit_code == 2
 
 
-@pytest.mark.parametrize("args", [
-    ["grad", "x", "--at", "x=1", "--frobnicate"],   # unknown option
-    ["grad", "--at", "x=1"],                         # no expression
-    ["grad", "x", "-f", "samples/mean.grad"],       # both
-    ["grad", "-f", "no/such/file.grad"],
-    ["grad", "x", "--dtype", "float16"],
-    ["vjp", "x", "--at", "x=1"],                     # --v missing
-    ["jacobian", "x", "--mode", "sideways"],
-    ["frobnicate", "x"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grad", "x", "--at", "x=1", "--frobnicate"],  # unknown option
+        ["grad", "--at", "x=1"],  # no expression
+        ["grad", "x", "-f", "samples/mean.grad"],  # both
+        ["grad", "-f", "no/such/file.grad"],
+        ["grad", "x", "--dtype", "float16"],
+        ["vjp", "x", "--at", "x=1"],  # --v missing
+        ["jacobian", "x", "--mode", "sideways"],
+        ["frobnicate", "x"],
+    ],
+)
 def test_usage_errors_exit_2(args):
     r = run(*args)
     assert r.exit_code == 2, r.output
@@ -311,9 +329,14 @@ class FakeProgram:
 
 
 def test_check_disagreement_exit_3(monkeypatch):
-    result = Result("grad", "x", {"x": np.asarray(1.0)}, np.asarray(1.0),
-                    gradient={"x": np.asarray(1.0)},
-                    check={"method": "sympy", "agree": False, "max_abs_err": 1.0})
+    result = Result(
+        "grad",
+        "x",
+        {"x": np.asarray(1.0)},
+        np.asarray(1.0),
+        gradient={"x": np.asarray(1.0)},
+        check={"method": "sympy", "agree": False, "max_abs_err": 1.0},
+    )
     monkeypatch.setattr(gradcli, "compile", lambda *a, **k: FakeProgram(result), raising=False)
     doc = run_json("grad", "x", "--at", "x=1", "--check", code=3)
     assert doc["check"]["agree"] is False
@@ -340,10 +363,13 @@ def test_check_flags_are_accepted():
 
 # -- batch -------------------------------------------------------------------------------------------
 
+
 def test_batch_with_a_bad_line(tmp_path):
     points = tmp_path / "points.ndjson"
-    points.write_text('{"x": 1, "w": 2, "b": 3}\n\n{"x": 1, "w": \n{"x": 2, "w": 3}\n'
-                      '{"x": 2, "w": -1, "b": 0.5}\n')
+    points.write_text(
+        '{"x": 1, "w": 2, "b": 3}\n\n{"x": 1, "w": \n{"x": 2, "w": 3}\n'
+        '{"x": 2, "w": -1, "b": 0.5}\n'
+    )
     r = run("grad", "w*x + b", "--points", str(points))
     assert r.exit_code == 1
     lines = [strict(line) for line in r.stdout.splitlines()]
@@ -351,8 +377,7 @@ def test_batch_with_a_bad_line(tmp_path):
     assert lines[0]["gradient"] == {"x": 2.0, "w": 1.0, "b": 1.0}
     assert "error" in lines[1] and "error" in lines[2]
     assert lines[2]["error"]["type"] == "UnboundVariableError"
-    assert lines[3]["value"] == -1.5 and lines[3]["gradient"] == {"x": -1.0, "w": 2.0,
-                                                                  "b": 1.0}
+    assert lines[3]["value"] == -1.5 and lines[3]["gradient"] == {"x": -1.0, "w": 2.0, "b": 1.0}
 
 
 def test_batch_from_stdin_with_shared_bindings():
@@ -368,21 +393,49 @@ def test_batch_vjp():
 
 # -- samples, help, version ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, key, expected", [
-    (["grad", "-f", "samples/mean.grad", "--at", "x=@samples/x.json"], "gradient",
-     {"x": [[4.5, 4.5], [4.5, 4.5]]}),
-    (["grad", "-f", "samples/affine.grad", "--at-json", "samples/point.json"], "gradient",
-     {"x": 2.0, "w": 1.0, "b": 1.0}),
-    (["grad", "-f", "samples/mm.grad", "--at", "a=@samples/x.csv", "--at", "b=[[1],[2],[3]]"],
-     "gradient", {"a": [[1.0, 2.0, 3.0]], "b": [[1.0], [2.0], [3.0]]}),
-])
+
+@pytest.mark.parametrize(
+    "args, key, expected",
+    [
+        (
+            ["grad", "-f", "samples/mean.grad", "--at", "x=@samples/x.json"],
+            "gradient",
+            {"x": [[4.5, 4.5], [4.5, 4.5]]},
+        ),
+        (
+            ["grad", "-f", "samples/affine.grad", "--at-json", "samples/point.json"],
+            "gradient",
+            {"x": 2.0, "w": 1.0, "b": 1.0},
+        ),
+        (
+            [
+                "grad",
+                "-f",
+                "samples/mm.grad",
+                "--at",
+                "a=@samples/x.csv",
+                "--at",
+                "b=[[1],[2],[3]]",
+            ],
+            "gradient",
+            {"a": [[1.0, 2.0, 3.0]], "b": [[1.0], [2.0], [3.0]]},
+        ),
+    ],
+)
 def test_samples(args, key, expected):
     assert run_json(*args)[key] == expected
 
 
 def test_sample_doubling():
-    doc = run_json("vjp", "-f", "samples/doubling.grad", "--at", "x=@samples/x.npy",
-                   "--v", "[0.1, 1.0, 0.0001]")
+    doc = run_json(
+        "vjp",
+        "-f",
+        "samples/doubling.grad",
+        "--at",
+        "x=@samples/x.npy",
+        "--v",
+        "[0.1, 1.0, 0.0001]",
+    )
     assert np.allclose(doc["vjp"]["x"], [51.2, 512, 0.0512])
 
 
@@ -399,8 +452,19 @@ def test_help_has_examples(command):
     assert r.exit_code == 0 and "Examples" in r.stdout and f"gradcli {command}" in r.stdout
 
 
-@pytest.mark.parametrize("args", [[], ["grad"], ["grad", "x"], ["grad", "x", "--at", "x=1"],
-                                  ["jvp", "x"], ["plot", "x"], ["graph", "x"], ["diff"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["grad"],
+        ["grad", "x"],
+        ["grad", "x", "--at", "x=1"],
+        ["jvp", "x"],
+        ["plot", "x"],
+        ["graph", "x"],
+        ["diff"],
+    ],
+)
 def test_h_is_help(args):
     """-h was "No such option" (gradcli -h) or read as the expression (gradcli grad -h)."""
     short, long = run(*args, "-h"), run(*args, "--help")
@@ -411,6 +475,7 @@ def test_h_is_help(args):
 def test_version():
     r = run("--version")
     from gradcli.engine.kernels import describe
+
     assert r.exit_code == 0
     assert r.stdout.splitlines() == [f"gradcli {package_version()}", f"sin and cos: {describe()}"]
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", package_version())
@@ -424,22 +489,27 @@ def test_version_from_a_source_tree(monkeypatch):
 
     def missing(name):
         raise importlib.metadata.PackageNotFoundError(name)
+
     monkeypatch.setattr(importlib.metadata, "version", missing)
     project = Path(gradcli.__file__).resolve().parents[1] / "pyproject.toml"
-    expected = tomllib.loads(project.read_text())["project"]["version"] \
-        if project.exists() else "unknown"
+    expected = (
+        tomllib.loads(project.read_text())["project"]["version"] if project.exists() else "unknown"
+    )
     assert package_version() == expected
 
 
 # -- through a real process ------------------------------------------------------------------------------
+
 
 def shell(command: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, shell=True, capture_output=True, text=True, cwd=ROOT)
 
 
 def test_pipeline():
-    check = (f'"{sys.executable}" -c "import json,sys; d=json.load(sys.stdin); '
-             "assert d['gradient'] == {'x': 6.0}, d\"")
+    check = (
+        f'"{sys.executable}" -c "import json,sys; d=json.load(sys.stdin); '
+        "assert d['gradient'] == {'x': 6.0}, d\""
+    )
     p = shell(f'"{GRADCLI}" grad "x**2" --at x=3 --json | {check}')
     assert p.returncode == 0, p.stderr
 
@@ -459,6 +529,9 @@ def test_python_dash_m():
 def test_json_runs_import_neither_sympy_nor_rich():
     p = shell(f'"{sys.executable}" -X importtime -m gradcli grad "x**2" --at x=3 --json')
     assert p.returncode == 0
-    modules = {line.split("|")[-1].strip() for line in p.stderr.splitlines()
-               if line.startswith("import time:")}
+    modules = {
+        line.split("|")[-1].strip()
+        for line in p.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert not {m for m in modules if m.split(".")[0] in ("sympy", "rich")}

@@ -24,6 +24,7 @@ def run_json(*args, code=0):
 
 # -- gradcli check ------------------------------------------------------------------------------
 
+
 def test_check_agrees():
     r = run("check", "x*x + 3*x + 1", "--at", "x=2")
     assert r.exit_code == 0, r.output
@@ -37,16 +38,26 @@ def test_check_agrees():
 def test_check_at_a_kink_exits_3():
     r = run("check", "relu(x)", "--at", "x=0")
     assert r.exit_code == 3, r.output
-    assert "not differentiable here: the one-sided slopes differ; autograd uses relu'(0) = 0" \
+    assert (
+        "not differentiable here: the one-sided slopes differ; autograd uses relu'(0) = 0"
         in r.stdout
+    )
     doc = run_json("check", "relu(x)", "--at", "x=0", code=3)
     assert doc["command"] == "check" and doc["gradient"] == {"x": 0.0}
     c = doc["check"]
     assert c["agree"] is False and c["verdict"].startswith("not differentiable")
     assert c["status"] == "kink" and c["exit_code"] == 3
     assert c["conventions"][0]["convention"] == "relu'(0) = 0"
-    assert set(c) >= {"method", "agree", "max_abs_err", "max_rel_err", "symbolic",
-                      "finite_differences", "tolerance", "verdict"}
+    assert set(c) >= {
+        "method",
+        "agree",
+        "max_abs_err",
+        "max_rel_err",
+        "symbolic",
+        "finite_differences",
+        "tolerance",
+        "verdict",
+    }
 
 
 def test_check_json_full_report():
@@ -76,12 +87,16 @@ def test_check_explains_the_where_trap():
 
 # -- gradcli diff -------------------------------------------------------------------------------
 
+
 def test_diff_text():
     r = run("diff", "x*x + 3*x + 1", "--wrt", "x")
     assert r.exit_code == 0, r.output
     lines = [line.rstrip() for line in r.stdout.splitlines()]
-    assert lines == ["expression  x*x + 3*x + 1", "f           x**2 + 3*x + 1",
-                     "∂f/∂x       2*x + 3"]
+    assert lines == [
+        "expression  x*x + 3*x + 1",
+        "f           x**2 + 3*x + 1",
+        "∂f/∂x       2*x + 3",
+    ]
     r = run("diff", "x*x + 3*x + 1", "--order", "2")
     assert "∂²f/∂x²" in r.stdout and r.stdout.rstrip().endswith("2")
 
@@ -91,7 +106,8 @@ def test_diff_latex():
     assert r.exit_code == 0, r.output
     assert r.stdout.splitlines() == [
         r"f = e^{y} \sin{\left(x \right)}",
-        r"\frac{\partial f}{\partial x} = e^{y} \cos{\left(x \right)}"]
+        r"\frac{\partial f}{\partial x} = e^{y} \cos{\left(x \right)}",
+    ]
 
 
 def test_diff_with_shapes_and_json():
@@ -106,6 +122,7 @@ def test_diff_with_shapes_and_json():
 
 
 # -- --check, --no-check and the default --------------------------------------------------------
+
 
 def test_json_skips_the_check_unless_asked():
     assert run_json("grad", "x*x + 3*x + 1", "--at", "x=2")["check"] is None
@@ -140,20 +157,21 @@ def test_large_inputs_skip_the_default_check():
 
 
 def test_check_timeout():
-    r = run("grad", "det(x)", "--at", "x=randn(8,8)", "--seed", "1", "--check",
-            "--check-timeout", "0.5")
+    r = run(
+        "grad", "det(x)", "--at", "x=randn(8,8)", "--seed", "1", "--check", "--check-timeout", "0.5"
+    )
     assert r.exit_code == 0, r.output
     assert "sympy took longer than the 0.5 s limit (--check-timeout)" in r.stdout
     assert "gradient" in r.stdout  # the numeric answer is there
-    doc = run_json("grad", "det(x)", "--at", "x=randn(8,8)", "--seed", "1", "--check",
-                   "--check-timeout", "0.5")
+    doc = run_json(
+        "grad", "det(x)", "--at", "x=randn(8,8)", "--seed", "1", "--check", "--check-timeout", "0.5"
+    )
     assert "longer than" in doc["check"]["symbolic"]["skipped"]
     assert doc["check"]["finite_differences"]["agree"] is True
 
 
 def test_batch_with_check():
-    r = run("grad", "relu(x)", "--points", "-", "--check",
-            input='{"x": 1}\n{"x": 0}\n')
+    r = run("grad", "relu(x)", "--points", "-", "--check", input='{"x": 1}\n{"x": 0}\n')
     assert r.exit_code == 3
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert [line["check"]["agree"] for line in lines] == [True, False]

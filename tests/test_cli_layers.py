@@ -22,7 +22,7 @@ def imports(path: Path) -> set[str]:
 def test_cli_imports_point_one_way():
     assert sorted(p.stem for p in (PACKAGE / "cli").glob("*.py")) == sorted(CLI)
     for rank, name in enumerate(CLI):
-        below = set(CLI[rank + 1:])
+        below = set(CLI[rank + 1 :])
         assert imports(PACKAGE / "cli" / f"{name}.py") <= below, name
 
 
@@ -32,6 +32,9 @@ def test_nothing_below_the_command_line_prints():
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             prints = isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print"
-            streams = isinstance(node, ast.Attribute) and node.attr in ("stdout", "stderr") \
+            streams = (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("stdout", "stderr")
                 and getattr(node.value, "id", None) == "sys"
+            )
             assert not (prints or streams), f"{path.relative_to(PACKAGE)}:{node.lineno}"

@@ -10,10 +10,53 @@ from typer.testing import CliRunner
 
 from gradcli.cli.app import app
 
-TOKENS = ["x", "y", "1", "2.5", "-", "+", "*", "/", "**", "^", "@", "(", ")", "[", "]", ",",
-          "|", "sum", "mean", "sin", "exp", "log", "sqrt", "norm", "where", "clip", "reshape",
-          "x > 0", ".T", "[0]", "axis=0", "ones(2)", "eye(2)", " ", "\n", ";", "=", "__", "'",
-          "lambda", "import", "inf", "nan", "1e308", "10**10**10"]
+TOKENS = [
+    "x",
+    "y",
+    "1",
+    "2.5",
+    "-",
+    "+",
+    "*",
+    "/",
+    "**",
+    "^",
+    "@",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    "|",
+    "sum",
+    "mean",
+    "sin",
+    "exp",
+    "log",
+    "sqrt",
+    "norm",
+    "where",
+    "clip",
+    "reshape",
+    "x > 0",
+    ".T",
+    "[0]",
+    "axis=0",
+    "ones(2)",
+    "eye(2)",
+    " ",
+    "\n",
+    ";",
+    "=",
+    "__",
+    "'",
+    "lambda",
+    "import",
+    "inf",
+    "nan",
+    "1e308",
+    "10**10**10",
+]
 runner = CliRunner()
 
 
@@ -22,9 +65,11 @@ def strict(text: str):
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.sampled_from(["eval", "grad", "jacobian"]),
-       st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12).map("".join),
-       st.sampled_from(["x=1", "x=[1, 2]", "x=ones(2,2)", "x=-1, y=2", "x=@missing.npy", "x=("]))
+@given(
+    st.sampled_from(["eval", "grad", "jacobian"]),
+    st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12).map("".join),
+    st.sampled_from(["x=1", "x=[1, 2]", "x=ones(2,2)", "x=-1, y=2", "x=@missing.npy", "x=("]),
+)
 def test_any_input_ends_cleanly(command, text, at):
     r = runner.invoke(app, [command, "--json", "--at", at, "--", text])
     assert r.exit_code in (0, 1, 2, 3), (text, at, r.stdout, r.stderr)
@@ -53,7 +98,7 @@ def test_sizes_near_the_element_limit(case, limit, offset):
     """Sizes around --max-elements: exit 0 with the right numbers up to the limit, a
     LimitError (exit 1) past it."""
     command, text, at, needs, answer = SIZED[case]
-    n = max(1, int(limit ** 0.5) + offset)
+    n = max(1, int(limit**0.5) + offset)
     args = [command, "--json", "--max-elements", str(limit), "--", text.format(n=n)]
     if at:
         args[1:1] = ["--at", at.format(n=n)]

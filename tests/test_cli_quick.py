@@ -42,16 +42,29 @@ def test_quick_gives_the_runner_what_typer_gives(argv, monkeypatch):
     assert quick_options(argv, monkeypatch) == typer_options(argv, monkeypatch)
 
 
-@pytest.mark.parametrize("argv", [
-    [], ["--help"], ["grad", "--help"], ["vjp", "x", "--v", "1"], ["grad", "-x^2", "--at", "x=1"],
-    ["grad", "x", "--at"], ["grad", "x", "--frobnicate"], ["grad", "x", "y"],
-    ["grad", "--dtype", "float16", "x"], ["grad", "-f", "prog.grad"], ["grad", "--at", "x=1"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--help"],
+        ["grad", "--help"],
+        ["vjp", "x", "--v", "1"],
+        ["grad", "-x^2", "--at", "x=1"],
+        ["grad", "x", "--at"],
+        ["grad", "x", "--frobnicate"],
+        ["grad", "x", "y"],
+        ["grad", "--dtype", "float16", "x"],
+        ["grad", "-f", "prog.grad"],
+        ["grad", "--at", "x=1"],
+    ],
+)
 def test_quick_declines_everything_else(argv):
     assert run_module.quick(argv) is None
 
 
 def test_the_defaults_are_the_declared_ones():
     import inspect
+
     declared = {n: p.default for n, p in inspect.signature(_common).parameters.items()}
     assert declared == run_module.DEFAULTS
     for name, own in run_module.OWN_DEFAULTS.items():
@@ -60,16 +73,22 @@ def test_the_defaults_are_the_declared_ones():
 
 
 def test_the_console_script_answers_without_typer():
-    code = ("import sys; from gradcli.cli import main; sys.argv = ['gradcli', 'grad', 'x**2', "
-            "'--at', 'x=3', '--json']\ntry: main()\nexcept SystemExit: pass\n"
-            "print('typer' in sys.modules, 'rich' in sys.modules, 'sympy' in sys.modules)")
+    code = (
+        "import sys; from gradcli.cli import main; sys.argv = ['gradcli', 'grad', 'x**2', "
+        "'--at', 'x=3', '--json']\ntry: main()\nexcept SystemExit: pass\n"
+        "print('typer' in sys.modules, 'rich' in sys.modules, 'sympy' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
-    assert out.splitlines() == ['{"command": "grad", "expression": "x**2", "point": {"x": 3.0}, '
-                                '"value": 9.0, "shapes": {"value": [], "x": []}, "gradient": '
-                                '{"x": 6.0}, "warnings": [], "check": null}', "False False False"]
+    assert out.splitlines() == [
+        '{"command": "grad", "expression": "x**2", "point": {"x": 3.0}, '
+        '"value": 9.0, "shapes": {"value": [], "x": []}, "gradient": '
+        '{"x": 6.0}, "warnings": [], "check": null}',
+        "False False False",
+    ]
 
 
 # -- the fast path's option table is typer's: checked, and run both ways ----------------------
+
 
 def declared_options(name):
     """typer's declaration of command `name`, as {option: (parameter, flag value or None for an
@@ -99,8 +118,23 @@ def test_the_quick_table_is_what_typer_declares(name):
     assert list(choices) == list(run_module.DType.__members__)
 
 
-VALUES = ["x=1", "x=-1, y=2", "1", "-1", "float32", "float64", "float16", "x", "", "-", "p.ndjson",
-          "--json", "--", "full", "fwd"]
+VALUES = [
+    "x=1",
+    "x=-1, y=2",
+    "1",
+    "-1",
+    "float32",
+    "float64",
+    "float16",
+    "x",
+    "",
+    "-",
+    "p.ndjson",
+    "--json",
+    "--",
+    "full",
+    "fwd",
+]
 EXPRESSIONS = ["x*y", "x**2", "-x", "-1+x", "sum(x)", "x=1", "--json"]
 
 
@@ -111,8 +145,9 @@ def command_lines(draw):
     name = draw(st.sampled_from(sorted(run_module.OWN_DEFAULTS)))
     declared = declared_options(name)
     tokens = []
-    for opt in draw(st.lists(st.sampled_from(sorted(declared) + ["-h", "--frobnicate"]),
-                             max_size=5)):
+    for opt in draw(
+        st.lists(st.sampled_from(sorted(declared) + ["-h", "--frobnicate"]), max_size=5)
+    ):
         flag = declared.get(opt, (None, True))[1] is not None
         value = draw(st.sampled_from(VALUES))
         if flag:
@@ -130,8 +165,9 @@ def command_lines(draw):
 
 
 @given(argv=command_lines())
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_quick_runs_what_typer_runs(argv, monkeypatch):
     seen = {}
     monkeypatch.setattr(run_module, "run", lambda c, o, r=None: seen.update(c=c, o=o) or 0)

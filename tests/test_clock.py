@@ -45,11 +45,18 @@ def fake_time(monkeypatch):
 def capped(*args: str, limit_kb: int = 2_000_000) -> subprocess.CompletedProcess:
     """gradcli in a process under a memory cap, with a generous hang guard (no timing)."""
     command = " ".join(f"'{a}'" for a in args)
-    return subprocess.run(f'ulimit -v {limit_kb}; "{GRADCLI}" {command}', shell=True,
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        f'ulimit -v {limit_kb}; "{GRADCLI}" {command}',
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 # -- the deadline ---------------------------------------------------------------------------
+
 
 def test_every_loop_iteration_reads_the_clock(fake_time):
     f = gc.compile("y = x\nwhile y > 0:\n    y = y + 1\ny", time_limit=10)
@@ -140,6 +147,7 @@ def test_library_time_limit_is_checked(bad):
 
 # -- the command line -----------------------------------------------------------------------
 
+
 def test_cli_matmul_chain_stops_at_the_limit():
     program = "y = eye(3000)\nfor i in range(140):\n    y = y @ eye(3000)\nsum(y)"
     p = capped("eval", program, "--time-limit", "0.5", "--json")
@@ -150,8 +158,9 @@ def test_cli_matmul_chain_stops_at_the_limit():
 
 
 def test_cli_plot_respects_the_clock():
-    p = capped("plot", "max([x, y])", "--wrt", "x,y", "--points", "2000", "--time-limit",
-               "0.5", "--json")
+    p = capped(
+        "plot", "max([x, y])", "--wrt", "x,y", "--points", "2000", "--time-limit", "0.5", "--json"
+    )
     assert p.returncode == 1, p.stderr
     assert "time limit of 0.5 s" in json.loads(p.stdout)["error"]["message"]
 
@@ -172,6 +181,7 @@ def test_cli_time_limit_default_and_help():
 
 # -- the garbage collector's pause ----------------------------------------------------------
 
+
 def test_the_collector_is_back_on_after_concurrent_runs():
     """Many short runs in many threads, switching threads as often as Python can: the
     unlocked isenabled()/disable() pairs left the collector off in 4 runs of 5."""
@@ -180,8 +190,10 @@ def test_the_collector_is_back_on_after_concurrent_runs():
     sys.setswitchinterval(1e-6)
     try:
         for _ in range(2):
-            threads = [threading.Thread(target=lambda: [f.eval(x=2.0) for _ in range(1000)])
-                       for _ in range(8)]
+            threads = [
+                threading.Thread(target=lambda: [f.eval(x=2.0) for _ in range(1000)])
+                for _ in range(8)
+            ]
             for t in threads:
                 t.start()
             for t in threads:

@@ -32,15 +32,26 @@ def grad_of(fn, *values):
 
 # -- leaves, grad_fn names, repr -------------------------------------------------------------
 
+
 def test_leaves_and_grad_fn_names():
     x = gc.ones(2, 2, requires_grad=True)
     assert x.requires_grad and x.is_leaf and x.grad_fn is None and x.grad is None
     names = {
-        "AddBackward0": x + 2, "MulBackward0": x * x, "MeanBackward0": x.mean(),
-        "PowBackward0": x ** 2, "SumBackward0": x.sum(), "DivBackward0": x / 2,
-        "SubBackward0": x - 1, "NegBackward0": -x, "ExpBackward0": gc.exp(x),
-        "SinBackward0": x.sin(), "MatmulBackward0": x @ x, "IndexBackward0": x[0],
-        "MaxBackward0": x.max(), "PermuteBackward0": x.T, "ReshapeBackward0": x.reshape(4),
+        "AddBackward0": x + 2,
+        "MulBackward0": x * x,
+        "MeanBackward0": x.mean(),
+        "PowBackward0": x**2,
+        "SumBackward0": x.sum(),
+        "DivBackward0": x / 2,
+        "SubBackward0": x - 1,
+        "NegBackward0": -x,
+        "ExpBackward0": gc.exp(x),
+        "SinBackward0": x.sin(),
+        "MatmulBackward0": x @ x,
+        "IndexBackward0": x[0],
+        "MaxBackward0": x.max(),
+        "PermuteBackward0": x.T,
+        "ReshapeBackward0": x.reshape(4),
     }
     for name, y in names.items():
         assert type(y.grad_fn).__name__ == name
@@ -49,8 +60,10 @@ def test_leaves_and_grad_fn_names():
         assert not y.is_leaf and y.requires_grad
     y = x + 2
     assert "grad_fn=<AddBackward0>" in repr(y)
-    assert [type(n).__name__ for n, _ in (y * y).grad_fn.next_functions] == \
-        ["AddBackward0", "AddBackward0"]
+    assert [type(n).__name__ for n, _ in (y * y).grad_fn.next_functions] == [
+        "AddBackward0",
+        "AddBackward0",
+    ]
     assert repr(y.grad_fn.next_functions[0][0]) == "<AccumulateGrad>"
 
 
@@ -79,6 +92,7 @@ def test_requires_grad_later():
 
 
 # -- backward ------------------------------------------------------------------------------
+
 
 def test_accumulation_and_zero():
     x = gc.tensor([1.0, 2.0], requires_grad=True)
@@ -115,8 +129,9 @@ def test_retain_graph_and_freed_graph():
 def test_backward_on_non_scalar_needs_a_gradient():
     x = gc.tensor([1.0, 2.0, 3.0], requires_grad=True)
     y = x * 2
-    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar "
-                                           "outputs") as err:
+    with pytest.raises(
+        RuntimeError, match="grad can be implicitly created only for scalar outputs"
+    ) as err:
         y.backward()
     assert isinstance(err.value, GradcliError)
     y.backward(gradient=gc.tensor([1.0, 0.1, 0.01]))
@@ -194,6 +209,7 @@ def test_register_hook_sees_and_replaces_the_gradient():
 
 # -- grad modes, detach, .data ----------------------------------------------------------------
 
+
 def test_no_grad_and_enable_grad_nesting():
     x = gc.tensor([1.0], requires_grad=True)
     with gc.no_grad():
@@ -206,11 +222,11 @@ def test_no_grad_and_enable_grad_nesting():
             assert gc.is_grad_enabled()
             assert (x * 2).requires_grad
             with gc.no_grad():
-                assert not (x ** 2).requires_grad
-            assert (x ** 2).requires_grad
+                assert not (x**2).requires_grad
+            assert (x**2).requires_grad
         assert not (x * 2).requires_grad
     assert gc.is_grad_enabled()
-    assert (x ** 2).requires_grad
+    assert (x**2).requires_grad
 
 
 def test_grad_modes_as_decorators():
@@ -266,6 +282,7 @@ def test_data_assignment_keeps_grad_fn():
 
 # -- autograd.grad ---------------------------------------------------------------------------
 
+
 def test_autograd_grad_with_grad_outputs():
     x = gc.tensor([1.0, 2.0], requires_grad=True)
     y = x * x
@@ -278,7 +295,7 @@ def test_autograd_grad_with_grad_outputs():
 
 def test_third_derivative_through_create_graph():
     x = gc.tensor(2.0, requires_grad=True)
-    y = x ** 3
+    y = x**3
     (g1,) = gc.autograd.grad(y, x, create_graph=True)
     (g2,) = gc.autograd.grad(g1, x, create_graph=True)
     (g3,) = gc.autograd.grad(g2, x)
@@ -286,7 +303,7 @@ def test_third_derivative_through_create_graph():
     assert g1.requires_grad and not g3.requires_grad
     # backward(create_graph=True) leaves a differentiable .grad
     x = gc.tensor(2.0, requires_grad=True)
-    (x ** 3).backward(create_graph=True)
+    (x**3).backward(create_graph=True)
     assert x.grad.requires_grad
     (g2,) = gc.autograd.grad(x.grad, x)
     assert g2.item() == 12.0
@@ -322,6 +339,7 @@ def test_shared_subexpressions_accumulate():
 
 # -- deep graphs -----------------------------------------------------------------------------
 
+
 def test_deep_chain_has_no_recursion_limit():
     x = gc.tensor(1.0, requires_grad=True)
     y = x
@@ -335,7 +353,7 @@ def test_deep_chain_has_no_recursion_limit():
     for _ in range(100_000):
         y = y * 1.00001
     y.backward()
-    assert math.isclose(x.grad.item(), 1.00001 ** 100_000, rel_tol=1e-9)
+    assert math.isclose(x.grad.item(), 1.00001**100_000, rel_tol=1e-9)
 
 
 def test_deep_sin_chain():
@@ -356,6 +374,7 @@ def test_deep_sin_chain():
 
 # -- conventions at kinks ----------------------------------------------------------------------
 
+
 def test_conventions_at_kinks():
     (g,) = grad_of(lambda x: gc.abs(x).sum(), [0.0, 2.0, -2.0])
     np.testing.assert_array_equal(g, [0.0, 1.0, -1.0])  # abs'(0) = 0
@@ -374,13 +393,13 @@ def test_conventions_at_kinks():
     np.testing.assert_allclose(g, [[0.0, 0.0], [0.6, 0.8]])
     (g,) = grad_of(lambda x: gc.clip(x, -1, 1).sum(), [-1.0, 1.0, 0.0, -2.0, 2.0])
     np.testing.assert_array_equal(g, [1.0, 1.0, 1.0, 0.0, 0.0])  # bounds included
-    (g,) = grad_of(lambda x: x ** 0, 0.0)
+    (g,) = grad_of(lambda x: x**0, 0.0)
     assert g == 0.0
-    (g,) = grad_of(lambda x: (x ** 0).sum(), [0.0, 3.0])
+    (g,) = grad_of(lambda x: (x**0).sum(), [0.0, 3.0])
     np.testing.assert_array_equal(g, [0.0, 0.0])
-    (g,) = grad_of(lambda x: x ** 2, 0.0)
+    (g,) = grad_of(lambda x: x**2, 0.0)
     assert g == 0.0
-    gx, gy = grad_of(lambda x, y: x ** y, 0.0, 2.0)
+    gx, gy = grad_of(lambda x, y: x**y, 0.0, 2.0)
     assert (gx, gy) == (0.0, 0.0)  # the exponent's derivative is 0 where the base is 0
 
 
@@ -418,15 +437,33 @@ def test_prod_with_zeros():
 
 # -- dtypes ----------------------------------------------------------------------------------
 
+
 def test_dtypes():
     assert gc.tensor([1.0]).dtype == np.float64
     assert gc.tensor([1, 2]).dtype == np.float64
     assert gc.tensor(3).dtype == np.float64
     assert gc.ones(2).dtype == np.float64 and gc.get_default_dtype() == np.float64
     x = gc.tensor([1.0, 2.0], dtype="float32", requires_grad=True)
-    ys = [x * 2, 2 * x, x + 1.5, 1.5 - x, x / 3, 3 / x, x ** 2, 2 ** x, gc.sin(x) * 0.5,
-          gc.clip(x, 0, 1.5), gc.where(x > 1, x, 0.0), gc.maximum(x, 0.5), x.mean(),
-          gc.stack([x, x]), gc.softmax(x), gc.norm(x), gc.var(x), x @ x]
+    ys = [
+        x * 2,
+        2 * x,
+        x + 1.5,
+        1.5 - x,
+        x / 3,
+        3 / x,
+        x**2,
+        2**x,
+        gc.sin(x) * 0.5,
+        gc.clip(x, 0, 1.5),
+        gc.where(x > 1, x, 0.0),
+        gc.maximum(x, 0.5),
+        x.mean(),
+        gc.stack([x, x]),
+        gc.softmax(x),
+        gc.norm(x),
+        gc.var(x),
+        x @ x,
+    ]
     for y in ys:
         assert y.dtype == np.float32, y
     sum(y.sum() for y in ys).backward()
@@ -438,6 +475,7 @@ def test_dtypes():
 
 
 # -- functional ----------------------------------------------------------------------------
+
 
 def test_jacobian_shapes_for_tuples():
     def f(x, y):
@@ -467,11 +505,12 @@ def test_hessians():
     p = np.exp(x) / np.exp(x).sum()
     np.testing.assert_allclose(h.data, np.diag(p) - np.outer(p, p), atol=1e-12)
     assert h.shape == (3, 3)
-    h = gc.functional.hessian(lambda a, b: a ** 2 * b, (gc.tensor(3.0), gc.tensor(2.0)))
+    h = gc.functional.hessian(lambda a, b: a**2 * b, (gc.tensor(3.0), gc.tensor(2.0)))
     assert isinstance(h, tuple) and all(isinstance(r, tuple) and len(r) == 2 for r in h)
     np.testing.assert_allclose([[e.item() for e in r] for r in h], [[4.0, 6.0], [6.0, 0.0]])
-    h = gc.functional.hessian(lambda a, b: (a ** 2 * b).sum(),
-                              (gc.tensor([1.0, 2.0]), gc.tensor(3.0)))
+    h = gc.functional.hessian(
+        lambda a, b: (a**2 * b).sum(), (gc.tensor([1.0, 2.0]), gc.tensor(3.0))
+    )
     assert [[e.shape for e in r] for r in h] == [[(2, 2), (2,)], [(2,), ()]]
     np.testing.assert_allclose(h[0][1].data, [2.0, 4.0])
     with pytest.raises(RuntimeError, match="single element"):
@@ -494,22 +533,27 @@ def test_jvp_and_vjp_against_the_jacobian():
     out, g = gc.functional.vjp(f, x, gc.tensor(u))
     np.testing.assert_allclose(g.data, u @ jac, rtol=1e-12)
     # tuple inputs; tangents not given for an output leave it zero
-    out, ts = gc.functional.jvp(lambda p, q: (p * q, p + 1), (gc.tensor(2.0), gc.tensor(3.0)),
-                                (gc.tensor(1.0), gc.tensor(0.0)))
+    out, ts = gc.functional.jvp(
+        lambda p, q: (p * q, p + 1),
+        (gc.tensor(2.0), gc.tensor(3.0)),
+        (gc.tensor(1.0), gc.tensor(0.0)),
+    )
     assert [t.item() for t in ts] == [3.0, 1.0]
-    out, gs = gc.functional.vjp(lambda p, q: p * q, (gc.tensor(2.0), gc.tensor(3.0)),
-                                gc.tensor(1.0))
+    out, gs = gc.functional.vjp(
+        lambda p, q: p * q, (gc.tensor(2.0), gc.tensor(3.0)), gc.tensor(1.0)
+    )
     assert [g.item() for g in gs] == [3.0, 2.0]
-    _, t = gc.functional.jvp(lambda x: x ** 2, gc.tensor(3.0))  # v=None on one element
+    _, t = gc.functional.jvp(lambda x: x**2, gc.tensor(3.0))  # v=None on one element
     assert t.item() == 6.0
     # create_graph: the vjp stays differentiable
     x = gc.tensor(2.0, requires_grad=True)
-    _, g = gc.functional.vjp(lambda x: x ** 3, x, create_graph=True)
+    _, g = gc.functional.vjp(lambda x: x**3, x, create_graph=True)
     (g2,) = gc.autograd.grad(g, x)
     assert g2.item() == 12.0
 
 
 # -- linear algebra, einsum, indexing, shapes ------------------------------------------------
+
 
 def test_matmul_with_vectors():
     rng = np.random.default_rng(0)
@@ -543,10 +587,12 @@ def test_solve_det_inv():
     assert x.shape == (3,)
     np.testing.assert_allclose(x.data, np.linalg.solve(A, b))
     gA, gb = grad_of(lambda A, b: (gc.solve(A, b) ** 2).sum(), A, b)
-    np.testing.assert_allclose(gA, numgrad(lambda A: (np.linalg.solve(A, b) ** 2).sum(), A),
-                               rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(gb, numgrad(lambda b: (np.linalg.solve(A, b) ** 2).sum(), b),
-                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        gA, numgrad(lambda A: (np.linalg.solve(A, b) ** 2).sum(), A), rtol=1e-6, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        gb, numgrad(lambda b: (np.linalg.solve(A, b) ** 2).sum(), b), rtol=1e-6, atol=1e-9
+    )
     (g,) = grad_of(gc.det, A)
     np.testing.assert_allclose(g, np.linalg.det(A) * np.linalg.inv(A).T, rtol=1e-10)
     (g,) = grad_of(lambda A: gc.inv(A).sum(), A)
@@ -598,8 +644,9 @@ def test_indexing():
     np.testing.assert_array_equal(g, mask * 1.0)
     (g,) = grad_of(lambda t: t[[0, 0, 2, -1]].sum(), np.arange(4.0))
     np.testing.assert_array_equal(g, [2.0, 0.0, 1.0, 1.0])  # repeated indices accumulate
-    (g,) = grad_of(lambda t: (t[np.array([0, 0]), np.array([1, 1])] * gc.tensor([1.0, 2.0])).sum(),
-                   x)
+    (g,) = grad_of(
+        lambda t: (t[np.array([0, 0]), np.array([1, 1])] * gc.tensor([1.0, 2.0])).sum(), x
+    )
     assert g[0, 1] == 3.0 and g.sum() == 3.0
     (g,) = grad_of(lambda t: t[0, 0] * t[2, 3], x)
     assert g[0, 0] == 11.0 and g[2, 3] == 0.0
@@ -609,8 +656,9 @@ def test_indexing():
 
 def test_concat_stack_and_shapes():
     a, b = np.array([[1.0, 2.0]]), np.array([[3.0, 4.0], [5.0, 6.0]])
-    ga, gb = grad_of(lambda a, b: (gc.concat([a, b]) * gc.tensor([[1.0], [2.0], [3.0]])).sum(),
-                     a, b)
+    ga, gb = grad_of(
+        lambda a, b: (gc.concat([a, b]) * gc.tensor([[1.0], [2.0], [3.0]])).sum(), a, b
+    )
     np.testing.assert_array_equal(ga, [[1.0, 1.0]])
     np.testing.assert_array_equal(gb, [[2.0, 2.0], [3.0, 3.0]])
     u, v = np.array([1.0, 2.0]), np.array([3.0, 4.0])

@@ -90,14 +90,17 @@ def test_usage_error_for_people_has_a_hint(invoke, argv, message, hint):
     assert "╭" not in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv", [
-    ["grad", "x**2", "--at", "x=3", "--json"],
-    ["grad", "x + * 2", "--at", "x=1", "--json"],
-    ["eval", "x", "--at", "x=[[1,2],[3]]", "--json"],
-    ["grad", "x*y", "--at", "x=1", "--json"],
-    ["grad", "x**2", "--at", "x=1", "--dtype", "float16", "--json"],
-    ["grad", "x**2", "--at", "x=1", "--frob", "--json"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["grad", "x**2", "--at", "x=3", "--json"],
+        ["grad", "x + * 2", "--at", "x=1", "--json"],
+        ["eval", "x", "--at", "x=[[1,2],[3]]", "--json"],
+        ["grad", "x*y", "--at", "x=1", "--json"],
+        ["grad", "x**2", "--at", "x=1", "--dtype", "float16", "--json"],
+        ["grad", "x**2", "--at", "x=1", "--frob", "--json"],
+    ],
+)
 def test_the_fast_path_and_typer_agree(argv):
     assert via_console(argv) == via_typer(argv)
 
@@ -109,12 +112,16 @@ def test_the_fast_path_declines_the_error_cases():
 
 # -- malformed --at: exit 2, gradcli's own words ------------------------------------------
 
-@pytest.mark.parametrize("at, words", [
-    ("x=[[1,2],[3]]", "ragged"),
-    ("x=[1, [2, 3]]", "ragged"),
-    ("x=" + "[" * 70 + "1" + "]" * 70, "more than 64 levels deep"),
-    ("x=arange(0, nan)", "finite"),
-])
+
+@pytest.mark.parametrize(
+    "at, words",
+    [
+        ("x=[[1,2],[3]]", "ragged"),
+        ("x=[1, [2, 3]]", "ragged"),
+        ("x=" + "[" * 70 + "1" + "]" * 70, "more than 64 levels deep"),
+        ("x=arange(0, nan)", "finite"),
+    ],
+)
 def test_malformed_at_is_exit_2_in_its_own_words(at, words):
     code, out, _ = via_typer(["eval", "x", "--at", at, "--json"])
     doc = strict(out)["error"]
@@ -129,13 +136,17 @@ def test_a_ragged_list_in_an_expression_is_named():
 
 # -- hints that fit ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, hint", [
-    ("x + * 2", "+ is followed by *"),
-    ("x+*2", "+ is followed by *"),
-    ("x ** * 2", "** is followed by *"),
-    ("x * * 2", "did you mean ** for power?"),
-    ("x +", "nothing follows +"),
-])
+
+@pytest.mark.parametrize(
+    "text, hint",
+    [
+        ("x + * 2", "+ is followed by *"),
+        ("x+*2", "+ is followed by *"),
+        ("x ** * 2", "** is followed by *"),
+        ("x * * 2", "did you mean ** for power?"),
+        ("x +", "nothing follows +"),
+    ],
+)
 def test_syntax_hints(text, hint):
     with pytest.raises(gc.GradcliError) as info:
         gc.compile(text)
@@ -168,6 +179,7 @@ def test_a_tie_convention_reads_as_a_phrase():
 
 # -- the library ---------------------------------------------------------------------------
 
+
 def test_position_is_the_span():
     with pytest.raises(gc.GradcliError) as info:
         gc.compile("x + * 2")
@@ -176,17 +188,20 @@ def test_position_is_the_span():
     assert e.message and e.hint
 
 
-@pytest.mark.parametrize("call, words", [
-    (lambda f: f.vjp(x=1.0, v="a"), "v is not numeric"),
-    (lambda f: f.jvp(x=1.0, tangents={"x": "a"}), "tangent of x is not numeric"),
-    (lambda f: f.grad(x=[[1, 2], [3]]), "ragged"),
-    (lambda f: f.grad_points(x=["a"]), "not numeric"),
-    (lambda f: gc.compile("x", max_elements=math.nan), "max_elements"),
-    (lambda f: gc.compile("x", max_iterations=math.inf), "max_iterations"),
-    (lambda f: f.check(f.grad(x=1.0), timeout=math.inf), "timeout"),
-    (lambda f: f.check(f.grad(x=1.0), timeout=math.nan), "timeout"),
-    (lambda f: f.batch("grad", [{"x": 1.0}, ...]), "point 1 of the batch"),
-])
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda f: f.vjp(x=1.0, v="a"), "v is not numeric"),
+        (lambda f: f.jvp(x=1.0, tangents={"x": "a"}), "tangent of x is not numeric"),
+        (lambda f: f.grad(x=[[1, 2], [3]]), "ragged"),
+        (lambda f: f.grad_points(x=["a"]), "not numeric"),
+        (lambda f: gc.compile("x", max_elements=math.nan), "max_elements"),
+        (lambda f: gc.compile("x", max_iterations=math.inf), "max_iterations"),
+        (lambda f: f.check(f.grad(x=1.0), timeout=math.inf), "timeout"),
+        (lambda f: f.check(f.grad(x=1.0), timeout=math.nan), "timeout"),
+        (lambda f: f.batch("grad", [{"x": 1.0}, ...]), "point 1 of the batch"),
+    ],
+)
 def test_library_refuses_user_data_with_a_gradcli_error(call, words):
     """These raised plain ValueError, TypeError or OverflowError."""
     with pytest.raises(gc.GradcliError) as info:
@@ -194,12 +209,15 @@ def test_library_refuses_user_data_with_a_gradcli_error(call, words):
     assert words in info.value.message and info.value.hint
 
 
-@pytest.mark.parametrize("call, words", [
-    (lambda: gc.compile(None), "a str"),
-    (lambda: gc.compile("x*x").grad(x=1.0, wrt=5), "wrt"),
-    (lambda: gc.compile("x*x").jvp(x=1.0, tangents="x"), "tangents"),
-    (lambda: gc.compile("x*x").batch("grad", 5), "list of points"),
-])
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: gc.compile(None), "a str"),
+        (lambda: gc.compile("x*x").grad(x=1.0, wrt=5), "wrt"),
+        (lambda: gc.compile("x*x").jvp(x=1.0, tangents="x"), "tangents"),
+        (lambda: gc.compile("x*x").batch("grad", 5), "list of points"),
+    ],
+)
 def test_a_wrong_python_type_is_a_clear_type_error(call, words):
     with pytest.raises(TypeError, match=words):
         call()
@@ -207,6 +225,7 @@ def test_a_wrong_python_type_is_a_clear_type_error(call, words):
 
 def test_a_negative_seed_is_refused_by_the_point_loader():
     from gradcli.lang.points import load_point
+
     with pytest.raises(gc.GradcliError, match="seed"):
         load_point(["x=randn(2)"], None, seed=-1)
     assert load_point(["x=randn(2)"], None, seed=3)["x"].shape == (2,)
@@ -229,10 +248,18 @@ HOSTILE = [  # (argv, environment, exit code, words of the message)
     (["eval", "einsum('é,é->', x, x)", "--at", "x=ones(3)"], {}, 1, "cannot name an axis"),
     (["eval", "1" * 5001], {}, 2, "5001 digits"),
     (["eval", "x", "--at", "x=" + "9" * 5001], {}, 2, "5001 digits"),
-    (["grad", "sin(x) | sum", "--at", "x=ones(100000)"], {"GRADCLI_THREADS": "100000000"}, 2,
-     "GRADCLI_THREADS"),
-    (["grad", "sin(x) | sum", "--at", "x=ones(100000)"], {"GRADCLI_THREADS": "abc"}, 2,
-     "GRADCLI_THREADS"),
+    (
+        ["grad", "sin(x) | sum", "--at", "x=ones(100000)"],
+        {"GRADCLI_THREADS": "100000000"},
+        2,
+        "GRADCLI_THREADS",
+    ),
+    (
+        ["grad", "sin(x) | sum", "--at", "x=ones(100000)"],
+        {"GRADCLI_THREADS": "abc"},
+        2,
+        "GRADCLI_THREADS",
+    ),
 ]
 
 CAPPED = """
@@ -248,8 +275,15 @@ print(json.dumps([r.exit_code, r.stdout, r.stderr]))
 @pytest.mark.parametrize("argv, env, code, words", HOSTILE)
 def test_no_internal_error(argv, env, code, words):
     import os
-    done = subprocess.run([sys.executable, "-c", CAPPED, json.dumps(argv)], capture_output=True,
-                          text=True, env={**os.environ, **env}, cwd=ROOT, timeout=120)
+
+    done = subprocess.run(
+        [sys.executable, "-c", CAPPED, json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        timeout=120,
+    )
     got, out, err = json.loads(done.stdout)
     doc = strict(out)["error"]
     assert got == code and doc["type"] != "InternalError", (doc, err)
@@ -267,18 +301,22 @@ def test_csv_errors_name_the_cell_not_the_content(tmp_path):
 
 def test_plot_output_is_checked_before_the_work(tmp_path):
     (tmp_path / "d.png").mkdir()
-    for target, words in [(tmp_path / "d.png", "is a folder"),
-                          (tmp_path / "missing" / "f.png", "does not exist")]:
-        code, out, _ = via_typer(["plot", "x*x", "--wrt", "x", "--range", "-1:1", "--output",
-                                  str(target), "--json"])
+    for target, words in [
+        (tmp_path / "d.png", "is a folder"),
+        (tmp_path / "missing" / "f.png", "does not exist"),
+    ]:
+        code, out, _ = via_typer(
+            ["plot", "x*x", "--wrt", "x", "--range", "-1:1", "--output", str(target), "--json"]
+        )
         assert code == 2 and words in strict(out)["error"]["message"]
 
 
 def test_a_dollar_in_a_plot_title_is_text(tmp_path):
     pytest.importorskip("matplotlib")
     target = tmp_path / "f.png"
-    code, _, err = via_typer(["plot", "x*2 # $\\frac$", "--wrt", "x", "--range", "-1:1",
-                              "--output", str(target)])
+    code, _, err = via_typer(
+        ["plot", "x*2 # $\\frac$", "--wrt", "x", "--range", "-1:1", "--output", str(target)]
+    )
     assert code == 0 and target.stat().st_size > 0, err
 
 
@@ -288,14 +326,28 @@ COMMANDS = ["eval", "grad", "vjp", "jvp", "jacobian", "hessian", "diff", "frobni
 EXPRESSIONS = ["x**2", "x*y", "sum(x)", "x + * 2", "-x^2", "x=3", "log(x)", "", "y", "(x"]
 OPTIONS = {  # option -> values drawn for it
     "--at": ["x=1", "x=[1, 2]", "x=[[1,2],[3]]", "x==1", "x=", "y=2, x=-1", "x=arange(0,nan)"],
-    "--wrt": ["x", "y", "z", ","], "--dtype": ["float64", "float32", "float16"],
-    "--mode": ["auto", "bad"], "--v": ["1", "x=1", "a", "[1, 2]"],
-    "--seed": ["0", "-1", "x"], "--check-timeout": ["1", "-1", "inf", "nan", "1e10"],
-    "--max-elements": ["0", "1", "10", "nan"], "--max-iterations": ["0", "5"],
-    "--order": ["0", "2"], "--explain": ["brief", "full", "none"],
+    "--wrt": ["x", "y", "z", ","],
+    "--dtype": ["float64", "float32", "float16"],
+    "--mode": ["auto", "bad"],
+    "--v": ["1", "x=1", "a", "[1, 2]"],
+    "--seed": ["0", "-1", "x"],
+    "--check-timeout": ["1", "-1", "inf", "nan", "1e10"],
+    "--max-elements": ["0", "1", "10", "nan"],
+    "--max-iterations": ["0", "5"],
+    "--order": ["0", "2"],
+    "--explain": ["brief", "full", "none"],
 }
-FLAGS = ["--check", "--no-check", "--strict", "--latex", "--intermediates", "--frob", "-z",
-         "x=3", "extra"]
+FLAGS = [
+    "--check",
+    "--no-check",
+    "--strict",
+    "--latex",
+    "--intermediates",
+    "--frob",
+    "-z",
+    "x=3",
+    "extra",
+]
 
 
 @st.composite
@@ -325,8 +377,9 @@ def test_any_command_line_ends_cleanly(argv, invoke):
         assert "error" not in doc, (argv, doc)
 
 
-@pytest.mark.parametrize("command,field", [("jacobian", "jacobian"), ("hessian", "hessian"),
-                                           ("grad", "gradient")])
+@pytest.mark.parametrize(
+    "command,field", [("jacobian", "jacobian"), ("hessian", "hessian"), ("grad", "gradient")]
+)
 @pytest.mark.parametrize("text", ["3", "x=3"])
 def test_derivatives_of_a_constant_are_empty(command, field, text):
     """An expression without variables has no derivative to give: an empty mapping, exit 0

@@ -12,19 +12,40 @@ import gradcli as gc
 from gradcli import blocked
 
 LEAVES = ["x", "y", "a", "0.5", "2", "3"]
-UNARY = ["sin({})", "cos({})", "tanh({})", "sigmoid({})", "atan({})", "erf({})", "abs({})",
-         "relu({})", "softplus({})", "exp(sin({}))", "log(1 + ({})**2)", "sqrt(1 + ({})**2)",
-         "-({})", "({})**2", "({})**3"]
-BINARY = ["({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / (1 + ({})**2)",
-          "maximum({}, {})", "minimum({}, {})"]
+UNARY = [
+    "sin({})",
+    "cos({})",
+    "tanh({})",
+    "sigmoid({})",
+    "atan({})",
+    "erf({})",
+    "abs({})",
+    "relu({})",
+    "softplus({})",
+    "exp(sin({}))",
+    "log(1 + ({})**2)",
+    "sqrt(1 + ({})**2)",
+    "-({})",
+    "({})**2",
+    "({})**3",
+]
+BINARY = [
+    "({}) + ({})",
+    "({}) - ({})",
+    "({}) * ({})",
+    "({}) / (1 + ({})**2)",
+    "maximum({}, {})",
+    "minimum({}, {})",
+]
 
 expressions = st.recursive(
     st.sampled_from(LEAVES),
     lambda inner: st.one_of(
         st.tuples(st.sampled_from(UNARY), inner).map(lambda t: t[0].format(t[1])),
-        st.tuples(st.sampled_from(BINARY), inner, inner).map(
-            lambda t: t[0].format(t[1], t[2]))),
-    max_leaves=8)
+        st.tuples(st.sampled_from(BINARY), inner, inner).map(lambda t: t[0].format(t[1], t[2])),
+    ),
+    max_leaves=8,
+)
 
 N = 300  # with blocks of 64 elements: five blocks and a ragged last one
 
@@ -49,6 +70,7 @@ def _blocked(fn):
         got = real(*args, **kwargs)
         ran.append(got is not None)
         return got
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(blocked, "MIN_SIZE", 64)
         mp.setattr(blocked, "BLOCK", 64)
@@ -70,8 +92,7 @@ def _close(got, want):
 def test_per_point_gradients_blocked_equal_eager(dtype, text, seed):
     prog = gc.compile(text, dtype=dtype)
     assume({"x", "y"} & set(prog.free_vars))
-    point = {k: v for k, v in {**_data(seed), "a": np.full(N, 0.7)}.items()
-             if k in prog.free_vars}
+    point = {k: v for k, v in {**_data(seed), "a": np.full(N, 0.7)}.items() if k in prog.free_vars}
     want = _eager(lambda: prog.vjp(point, v=np.ones(N)))
     assume(not want.warnings and np.all(np.isfinite(want.value)))
     for value in (True, False):
@@ -111,9 +132,10 @@ def test_structured_jacobians_equal_dense_ones(text, seed, matrix):
     def f(x):
         u = gc.tensor(a) @ x if matrix else x
         env = {"x": u, "y": gc.tensor(y), "a": gc.tensor(0.7)}
-        return prog.run(prog.point({k: v.data for k, v in env.items()
-                                    if k in prog.free_vars}),
-                        {k: v for k, v in env.items() if k in prog.free_vars}).value
+        return prog.run(
+            prog.point({k: v.data for k, v in env.items() if k in prog.free_vars}),
+            {k: v for k, v in env.items() if k in prog.free_vars},
+        ).value
 
     x = gc.tensor(rng.uniform(-2, 2, n))
     with np.errstate(all="ignore"):

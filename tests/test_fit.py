@@ -31,8 +31,11 @@ DOUBLING = ["-f", "samples/doubling.grad", "--at", "x=[-0.9618, -3.3220, -0.6637
 #: 700 terms, 4,795 characters: echoed as a summary.
 LONG = "sum([" + ", ".join(f"x*{i}" for i in range(700)) + "])"
 #: A syntax error 3,900 characters into one line.
-BAD = " + ".join(f"x*{i}" for i in range(500)) + " + * 3 + " + " + ".join(
-    f"x*{i}" for i in range(200))
+BAD = (
+    " + ".join(f"x*{i}" for i in range(500))
+    + " + * 3 + "
+    + " + ".join(f"x*{i}" for i in range(200))
+)
 
 COMMANDS = {
     "grad": ["grad", "3*(x+2)**2 | mean", "--at", "x=ones(2,2)"],
@@ -77,7 +80,7 @@ def caret_target(text: str) -> str:
     """The text from the column of the first caret line's first ^, in the line above."""
     lines = text.splitlines()
     i = next(i for i, line in enumerate(lines) if line.strip() and set(line.strip()) == {"^"})
-    column = cells(lines[i][:lines[i].index("^")])
+    column = cells(lines[i][: lines[i].index("^")])
     above = lines[i - 1]
     used = 0
     for k, ch in enumerate(above):
@@ -138,8 +141,9 @@ def test_a_long_program_shows_its_first_lines(tmp_path):
 
 # -- carets and windows ---------------------------------------------------------------------
 
-TEXT = st.text(st.sampled_from(list("x+*( )1") + ["\x1b", "\t", "\x9b", "\u202e", "ｘ", "é"]),
-               max_size=300)
+TEXT = st.text(
+    st.sampled_from(list("x+*( )1") + ["\x1b", "\t", "\x9b", "\u202e", "ｘ", "é"]), max_size=300
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -164,12 +168,15 @@ def test_window_puts_the_caret_under_its_character(text, data, width):
 
 
 def test_render_escapes_and_aligns():
-    err = ParseError("unexpected '\x1b'", hint="remove \x1b", span=Span(1, 4, 1, 5),
-                     source="x + \x1b[2J")
-    assert err.render() == ("error: unexpected '\\x1b' (line 1, column 5)\n"
-                            "  x + \\x1b[2J\n"
-                            "      ^^^^\n"
-                            "hint: remove \\x1b")
+    err = ParseError(
+        "unexpected '\x1b'", hint="remove \x1b", span=Span(1, 4, 1, 5), source="x + \x1b[2J"
+    )
+    assert err.render() == (
+        "error: unexpected '\\x1b' (line 1, column 5)\n"
+        "  x + \\x1b[2J\n"
+        "      ^^^^\n"
+        "hint: remove \\x1b"
+    )
 
 
 def test_echoed_and_shortened():
@@ -187,21 +194,24 @@ def test_echoed_and_shortened():
 ESC = "\x1b[2J\x1b]0;pwned\x1b\\"
 
 
-@pytest.mark.parametrize("args", [
-    ["eval", f"x # {ESC}", "--at", "x=1"],  # the echoed expression
-    ["eval", f"x + {ESC}", "--at", "x=1"],  # a parse error with its caret
-    ["eval", "x", "--at", f"{ESC}x=1"],  # an --at name
-    ["eval", "x", "--at", f"x=@/nonexistent/{ESC}.npy"],  # an @path
-    ["grad", "x*x", "--at", "x=1", "--wrt", f"x{ESC}"],  # --wrt
-    ["eval", f'einsum("i{ESC}->", x)', "--at", "x=[1, 2]"],  # an einsum string
-    ["grad", f"log(x) # {ESC}", "--at", "x=-1"],  # a warning's excerpt
-    ["graph", f"y = (x # {ESC}\n* 2)\ny", "--at", "x=1"],  # graph labels
-    ["graph", f"y = (x # {ESC}\n* 2)\ny", "--at", "x=1", "--format", "dot"],
-    ["graph", f"y = (x # {ESC}\n* 2)\ny", "--at", "x=1", "--format", "mermaid"],
-    ["grad", f"x*x # {ESC}", "--at", "x=1", "--explain"],
-    ["plot", f"x*x # {ESC}", "--range", "0:1"],
-    ["eval", "x", "--at", f"{ESC}=1", "--json"],  # stderr under --json
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["eval", f"x # {ESC}", "--at", "x=1"],  # the echoed expression
+        ["eval", f"x + {ESC}", "--at", "x=1"],  # a parse error with its caret
+        ["eval", "x", "--at", f"{ESC}x=1"],  # an --at name
+        ["eval", "x", "--at", f"x=@/nonexistent/{ESC}.npy"],  # an @path
+        ["grad", "x*x", "--at", "x=1", "--wrt", f"x{ESC}"],  # --wrt
+        ["eval", f'einsum("i{ESC}->", x)', "--at", "x=[1, 2]"],  # an einsum string
+        ["grad", f"log(x) # {ESC}", "--at", "x=-1"],  # a warning's excerpt
+        ["graph", f"y = (x # {ESC}\n* 2)\ny", "--at", "x=1"],  # graph labels
+        ["graph", f"y = (x # {ESC}\n* 2)\ny", "--at", "x=1", "--format", "dot"],
+        ["graph", f"y = (x # {ESC}\n* 2)\ny", "--at", "x=1", "--format", "mermaid"],
+        ["grad", f"x*x # {ESC}", "--at", "x=1", "--explain"],
+        ["plot", f"x*x # {ESC}", "--range", "0:1"],
+        ["eval", "x", "--at", f"{ESC}=1", "--json"],  # stderr under --json
+    ],
+)
 def test_user_text_is_echoed_escaped(args):
     _, text = human(args, 80)
     assert "\x1b" not in text and "\\x1b" in text
@@ -217,6 +227,7 @@ def test_program_file_is_echoed_escaped(tmp_path):
 
 # -- COLUMNS ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("columns", ["0", "-5", "abc", "", "99999999999", "10", "1e3"])
 def test_any_columns_gives_sane_output(columns):
     r = CliRunner().invoke(app, ["grad", "x*x", "--at", "x=2"], env={"COLUMNS": columns})
@@ -228,11 +239,13 @@ def test_any_columns_gives_sane_output(columns):
 
 def test_columns_zero_through_the_console_script():
     env = {**os.environ, "COLUMNS": "0"}
-    p = subprocess.run([GRADCLI, "grad", "x*x", "--at", "x=2"], capture_output=True,
-                       text=True, env=env)
+    p = subprocess.run(
+        [GRADCLI, "grad", "x*x", "--at", "x=2"], capture_output=True, text=True, env=env
+    )
     assert p.returncode == 0 and "gradient" in p.stdout
-    p = subprocess.run([GRADCLI, "grad", "x*", "--at", "x=2"], capture_output=True,
-                       text=True, env=env)
+    p = subprocess.run(
+        [GRADCLI, "grad", "x*", "--at", "x=2"], capture_output=True, text=True, env=env
+    )
     assert p.returncode == 2 and "error:" in p.stderr
     p = subprocess.run([GRADCLI, "--help"], capture_output=True, text=True, env=env)
     assert p.returncode == 0 and "grad" in p.stdout
@@ -240,10 +253,16 @@ def test_columns_zero_through_the_console_script():
 
 # -- the streams ------------------------------------------------------------------------------
 
+
 def closed_after(args, first: int, input=None):
     """Run gradcli, read `first` bytes of its stdout, close the pipe, wait: (code, stderr)."""
-    p = subprocess.Popen([GRADCLI, *args], stdin=subprocess.PIPE if input else None,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    p = subprocess.Popen(
+        [GRADCLI, *args],
+        stdin=subprocess.PIPE if input else None,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
     if input:
         p.stdin.write(input.encode())
         p.stdin.close()
@@ -253,11 +272,14 @@ def closed_after(args, first: int, input=None):
     return p.wait(timeout=120), err
 
 
-@pytest.mark.parametrize("args", [
-    ["eval", "x", "--at", "x=ones(300000)", "--json"],  # the quick path
-    ["eval", "x", "--at", "x=ones(300000)", "--json", "--seed", "1"],  # typer's
-    ["graph", "sum([" + ", ".join(f"x*{i}" for i in range(600)) + "])", "--at", "x=1"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["eval", "x", "--at", "x=ones(300000)", "--json"],  # the quick path
+        ["eval", "x", "--at", "x=ones(300000)", "--json", "--seed", "1"],  # typer's
+        ["graph", "sum([" + ", ".join(f"x*{i}" for i in range(600)) + "])", "--at", "x=1"],
+    ],
+)
 def test_a_closed_pipe_ends_quietly(args):
     code, err = closed_after(args, 10)
     # 141 once a write fails; CPython lets one large write that the closing cuts short
@@ -277,22 +299,27 @@ def test_a_batch_into_head_ends_quietly():
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
-@pytest.mark.parametrize("args", [
-    ["grad", "x*x", "--at", "x=2", "--json"],
-    ["grad", "x*x", "--at", "x=2"],
-    ["eval", "x | sum", "--points", "-"],
-    ["graph", "x*x", "--at", "x=2"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grad", "x*x", "--at", "x=2", "--json"],
+        ["grad", "x*x", "--at", "x=2"],
+        ["eval", "x | sum", "--points", "-"],
+        ["graph", "x*x", "--at", "x=2"],
+    ],
+)
 def test_a_full_disk_is_one_line(args):
     points = "".join(f'{{"x": [{i}, 1]}}\n' for i in range(100))
     with open("/dev/full", "w") as full:
-        p = subprocess.run([GRADCLI, *args], stdout=full, stderr=subprocess.PIPE, text=True,
-                           cwd=ROOT, input=points)
+        p = subprocess.run(
+            [GRADCLI, *args], stdout=full, stderr=subprocess.PIPE, text=True, cwd=ROOT, input=points
+        )
     assert p.returncode == 1
     assert p.stderr == "error: cannot write the output: No space left on device\n"
 
 
 # -- plot: no slope where the function is not finite -------------------------------------------
+
 
 def test_plot_draws_no_derivative_where_the_function_is_not_finite():
     r = CliRunner().invoke(app, ["plot", "log(x)", "--range", "-1:1", "--json"])
@@ -300,11 +327,11 @@ def test_plot_draws_no_derivative_where_the_function_is_not_finite():
     value, slope = doc["value"], doc["derivative"]
     assert [isinstance(v, str) for v in value] == [d == "NaN" for d in slope]
     assert value[0] == "NaN" and value[100] == "-Infinity" and slope[-1] == 1.0
-    r = CliRunner().invoke(app, ["plot", "sqrt(x)", "--range", "-1:1", "--order", "2",
-                                 "--json"])
+    r = CliRunner().invoke(app, ["plot", "sqrt(x)", "--range", "-1:1", "--order", "2", "--json"])
     doc = json.loads(r.stdout)
-    assert all(d == "NaN" for v, d in zip(doc["value"], doc["second_derivative"])
-               if isinstance(v, str))
+    assert all(
+        d == "NaN" for v, d in zip(doc["value"], doc["second_derivative"]) if isinstance(v, str)
+    )
 
 
 def test_terminal_plots_one_after_another_draw_every_panel():
@@ -327,6 +354,7 @@ def test_plot_of_two_variables_masks_the_gradient():
 
 # -- gradcli functions -------------------------------------------------------------------------
 
+
 def test_functions_lists_every_function_from_the_table():
     from gradcli.engine.functions import FUNCTIONS
     from gradcli.engine.ops import PRIMITIVES
@@ -344,6 +372,7 @@ def test_functions_lists_every_function_from_the_table():
 def test_functions_human_one_line_each_when_wide():
     _, text = human(["functions"], 200)
     from gradcli.engine.functions import FUNCTIONS
+
     assert len(text.splitlines()) == len(FUNCTIONS)
 
 

@@ -44,6 +44,7 @@ def operations(doc):
 
 # -- JSON -----------------------------------------------------------------------------------
 
+
 def test_mean_example():
     doc = graph_json("3*(x+2)**2 | mean", "--at", "x=ones(2,2)")
     assert doc["command"] == "graph" and doc["output"] == 0
@@ -59,8 +60,12 @@ def test_mean_example():
     assert sorted(c["value"] for c in constants) == [2.0, 2.0, 3.0]
     assert all(c["grad"] is None and not c["requires_grad"] for c in constants)
     add = next(n for n in doc["nodes"] if n["name"] == "AddBackward0")
-    assert add["text"] == "x+2" and add["position"] == {"line": 1, "col": 4, "end_line": 1,
-                                                          "end_col": 7}
+    assert add["text"] == "x+2" and add["position"] == {
+        "line": 1,
+        "col": 4,
+        "end_line": 1,
+        "end_col": 7,
+    }
     assert add["grad"] == [[4.5, 4.5], [4.5, 4.5]]  # d out / d (x+2) = 3/2 (x+2)
     mul = next(n for n in doc["nodes"] if n["name"] == "MulBackward0")
     assert mul["grad"] == [[0.25, 0.25], [0.25, 0.25]]  # the mean's 1/4
@@ -102,8 +107,9 @@ def test_shared_subgraph_listed_once():
 
 
 def test_doubling_loop_nine_multiplications():
-    doc = graph_json("-f", "samples/doubling.grad", "--at", DOUBLING_AT,
-                     "--v", "[0.1, 1.0, 0.0001]")
+    doc = graph_json(
+        "-f", "samples/doubling.grad", "--at", DOUBLING_AT, "--v", "[0.1, 1.0, 0.0001]"
+    )
     assert operations(doc) == ["MulBackward0"] * 9
     assert doc["nodes"][0]["names"] == ["y"]
     (x,) = by_kind(doc, "variable")
@@ -143,6 +149,7 @@ def test_errors_keep_their_exit_codes():
 
 # -- the library side -----------------------------------------------------------------------
 
+
 def test_nodes_topological_outputs_first():
     x = gc.tensor([1.0, 2.0], requires_grad=True)
     a = x * 2
@@ -156,8 +163,7 @@ def test_nodes_topological_outputs_first():
 def test_describe_library():
     g = describe(gc.compile("sin(x) * y"), {"x": 0.0, "y": 2.0})
     assert g.counts() == {"MulBackward0": 1, "SinBackward0": 1, "variable": 2}
-    assert {n.name: float(n.grad) for n in g.nodes if n.kind == "variable"} == \
-        {"x": 2.0, "y": 0.0}
+    assert {n.name: float(n.grad) for n in g.nodes if n.kind == "variable"} == {"x": 2.0, "y": 0.0}
 
 
 def test_summary():
@@ -169,6 +175,7 @@ def test_summary():
 
 
 # -- tree, dot, mermaid ---------------------------------------------------------------------
+
 
 def test_tree_mean():
     r = run("graph", "3*(x+2)**2 | mean", "--at", "x=ones(2,2)")
@@ -226,8 +233,12 @@ def test_rendering_without_graphviz(monkeypatch, tmp_path):
 
 
 def test_text_formats_to_files(tmp_path):
-    for fmt, name in [("mermaid", "g.mmd"), ("json", "g.json"), ("tree", "g.txt"),
-                      ("dot", "g.dot")]:
+    for fmt, name in [
+        ("mermaid", "g.mmd"),
+        ("json", "g.json"),
+        ("tree", "g.txt"),
+        ("dot", "g.dot"),
+    ]:
         target = tmp_path / name
         r = run("graph", "x*x", "--at", "x=3", "--format", fmt, "-o", str(target))
         assert r.exit_code == 0, r.stderr
@@ -244,11 +255,13 @@ def test_mermaid():
     assert '  n6(["x<br/>leaf, requires_grad' in r.stdout
     assert "  n1 --> n0" in lines
     assert "class n0 output" in r.stdout
-    assert '"' not in r.stdout.replace('["', "").replace('"]', "").replace('("', "") \
-        .replace('")', "").replace('[/"', "").replace('"/]', "")
+    assert '"' not in r.stdout.replace('["', "").replace('"]', "").replace('("', "").replace(
+        '")', ""
+    ).replace('[/"', "").replace('"/]', "")
 
 
 # -- --explain ------------------------------------------------------------------------------
+
 
 def explain_json(*args) -> list:
     r = runner.invoke(app, [*args, "--json"])
@@ -258,6 +271,7 @@ def explain_json(*args) -> list:
 
 def test_every_primitive_has_a_rule_text():
     from gradcli.engine.ops import PRIMITIVES
+
     assert all(p.explain for p in PRIMITIVES.values())
     assert PRIMITIVES["mul"].explain == "g · other"
     assert PRIMITIVES["add"].explain == "g to each input"
@@ -266,12 +280,18 @@ def test_every_primitive_has_a_rule_text():
 
 def test_explain_order_output_first_leaves_last():
     steps = explain_json("grad", "3*(x+2)**2 | mean", "--at", "x=ones(2,2)", "--explain")
-    assert [s["node"] for s in steps] == ["MeanBackward0", "MulBackward0", "PowBackward0",
-                                          "AddBackward0", "AccumulateGrad"]
+    assert [s["node"] for s in steps] == [
+        "MeanBackward0",
+        "MulBackward0",
+        "PowBackward0",
+        "AddBackward0",
+        "AccumulateGrad",
+    ]
     assert [s["step"] for s in steps] == [1, 2, 3, 4, 5]
     mean, mul, pow_, add, leaf = steps
     assert mean["incoming"] == "1" and mean["outputs"] == [
-        {"input": 0, "to": "MulBackward0", "gradient": "all 0.25"}]
+        {"input": 0, "to": "MulBackward0", "gradient": "all 0.25"}
+    ]
     assert mul["rule"] == "g · other" and mul["outputs"][0]["to"] == "PowBackward0"
     assert pow_["rule"].startswith("g · b · a^(b-1)") and pow_["text"] == "(x+2)**2"
     assert add["outputs"] == [{"input": 0, "to": "x", "gradient": "all 4.5"}]
@@ -280,16 +300,16 @@ def test_explain_order_output_first_leaves_last():
 
 def test_explain_several_leaves():
     steps = explain_json("grad", "w*x + b", "--at", "x=1, w=2, b=3", "--explain")
-    assert [s["node"] for s in steps] == ["AddBackward0", "MulBackward0"] + \
-        ["AccumulateGrad"] * 3
+    assert [s["node"] for s in steps] == ["AddBackward0", "MulBackward0"] + ["AccumulateGrad"] * 3
     assert [s.get("variable") for s in steps[2:]] == ["w", "x", "b"]
-    assert steps[1]["outputs"] == [{"input": 0, "to": "w", "gradient": "1"},
-                                   {"input": 1, "to": "x", "gradient": "2"}]
+    assert steps[1]["outputs"] == [
+        {"input": 0, "to": "w", "gradient": "1"},
+        {"input": 1, "to": "x", "gradient": "2"},
+    ]
 
 
 def test_explain_folds_the_doubling_chain():
-    args = ("vjp", "-f", "samples/doubling.grad", "--at", DOUBLING_AT, "--v",
-            "[0.1, 1.0, 0.0001]")
+    args = ("vjp", "-f", "samples/doubling.grad", "--at", DOUBLING_AT, "--v", "[0.1, 1.0, 0.0001]")
     folded = explain_json(*args, "--explain")
     assert len(folded) == 2
     chain, leaf = folded
@@ -304,8 +324,17 @@ def test_explain_folds_the_doubling_chain():
 
 
 def test_explain_human_view():
-    r = run("vjp", "-f", "samples/doubling.grad", "--at", DOUBLING_AT, "--v",
-            "[0.1, 1.0, 0.0001]", "--explain", "--no-check")
+    r = run(
+        "vjp",
+        "-f",
+        "samples/doubling.grad",
+        "--at",
+        DOUBLING_AT,
+        "--v",
+        "[0.1, 1.0, 0.0001]",
+        "--explain",
+        "--no-check",
+    )
     assert r.exit_code == 0, r.stderr
     text = " ".join(r.stdout.split())
     assert text.index("vjp") < text.index("backward pass, step by step")

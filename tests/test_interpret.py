@@ -8,8 +8,16 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import gradcli as gc
-from gradcli.errors import (DomainError, EvalError, LimitError, ShapeError, SignatureError,
-                            UnboundVariableError, UnknownFunctionError, UsageError)
+from gradcli.errors import (
+    DomainError,
+    EvalError,
+    LimitError,
+    ShapeError,
+    SignatureError,
+    UnboundVariableError,
+    UnknownFunctionError,
+    UsageError,
+)
 
 DOUBLING = "y = x*2\nwhile norm(y) < 1000:\n    y = y*2\ny"
 
@@ -28,8 +36,10 @@ def test_the_doubling_loop_records_as_many_multiplications_as_it_ran():
 
 
 def test_if_elif_else_for_and_augmented_assignment():
-    prog = gc.compile("s = 0\nfor i in range(1, 4):\n    if i == 1:\n        s += x\n"
-                      "    elif i == 2:\n        s += x**2\n    else:\n        s += x**3\ns")
+    prog = gc.compile(
+        "s = 0\nfor i in range(1, 4):\n    if i == 1:\n        s += x\n"
+        "    elif i == 2:\n        s += x**2\n    else:\n        s += x**3\ns"
+    )
     r = prog.grad(x=2.0)
     assert float(r.value) == 2 + 4 + 8
     assert float(r.gradient["x"]) == 1 + 4 + 12
@@ -64,9 +74,13 @@ def test_results_are_arrays_of_their_own(n):
     a rule may pass an input on (the gradient of sum(x) is a broadcast; of `x` under vjp,
     v itself) and a value may be a variable."""
     x, v = np.linspace(0, 1, n), np.ones(n)
-    results = [gc.compile("sum(x)").grad(x=x), gc.compile("x").vjp({"x": x}, v=v),
-               gc.compile("sum(x + y)").grad(x=x, y=2 * x), gc.compile("x").eval(x=x),
-               gc.compile("x * y").vjp({"x": x, "y": 2 * x}, v=v)]
+    results = [
+        gc.compile("sum(x)").grad(x=x),
+        gc.compile("x").vjp({"x": x}, v=v),
+        gc.compile("sum(x + y)").grad(x=x, y=2 * x),
+        gc.compile("x").eval(x=x),
+        gc.compile("x * y").vjp({"x": x, "y": 2 * x}, v=v),
+    ]
     for r in results:
         arrays = [r.value, *(r.gradient or r.vjp or {}).values()]
         for i, a in enumerate(arrays):
@@ -79,8 +93,14 @@ def test_results_are_arrays_of_their_own(n):
 
 def test_numbers_beside_float32_arrays_stay_float32():
     f = np.ones(3, np.float32)
-    for got in [gc.where(gc.tensor([True, False, True]), f, 0), gc.clip(f, 0, 1),
-                gc.maximum(0, f), gc.add(0, f), gc.pow(2, f), gc.maximum(f, 0)]:
+    for got in [
+        gc.where(gc.tensor([True, False, True]), f, 0),
+        gc.clip(f, 0, 1),
+        gc.maximum(0, f),
+        gc.add(0, f),
+        gc.pow(2, f),
+        gc.maximum(f, 0),
+    ]:
         assert got.dtype == np.float32
     assert gc.add(1, 2).dtype == np.float64
 
@@ -90,14 +110,17 @@ def test_float32_is_kept_through_constants_and_constructors():
     assert r.value.dtype == np.float32 and r.gradient["x"].dtype == np.float32
 
 
-@pytest.mark.parametrize("text, point, kind, col", [
-    ("x + y", {"x": 1.0}, UnboundVariableError, None),
-    ("x + y", {"x": np.ones(2), "y": np.ones(3)}, ShapeError, 1),
-    ("sum(x, axis=2)", {"x": np.ones(2)}, ShapeError, 1),
-    ("mm(a, b)", {"a": np.ones((1, 3)), "b": np.ones((2, 1))}, ShapeError, 1),
-    ("x + 1", {"x": 1.0, "z": 2.0}, UsageError, None),
-    ("inv(x)", {"x": np.zeros((2, 2))}, EvalError, 1),
-])
+@pytest.mark.parametrize(
+    "text, point, kind, col",
+    [
+        ("x + y", {"x": 1.0}, UnboundVariableError, None),
+        ("x + y", {"x": np.ones(2), "y": np.ones(3)}, ShapeError, 1),
+        ("sum(x, axis=2)", {"x": np.ones(2)}, ShapeError, 1),
+        ("mm(a, b)", {"a": np.ones((1, 3)), "b": np.ones((2, 1))}, ShapeError, 1),
+        ("x + 1", {"x": 1.0, "z": 2.0}, UsageError, None),
+        ("inv(x)", {"x": np.zeros((2, 2))}, EvalError, 1),
+    ],
+)
 def test_evaluation_errors_name_the_problem_and_point_at_it(text, point, kind, col):
     with pytest.raises(kind) as info:
         gc.compile(text).eval(point)
@@ -146,6 +169,7 @@ def test_a_condition_must_be_a_single_value():
 
 def test_randn_takes_the_seed_through_points():
     from gradcli.lang.points import load_point
+
     a = load_point(["x=randn(3)"], None, seed=7)["x"]
     b = load_point(["x=randn(3)"], None, seed=7)["x"]
     np.testing.assert_array_equal(a, b)
@@ -153,39 +177,87 @@ def test_randn_takes_the_seed_through_points():
 
 # -- random expressions against a direct NumPy evaluation ----------------------------------
 
-UNARY = {"sin": np.sin, "cos": np.cos, "tanh": np.tanh, "exp": lambda a: np.exp(np.clip(a, -30, 30)),
-         "abs": np.abs, "sigmoid": lambda a: 1 / (1 + np.exp(-a)), "atan": np.arctan,
-         "softplus": lambda a: np.logaddexp(0, a), "square": np.square, "relu": lambda a: np.maximum(a, 0),
-         "expm1": lambda a: np.expm1(np.clip(a, -30, 30)), "sinh": lambda a: np.sinh(np.clip(a, -30, 30)),
-         "log1p": lambda a: np.log1p(np.abs(a)), "sqrt": lambda a: np.sqrt(np.abs(a))}
-WRAP = {"exp": "exp(clip({}, -30, 30))", "expm1": "expm1(clip({}, -30, 30))",
-        "sinh": "sinh(clip({}, -30, 30))", "log1p": "log1p(abs({}))", "sqrt": "sqrt(abs({}))"}
-BINARY = {"+": np.add, "-": np.subtract, "*": np.multiply, "maximum": np.maximum,
-          "minimum": np.minimum, "atan2": np.arctan2, "hypot": np.hypot}
-REDUCE = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min, "norm": np.linalg.norm,
-          "logsumexp": lambda a: np.log(np.sum(np.exp(a - a.max()))) + a.max()}
+UNARY = {
+    "sin": np.sin,
+    "cos": np.cos,
+    "tanh": np.tanh,
+    "exp": lambda a: np.exp(np.clip(a, -30, 30)),
+    "abs": np.abs,
+    "sigmoid": lambda a: 1 / (1 + np.exp(-a)),
+    "atan": np.arctan,
+    "softplus": lambda a: np.logaddexp(0, a),
+    "square": np.square,
+    "relu": lambda a: np.maximum(a, 0),
+    "expm1": lambda a: np.expm1(np.clip(a, -30, 30)),
+    "sinh": lambda a: np.sinh(np.clip(a, -30, 30)),
+    "log1p": lambda a: np.log1p(np.abs(a)),
+    "sqrt": lambda a: np.sqrt(np.abs(a)),
+}
+WRAP = {
+    "exp": "exp(clip({}, -30, 30))",
+    "expm1": "expm1(clip({}, -30, 30))",
+    "sinh": "sinh(clip({}, -30, 30))",
+    "log1p": "log1p(abs({}))",
+    "sqrt": "sqrt(abs({}))",
+}
+BINARY = {
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "maximum": np.maximum,
+    "minimum": np.minimum,
+    "atan2": np.arctan2,
+    "hypot": np.hypot,
+}
+REDUCE = {
+    "sum": np.sum,
+    "mean": np.mean,
+    "max": np.max,
+    "min": np.min,
+    "norm": np.linalg.norm,
+    "logsumexp": lambda a: np.log(np.sum(np.exp(a - a.max()))) + a.max(),
+}
 
 
 def expressions(depth=3):
-    leaf = st.sampled_from([("x", lambda e: e["x"]), ("y", lambda e: e["y"]),
-                            ("0.5", lambda e: 0.5), ("2", lambda e: 2.0)])
+    leaf = st.sampled_from(
+        [
+            ("x", lambda e: e["x"]),
+            ("y", lambda e: e["y"]),
+            ("0.5", lambda e: 0.5),
+            ("2", lambda e: 2.0),
+        ]
+    )
 
     def grow(children):
         unary = st.tuples(st.sampled_from(sorted(UNARY)), children).map(
-            lambda t: (WRAP.get(t[0], t[0] + "({})").format(t[1][0]),
-                       lambda e, f=UNARY[t[0]], g=t[1][1]: f(g(e))))
+            lambda t: (
+                WRAP.get(t[0], t[0] + "({})").format(t[1][0]),
+                lambda e, f=UNARY[t[0]], g=t[1][1]: f(g(e)),
+            )
+        )
         binary = st.tuples(st.sampled_from(sorted(BINARY)), children, children).map(
-            lambda t: ((f"({t[1][0]} {t[0]} {t[2][0]})" if len(t[0]) == 1 else
-                        f"{t[0]}({t[1][0]}, {t[2][0]})"),
-                       lambda e, f=BINARY[t[0]], a=t[1][1], b=t[2][1]: f(a(e), b(e))))
+            lambda t: (
+                (
+                    f"({t[1][0]} {t[0]} {t[2][0]})"
+                    if len(t[0]) == 1
+                    else f"{t[0]}({t[1][0]}, {t[2][0]})"
+                ),
+                lambda e, f=BINARY[t[0]], a=t[1][1], b=t[2][1]: f(a(e), b(e)),
+            )
+        )
         return st.one_of(unary, binary)
+
     return st.recursive(leaf, grow, max_leaves=8)
 
 
 @settings(max_examples=60, deadline=None)
-@given(expressions(), st.sampled_from(sorted(REDUCE)),
-       st.lists(st.floats(-2, 2), min_size=3, max_size=3),
-       st.lists(st.floats(-2, 2), min_size=3, max_size=3))
+@given(
+    expressions(),
+    st.sampled_from(sorted(REDUCE)),
+    st.lists(st.floats(-2, 2), min_size=3, max_size=3),
+    st.lists(st.floats(-2, 2), min_size=3, max_size=3),
+)
 def test_random_expressions_match_numpy(expr, reduce, xs, ys):
     text, ref = expr
     env = {"x": np.array(xs), "y": np.array(ys)}
@@ -217,7 +289,7 @@ def test_wrt_must_name_variables():
 
 def test_a_float32_leaf_gets_a_float32_gradient():
     x = gc.tensor([1.0, 2.0, 3.0], requires_grad=True, dtype="float32")
-    (x ** 2 + gc.tensor(1.0)).sum().backward()
+    (x**2 + gc.tensor(1.0)).sum().backward()
     assert x.grad.dtype == np.float32
 
 
@@ -225,6 +297,7 @@ def test_static_arguments_come_from_the_signatures():
     """Shapes, axes and counts are plain numbers: the parameters so named, by position or
     by keyword, in each function's signature."""
     from gradcli.lang.interpret import static_positions
+
     assert static_positions("sum") == ({1, 2}, None)
     assert static_positions("norm") == ({1, 2, 3}, None)
     assert static_positions("reshape") == (set(), 1)
@@ -233,5 +306,6 @@ def test_static_arguments_come_from_the_signatures():
     assert static_positions("linspace") == ({0, 1, 2}, None)
     assert static_positions("sin") == (set(), None)
     r = gc.compile("sum(x * x, 0) + sum(reshape(x, 2, 2), axis=1, keepdims=True)").eval(
-        x=np.arange(4.0))
+        x=np.arange(4.0)
+    )
     np.testing.assert_array_equal(r.value, [[15.0], [19.0]])

@@ -58,12 +58,17 @@ PERMUTATIONS = [n for n, p in PRIMITIVES.items() if _case_keys(p) == {"axes"}]
 
 def _sample_range(prim) -> tuple[float, float]:
     """The interval of the values the row's own samples hold (its domain, in effect)."""
-    xs = [x for xs, _ in prim.samples(np.random.default_rng(0)) for x in xs
-          if x.dtype.kind == "f" and x.size]
+    xs = [
+        x
+        for xs, _ in prim.samples(np.random.default_rng(0))
+        for x in xs
+        if x.dtype.kind == "f" and x.size
+    ]
     return float(min(x.min() for x in xs)), float(max(x.max() for x in xs))
 
 
 # -- a program: f(X) and what to say about it ------------------------------------------------
+
 
 @dataclass
 class Program:
@@ -144,7 +149,7 @@ def _base_case(draw, prim, rng):
         out = _shape(draw)
         shapes = []
         for _ in prim.domain:
-            tail = out[len(out) - draw(st.integers(0, len(out))):]
+            tail = out[len(out) - draw(st.integers(0, len(out))) :]
             shapes.append(tuple(1 if draw(st.booleans()) else n for n in tail))
         xs = tuple(np.asarray(rng.uniform(lo, hi, s)) for (lo, hi), s in zip(prim.domain, shapes))
         return xs, {}, None, True, ""
@@ -153,8 +158,13 @@ def _base_case(draw, prim, rng):
         shape = _shape(draw)
         axis, keepdims = _axis_argument(draw, len(shape)), draw(st.booleans())
         params = dict(axis=_axes(axis, len(shape)), keepdims=keepdims)
-        return ((rng.uniform(lo, hi, shape),), params, _reduction_call(prim.name, axis, keepdims),
-                True, f"axis={axis!r}, keepdims={keepdims}")
+        return (
+            (rng.uniform(lo, hi, shape),),
+            params,
+            _reduction_call(prim.name, axis, keepdims),
+            True,
+            f"axis={axis!r}, keepdims={keepdims}",
+        )
     if prim.name in PERMUTATIONS:
         shape = _shape(draw, 1)
         perm = draw(st.permutations(range(len(shape))))
@@ -175,19 +185,27 @@ def programs(draw, name: str) -> Program:
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     xs, params, public, free, ptext = _base_case(draw, prim, rng)
     xs = list(xs)
-    wrt = [i for i, x in enumerate(xs) if x.dtype.kind == "f"
-           and (not prim.differentiable or prim.vjp[i] is not None)]
+    wrt = [
+        i
+        for i, x in enumerate(xs)
+        if x.dtype.kind == "f" and (not prim.differentiable or prim.vjp[i] is not None)
+    ]
     primary = draw(st.sampled_from(wrt))
     shape = xs[primary].shape
-    routes = [r for r in ROUTES if (r != "broadcast" or free and shape and shape[0] > 1)
-              and (r not in ("transposed", "from a vector") or len(shape) > 1)
-              and (r != "reversed" or shape)]
+    routes = [
+        r
+        for r in ROUTES
+        if (r != "broadcast" or free and shape and shape[0] > 1)
+        and (r not in ("transposed", "from a vector") or len(shape) > 1)
+        and (r != "reversed" or shape)
+    ]
     route = draw(st.sampled_from(routes))
     to_x, from_x = ROUTES[route]
     x0 = to_x(xs[primary])
     xs[primary] = np.broadcast_to(x0, shape).copy() if route == "broadcast" else xs[primary]
-    shared = [primary] + [i for i in wrt if i != primary and xs[i].shape == shape
-                          and draw(st.booleans())]
+    shared = [primary] + [
+        i for i in wrt if i != primary and xs[i].shape == shape and draw(st.booleans())
+    ]
     for i in shared:
         xs[i] = xs[primary]
 
@@ -218,12 +236,14 @@ def programs(draw, name: str) -> Program:
 def _after(draw, shape, x_shape, combine=False):
     """A stage after the row: (stage, its text around '{}'); with `combine`, X or Xᵀ
     combined with the result by broadcasting ((None, "") where neither broadcasts)."""
-    others = [t for t, s in (("X", x_shape), ("Xᵀ", x_shape[::-1]))
-              if _broadcasts(shape, s)]
+    others = [t for t, s in (("X", x_shape), ("Xᵀ", x_shape[::-1])) if _broadcasts(shape, s)]
     if combine and not others:
         return None, ""
-    kinds = ["tanh", "reduce"] + (["transpose"] if len(shape) > 1 else []) + \
-        (["combine"] if others else [])
+    kinds = (
+        ["tanh", "reduce"]
+        + (["transpose"] if len(shape) > 1 else [])
+        + (["combine"] if others else [])
+    )
     kind = "combine" if combine else draw(st.sampled_from(kinds))
     if kind == "tanh":
         return (lambda r, x, kinks: gc.tanh(r)), "tanh({})"
@@ -234,8 +254,10 @@ def _after(draw, shape, x_shape, combine=False):
         axis, keepdims = _axis_argument(draw, len(shape)), draw(st.booleans())
         params = dict(axis=_axes(axis, len(shape)), keepdims=keepdims)
         call = _reduction_call(name, axis, keepdims)
-        return ((lambda r, x, kinks: _run(PRIMITIVES[name], [r], params, kinks, call)),
-                f"{name}({{}}, axis={axis!r}, keepdims={keepdims})")
+        return (
+            (lambda r, x, kinks: _run(PRIMITIVES[name], [r], params, kinks, call)),
+            f"{name}({{}}, axis={axis!r}, keepdims={keepdims})",
+        )
     other, op = draw(st.sampled_from(others)), draw(st.sampled_from(["+", "-", "*"]))
     flip = draw(st.booleans())
     fn = {"+": gc.add, "-": gc.sub, "*": gc.mul}[op]
@@ -243,6 +265,7 @@ def _after(draw, shape, x_shape, combine=False):
     def combine(r, x, kinks):
         y = x if other == "X" else _transpose(x)
         return fn(y, r) if flip else fn(r, y)
+
     return combine, f"{other} {op} ({{}})" if flip else f"({{}}) {op} {other}"
 
 
@@ -256,6 +279,7 @@ def _broadcasts(a, b) -> bool:
 
 # -- the ways of taking a Jacobian -----------------------------------------------------------
 
+
 @contextlib.contextmanager
 def _basis(kind: str):
     """Jacobians from the structured identity (`Diag`) or from a dense one."""
@@ -266,6 +290,7 @@ def _basis(kind: str):
     def dense(shape, dtype):
         n = int(np.prod(shape))
         return Tensor(np.eye(n, dtype=dtype).reshape((n,) + shape))
+
     with mock.patch.object(functional, "identity", dense):
         yield
 
@@ -283,19 +308,23 @@ def jacobians(f, x0) -> dict[str, np.ndarray]:
     for kind in ("Diag", "dense"):
         with _basis(kind):
             for strategy in ("reverse-mode", "forward-mode"):
-                got[f"{strategy}, {kind} basis"] = \
-                    functional.jacobian(f, x, strategy=strategy).data
+                got[f"{strategy}, {kind} basis"] = functional.jacobian(f, x, strategy=strategy).data
     for strategy in ("reverse-mode", "forward-mode"):
         # two inputs, X = A + B: each gets the whole Jacobian
-        two = functional.jacobian(lambda a, b: f(a + b), (x, gc.tensor(np.zeros_like(x0))),
-                                  strategy=strategy)
-        got[f"{strategy}, two inputs (A)"], got[f"{strategy}, two inputs (B)"] = \
-            two[0].data, two[1].data
+        two = functional.jacobian(
+            lambda a, b: f(a + b), (x, gc.tensor(np.zeros_like(x0))), strategy=strategy
+        )
+        got[f"{strategy}, two inputs (A)"], got[f"{strategy}, two inputs (B)"] = (
+            two[0].data,
+            two[1].data,
+        )
         got[f"{strategy}, recorded (create_graph)"] = functional.jacobian(
-            f, x, create_graph=True, strategy=strategy).data
+            f, x, create_graph=True, strategy=strategy
+        ).data
     rows = [functional.vjp(f, x, v=_unit(y.shape, k))[1].data for k in range(y.size)]
-    got["single VJPs"] = np.stack(rows).reshape(y.shape + x0.shape) if rows else \
-        np.zeros(y.shape + x0.shape)
+    got["single VJPs"] = (
+        np.stack(rows).reshape(y.shape + x0.shape) if rows else np.zeros(y.shape + x0.shape)
+    )
     cols = [functional.jvp(f, x, v=_unit(x0.shape, k))[1].data for k in range(x0.size)]
     got["single JVPs"] = np.moveaxis(np.stack(cols), 0, -1).reshape(y.shape + x0.shape)
     return got
@@ -307,8 +336,10 @@ def finite_differences(f, x0) -> np.ndarray:
     with gc.no_grad():
         for k in range(x0.size):
             e = H * _unit(x0.shape, k).data
-            cols.append((np.asarray(f(gc.tensor(x0 + e)).data)
-                         - np.asarray(f(gc.tensor(x0 - e)).data)) / (2 * H))
+            cols.append(
+                (np.asarray(f(gc.tensor(x0 + e)).data) - np.asarray(f(gc.tensor(x0 - e)).data))
+                / (2 * H)
+            )
     y_shape = cols[0].shape
     return np.moveaxis(np.stack(cols), 0, -1).reshape(y_shape + x0.shape)
 
@@ -320,7 +351,8 @@ def hessians(s, x0) -> dict[str, np.ndarray]:
         with _basis(kind):
             for outer in ("reverse-mode", "forward-mode"):
                 got[f"{outer} over reverse, {kind} basis"] = functional.hessian(
-                    s, x, outer_jacobian_strategy=outer).data
+                    s, x, outer_jacobian_strategy=outer
+                ).data
     return got
 
 
@@ -351,14 +383,20 @@ def _agree(got: np.ndarray, want: np.ndarray, what: str, tol: float) -> None:
 
 # -- the properties --------------------------------------------------------------------------
 
+
 def every_row(examples: int):
     """A property of every row, over `examples` drawn programs each."""
+
     def decorate(test):
         test = given(data=st.data())(test)
-        test = settings(max_examples=examples, deadline=None, derandomize=EXAMPLES < 100,
-                        suppress_health_check=[HealthCheck.too_slow,
-                                               HealthCheck.data_too_large])(test)
+        test = settings(
+            max_examples=examples,
+            deadline=None,
+            derandomize=EXAMPLES < 100,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )(test)
         return pytest.mark.parametrize("name", ROWS)(test)
+
     return decorate
 
 
@@ -392,6 +430,7 @@ def test_every_hessian_is_symmetric_and_forward_over_reverse(name, data):
 
     def s(x, kinks=None):
         return gc.sum(p(x, kinks) * w)
+
     got = hessians(s, p.x0)
     n = p.x0.size
     ref = got.pop("reverse-mode over reverse, Diag basis").reshape(n, n)
@@ -401,9 +440,14 @@ def test_every_hessian_is_symmetric_and_forward_over_reverse(name, data):
     third = [third_derivative(s, p.x0, outer) for outer in ("reverse-mode", "forward-mode")]
     _agree(third[0], third[1], "third derivatives: reverse against forward over reverse", 1e-9)
     if not any(kinks):
-        cols = [(gradient(s, p.x0 + H * _unit(p.x0.shape, k).data)
-                 - gradient(s, p.x0 - H * _unit(p.x0.shape, k).data)).reshape(-1) / (2 * H)
-                for k in range(n)]
+        cols = [
+            (
+                gradient(s, p.x0 + H * _unit(p.x0.shape, k).data)
+                - gradient(s, p.x0 - H * _unit(p.x0.shape, k).data)
+            ).reshape(-1)
+            / (2 * H)
+            for k in range(n)
+        ]
         _agree(ref, np.stack(cols, axis=1), "against finite differences of the gradient", 1e-5)
 
 
@@ -416,10 +460,12 @@ def test_every_row_is_drawn():
 # -- the cases of issue 14, as reported ------------------------------------------------------
 
 M0 = [[-1.37, 1.48, 0.69], [-1.11, -1.27, 1.41]]
-REPORTED = [("sum(M, axis=0) * M", lambda m: gc.sum(m, axis=0) * m),
-            ("sum(M, axis=0) + M", lambda m: gc.sum(m, axis=0) + m),
-            ("M - sum(M, axis=0)", lambda m: m - gc.sum(m, axis=0)),
-            ("softmax(M.T, axis=1)", lambda m: gc.softmax(m.T, axis=1))]
+REPORTED = [
+    ("sum(M, axis=0) * M", lambda m: gc.sum(m, axis=0) * m),
+    ("sum(M, axis=0) + M", lambda m: gc.sum(m, axis=0) + m),
+    ("M - sum(M, axis=0)", lambda m: m - gc.sum(m, axis=0)),
+    ("softmax(M.T, axis=1)", lambda m: gc.softmax(m.T, axis=1)),
+]
 
 
 @pytest.mark.parametrize("text, f", REPORTED, ids=[t for t, _ in REPORTED])
@@ -428,6 +474,7 @@ def test_reported_jacobians_from_the_cli_equal_finite_differences(text, f, mode)
     from typer.testing import CliRunner
 
     from gradcli.cli.app import app
+
     r = CliRunner().invoke(app, ["jacobian", text, "--at", f"M={M0}", "--mode", mode, "--json"])
     assert r.exit_code == 0, r.stdout
     got = np.array(json.loads(r.stdout)["jacobian"]["M"])
@@ -447,8 +494,10 @@ def test_reported_hessian_is_symmetric_and_right():
     from typer.testing import CliRunner
 
     from gradcli.cli.app import app
-    r = CliRunner().invoke(app, ["hessian", "sum((sum(M, axis=0) + M)**3)", "--at", f"M={M0}",
-                                 "--json"])
+
+    r = CliRunner().invoke(
+        app, ["hessian", "sum((sum(M, axis=0) + M)**3)", "--at", f"M={M0}", "--json"]
+    )
     assert r.exit_code == 0, r.stdout
     got = np.array(json.loads(r.stdout)["hessian"]["M"]["M"])
     m = np.array(M0)
@@ -465,6 +514,7 @@ def test_reported_hessian_is_symmetric_and_right():
 def test_diag_plus_a_broadcast_or_transposed_batch_keeps_the_diagonal():
     """The root cause: Diag + a dense batch whose copy was not C-ordered lost the diagonal."""
     from gradcli.engine.structured import Diag
+
     d = Diag(np.arange(1.0, 7.0).reshape(2, 3))
     broadcast = np.broadcast_to(np.ones((6, 1, 3)), (6, 2, 3))
     transposed = np.ones((6, 3, 2)).transpose(0, 2, 1)
@@ -479,18 +529,24 @@ def test_a_forward_mode_jacobian_with_create_graph_can_be_differentiated(strateg
     """A forward-mode Jacobian (also `auto` with more outputs than inputs) kept no graph
     with create_graph=True: its derivative raised or was silently 0."""
     x = gc.tensor([0.3, -0.7, 1.1], requires_grad=True)
-    j = gc.functional.jacobian(lambda x: gc.outer(x, gc.sin(x)), x, create_graph=True,
-                               strategy=strategy)
+    j = gc.functional.jacobian(
+        lambda x: gc.outer(x, gc.sin(x)), x, create_graph=True, strategy=strategy
+    )
     assert j.requires_grad
     (g,) = gc.autograd.grad(gc.sum(j), [x])
     xv = x.data  # Σ_ijk ∂(x_i sin x_j)/∂x_k = 3 Σ_j sin x_j + Σ_i x_i Σ_j cos x_j
     want = 3 * np.cos(xv) + np.sum(np.cos(xv)) - np.sum(xv) * np.sin(xv)
     np.testing.assert_allclose(g.data, want, rtol=1e-12)
-    h = gc.functional.hessian(lambda x: gc.sum(gc.sin(x) * x * x), x, create_graph=True,
-                              outer_jacobian_strategy="forward-mode")
+    h = gc.functional.hessian(
+        lambda x: gc.sum(gc.sin(x) * x * x),
+        x,
+        create_graph=True,
+        outer_jacobian_strategy="forward-mode",
+    )
     (g,) = gc.autograd.grad(gc.sum(h), [x])
-    np.testing.assert_allclose(g.data, -np.cos(xv) * xv**2 - 6 * np.sin(xv) * xv
-                               + 6 * np.cos(xv), rtol=1e-12)
+    np.testing.assert_allclose(
+        g.data, -np.cos(xv) * xv**2 - 6 * np.sin(xv) * xv + 6 * np.cos(xv), rtol=1e-12
+    )
 
 
 def test_third_derivatives_through_indexing():
@@ -503,12 +559,20 @@ def test_third_derivatives_through_indexing():
 
     def third(z):  # d³/dz³ sin(z²)
         return -12 * z * np.sin(z * z) - 8 * z**3 * np.cos(z * z)
+
     for outer in ("reverse-mode", "forward-mode"):
         x = gc.tensor(xv, requires_grad=True)
-        h = gc.functional.hessian(lambda x: gc.sum(gc.sin((x * x)[[0, 2, 2]])), x,
-                                  create_graph=True, outer_jacobian_strategy=outer)
+        h = gc.functional.hessian(
+            lambda x: gc.sum(gc.sin((x * x)[[0, 2, 2]])),
+            x,
+            create_graph=True,
+            outer_jacobian_strategy=outer,
+        )
         (g,) = gc.autograd.grad(gc.sum(h * gc.tensor(v)), [x])
         # sin(x0²) + 2 sin(x2²): H is diagonal, Σ v·H = v00 H00 + v22 H22
-        np.testing.assert_allclose(g.data, [v[0, 0] * third(xv[0]), 0,
-                                            2 * v[2, 2] * third(xv[2]), 0],
-                                   rtol=1e-12, err_msg=outer)
+        np.testing.assert_allclose(
+            g.data,
+            [v[0, 0] * third(xv[0]), 0, 2 * v[2, 2] * third(xv[2]), 0],
+            rtol=1e-12,
+            err_msg=outer,
+        )

@@ -37,8 +37,10 @@ def test_an_mkl_umath_that_does_not_load_leaves_numpys(monkeypatch):
 
 
 def test_gradcli_kernels_numpy_keeps_numpys_ufuncs():
-    code = ("import numpy as np; from gradcli.engine.ops import PRIMITIVES as P; "
-            "assert P['sin'].forward is np.sin and P['cos'].forward is np.cos")
+    code = (
+        "import numpy as np; from gradcli.engine.ops import PRIMITIVES as P; "
+        "assert P['sin'].forward is np.sin and P['cos'].forward is np.cos"
+    )
     env = dict(os.environ, GRADCLI_KERNELS="numpy")
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
 
@@ -52,8 +54,9 @@ def _ulps(got, want):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_mkl_kernels_are_within_one_ulp_of_numpy(name, dtype):
     rng = np.random.default_rng(0)
-    x = np.concatenate([rng.uniform(-4, 4, 10**5), rng.uniform(-1e5, 1e5, 10**4),
-                        rng.uniform(-1e-8, 1e-8, 10**3)]).astype(dtype)
+    x = np.concatenate(
+        [rng.uniform(-4, 4, 10**5), rng.uniform(-1e5, 1e5, 10**4), rng.uniform(-1e-8, 1e-8, 10**3)]
+    ).astype(dtype)
     got, want = PRIMITIVES[name].forward(x), getattr(np, name)(x)
     assert got.dtype == dtype
     assert _ulps(got, want).max() <= 1
@@ -75,12 +78,20 @@ def test_mkl_kernels_agree_with_numpy_at_special_values(name):
 
 @mkl
 def test_mkl_runs_on_one_thread_unless_told():
-    code = ("import os, numpy as np; from gradcli.engine.ops import PRIMITIVES as P; "
-            "P['sin'].forward(np.ones(3)); print(os.environ['MKL_NUM_THREADS'])")
+    code = (
+        "import os, numpy as np; from gradcli.engine.ops import PRIMITIVES as P; "
+        "P['sin'].forward(np.ones(3)); print(os.environ['MKL_NUM_THREADS'])"
+    )
     env = {k: v for k, v in os.environ.items() if k != "MKL_NUM_THREADS"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    ).stdout
     assert out.strip() == "1"
-    out = subprocess.run([sys.executable, "-c", code], env={**env, "MKL_NUM_THREADS": "2"},
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "MKL_NUM_THREADS": "2"},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert out.strip() == "2"

@@ -30,9 +30,13 @@ def _capped():
 def run_capped(*args: str) -> tuple[int, dict, int]:
     """gradcli ARGS --json in a child under the cap: (exit code, JSON document, peak RSS in
     bytes, from the child's own rusage)."""
-    proc = subprocess.Popen([sys.executable, "-m", "gradcli", args[0], "--json", *args[1:]],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            preexec_fn=_capped, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradcli", args[0], "--json", *args[1:]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_capped,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -65,31 +69,35 @@ def test_refused_before_the_allocation(command, text, at):
 
 
 def test_max_elements_stops_a_small_jacobian():
-    code, doc, peak = run_capped("jacobian", "sin(x)", "--at", "x=ones(100)",
-                                 "--max-elements", "1000")
+    code, doc, peak = run_capped(
+        "jacobian", "sin(x)", "--at", "x=ones(100)", "--max-elements", "1000"
+    )
     assert code == 1 and "Jacobian would have 10000 elements" in doc["error"]["message"]
 
 
 def test_graph_memory_budget():
     """grad of a loop keeps every intermediate: the budget stops it, with its flag."""
     program = "y = x\nfor i in range(200):\n    y = y * 1.0001 + 0.1\nnorm(y)"
-    code, doc, peak = run_capped("grad", "--max-memory", "300MB", "--at", "x=ones(1000000)",
-                                 "--", program)
+    code, doc, peak = run_capped(
+        "grad", "--max-memory", "300MB", "--at", "x=ones(1000000)", "--", program
+    )
     assert code == 1 and doc["error"]["type"] == "LimitError", doc
     assert "memory budget of 300.0 MiB" in doc["error"]["message"]
     assert "--max-memory" in doc["error"]["hint"] and peak < 1 << 30
-    code, doc, _ = run_capped("grad", "--max-memory", "1.5GB", "--at", "x=ones(100000)",
-                              "--", program)
+    code, doc, _ = run_capped(
+        "grad", "--max-memory", "1.5GB", "--at", "x=ones(100000)", "--", program
+    )
     y = np.full(100000, 1.0)
     for _ in range(200):
         y = y * 1.0001 + 0.1
     assert code == 0
-    np.testing.assert_allclose(doc["gradient"]["x"], y / np.linalg.norm(y) * 1.0001 ** 200)
+    np.testing.assert_allclose(doc["gradient"]["x"], y / np.linalg.norm(y) * 1.0001**200)
 
 
 def test_json_of_a_derivative_counts_against_the_budget():
-    code, doc, peak = run_capped("jacobian", "sin(x)", "--at", "x=ones(3000)",
-                                 "--max-memory", "100MB")
+    code, doc, peak = run_capped(
+        "jacobian", "sin(x)", "--at", "x=ones(3000)", "--max-memory", "100MB"
+    )
     assert code == 1 and "to hold and write out" in doc["error"]["message"], doc
     assert peak < 1 << 30
 
@@ -107,6 +115,7 @@ def test_bad_memory_size_is_a_usage_error():
 
 # -- the library ----------------------------------------------------------------------------
 
+
 def test_library_limits():
     with pytest.raises(LimitError, match="Jacobian would have 10000"):
         gc.compile("sin(x)", max_elements=1000).jacobian(x=np.ones(100))
@@ -117,7 +126,7 @@ def test_library_limits():
     loop = gc.compile("y = x\nfor i in range(50):\n    y = y * 2\nmax(y)", max_memory="10MB")
     with pytest.raises(LimitError, match="memory budget of 10.0 MiB"):
         loop.grad(x=np.ones(100_000))
-    assert loop.eval(x=np.ones(100_000)).value == 2.0 ** 50  # no graph: no budget
+    assert loop.eval(x=np.ones(100_000)).value == 2.0**50  # no graph: no budget
     with pytest.raises(UsageError):
         gc.compile("x", max_memory="-1GB")
 
@@ -144,6 +153,7 @@ def test_budget_counts_only_what_the_graph_holds():
 
 # -- the table: each row's out_shape ----------------------------------------------------------
 
+
 def test_out_shape_of_every_row():
     """out_shape gives the forward's shape; a row without one never grows."""
     rng = np.random.default_rng(0)
@@ -160,9 +170,24 @@ def test_out_shape_of_every_row():
                 assert out.size <= max(np.size(i) for i in inputs), name
 
 
-ITEMS = [0, -1, 2, 5, slice(None), slice(1, None), slice(None, None, -2), None, Ellipsis,
-         True, False, np.array([0, 1]), np.array([[1], [0]]), np.array(1),
-         np.array([], dtype=np.intp), np.array([True, False])]
+ITEMS = [
+    0,
+    -1,
+    2,
+    5,
+    slice(None),
+    slice(1, None),
+    slice(None, None, -2),
+    None,
+    Ellipsis,
+    True,
+    False,
+    np.array([0, 1]),
+    np.array([[1], [0]]),
+    np.array(1),
+    np.array([], dtype=np.intp),
+    np.array([True, False]),
+]
 
 
 @settings(max_examples=400, deadline=None)

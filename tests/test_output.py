@@ -14,20 +14,30 @@ from strict_json import strict
 
 def grad_result(**kw) -> Result:
     x = np.ones((2, 2))
-    return Result("grad", "3*(x+2)**2 | mean", {"x": x}, np.asarray(27.0), wrt=("x",),
-                  gradient={"x": np.full((2, 2), 4.5)}, **kw)
+    return Result(
+        "grad",
+        "3*(x+2)**2 | mean",
+        {"x": x},
+        np.asarray(27.0),
+        wrt=("x",),
+        gradient={"x": np.full((2, 2), 4.5)},
+        **kw,
+    )
 
 
-@pytest.mark.parametrize("value, expected", [
-    (np.asarray(2.5), 2.5),
-    (np.asarray([1.0, np.nan, np.inf, -np.inf]), [1.0, "NaN", "Infinity", "-Infinity"]),
-    (np.asarray(np.nan), "NaN"),
-    (np.asarray([[1, 2], [3, 4]]), [[1, 2], [3, 4]]),
-    (np.asarray([True, False]), [True, False]),
-    (np.asarray(np.float32(0.1)), 0.1),
-    (np.asarray([0.1, 1 / 3, np.inf], dtype=np.float32), [0.1, 0.33333334, "Infinity"]),
-    (np.zeros((0, 2)), []),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (np.asarray(2.5), 2.5),
+        (np.asarray([1.0, np.nan, np.inf, -np.inf]), [1.0, "NaN", "Infinity", "-Infinity"]),
+        (np.asarray(np.nan), "NaN"),
+        (np.asarray([[1, 2], [3, 4]]), [[1, 2], [3, 4]]),
+        (np.asarray([True, False]), [True, False]),
+        (np.asarray(np.float32(0.1)), 0.1),
+        (np.asarray([0.1, 1 / 3, np.inf], dtype=np.float32), [0.1, 0.33333334, "Infinity"]),
+        (np.zeros((0, 2)), []),
+    ],
+)
 def test_jsonable(value, expected):
     assert output.jsonable(value) == expected
     json.dumps(output.jsonable(value), allow_nan=False)
@@ -35,8 +45,16 @@ def test_jsonable(value, expected):
 
 def test_result_doc_keys_in_order_and_shapes():
     doc = output.result_doc(grad_result())
-    assert list(doc) == ["command", "expression", "point", "value", "shapes", "gradient",
-                         "warnings", "check"]
+    assert list(doc) == [
+        "command",
+        "expression",
+        "point",
+        "value",
+        "shapes",
+        "gradient",
+        "warnings",
+        "check",
+    ]
     assert doc["value"] == 27.0
     assert doc["point"] == {"x": [[1.0, 1.0], [1.0, 1.0]]}
     assert doc["shapes"] == {"value": [], "x": [2, 2]}
@@ -51,15 +69,13 @@ def test_each_command_has_its_key():
         "vjp": Result("vjp", "x", x, np.ones(2), vjp={"x": np.ones(2)}),
         "jvp": Result("jvp", "x", x, np.ones(2), jvp=np.ones(2)),
         "jacobian": Result("jacobian", "x", x, np.ones(2), jacobian={"x": np.eye(2)}),
-        "hessian": Result("hessian", "x", x, np.asarray(1.0),
-                          hessian={"x": {"x": np.eye(2)}}),
+        "hessian": Result("hessian", "x", x, np.asarray(1.0), hessian={"x": {"x": np.eye(2)}}),
     }
     assert "gradient" not in output.result_doc(docs["eval"])
     assert output.result_doc(docs["vjp"])["vjp"] == {"x": [1.0, 1.0]}
     assert output.result_doc(docs["jvp"])["jvp"] == [1.0, 1.0]
     assert output.result_doc(docs["jacobian"])["jacobian"] == {"x": [[1.0, 0.0], [0.0, 1.0]]}
-    assert output.result_doc(docs["hessian"])["hessian"] == {"x": {"x": [[1.0, 0.0],
-                                                                         [0.0, 1.0]]}}
+    assert output.result_doc(docs["hessian"])["hessian"] == {"x": {"x": [[1.0, 0.0], [0.0, 1.0]]}}
 
 
 def test_intermediates_only_when_asked():
@@ -70,34 +86,51 @@ def test_intermediates_only_when_asked():
 
 
 def test_non_finite_results_are_strict_json():
-    r = Result("eval", "log(x)", {"x": np.asarray([0.0, -1.0])},
-               np.asarray([-np.inf, np.nan]))
+    r = Result("eval", "log(x)", {"x": np.asarray([0.0, -1.0])}, np.asarray([-np.inf, np.nan]))
     doc = strict(output.dumps(output.result_doc(r)))
     assert doc["value"] == ["-Infinity", "NaN"]
 
 
 def test_warnings_and_check():
-    w = DomainError("log of a negative number", hint="use --strict", span=Span(1, 0, 1, 6),
-                    source="log(x)")
+    w = DomainError(
+        "log of a negative number", hint="use --strict", span=Span(1, 0, 1, 6), source="log(x)"
+    )
     doc = output.result_doc(grad_result(warnings=[w], check_skipped="too large"))
-    assert doc["warnings"] == [{"message": "log of a negative number", "hint": "use --strict",
-                                "position": {"line": 1, "col": 1, "end_line": 1,
-                                             "end_col": 7}}]
-    assert doc["check"] == {"skipped": "too large", "agree": None,
-                            "verdict": "not checked: too large", "status": "skipped",
-                            "reason": "too large", "exit_code": 0}
+    assert doc["warnings"] == [
+        {
+            "message": "log of a negative number",
+            "hint": "use --strict",
+            "position": {"line": 1, "col": 1, "end_line": 1, "end_col": 7},
+        }
+    ]
+    assert doc["check"] == {
+        "skipped": "too large",
+        "agree": None,
+        "verdict": "not checked: too large",
+        "status": "skipped",
+        "reason": "too large",
+        "exit_code": 0,
+    }
     check = {"method": "sympy+fd", "agree": False, "max_abs_err": np.float64(np.inf)}
     r = grad_result(check=check)
-    assert output.result_doc(r)["check"] == {"method": "sympy+fd", "agree": False,
-                                             "max_abs_err": "Infinity"}
+    assert output.result_doc(r)["check"] == {
+        "method": "sympy+fd",
+        "agree": False,
+        "max_abs_err": "Infinity",
+    }
     assert output.check_exit(r) == 3 and output.check_exit(grad_result()) == 0
 
 
 def test_error_doc():
     err = ParseError("unexpected '$'", hint="remove it", span=Span(1, 4, 1, 5), source="x + $")
-    assert strict(output.dumps(output.error_doc(err))) == {"error": {
-        "type": "ParseError", "message": "unexpected '$'", "hint": "remove it",
-        "position": {"line": 1, "col": 5, "end_line": 1, "end_col": 6}}}
+    assert strict(output.dumps(output.error_doc(err))) == {
+        "error": {
+            "type": "ParseError",
+            "message": "unexpected '$'",
+            "hint": "remove it",
+            "position": {"line": 1, "col": 5, "end_line": 1, "end_col": 6},
+        }
+    }
 
 
 def test_json_output_streams(capsys):
@@ -121,9 +154,11 @@ def test_batch_items(capsys):
     captured = capsys.readouterr()
     lines = [strict(line) for line in captured.out.splitlines()]
     assert list(lines[0])[:3] == ["index", "line", "command"] and lines[0]["index"] == 0
-    assert lines[1] == {"index": 1, "line": 3,
-                        "error": {"type": "ParseError", "message": "bad line", "hint": None,
-                                  "position": None}}
+    assert lines[1] == {
+        "index": 1,
+        "line": 3,
+        "error": {"type": "ParseError", "message": "bad line", "hint": None, "position": None},
+    }
     assert captured.err == "--points line 3 (index 1): error: bad line\n"
 
 
@@ -156,8 +191,9 @@ def test_rich_view(capsys):
 
 
 def test_rich_view_summarises_large_arrays_and_keeps_brackets(capsys):
-    r = Result("jvp", "x[0] * [1, 2]", {"x": np.arange(5000.0)}, np.arange(5000.0),
-               jvp=np.arange(5000.0))
+    r = Result(
+        "jvp", "x[0] * [1, 2]", {"x": np.arange(5000.0)}, np.arange(5000.0), jvp=np.arange(5000.0)
+    )
     output.RichOutput().result(r)
     text = capsys.readouterr().out
     assert "x[0] * [1, 2]" in text

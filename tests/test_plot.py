@@ -41,16 +41,18 @@ def test_one_pass_derivatives():
 
 
 def test_other_variables_from_the_point_and_fallback():
-    data = sample(gc.compile("w*x + b"), {"w": np.array(2.0), "b": np.array(1.0)}, ("x",),
-                  [(0.0, 1.0)], 5)
+    data = sample(
+        gc.compile("w*x + b"), {"w": np.array(2.0), "b": np.array(1.0)}, ("x",), [(0.0, 1.0)], 5
+    )
     np.testing.assert_allclose(data.derivatives[0], 2.0)
     # a reduction is not elementwise: point by point, same answer
     data = sample(gc.compile("sum(x * [1, 2])"), {}, ("x",), [(-1.0, 1.0)], 5)
     assert not data.vectorised
     np.testing.assert_allclose(data.derivatives[0], 3.0)
     # control flow decided on the value: point by point
-    data = sample(gc.compile("y = x\nif x > 0:\n    y = x*x\ny"), {}, ("x",), [(-2.0, 2.0)],
-                  5, order=2)
+    data = sample(
+        gc.compile("y = x\nif x > 0:\n    y = x*x\ny"), {}, ("x",), [(-2.0, 2.0)], 5, order=2
+    )
     np.testing.assert_allclose(data.derivatives[0], [1, 1, 1, 2, 4])
     np.testing.assert_allclose(data.derivatives[1], [0, 0, 0, 2, 2])
 
@@ -58,7 +60,7 @@ def test_other_variables_from_the_point_and_fallback():
 def test_two_variables_gradient_field():
     data = sample(gc.compile("x^2 + 3*y^2"), {}, ("x", "y"), [(-2.0, 2.0)] * 2, 9)
     X, Y = np.meshgrid(*data.axes)
-    np.testing.assert_allclose(data.value, X ** 2 + 3 * Y ** 2)
+    np.testing.assert_allclose(data.value, X**2 + 3 * Y**2)
     np.testing.assert_allclose(data.derivatives[0], 2 * X)
     np.testing.assert_allclose(data.derivatives[1], 6 * Y)
 
@@ -84,8 +86,9 @@ def test_terminal_plot():
 
 
 def test_json():
-    r = runner.invoke(app, ["plot", "w*x + b", "--wrt", "x", "--at", "w=2, b=1", "--points",
-                            "3", "--json"])
+    r = runner.invoke(
+        app, ["plot", "w*x + b", "--wrt", "x", "--at", "w=2, b=1", "--points", "3", "--json"]
+    )
     assert r.exit_code == 0
     doc = json.loads(r.stdout)
     assert doc["grid"] == {"x": [-3.0, 0.0, 3.0]} and doc["value"] == [-5.0, 1.0, 7.0]

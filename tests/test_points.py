@@ -18,8 +18,16 @@ def _randn(*shape): ...
 def _unary(x): ...
 
 
-FUNCS = {"ones": _ones, "zeros": _ones, "eye": _ones, "full": _full, "randn": _randn,
-         "rand": _randn, "sin": _unary, "sum": _unary}
+FUNCS = {
+    "ones": _ones,
+    "zeros": _ones,
+    "eye": _ones,
+    "full": _full,
+    "randn": _randn,
+    "rand": _randn,
+    "sin": _unary,
+    "sum": _unary,
+}
 
 
 def _has_evaluator():
@@ -29,46 +37,60 @@ def _has_evaluator():
         return False
 
 
-needs_eval = pytest.mark.skipif(not _has_evaluator(),
-                                reason="gradcli.lang.interpret.evaluate_constant not written yet")
+needs_eval = pytest.mark.skipif(
+    not _has_evaluator(), reason="gradcli.lang.interpret.evaluate_constant not written yet"
+)
 
 
 # -- split_bindings ------------------------------------------------------------------------
 
+
 def test_split_simple():
     assert split_bindings("x=ones(2,2), w=2") == [
-        ("x", "ones(2,2)", Span(1, 2, 1, 11)), ("w", "2", Span(1, 15, 1, 16))]
+        ("x", "ones(2,2)", Span(1, 2, 1, 11)),
+        ("w", "2", Span(1, 15, 1, 16)),
+    ]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("x=1", [("x", "1")]),
-    ("x = -1.5", [("x", "-1.5")]),
-    ("x=-x0", [("x", "-x0")]),
-    ("a=[[1, 2], [3, 4]], b=full((2,3), 0.5)",
-     [("a", "[[1, 2], [3, 4]]"), ("b", "full((2,3), 0.5)")]),
-    ("x=[-0.9618, -3.3220, -0.6637]", [("x", "[-0.9618, -3.3220, -0.6637]")]),
-    ("x=einsum('i,i->', a, b), y=@data/p.npy", [("x", "einsum('i,i->', a, b)"),
-                                               ("y", "@data/p.npy")]),
-    ("x1=1, x2=2", [("x1", "1"), ("x2", "2")]),
-    ("θ=pi/4", [("θ", "pi/4")]),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("x=1", [("x", "1")]),
+        ("x = -1.5", [("x", "-1.5")]),
+        ("x=-x0", [("x", "-x0")]),
+        (
+            "a=[[1, 2], [3, 4]], b=full((2,3), 0.5)",
+            [("a", "[[1, 2], [3, 4]]"), ("b", "full((2,3), 0.5)")],
+        ),
+        ("x=[-0.9618, -3.3220, -0.6637]", [("x", "[-0.9618, -3.3220, -0.6637]")]),
+        (
+            "x=einsum('i,i->', a, b), y=@data/p.npy",
+            [("x", "einsum('i,i->', a, b)"), ("y", "@data/p.npy")],
+        ),
+        ("x1=1, x2=2", [("x1", "1"), ("x2", "2")]),
+        ("θ=pi/4", [("θ", "pi/4")]),
+    ],
+)
 def test_split_cases(text, expected):
     got = split_bindings(text)
     assert [(n, v) for n, v, _ in got] == expected
     for _, value, span in got:  # the span is where the value is in the text
-        assert text[span.col:span.end_col] == value
+        assert text[span.col : span.end_col] == value
 
 
-@pytest.mark.parametrize("text, span", [
-    ("x", Span(1, 0, 1, 1)),
-    ("x=1, 2", Span(1, 5, 1, 6)),
-    ("x=1, , y=2", Span(1, 4, 1, 5)),
-    ("x=", Span(1, 1, 1, 2)),
-    ("x=1,", Span(1, 4, 1, 5)),
-    ("f(x)=2", Span(1, 0, 1, 6)),
-    ("x==1", Span(1, 1, 1, 3)),  # hinted "use == to compare", as if it were an expression
-    ("y=2, x = = 1", Span(1, 7, 1, 10)),
-])
+@pytest.mark.parametrize(
+    "text, span",
+    [
+        ("x", Span(1, 0, 1, 1)),
+        ("x=1, 2", Span(1, 5, 1, 6)),
+        ("x=1, , y=2", Span(1, 4, 1, 5)),
+        ("x=", Span(1, 1, 1, 2)),
+        ("x=1,", Span(1, 4, 1, 5)),
+        ("f(x)=2", Span(1, 0, 1, 6)),
+        ("x==1", Span(1, 1, 1, 3)),  # hinted "use == to compare", as if it were an expression
+        ("y=2, x = = 1", Span(1, 7, 1, 10)),
+    ],
+)
 def test_split_errors(text, span):
     with pytest.raises(UsageError) as info:
         split_bindings(text)
@@ -81,20 +103,24 @@ def test_split_errors(text, span):
 
 # -- parse_value ---------------------------------------------------------------------------
 
+
 def test_parse_value():
     prog = parse_value("-pi", functions=FUNCS)
     assert prog.free_vars == () and prog.body[0].value == S.Unary(None, "-", S.Name(None, "pi"))
     assert parse_value("ones(2, 2)", functions=FUNCS).body[0].value.func == "ones"
 
 
-@pytest.mark.parametrize("text, kind, span", [
-    ("y*2", UsageError, Span(1, 0, 1, 1)),
-    ("[1, 2*a]", UsageError, Span(1, 6, 1, 7)),
-    ("y = 2", UsageError, Span(1, 0, 1, 5)),
-    ("1; 2", UsageError, Span(1, 3, 1, 4)),
-    ("onse(3)", UnknownFunctionError, Span(1, 0, 1, 4)),
-    ("(1", ParseError, Span(1, 0, 1, 1)),
-])
+@pytest.mark.parametrize(
+    "text, kind, span",
+    [
+        ("y*2", UsageError, Span(1, 0, 1, 1)),
+        ("[1, 2*a]", UsageError, Span(1, 6, 1, 7)),
+        ("y = 2", UsageError, Span(1, 0, 1, 5)),
+        ("1; 2", UsageError, Span(1, 3, 1, 4)),
+        ("onse(3)", UnknownFunctionError, Span(1, 0, 1, 4)),
+        ("(1", ParseError, Span(1, 0, 1, 1)),
+    ],
+)
 def test_parse_value_errors(text, kind, span):
     with pytest.raises(kind) as info:
         parse_value(text, functions=FUNCS)
@@ -107,6 +133,7 @@ def test_parse_value_names_free_variables():
 
 
 # -- files ---------------------------------------------------------------------------------
+
 
 def test_load_npy(tmp_path):
     path = tmp_path / "p.npy"
@@ -148,15 +175,18 @@ def test_load_json(tmp_path):
     assert load_file(str(path), dtype="float64").shape == ()
 
 
-@pytest.mark.parametrize("content, words", [
-    ("[1, NaN]", 'string "NaN"'),
-    ("[[1, 2], [3]]", "ragged"),
-    ("[true]", "not a number"),
-    ('["x"]', "not a number"),
-    ('{"x": 1}', "object"),
-    ("[1, 2", "not a valid json"),
-    ("[" * 100000 + "]" * 100000, "not a valid json"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("[1, NaN]", 'string "NaN"'),
+        ("[[1, 2], [3]]", "ragged"),
+        ("[true]", "not a number"),
+        ('["x"]', "not a number"),
+        ('{"x": 1}', "object"),
+        ("[1, 2", "not a valid json"),
+        ("[" * 100000 + "]" * 100000, "not a valid json"),
+    ],
+)
 def test_load_json_errors(tmp_path, content, words):
     path = tmp_path / "p.json"
     path.write_text(content)
@@ -198,12 +228,14 @@ def test_load_file_errors(tmp_path):
 
 # -- load_point without evaluation: files and --at-json ------------------------------------
 
+
 def test_load_point_files_and_json(tmp_path):
     np.save(tmp_path / "a.npy", np.eye(2))
     (tmp_path / "b.csv").write_text("1,2\n")
     (tmp_path / "pt.json").write_text('{"w": 2, "v": [[1], [2]], "n": "Infinity"}')
-    point = load_point([f"a=@{tmp_path}/a.npy, b=@{tmp_path}/b.csv"], str(tmp_path / "pt.json"),
-                       functions=FUNCS)
+    point = load_point(
+        [f"a=@{tmp_path}/a.npy, b=@{tmp_path}/b.csv"], str(tmp_path / "pt.json"), functions=FUNCS
+    )
     assert list(point) == ["a", "b", "w", "v", "n"]
     assert point["a"].tolist() == [[1, 0], [0, 1]] and point["b"].shape == (1, 2)
     assert point["w"].shape == () and point["w"] == 2.0 and point["w"].dtype == np.float64
@@ -212,6 +244,7 @@ def test_load_point_files_and_json(tmp_path):
 
 def test_names_are_read_as_python_reads_identifiers(tmp_path):
     from gradcli.lang.parse import parse
+
     assert parse("𝐱 + 1", functions=FUNCS).free_vars == ("x",)
     np.save(tmp_path / "a.npy", np.eye(2))
     assert list(load_point([f"𝐱=@{tmp_path}/a.npy"], None, functions=FUNCS)) == ["x"]
@@ -220,23 +253,27 @@ def test_names_are_read_as_python_reads_identifiers(tmp_path):
 
 
 def test_load_point_json_stdin_and_dtype():
-    point = load_point([], "-", stdin=io.StringIO('{"x": [1, 2]}'), dtype="float32",
-                       functions=FUNCS)
+    point = load_point(
+        [], "-", stdin=io.StringIO('{"x": [1, 2]}'), dtype="float32", functions=FUNCS
+    )
     assert point["x"].dtype == np.float32 and point["x"].tolist() == [1, 2]
 
 
-@pytest.mark.parametrize("content, words", [
-    ("[1, 2]", "one JSON object"),
-    ('{"x": 1, "x": 2}', "bound twice"),
-    ('{"x": [1, [2]]}', "ragged"),
-    ('{"x": true}', "not a number"),
-    ('{"pi": 1}', "constant"),
-    ('{"sum": 1}', "function"),
-    ('{"__x__": 1}', "not allowed"),
-    ('{"1x": 1}', "not a valid"),
-    ('{"x": NaN}', "strict JSON"),
-    ('{"x": 1,}', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("[1, 2]", "one JSON object"),
+        ('{"x": 1, "x": 2}', "bound twice"),
+        ('{"x": [1, [2]]}', "ragged"),
+        ('{"x": true}', "not a number"),
+        ('{"pi": 1}', "constant"),
+        ('{"sum": 1}', "function"),
+        ('{"__x__": 1}', "not allowed"),
+        ('{"1x": 1}', "not a valid"),
+        ('{"x": NaN}', "strict JSON"),
+        ('{"x": 1,}', "not valid JSON"),
+    ],
+)
 def test_load_point_json_errors(content, words):
     with pytest.raises(UsageError, match=words) as info:
         load_point([], "-", stdin=io.StringIO(content), functions=FUNCS)
@@ -257,24 +294,29 @@ def test_missing_at_json_file(tmp_path):
 def test_load_point_bound_twice(tmp_path):
     np.save(tmp_path / "a.npy", np.eye(2))
     with pytest.raises(UsageError, match="bound twice") as info:
-        load_point([f"x=@{tmp_path}/a.npy", f"y=@{tmp_path}/a.npy, x=@{tmp_path}/a.npy"],
-                   None, functions=FUNCS)
+        load_point(
+            [f"x=@{tmp_path}/a.npy", f"y=@{tmp_path}/a.npy, x=@{tmp_path}/a.npy"],
+            None,
+            functions=FUNCS,
+        )
     assert info.value.span.col == len(f"y=@{tmp_path}/a.npy, ")
     with pytest.raises(UsageError, match="--at-json"):
-        load_point([f"x=@{tmp_path}/a.npy"], "-", stdin=io.StringIO('{"x": 1}'),
-                   functions=FUNCS)
+        load_point([f"x=@{tmp_path}/a.npy"], "-", stdin=io.StringIO('{"x": 1}'), functions=FUNCS)
 
 
-@pytest.mark.parametrize("item, span, words", [
-    ("pi=3", Span(1, 0, 1, 2), "constant"),
-    ("x=1, sin=2", Span(1, 5, 1, 8), "function"),
-    ("__x=1", Span(1, 0, 1, 3), "not allowed"),
-    ("if=1", Span(1, 0, 1, 2), "not a valid"),
-    ("x=1, y=onse(3)", Span(1, 7, 1, 11), "unknown function"),
-    ("x=1, y=2*z", Span(1, 9, 1, 10), "cannot use variables: z"),
-    ("x=1, y=(2", Span(1, 7, 1, 8), "never closed"),
-    ("x=@nope.npy", Span(1, 2, 1, 11), "no such file"),
-])
+@pytest.mark.parametrize(
+    "item, span, words",
+    [
+        ("pi=3", Span(1, 0, 1, 2), "constant"),
+        ("x=1, sin=2", Span(1, 5, 1, 8), "function"),
+        ("__x=1", Span(1, 0, 1, 3), "not allowed"),
+        ("if=1", Span(1, 0, 1, 2), "not a valid"),
+        ("x=1, y=onse(3)", Span(1, 7, 1, 11), "unknown function"),
+        ("x=1, y=2*z", Span(1, 9, 1, 10), "cannot use variables: z"),
+        ("x=1, y=(2", Span(1, 7, 1, 8), "never closed"),
+        ("x=@nope.npy", Span(1, 2, 1, 11), "no such file"),
+    ],
+)
 def test_load_point_errors_point_into_the_at_text(item, span, words):
     with pytest.raises(UsageError, match=words) as info:
         load_point([item], None, functions=FUNCS)
@@ -287,19 +329,27 @@ def test_load_point_limit_on_files(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros(10))
     with pytest.raises(LimitError) as info:
         load_point([f"a=@{tmp_path}/a.npy"], None, max_elements=5, functions=FUNCS)
-    assert info.value.exit_code == 1 and info.value.span == Span(1, 2, 1, 2 + len(f"@{tmp_path}/a.npy"))
+    assert info.value.exit_code == 1 and info.value.span == Span(
+        1, 2, 1, 2 + len(f"@{tmp_path}/a.npy")
+    )
     with pytest.raises(LimitError):
-        load_point([], "-", stdin=io.StringIO('{"x": [1, 2, 3]}'), max_elements=2,
-                   functions=FUNCS)
+        load_point([], "-", stdin=io.StringIO('{"x": [1, 2, 3]}'), max_elements=2, functions=FUNCS)
 
 
 # -- load_point with evaluation (needs gradcli.lang.interpret) -----------------------------
 
+
 @needs_eval
 def test_values_evaluate():
-    point = load_point(["x=ones(2,2), w=2", "b=-1.5, c=pi/4", "m=[[1, 2], [3, 4]]",
-                        "f=full((2,3), 0.5), i=eye(3), r=arange(5), l=linspace(0, 1, 5)"],
-                       None)
+    point = load_point(
+        [
+            "x=ones(2,2), w=2",
+            "b=-1.5, c=pi/4",
+            "m=[[1, 2], [3, 4]]",
+            "f=full((2,3), 0.5), i=eye(3), r=arange(5), l=linspace(0, 1, 5)",
+        ],
+        None,
+    )
     assert point["x"].tolist() == [[1, 1], [1, 1]] and point["w"] == 2.0
     assert point["b"] == -1.5 and np.isclose(point["c"], np.pi / 4)
     assert point["m"].tolist() == [[1, 2], [3, 4]] and point["m"].dtype == np.float64

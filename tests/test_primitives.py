@@ -40,9 +40,15 @@ def _cases(prim) -> list[tuple[tuple[np.ndarray, ...], dict]]:
     rng = np.random.default_rng(zlib.crc32(prim.name.encode()))
     if prim.samples is not None:
         return prim.samples(rng)
-    return [(tuple(np.asarray(rng.uniform(lo, hi, size=s)) for (lo, hi), s in
-                   zip(prim.domain, shapes)), {})
-            for shapes in _shape_combos(len(prim.domain), prim.broadcast)]
+    return [
+        (
+            tuple(
+                np.asarray(rng.uniform(lo, hi, size=s)) for (lo, hi), s in zip(prim.domain, shapes)
+            ),
+            {},
+        )
+        for shapes in _shape_combos(len(prim.domain), prim.broadcast)
+    ]
 
 
 def _describe(xs, params) -> str:
@@ -71,22 +77,25 @@ NONDIFF = _params(False)
 
 # -- helpers ---------------------------------------------------------------------------------
 
+
 def _wrt(prim, xs) -> list[int]:
     """The inputs to differentiate: floating ones with a VJP rule."""
     return [i for i, x in enumerate(xs) if x.dtype.kind == "f" and prim.vjp[i] is not None]
 
 
 def _const(x) -> Tensor:
-    return gc.tensor(x) if x.dtype.kind == "f" else Tensor._wrap(x)
+    return gc.tensor(x) if x.dtype.kind == "f" else Tensor.wrap(x)
 
 
 def _fn(prim, xs, params, idx):
     """f(*differentiated inputs) -> Tensor, the other inputs held fixed."""
+
     def f(*ts):
         args = [_const(x) for x in xs]
         for i, t in zip(idx, ts):
             args[i] = t
         return _apply(prim.name, *args, **params)
+
     return f
 
 
@@ -105,8 +114,9 @@ def _fd(prim, xs, params, idx, us, h=H):
 
 
 def _rng(prim, xs, salt: str):
-    return np.random.default_rng(zlib.crc32((prim.name + salt + repr([x.shape for x in xs]))
-                                            .encode()))
+    return np.random.default_rng(
+        zlib.crc32((prim.name + salt + repr([x.shape for x in xs])).encode())
+    )
 
 
 def _close(a: float, b: float, scale: float, rtol=RTOL):
@@ -116,13 +126,16 @@ def _close(a: float, b: float, scale: float, rtol=RTOL):
 def _grads(prim, xs, params, idx, v, create_graph=False, dtype=None):
     ts = [gc.tensor(xs[i], requires_grad=True, dtype=dtype) for i in idx]
     out = _fn(prim, xs, params, idx)(*ts)
-    gs = gc.autograd.grad(out, ts, grad_outputs=v, create_graph=create_graph,
-                          allow_unused=True)
-    return ts, out, [Tensor._wrap(np.zeros_like(t.data)) if g is None else g
-                     for g, t in zip(gs, ts)]
+    gs = gc.autograd.grad(out, ts, grad_outputs=v, create_graph=create_graph, allow_unused=True)
+    return (
+        ts,
+        out,
+        [Tensor.wrap(np.zeros_like(t.data)) if g is None else g for g, t in zip(gs, ts)],
+    )
 
 
 # -- differentiable rows -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("prim, xs, params", DIFF)
 def test_vjp_matches_finite_differences(prim, xs, params):
@@ -143,9 +156,11 @@ def test_vjp_matches_finite_differences(prim, xs, params):
     # each input on its own, so that a wrong rule is named
     for k, i in enumerate(idx):
         only = [u if j == k else np.zeros_like(u) for j, u in enumerate(us)]
-        _close(float(np.sum(us[k] * gs[k].data)),
-               float(np.sum(v * _fd(prim, xs, params, idx, only))),
-               float(np.sum(np.abs(us[k] * gs[k].data))))
+        _close(
+            float(np.sum(us[k] * gs[k].data)),
+            float(np.sum(v * _fd(prim, xs, params, idx, only))),
+            float(np.sum(np.abs(us[k] * gs[k].data))),
+        )
 
 
 @pytest.mark.parametrize("prim, xs, params", DIFF)
@@ -155,14 +170,21 @@ def test_unrecorded_and_recorded_backward_agree(prim, xs, params, dtype):
     numbers (to a few units in the last place: NumPy's scalar and array loops may round
     differently), shapes and dtypes."""
     idx = _wrt(prim, xs)
-    v = _rng(prim, xs, "paths").standard_normal(
-        _np_forward(prim, xs, params, idx, [0] * len(idx)).shape).astype(dtype)
+    v = (
+        _rng(prim, xs, "paths")
+        .standard_normal(_np_forward(prim, xs, params, idx, [0] * len(idx)).shape)
+        .astype(dtype)
+    )
     _, _, plain = _grads(prim, xs, params, idx, v, dtype=dtype)
     _, _, recorded = _grads(prim, xs, params, idx, v, create_graph=True, dtype=dtype)
     for a, b in zip(plain, recorded):
         assert type(a) is Tensor and a.dtype == b.dtype == dtype and a.shape == b.shape
-        np.testing.assert_allclose(a.data, b.data, rtol=8 * np.finfo(dtype).eps,
-                                   atol=8 * np.finfo(dtype).eps * float(np.abs(b.data).max(initial=1)))
+        np.testing.assert_allclose(
+            a.data,
+            b.data,
+            rtol=8 * np.finfo(dtype).eps,
+            atol=8 * np.finfo(dtype).eps * float(np.abs(b.data).max(initial=1)),
+        )
 
 
 @pytest.mark.parametrize("prim, xs, params", [p for p in DIFF if p.values[0].partials])
@@ -184,8 +206,9 @@ def test_partials_are_the_vjp_of_ones(prim, xs, params, dtype):
                 continue
             got = ones if d == 1 else d(out, *xs)
             if isinstance(got, np.ndarray) and got.dtype == dtype:
-                np.testing.assert_array_equal(np.broadcast_to(got, out.shape),
-                                              np.broadcast_to(want, out.shape))
+                np.testing.assert_array_equal(
+                    np.broadcast_to(got, out.shape), np.broadcast_to(want, out.shape)
+                )
 
 
 @pytest.mark.parametrize("prim, xs, params", DIFF)
@@ -193,13 +216,16 @@ def test_jvp_matches_finite_differences(prim, xs, params):
     idx = _wrt(prim, xs)
     rng = _rng(prim, xs, "jvp")
     us = [rng.standard_normal(xs[i].shape) for i in idx]
-    out, tangent = gc.functional.jvp(_fn(prim, xs, params, idx),
-                                     tuple(gc.tensor(xs[i]) for i in idx),
-                                     tuple(gc.tensor(u) for u in us))
+    out, tangent = gc.functional.jvp(
+        _fn(prim, xs, params, idx),
+        tuple(gc.tensor(xs[i]) for i in idx),
+        tuple(gc.tensor(u) for u in us),
+    )
     fd = _fd(prim, xs, params, idx, us)
     assert tangent.shape == out.shape == fd.shape
-    np.testing.assert_allclose(tangent.data, fd, rtol=RTOL,
-                               atol=RTOL * max(1.0, float(np.abs(fd).max(initial=0))))
+    np.testing.assert_allclose(
+        tangent.data, fd, rtol=RTOL, atol=RTOL * max(1.0, float(np.abs(fd).max(initial=0)))
+    )
 
 
 @pytest.mark.parametrize("prim, xs, params", DIFF)
@@ -227,8 +253,10 @@ def test_second_derivative_matches_finite_differences(prim, xs, params):
     if s is None:
         second = [np.zeros_like(xs[i]) for i in idx]
     else:
-        second = [np.zeros_like(xs[i]) if d is None else d.data
-                  for i, d in zip(idx, gc.autograd.grad(s, ts, allow_unused=True))]
+        second = [
+            np.zeros_like(xs[i]) if d is None else d.data
+            for i, d in zip(idx, gc.autograd.grad(s, ts, allow_unused=True))
+        ]
     lhs = sum(float(np.sum(u * d)) for u, d in zip(us, second))
     rhs = (s_at([H * u for u in us]) - s_at([-H * u for u in us])) / (2 * H)
     scale = sum(float(np.sum(np.abs(u * d))) for u, d in zip(us, second))
@@ -250,13 +278,13 @@ def test_batched_jacobians_agree(prim, xs, params):
         for flat in range(x.size):
             e = np.zeros(x.size)
             e[flat] = 1.0
-            us = [e.reshape(x.shape) if j == k else np.zeros_like(xs[m])
-                  for j, m in enumerate(idx)]
+            us = [e.reshape(x.shape) if j == k else np.zeros_like(xs[m]) for j, m in enumerate(idx)]
             fd.reshape(out_shape + (x.size,))[..., flat] = _fd(prim, xs, params, idx, us)
         assert rev[k].shape == fwd[k].shape == out_shape + x.shape
         np.testing.assert_allclose(rev[k].data, fwd[k].data, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(rev[k].data, fd, rtol=RTOL,
-                                   atol=RTOL * max(1.0, float(np.abs(fd).max(initial=0))))
+        np.testing.assert_allclose(
+            rev[k].data, fd, rtol=RTOL, atol=RTOL * max(1.0, float(np.abs(fd).max(initial=0)))
+        )
 
 
 @pytest.mark.parametrize("prim, xs, params", DIFF)
@@ -271,13 +299,15 @@ def test_float32_stays_float32(prim, xs, params):
     assert all(g.dtype == np.float32 for g in gs), [g.dtype for g in gs]
     _, _, gs = _grads(prim, xs32, params, idx, v, dtype="float32")
     assert all(g.dtype == np.float32 for g in gs), [g.dtype for g in gs]
-    _, _, gs = _grads(prim, xs32, params, idx, v.astype(np.float32), create_graph=True,
-                      dtype="float32")
+    _, _, gs = _grads(
+        prim, xs32, params, idx, v.astype(np.float32), create_graph=True, dtype="float32"
+    )
     assert all(g.dtype == np.float32 for g in gs), [g.dtype for g in gs]
     f = _fn(prim, xs32, params, idx)
     inputs = tuple(gc.tensor(xs32[i]) for i in idx)
-    _, tangent = gc.functional.jvp(f, inputs, tuple(gc.tensor(np.ones_like(t.data))
-                                                    for t in inputs))
+    _, tangent = gc.functional.jvp(
+        f, inputs, tuple(gc.tensor(np.ones_like(t.data)) for t in inputs)
+    )
     assert tangent.dtype == np.float32
     for strategy in ("reverse-mode", "forward-mode"):
         jac = gc.functional.jacobian(f, inputs, strategy=strategy)
@@ -286,6 +316,7 @@ def test_float32_stays_float32(prim, xs, params):
 
 # -- the rest of the table -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("prim, xs, params", NONDIFF)
 def test_non_differentiable_rows_forward_only(prim, xs, params):
     ts = [gc.tensor(x, requires_grad=True) for x in xs]
@@ -293,13 +324,15 @@ def test_non_differentiable_rows_forward_only(prim, xs, params):
     np.testing.assert_array_equal(out.data, prim.forward(*xs, **params))
     assert not out.requires_grad and out.grad_fn is None
     # its derivative is zero: nothing flows back through it
-    jac = gc.functional.jacobian(lambda *a: _apply(prim.name, *a, **params) * 1.0,
-                                 tuple(gc.tensor(x) for x in xs))
+    jac = gc.functional.jacobian(
+        lambda *a: _apply(prim.name, *a, **params) * 1.0, tuple(gc.tensor(x) for x in xs)
+    )
     assert all(not np.any(j.data) for j in jac)
 
 
 def test_table_is_validated_and_named():
     from gradcli.engine.primitive import Primitive, register as _row
+
     for name, prim in PRIMITIVES.items():
         assert prim.name == name
         assert prim.node_type.__name__.endswith("Backward0")

@@ -13,8 +13,13 @@ from gradcli.cli.app import app
 ROOT = Path(__file__).resolve().parent.parent
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 PYTHON = [body for lang, body in BLOCKS if lang == "python"]
-COMMANDS = [line.removeprefix("$ ") for lang, body in BLOCKS if lang in ("bash", "console")
-            for line in body.splitlines() if line.removeprefix("$ ").startswith("gradcli ")]
+COMMANDS = [
+    line.removeprefix("$ ")
+    for lang, body in BLOCKS
+    if lang in ("bash", "console")
+    for line in body.splitlines()
+    if line.removeprefix("$ ").startswith("gradcli ")
+]
 
 
 def test_the_readme_has_snippets():

@@ -67,8 +67,9 @@ def test_s5_s6_s7_define_by_run_loop():
     assert loops == 8  # 9 multiplications in all
     assert _names_along(y) == ["MulBackward0"] * 9
     np.testing.assert_allclose(y.data, 512 * np.array(X7))
-    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar "
-                                           "outputs") as err:
+    with pytest.raises(
+        RuntimeError, match="grad can be implicitly created only for scalar outputs"
+    ) as err:
         y.backward()
     assert isinstance(err.value, gc.GradcliError)
     y.backward(gradient=gc.tensor([0.1, 1.0, 0.0001]))
@@ -79,9 +80,9 @@ def test_s5_s6_s7_define_by_run_loop():
 
 def test_s8_no_grad():
     x = gc.tensor(X7, requires_grad=True)
-    assert x.requires_grad and (x ** 2).requires_grad
+    assert x.requires_grad and (x**2).requires_grad
     with gc.no_grad():
-        assert (x ** 2).requires_grad is False
+        assert (x**2).requires_grad is False
         y = x * 2
         z = y - 2
         assert z.grad_fn is None
@@ -188,8 +189,9 @@ def test_s20_jacobian():
             for j in range(2):
                 expected[i, j, i, j] = 2 * (x.data[i, j] + 1)
         np.testing.assert_array_equal(jac.data, expected)
-        np.testing.assert_array_equal(gc.einsum("ij,ijmn->mn", gc.ones(2, 2), jac).data,
-                                      [[4.0, 2.0], [2.0, 4.0]])
+        np.testing.assert_array_equal(
+            gc.einsum("ij,ijmn->mn", gc.ones(2, 2), jac).data, [[4.0, 2.0], [2.0, 4.0]]
+        )
 
 
 def test_against_pytorch_when_installed():

@@ -19,8 +19,9 @@ def test_tanh_of_matmul_plus_square_matches_the_hand_written_jacobian(n):
     x = np.linspace(-1, 1, n)
     want = (1 - np.tanh(a @ x) ** 2)[:, None] * a + np.diag(2 * x)
     for strategy in ("reverse-mode", "forward-mode"):
-        got = gc.functional.jacobian(lambda x: gc.tanh(gc.tensor(a) @ x) + x ** 2,
-                                     gc.tensor(x), strategy=strategy)
+        got = gc.functional.jacobian(
+            lambda x: gc.tanh(gc.tensor(a) @ x) + x**2, gc.tensor(x), strategy=strategy
+        )
         np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-12)
 
 
@@ -37,9 +38,17 @@ def test_diag_operations_agree_with_the_dense_batch(shape):
     dense = gc.tensor(d.data.copy())
     v = gc.tensor(rng.standard_normal(shape))
     other = gc.tensor(rng.standard_normal(d.shape))
-    for got, want in [(d * v, dense * v), (v * d, v * dense), (d / v, dense / v),
-                      (-d, -dense), (d * 0.5, dense * 0.5), (d + other, dense + other),
-                      (other + d, other + dense), (d + d, dense + dense), (d * d, dense * dense)]:
+    for got, want in [
+        (d * v, dense * v),
+        (v * d, v * dense),
+        (d / v, dense / v),
+        (-d, -dense),
+        (d * 0.5, dense * 0.5),
+        (d + other, dense + other),
+        (other + d, other + dense),
+        (d + d, dense + dense),
+        (d * d, dense * dense),
+    ]:
         np.testing.assert_allclose(got.data, want.data)
     if len(shape) == 2:
         m = gc.tensor(rng.standard_normal((shape[1], 5)))
@@ -71,8 +80,9 @@ def test_diag_products_with_plain_arrays_stay_structured(monkeypatch):
 
     def dense_batch(self):
         raise AssertionError("the identity basis was made dense")
+
     monkeypatch.setattr(Diag, "data", property(dense_batch))
-    got = gc.functional.jacobian(lambda x: gc.tanh(gc.tensor(a) @ x) + x ** 2, gc.tensor(x))
+    got = gc.functional.jacobian(lambda x: gc.tanh(gc.tensor(a) @ x) + x**2, gc.tensor(x))
     np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-12)
 
 
@@ -94,6 +104,7 @@ def test_large_jacobians_keep_freed_memory(monkeypatch):
 
     def refuse(*args):
         raise AssertionError("mallopt called despite MALLOC_TRIM_THRESHOLD_")
+
     monkeypatch.setattr(memory, "_done", False)
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000000")
     monkeypatch.setattr(ctypes, "CDLL", refuse)

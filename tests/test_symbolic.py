@@ -4,7 +4,6 @@ Agreement on the seed examples and on generated expressions, the time limit, the
 explanations at kinks and of NaN gradients, `diff` (also as LaTeX), float32.
 """
 
-
 import numpy as np
 import pytest
 import sympy  # noqa: F401  (imported once here, the checks' forked children inherit it)
@@ -37,8 +36,11 @@ SEEDS = [
     ("mm(a, b)", "grad", {"a": [[1.0, 2, 3]], "b": [[1.0], [2], [3]]}),
     ("(x+1)**2", "vjp", {"x": np.eye(5), "v": np.ones((5, 5))}),
     ("(x+1)**2", "jacobian", {"x": np.eye(2)}),
-    ("y = x*2\nwhile norm(y) < 1000:\n    y = y*2\ny", "vjp",
-     {"x": [-0.9618, -3.3220, -0.6637], "v": [0.1, 1.0, 0.0001]}),
+    (
+        "y = x*2\nwhile norm(y) < 1000:\n    y = y*2\ny",
+        "vjp",
+        {"x": [-0.9618, -3.3220, -0.6637], "v": [0.1, 1.0, 0.0001]},
+    ),
     ("x * detach(x)", "grad", {"x": 3.0}),
     ("(a*3)/(a-1) | square | sum", "grad", {"a": [[0.5, -1.2], [2.0, 0.3]]}),
 ]
@@ -51,13 +53,16 @@ def test_seed_examples_agree(text, command, point):
 
 def test_seed_formulas():
     c = checked("3*(x+2)**2 | mean", x=np.ones((2, 2)))
-    assert c["symbolic"]["formulas"]["x"] == {"kind": "generic", "element": "x[i,j]",
-                                              "formula": "3*(x[i,j] + 2)/2", "latex": False}
+    assert c["symbolic"]["formulas"]["x"] == {
+        "kind": "generic",
+        "element": "x[i,j]",
+        "formula": "3*(x[i,j] + 2)/2",
+        "latex": False,
+    }
     assert c["symbolic"]["values"]["x"] == [[4.5, 4.5], [4.5, 4.5]]
     assert checked("x*x + 3*x + 1", x=2.0)["symbolic"]["formulas"]["x"]["formula"] == "2*x + 3"
     # detach is a constant for sympy too: d/dx x*detach(x) = detach(x)
-    assert checked("x * detach(x)", x=3.0)["symbolic"]["formulas"]["x"]["formula"] == \
-        "detach(x)"
+    assert checked("x * detach(x)", x=3.0)["symbolic"]["formulas"]["x"]["formula"] == "detach(x)"
 
 
 def test_other_commands_agree():
@@ -70,6 +75,7 @@ def test_other_commands_agree():
 
 # -- generated expressions -----------------------------------------------------------------
 
+
 def expressions():
     leaves = st.sampled_from(["x", "y", "0.5", "2"])
 
@@ -77,7 +83,9 @@ def expressions():
         return st.one_of(
             st.builds("{}({})".format, st.sampled_from(["sin", "exp", "tanh"]), inner),
             st.builds("({})**2".format, inner),
-            st.builds("({} {} {})".format, inner, st.sampled_from(["+", "-", "*"]), inner))
+            st.builds("({} {} {})".format, inner, st.sampled_from(["+", "-", "*"]), inner),
+        )
+
     return st.recursive(leaves, grow, max_leaves=6)
 
 
@@ -89,6 +97,7 @@ def test_generated_expressions_agree(text, x, y):
 
 
 # -- the time limit -------------------------------------------------------------------------
+
 
 def test_time_limit_holds():
     f = gc.compile("det(x)")
@@ -102,12 +111,16 @@ def test_time_limit_holds():
 
 # -- kinks and NaN --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, point, convention", [
-    ("relu(x)", {"x": 0.0}, "relu'(0) = 0"),
-    ("abs(x)", {"x": 0.0}, "abs'(0) = 0"),
-    ("maximum(x, y)", {"x": 0.0, "y": 0.0}, "tied inputs of maximum"),
-    ("norm(x)", {"x": np.zeros(3)}, "norm'(0) = 0"),
-])
+
+@pytest.mark.parametrize(
+    "text, point, convention",
+    [
+        ("relu(x)", {"x": 0.0}, "relu'(0) = 0"),
+        ("abs(x)", {"x": 0.0}, "abs'(0) = 0"),
+        ("maximum(x, y)", {"x": 0.0, "y": 0.0}, "tied inputs of maximum"),
+        ("norm(x)", {"x": np.zeros(3)}, "norm'(0) = 0"),
+    ],
+)
 def test_kinks_are_explained(text, point, convention):
     c = checked(text, **point)
     assert c["agree"] is False and c["verdict"] != "agree"
@@ -125,8 +138,10 @@ def test_smooth_points_near_kinks_agree():
 def test_sqrt_at_zero():
     c = checked("sqrt(x)", x=0.0)
     assert c["status"] == "not-checked" and c["agree"] is None and c["exit_code"] == 0
-    assert c["reason"] == "the backward of sqrt produced infinity, at line 1, column 1; " \
-                          "derivatives are compared only where they are finite"
+    assert (
+        c["reason"] == "the backward of sqrt produced infinity, at line 1, column 1; "
+        "derivatives are compared only where they are finite"
+    )
     assert c["verdict"] == "not checked: " + c["reason"]
     bad = c["nonfinite"]
     assert bad["in"] == "derivative" and not bad["overflow"]
@@ -152,6 +167,7 @@ def test_masks_in_arithmetic():
 
 # -- diff -----------------------------------------------------------------------------------
 
+
 def test_diff():
     f = gc.compile("x*x + 3*x + 1")
     assert f.symbolic("x")["derivative"]["formula"] == "2*x + 3"
@@ -165,8 +181,7 @@ def test_diff_latex():
     d = gc.compile("sin(x) * exp(y)").symbolic("x", latex=True)
     assert d["derivative"]["formula"] == r"e^{y} \cos{\left(x \right)}"
     assert d["expression"] == r"e^{y} \sin{\left(x \right)}"
-    d = gc.compile("3*(x+2)**2 | mean").symbolic("x", point={"x": np.ones((2, 2))},
-                                                 latex=True)
+    d = gc.compile("3*(x+2)**2 | mean").symbolic("x", point={"x": np.ones((2, 2))}, latex=True)
     assert d["derivative"]["formula"] == r"\frac{3 \left(x_{i,j} + 2\right)}{2}"
 
 
@@ -179,9 +194,13 @@ def test_diff_errors():
 
 # -- float32 --------------------------------------------------------------------------------
 
+
 def test_float32():
-    c = checked("sum(sin(x) * x + exp(x / 3))", dtype="float32",
-                x=np.array([0.3, -1.2, 2.0], dtype=np.float32))
+    c = checked(
+        "sum(sin(x) * x + exp(x / 3))",
+        dtype="float32",
+        x=np.array([0.3, -1.2, 2.0], dtype=np.float32),
+    )
     assert_agree(c)
     assert c["tolerance"]["sympy"]["rtol"] > 1e-6  # float32's own tolerances
     c = checked("relu(x)", dtype="float32", x=np.float32(0.0))
@@ -190,6 +209,7 @@ def test_float32():
 
 def test_no_check_at_a_point_holding_nan_or_no_elements():
     import gradcli as gc
+
     f = gc.compile("x * 2")
     r = f.check(f.grad(x=np.nan))
     assert r.check["agree"] is None and "NaN" in r.check["verdict"]

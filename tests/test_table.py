@@ -36,8 +36,10 @@ def _cases(prim, n: int = 2) -> list:
     rng = np.random.default_rng(zlib.crc32(prim.name.encode()))
     if prim.samples is not None:
         return prim.samples(rng)[:n]
-    return [(tuple(np.asarray(rng.uniform(lo, hi, size=shape)) for lo, hi in prim.domain), {})
-            for shape in [(), (3,)][:n]]
+    return [
+        (tuple(np.asarray(rng.uniform(lo, hi, size=shape)) for lo, hi in prim.domain), {})
+        for shape in [(), (3,)][:n]
+    ]
 
 
 def _symbols(xs) -> tuple[list, list]:
@@ -59,12 +61,18 @@ def _symbols(xs) -> tuple[list, list]:
 
 def _number(expr, subs) -> float:
     value = sp.sympify(expr).xreplace(subs)
-    return float(sp.N(value, 20)) if not isinstance(value, (bool, sp.logic.boolalg.BooleanAtom)) \
+    return (
+        float(sp.N(value, 20))
+        if not isinstance(value, (bool, sp.logic.boolalg.BooleanAtom))
         else float(bool(value))
+    )
 
 
-SYM_ROWS = [pytest.param(prim, xs, params, id=f"{name}-{k}")
-            for name, prim in PRIMITIVES.items() for k, (xs, params) in enumerate(_cases(prim))]
+SYM_ROWS = [
+    pytest.param(prim, xs, params, id=f"{name}-{k}")
+    for name, prim in PRIMITIVES.items()
+    for k, (xs, params) in enumerate(_cases(prim))
+]
 
 
 @pytest.mark.parametrize("prim, xs, params", SYM_ROWS)
@@ -74,24 +82,36 @@ def test_sym_column_value_and_derivative(prim, xs, params):
     arrays, subs = _symbols(xs)
     expr = np.asarray(prim.symbolic(*arrays, **params), dtype=object)
     want = np.asarray(prim.forward(*xs, **params))
-    got = np.vectorize(lambda e: _number(e, subs), otypes=[float])(expr) if expr.size else \
-        np.zeros(expr.shape)
+    got = (
+        np.vectorize(lambda e: _number(e, subs), otypes=[float])(expr)
+        if expr.size
+        else np.zeros(expr.shape)
+    )
     np.testing.assert_allclose(got, want.astype(float), rtol=1e-9, atol=1e-12)
     if not prim.differentiable:
         return
     rng = np.random.default_rng(1)
     w = rng.uniform(0.5, 1.5, size=want.shape)
     total = sum((wi * e for wi, e in zip(w.reshape(-1), expr.reshape(-1))), sp.Integer(0))
-    ts = [gc.tensor(x, requires_grad=prim.vjp[i] is not None) if x.dtype.kind == "f"
-          else Tensor._wrap(x) for i, x in enumerate(xs)]
+    ts = [
+        gc.tensor(x, requires_grad=prim.vjp[i] is not None)
+        if x.dtype.kind == "f"
+        else Tensor.wrap(x)
+        for i, x in enumerate(xs)
+    ]
     out = call(prim.name, *ts, **params)
     out.backward(gc.tensor(w))
     for i, (t, arr) in enumerate(zip(ts, arrays)):
         if not t.requires_grad:
             continue
         want_grad = np.vectorize(lambda s: _number(sp.diff(total, s), subs), otypes=[float])(arr)
-        np.testing.assert_allclose(t.grad.data, want_grad.reshape(t.shape), rtol=1e-7,
-                                   atol=1e-9, err_msg=f"{prim.name}: input {i}")
+        np.testing.assert_allclose(
+            t.grad.data,
+            want_grad.reshape(t.shape),
+            rtol=1e-7,
+            atol=1e-9,
+            err_msg=f"{prim.name}: input {i}",
+        )
 
 
 # -- the kink column ---------------------------------------------------------------------------
@@ -107,10 +127,16 @@ KINKS = {
     "maximum": ((_one, _one), {}, (_one / 2, _one / 2)),
     "minimum": ((_one, _one), {}, (_one / 2, _one / 2)),
     "clip": ((-_one, -_one, _one), {}, (_one, _z, _z)),
-    "max": ((np.array([2.0, 2.0, 1.0]),), dict(axis=(-1,), keepdims=False),
-            (np.array([0.5, 0.5, 0.0]),)),
-    "min": ((np.array([1.0, 1.0, 2.0]),), dict(axis=(-1,), keepdims=False),
-            (np.array([0.5, 0.5, 0.0]),)),
+    "max": (
+        (np.array([2.0, 2.0, 1.0]),),
+        dict(axis=(-1,), keepdims=False),
+        (np.array([0.5, 0.5, 0.0]),),
+    ),
+    "min": (
+        (np.array([1.0, 1.0, 2.0]),),
+        dict(axis=(-1,), keepdims=False),
+        (np.array([0.5, 0.5, 0.0]),),
+    ),
     "norm": ((np.zeros(3),), dict(axis=(-1,), keepdims=False), (np.zeros(3),)),
 }
 KINK_ROWS = [pytest.param(prim, id=name) for name, prim in PRIMITIVES.items() if prim.kink]
@@ -136,6 +162,7 @@ def test_kink_column(prim):
 
 # -- what is derived from the rows --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", [n for n in vars(elementwise)])
 def test_each_elementwise_row_is_a_function(name):
     prim = PRIMITIVES[name]
@@ -155,8 +182,12 @@ def _readme_functions() -> dict[str, set[str]]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     block = text.split("- functions, NumPy semantics", 1)[1].split("\n- programs:", 1)[0]
     bullets = re.split(r"\n  - ", block)[1:]
-    return {b.split(":")[0].split("`")[0].strip() or b[:12]: set(re.findall(
-        r"[a-z_][a-z0-9_]*", " ".join(re.findall(r"`([^`]*)`", b)))) for b in bullets}
+    return {
+        b.split(":")[0].split("`")[0].strip() or b[:12]: set(
+            re.findall(r"[a-z_][a-z0-9_]*", " ".join(re.findall(r"`([^`]*)`", b)))
+        )
+        for b in bullets
+    }
 
 
 def test_readme_lists_functions_of_the_table():
@@ -166,11 +197,29 @@ def test_readme_lists_functions_of_the_table():
     `gradcli functions` lists them all.)"""
     bullets = _readme_functions()
     listed = set().union(*bullets.values())
-    assert listed <= set(FUNCTIONS) | {"cond", "a", "b", "x", "lo", "hi", "ij", "jk", "ik",
-                                       "axis", "keepdims", "ord", "ddof"}
+    assert listed <= set(FUNCTIONS) | {
+        "cond",
+        "a",
+        "b",
+        "x",
+        "lo",
+        "hi",
+        "ij",
+        "jk",
+        "ik",
+        "axis",
+        "keepdims",
+        "ord",
+        "ddof",
+    }
     aliases = {n for n, fn in FUNCTIONS.items() if fn.__name__ != n and fn.__name__ in FUNCTIONS}
-    not_rows = {n for n in FUNCTIONS if n not in aliases and n not in vars(elementwise)
-                and not hasattr(FUNCTIONS[n], "elementwise")}  # (nor composed)
+    not_rows = {
+        n
+        for n in FUNCTIONS
+        if n not in aliases
+        and n not in vars(elementwise)
+        and not hasattr(FUNCTIONS[n], "elementwise")
+    }  # (nor composed)
     assert not_rows <= listed, f"not in the README: {sorted(not_rows - listed)}"
     for name in bullets["elementwise"] - aliases:
         assert name in ELEMENTWISE, name
@@ -225,5 +274,6 @@ def test_composed_in_the_language(name):
     got = gc.compile(f"sum({name}(x))").grad(x=x).gradient
     fn = FUNCTIONS[name]
     want = _fd_grad(lambda a: float(fn(gc.tensor(a)).sum().item()), x)
-    np.testing.assert_allclose(np.asarray(got["x"] if isinstance(got, dict) else got), want,
-                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        np.asarray(got["x"] if isinstance(got, dict) else got), want, rtol=1e-6, atol=1e-8
+    )

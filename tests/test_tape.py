@@ -8,11 +8,13 @@ import gradcli as gc
 from gradcli import blocked
 from gradcli.engine.tape import Tape
 
-PROGRAMS = ["x**2*y + sin(x*y)",
-            "z = x*y\nw = tanh(z) + maximum(x, 0.5)\nw*w - y",
-            "exp(-x**2/2) * a + log(1 + y*y) / a",  # a: a scalar variable, broadcast
-            "x*x*x + 3*x - 2",  # one variable used many times
-            "sigmoid(x) * softplus(y) + abs(x - y) + sqrt(1 + x*x) ** y"]
+PROGRAMS = [
+    "x**2*y + sin(x*y)",
+    "z = x*y\nw = tanh(z) + maximum(x, 0.5)\nw*w - y",
+    "exp(-x**2/2) * a + log(1 + y*y) / a",  # a: a scalar variable, broadcast
+    "x*x*x + 3*x - 2",  # one variable used many times
+    "sigmoid(x) * softplus(y) + abs(x - y) + sqrt(1 + x*x) ** y",
+]
 
 
 def _values(n, seed):
@@ -26,8 +28,13 @@ def _eager(text, values, wrt):
     leaves = {k: gc.tensor(v, requires_grad=True) for k, v in values.items()}
     out = prog.run(prog.point(values), leaves).value
     cot = np.linspace(-1, 1, out.data.size)
-    grads = gc.autograd.grad(out, [leaves[k] for k in wrt], grad_outputs=gc.tensor(cot),
-                             allow_unused=True, retain_graph=True)
+    grads = gc.autograd.grad(
+        out,
+        [leaves[k] for k in wrt],
+        grad_outputs=gc.tensor(cot),
+        allow_unused=True,
+        retain_graph=True,
+    )
     return prog, leaves, out, cot, {k: g.data for k, g in zip(wrt, grads) if g is not None}
 
 
@@ -48,8 +55,9 @@ def test_replay_on_other_values_gives_the_eager_numbers(text, wanted):
         np.testing.assert_allclose(got[k], want[k], rtol=1e-14, atol=1e-14)
 
 
-@pytest.mark.parametrize("text", PROGRAMS + ["x + a", "x - a*y", "relu(x) * y ** 0",
-                                              "x * 2 + y / 3 + a"])
+@pytest.mark.parametrize(
+    "text", PROGRAMS + ["x + a", "x - a*y", "relu(x) * y ** 0", "x * 2 + y / 3 + a"]
+)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_cotangent_of_ones_as_one_number(text, dtype):
     """Started from the number 1 (the rules with partials skip their product by ones) or
@@ -88,6 +96,7 @@ def test_constants_of_other_shapes_are_other_subexpressions():
     """x*2 with a 2 of shape () and with one of shape (1, 1) give different shapes: two
     steps, and the replay keeps the output's shape."""
     from gradcli.engine.tensor import Tensor, enable_grad
+
     x = Tensor(np.linspace(1, 2, 16)).requires_grad_()
     with enable_grad():
         out = x * Tensor(np.array([[2.0]])) + x * Tensor(np.array(2.0))
@@ -114,8 +123,7 @@ def test_declines_values_it_would_reuse(text):
     assert Tape.record(out, leaves, ("x",)) is None
     out.backward(gc.ones(out.shape))  # frees the graph
     assert Tape.record(out, leaves, ("x",)) is None
-    point = {k: v for k, v in _values(blocked.MIN_SIZE + 5, 2).items()
-             if k in prog.free_vars}
+    point = {k: v for k, v in _values(blocked.MIN_SIZE + 5, 2).items() if k in prog.free_vars}
     got = prog.grad_points(point)
     want = prog.vjp(point, v=np.ones(point["x"].size))
     np.testing.assert_allclose(got.value, want.value, rtol=1e-15)
@@ -136,10 +144,10 @@ def test_blocks_replay_the_tape(monkeypatch):
     assert len(replays) == workers * -(-4 // workers)  # 4 blocks at least, the last ragged
     x, y = point["x"], point["y"]
     # (atol: where the terms cancel, one ulp of a cos that is not NumPy's, see kernels.py)
-    np.testing.assert_allclose(r.gradient["x"], 2 * x * y + y * np.cos(x * y), rtol=1e-14,
-                               atol=1e-15)
-    np.testing.assert_allclose(r.gradient["y"], x * x + x * np.cos(x * y), rtol=1e-14,
-                               atol=1e-15)
+    np.testing.assert_allclose(
+        r.gradient["x"], 2 * x * y + y * np.cos(x * y), rtol=1e-14, atol=1e-15
+    )
+    np.testing.assert_allclose(r.gradient["y"], x * x + x * np.cos(x * y), rtol=1e-14, atol=1e-15)
 
 
 def test_a_program_keeps_its_tape_across_points():
@@ -150,8 +158,7 @@ def test_a_program_keeps_its_tape_across_points():
     for a in (2.0, 3.0):
         r = prog.grad(x=x, a=a)
         np.testing.assert_allclose(r.gradient["x"], 2 * a * x + a * np.cos(a * x), rtol=1e-13)
-        np.testing.assert_allclose(r.gradient["a"], np.sum(x * x + x * np.cos(a * x)),
-                                   rtol=1e-12)
+        np.testing.assert_allclose(r.gradient["a"], np.sum(x * x + x * np.cos(a * x)), rtol=1e-12)
     prog.grad(x=x, a=3.0)  # kept
     r = prog.grad(x=x, a=3.0, wrt=("x",))  # another choice of variables: another tape
     assert set(r.gradient) == {"x"}
@@ -179,14 +186,24 @@ def test_only_finite_steps_go_unrun():
     log in log(x) + y is not read either, but a log may make NaN: it runs."""
     prog, leaves, out, _, _ = _eager("x**2*y + sin(x*y)", _values(5, 0), ("x",))
     tape = Tape.record(out, leaves, ("x", "y"))
-    assert sorted(s[0].name for s, r in zip(tape.steps, tape.for_gradients) if not r) == \
-        ["add", "mul", "sin"]
+    assert sorted(s[0].name for s, r in zip(tape.steps, tape.for_gradients) if not r) == [
+        "add",
+        "mul",
+        "sin",
+    ]
     prog, leaves, out, _, _ = _eager("log(x) + y", _values(5, 0), ("x",))
     tape = Tape.record(out, leaves, ("x", "y"))
-    assert {s[0].name: r for s, r in zip(tape.steps, tape.for_gradients)} == \
-        {"log": True, "add": False}
-    for text, total in [("x**2 + y", True), ("x**3 + y", True), ("x**0.5 + y", False),
-                        ("x**-1 + y", False), ("x**y + y", False)]:
+    assert {s[0].name: r for s, r in zip(tape.steps, tape.for_gradients)} == {
+        "log": True,
+        "add": False,
+    }
+    for text, total in [
+        ("x**2 + y", True),
+        ("x**3 + y", True),
+        ("x**0.5 + y", False),
+        ("x**-1 + y", False),
+        ("x**y + y", False),
+    ]:
         prog, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
         tape = Tape.record(out, leaves, ("x", "y"))
         assert tape.total[0] is total and tape.for_gradients[0] is not total, text
@@ -204,8 +221,9 @@ def test_grad_points_without_the_value():
     np.testing.assert_allclose(small.gradient["x"], full.gradient["x"][:10], rtol=1e-15)
 
 
-@pytest.mark.parametrize("text", ["sum(x * sign(y))", "sum(x * detach(y))",
-                                  "sum(where(y > 0, x*x, y))"])
+@pytest.mark.parametrize(
+    "text", ["sum(x * sign(y))", "sum(x * detach(y))", "sum(where(y > 0, x*x, y))"]
+)
 def test_a_kept_tape_never_replays_an_old_scalar(text):
     """A scalar variable can reach a tape as a constant (sign, detach and comparisons record
     nothing): the kept tapes are per scalar value."""
@@ -216,8 +234,7 @@ def test_a_kept_tape_never_replays_an_old_scalar(text):
         want = prog.grad(x=x[:10], y=y)  # unblocked
         np.testing.assert_allclose(got.gradient["x"][:10], want.gradient["x"], rtol=1e-14)
         if "detach" not in text:
-            np.testing.assert_allclose(
-                got.value, gc.compile(text).grad(x=x, y=y).value, rtol=1e-14)
+            np.testing.assert_allclose(got.value, gc.compile(text).grad(x=x, y=y).value, rtol=1e-14)
 
 
 def test_without_the_value_a_point_outside_the_domain_is_refused_as_with_it():

@@ -49,8 +49,7 @@ def compare(tol: Tolerance, auto: dict, ref: dict, estimate: dict | None = None)
         abs_err = max(abs_err, float(d.max()))
         rel_err = max(rel_err, float((d / np.maximum(r, 1e-300)).max()))
         ratio = max(ratio, float((d / bound).max()))
-    return {"agree": ratio <= 1, "max_abs_err": abs_err, "max_rel_err": rel_err,
-            "max_ratio": ratio}
+    return {"agree": ratio <= 1, "max_abs_err": abs_err, "max_rel_err": rel_err, "max_ratio": ratio}
 
 
 @dataclass
@@ -65,15 +64,33 @@ class Verdict:
     def fields(self) -> dict:
         """The verdict's keys of the JSON report ("agree" and "verdict" as before)."""
         agree = {"agree": True, "disagree": False, "kink": False}.get(self.status)
-        verdict = "agree" if agree else "disagree" if self.status == "disagree" else \
-            f"not differentiable at this point ({self.reason})" if self.status == "kink" \
+        verdict = (
+            "agree"
+            if agree
+            else "disagree"
+            if self.status == "disagree"
+            else f"not differentiable at this point ({self.reason})"
+            if self.status == "kink"
             else f"not checked: {self.reason}"
-        return {"agree": agree, "verdict": verdict, "status": self.status,
-                "reason": self.reason, "exit_code": self.exit_code}
+        )
+        return {
+            "agree": agree,
+            "verdict": verdict,
+            "status": self.status,
+            "reason": self.reason,
+            "exit_code": self.exit_code,
+        }
 
 
-def verdict(*, skipped: str | None = None, nonfinite: dict | None = None,
-            methods: dict | None = None, kinks=(), used=(), strict: bool = False) -> Verdict:
+def verdict(
+    *,
+    skipped: str | None = None,
+    nonfinite: dict | None = None,
+    methods: dict | None = None,
+    kinks=(),
+    used=(),
+    strict: bool = False,
+) -> Verdict:
     """The check's one decision, for the human and the JSON output alike.
 
     skipped: why the check did not run. nonfinite: the value or a derivative is not finite
@@ -96,8 +113,13 @@ def verdict(*, skipped: str | None = None, nonfinite: dict | None = None,
         return Verdict("kink", f"the one-sided slopes differ; autograd uses {rules}", 3)
     differ = [n for n in ran if not methods[n]["agree"]]
     if differ:
-        return Verdict("disagree", " and ".join(differ) +
-                       (" differs" if len(differ) == 1 else " differ") + " from autograd", 3)
+        return Verdict(
+            "disagree",
+            " and ".join(differ)
+            + (" differs" if len(differ) == 1 else " differ")
+            + " from autograd",
+            3,
+        )
     names = ["autograd", *ran]
     text = " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
     return Verdict("agree", text + (f" ({' and '.join(missed)} skipped)" if missed else ""), 0)
@@ -113,4 +135,3 @@ def autograd_values(result) -> dict[str, np.ndarray]:
     if c == "hessian":
         return {f"{a},{b}": h for a, row in result.hessian.items() for b, h in row.items()}
     return dict(getattr(result, DERIVATIVE[c]))
-

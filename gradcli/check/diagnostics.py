@@ -20,18 +20,23 @@ def nonfinite(compiled, result) -> dict | None:
     value = np.asarray(result.value)
     if value.dtype.kind == "f" and not np.isfinite(value).all():
         first = next(iter(result.warnings), None)
-        entry = {"in": "value", "overflow": isinstance(first, OverflowDomainError),
-                 "message": first.message if first else "the value holds NaN or infinity",
-                 "hint": first.hint if first else None}
+        entry = {
+            "in": "value",
+            "overflow": isinstance(first, OverflowDomainError),
+            "message": first.message if first else "the value holds NaN or infinity",
+            "hint": first.hint if first else None,
+        }
         if first is not None and first.span is not None:
             entry["position"] = first.span.to_json()
-        entry["reason"] = _where(entry) + "; derivatives are compared only where the value " \
-            "is finite"
+        entry["reason"] = (
+            _where(entry) + "; derivatives are compared only where the value is finite"
+        )
         return entry
     if all(np.all(np.isfinite(np.asarray(d, float))) for d in autograd_values(result).values()):
         return None
     entry = explain_nonfinite(compiled, result) or {
-        "message": f"the {DERIVATIVE[result.command]} holds NaN or infinity"}
+        "message": f"the {DERIVATIVE[result.command]} holds NaN or infinity"
+    }
     entry.update({"in": "derivative", "overflow": False})
     entry["reason"] = _where(entry) + "; derivatives are compared only where they are finite"
     return entry
@@ -82,28 +87,39 @@ def explain_nonfinite(compiled, result) -> dict | None:
         if not first and not np.all(np.isfinite(gi.data)) and np.all(np.isfinite(g.data)):
             first.append((node, g.data, gi.data))
 
-    cot = np.ones_like(out.data) if result.command == "grad" else \
-        np.asarray(result.cotangent, dtype=out.dtype).reshape(out.shape)
+    cot = (
+        np.ones_like(out.data)
+        if result.command == "grad"
+        else np.asarray(result.cotangent, dtype=out.dtype).reshape(out.shape)
+    )
     nodes = graph_nodes(out)
     places = origins(nodes, run.origins)
     with no_grad():
-        run_backward([out], [Tensor._wrap(cot)], retain_graph=False, create_graph=False,
-                     accumulate=False, watch=watch)
+        run_backward(
+            [out],
+            [Tensor.wrap(cot)],
+            retain_graph=False,
+            create_graph=False,
+            accumulate=False,
+            watch=watch,
+        )
     if not first:
         return None
     node, g, gi = first[0]
     name = node.prim.name
-    entry = {"primitive": name, "message": f"the backward of {name} produced "
-             f"{'NaN' if np.isnan(gi).any() else 'infinity'}"}
+    entry = {
+        "primitive": name,
+        "message": f"the backward of {name} produced {'NaN' if np.isnan(gi).any() else 'infinity'}",
+    }
     if node in places:
         entry.update(place(places[node]))
     hint = node.prim.nonfinite or "an input sits where the derivative is not finite"
-    poisoned = np.broadcast_to(g, node.out_data.shape) if g.shape == node.out_data.shape \
-        else None
+    poisoned = np.broadcast_to(g, node.out_data.shape) if g.shape == node.out_data.shape else None
     if poisoned is not None and np.any(poisoned == 0) and np.isnan(gi).any():
-        hint = ("the `where` trap: this operation's gradient is 0 where its branch is not "
-                "used, but its own derivative is infinite there, and 0·inf = NaN; guard the "
-                "input instead, e.g. sqrt(where(x > 0, x, 1)) inside where(x > 0, …, 0)")
+        hint = (
+            "the `where` trap: this operation's gradient is 0 where its branch is not "
+            "used, but its own derivative is infinite there, and 0·inf = NaN; guard the "
+            "input instead, e.g. sqrt(where(x > 0, x, 1)) inside where(x > 0, …, 0)"
+        )
     entry["hint"] = hint
     return entry
-

@@ -28,8 +28,10 @@ def finite_values(compiled, result, deadline: float | None = None) -> tuple[dict
     kinks: list = []
     if c == "hessian":
         for a in result.wrt:
+
             def grad_a(point, a=a):
                 return compiled.grad(point, wrt=[a]).gradient[a]
+
             for b in result.wrt:
                 fd = finite.jacobian(grad_a, p, b, deadline)
                 values[f"{a},{b}"], errors[f"{a},{b}"] = fd.value, fd.error
@@ -93,11 +95,20 @@ def _numeric_function(compiled, base: dict, deadline: float | None = None):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise finite.TimeUp
-        env = {n: Tensor._wrap(a) for n, a in point.items()}
+        env = {n: Tensor.wrap(a) for n, a in point.items()}
         try:  # (the interpreter keeps the earlier of this deadline and its time limit)
             with no_grad(), clock.limit(left):
-                return Interpreter(compiled.program, backend, compiled.limits,
-                                   check_domain=False, draws=compiled.draws).run(env).value.data
+                return (
+                    Interpreter(
+                        compiled.program,
+                        backend,
+                        compiled.limits,
+                        check_domain=False,
+                        draws=compiled.draws,
+                    )
+                    .run(env)
+                    .value.data
+                )
         except LimitError:
             if deadline is not None and time.monotonic() >= deadline:
                 raise finite.TimeUp from None
@@ -107,4 +118,3 @@ def _numeric_function(compiled, base: dict, deadline: float | None = None):
         return lambda point: run(TensorBackend(compiled.dtype), point)
     run(Recording(compiled.dtype), base)
     return lambda point: run(_FrozenDetach(compiled.dtype, frozen), point)
-

@@ -1,13 +1,13 @@
 """The command line, in layers that import one way (each module only those below it):
 
-    __init__.py  the console script: the typer-free fast path (`run.quick`), else typer
-    app.py       the typer declarations: commands, options, help, usage errors
-    visual.py    the bodies of `graph` and `plot`
-    run.py       the one runner: program, point, library call, check, batches, exit code;
-                 and `quick`, the typer-free parser of plain one-shot command lines
-    output.py    the one output layer: JSON or rich, stdout and stderr, closed pipes
-    views.py     what graph, plot and --explain show: the graph's tree and JSON document,
-                 the plot's JSON document, the backward pass as a table (loaded when shown)
+__init__.py  the console script: the typer-free fast path (`run.quick`), else typer
+app.py       the typer declarations: commands, options, help, usage errors
+visual.py    the bodies of `graph` and `plot`
+run.py       the one runner: program, point, library call, check, batches, exit code;
+             and `quick`, the typer-free parser of plain one-shot command lines
+output.py    the one output layer: JSON or rich, stdout and stderr, closed pipes
+views.py     what graph, plot and --explain show: the graph's tree and JSON document,
+             the plot's JSON document, the backward pass as a table (loaded when shown)
 """
 
 import sys

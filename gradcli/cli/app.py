@@ -30,12 +30,12 @@ OPTIONAL_VALUE = {"--explain": "brief"}
 
 # -- arguments starting with '-' -------------------------------------------------------------
 
+
 class GradcliGroup(TyperGroup):
     """The app: every usage error, the option parser's included, is reported as gradcli
     reports errors (the `{"error": …}` document under --json, exit 2)."""
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
-             **extra):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         args = list(sys.argv[1:] if args is None else args)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -89,8 +89,13 @@ def closest(word: str, names: list[str]) -> str | None:
 def _option_names(ctx) -> list[str]:
     if ctx is None:
         return []
-    return [name for p in ctx.command.get_params(ctx) if p.param_type_name == "option"
-            for name in (*p.opts, *p.secondary_opts) if name.startswith("--")]
+    return [
+        name
+        for p in ctx.command.get_params(ctx)
+        if p.param_type_name == "option"
+        for name in (*p.opts, *p.secondary_opts)
+        if name.startswith("--")
+    ]
 
 
 def _unmarked(text: str) -> str:
@@ -124,18 +129,28 @@ class ExprCommand(TyperCommand):
             hint = f"did you mean --at {first}?"
         elif first.startswith("-"):
             close = closest(first, _option_names(ctx))
-            hint = f"did you mean {close}?" if close else \
-                f"{ctx.command_path} --help lists the options, with examples"
+            hint = (
+                f"did you mean {close}?"
+                if close
+                else f"{ctx.command_path} --help lists the options, with examples"
+            )
         else:
-            hint = (f'the expression is one argument: quote it, as in {ctx.command_path} '
-                    '"x + 1" --at x=2')
-        return UsageError(f"unexpected argument{'s' * (len(extra) > 1)} after the "
-                          f"expression: {' '.join(extra)}", hint=hint)
+            hint = (
+                f"the expression is one argument: quote it, as in {ctx.command_path} "
+                '"x + 1" --at x=2'
+            )
+        return UsageError(
+            f"unexpected argument{'s' * (len(extra) > 1)} after the expression: {' '.join(extra)}",
+            hint=hint,
+        )
 
     def positionals_last(self, ctx, args: list[str]) -> list[str]:
-        takes_value = {name: not p.is_flag
-                       for p in self.get_params(ctx) if isinstance(p, TyperOption)
-                       for name in (*p.opts, *p.secondary_opts)}
+        takes_value = {
+            name: not p.is_flag
+            for p in self.get_params(ctx)
+            if isinstance(p, TyperOption)
+            for name in (*p.opts, *p.secondary_opts)
+        }
         takes_value.update(dict.fromkeys(ctx.help_option_names, False))
         options, positionals = [], []
         tokens = iter(args)
@@ -143,7 +158,8 @@ class ExprCommand(TyperCommand):
             if token == "--":
                 positionals.extend(tokens)
             elif token.split("=", 1)[0] in takes_value or (
-                    token.startswith("--") and token[2:3].isalpha()):
+                token.startswith("--") and token[2:3].isalpha()
+            ):
                 options.append(token)
                 if takes_value.get(token):
                     options.extend(islice(tokens, 1))
@@ -156,31 +172,62 @@ class ExprCommand(TyperCommand):
 
 # -- options ---------------------------------------------------------------------------------
 
-Expression = Annotated[Optional[str], typer.Argument(
-    metavar="EXPR", show_default=False,
-    help="The expression, or a program with statements separated by [bold]; [/]or newlines.")]
-File = Annotated[Optional[str], typer.Option(
-    "--file", "-f", metavar="FILE", help="Read the program from FILE ([bold]-[/] for stdin).")]
-At = Annotated[Optional[list[str]], typer.Option(
-    "--at", metavar="NAME=VALUE", show_default=False,
-    help="Bind variables; repeatable, several per flag separated by commas. VALUE is a "
-         "number ([bold]-1.5[/], [bold]pi/4[/]), a nested list ([bold][[1,2],[3,4]][/]), a "
-         "constructor ([bold]ones(2,2)[/], [bold]eye(3)[/], [bold]randn(3)[/] …) or a file "
-         "([bold]@x.npy[/], [bold]@x.json[/], [bold]@x.csv[/]).")]
-AtJson = Annotated[Optional[str], typer.Option(
-    "--at-json", metavar="FILE|-", help="A JSON object of bindings ([bold]-[/] for stdin).")]
-Seed = Annotated[Optional[int], typer.Option(
-    min=0, help="Seed for randn and rand in values (a whole number, 0 or more).")]
-Wrt = Annotated[Optional[str], typer.Option(
-    metavar="NAME[,NAME]", help="Differentiate with respect to these variables "
-                                "[dim](default: every free variable)[/].")]
+Expression = Annotated[
+    Optional[str],
+    typer.Argument(
+        metavar="EXPR",
+        show_default=False,
+        help="The expression, or a program with statements separated by [bold]; [/]or newlines.",
+    ),
+]
+File = Annotated[
+    Optional[str],
+    typer.Option(
+        "--file", "-f", metavar="FILE", help="Read the program from FILE ([bold]-[/] for stdin)."
+    ),
+]
+At = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--at",
+        metavar="NAME=VALUE",
+        show_default=False,
+        help="Bind variables; repeatable, several per flag separated by commas. VALUE is a "
+        "number ([bold]-1.5[/], [bold]pi/4[/]), a nested list ([bold][[1,2],[3,4]][/]), a "
+        "constructor ([bold]ones(2,2)[/], [bold]eye(3)[/], [bold]randn(3)[/] …) or a file "
+        "([bold]@x.npy[/], [bold]@x.json[/], [bold]@x.csv[/]).",
+    ),
+]
+AtJson = Annotated[
+    Optional[str],
+    typer.Option(
+        "--at-json", metavar="FILE|-", help="A JSON object of bindings ([bold]-[/] for stdin)."
+    ),
+]
+Seed = Annotated[
+    Optional[int],
+    typer.Option(min=0, help="Seed for randn and rand in values (a whole number, 0 or more)."),
+]
+Wrt = Annotated[
+    Optional[str],
+    typer.Option(
+        metavar="NAME[,NAME]",
+        help="Differentiate with respect to these variables "
+        "[dim](default: every free variable)[/].",
+    ),
+]
 DTypeOption = Annotated[DType, typer.Option(help="Floating-point type of the computation.")]
 Json = Annotated[bool, typer.Option("--json", help="Strict JSON on stdout, for pipelines.")]
-Check = Annotated[Optional[bool], typer.Option(
-    "--check/--no-check", show_default=False,
-    help="Force or turn off the cross-check against sympy and finite differences "
-         "[dim](default: on for people when at most 64 scalar inputs, off for --json and "
-         "batches)[/].")]
+Check = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--check/--no-check",
+        show_default=False,
+        help="Force or turn off the cross-check against sympy and finite differences "
+        "[dim](default: on for people when at most 64 scalar inputs, off for --json and "
+        "batches)[/].",
+    ),
+]
 
 
 def _seconds(param: typer.CallbackParam, value: float) -> float:
@@ -192,79 +239,162 @@ def _seconds(param: typer.CallbackParam, value: float) -> float:
     return check(value, param.opts[0])
 
 
-CheckTimeout = Annotated[float, typer.Option(
-    "--check-timeout", metavar="SECONDS", callback=_seconds,
-    help="Time limit of the symbolic part of the check (sympy stops and is skipped).")]
+CheckTimeout = Annotated[
+    float,
+    typer.Option(
+        "--check-timeout",
+        metavar="SECONDS",
+        callback=_seconds,
+        help="Time limit of the symbolic part of the check (sympy stops and is skipped).",
+    ),
+]
 Latex = Annotated[bool, typer.Option("--latex", help="Formulas as LaTeX.")]
-Strict = Annotated[bool, typer.Option(
-    "--strict", help="Out-of-domain values (log(-1), 1/0) are errors, not warnings.")]
+Strict = Annotated[
+    bool,
+    typer.Option("--strict", help="Out-of-domain values (log(-1), 1/0) are errors, not warnings."),
+]
 MaxElements = Annotated[int, typer.Option(min=1, help="Largest number of elements per array.")]
-MaxMemory = Annotated[Optional[str], typer.Option(
-    "--max-memory", metavar="SIZE",
-    help="Memory budget of the recorded graph (and of a derivative's JSON), e.g. 8GB "
-         "[dim](default: 4 GiB, or half the physical memory if less)[/].")]
+MaxMemory = Annotated[
+    Optional[str],
+    typer.Option(
+        "--max-memory",
+        metavar="SIZE",
+        help="Memory budget of the recorded graph (and of a derivative's JSON), e.g. 8GB "
+        "[dim](default: 4 GiB, or half the physical memory if less)[/].",
+    ),
+]
 
 
-TimeLimit = Annotated[float, typer.Option(
-    "--time-limit", metavar="SECONDS", callback=_seconds,
-    help="Time limit of the whole run: parsing, evaluation and derivatives.")]
-MaxIterations = Annotated[int, typer.Option(
-    min=1, help="Largest number of loop iterations in a run of a program.")]
-Points = Annotated[Optional[str], typer.Option(
-    "--points", metavar="FILE|-",
-    help="Batch: NDJSON (one object of bindings a line; - reads stdin), or CSV, Parquet, "
-         "Arrow/Feather, .npz by the extension (a column a variable); writes one JSON "
-         "object a line, or --output FILE.")]
-PointsFormat = Annotated[Optional[str], typer.Option(
-    "--points-format", metavar="FORMAT",
-    help="The format of --points when its extension does not say: ndjson, csv, parquet, "
-         "arrow, npz.")]
-Output = Annotated[Optional[str], typer.Option(
-    "--output", metavar="FILE",
-    help="Batch: write the results to FILE (.ndjson, .csv, .parquet, .arrow/.feather, .npz), "
-         "one row a point: line, value, gradient.x, …, error.")]
-OutputFormat = Annotated[Optional[str], typer.Option(
-    "--output-format", metavar="FORMAT",
-    help="The format of --output when its extension does not say.")]
-Progress = Annotated[Optional[bool], typer.Option(
-    "--progress/--no-progress", show_default=False,
-    help="Batch: a progress bar on stderr (default: on a terminal, without --json).")]
-EngineOption = Annotated[Engine, typer.Option(
-    "--engine", help="Batch: local (this process) or dask (a cluster; --output is then a "
-                     "Parquet dataset, --points a directory or glob of Parquet files).")]
-Scheduler = Annotated[Optional[str], typer.Option(
-    "--scheduler", metavar="ADDRESS",
-    help="--engine dask: the scheduler of a running cluster (default: a local cluster).")]
-Intermediates = Annotated[bool, typer.Option(
-    "--intermediates", help="Also the gradients of the names a program assigns.")]
-Explain = Annotated[Optional[ExplainLevel], typer.Option(
-    "--explain", metavar="[=full]", show_default=False,
-    help="Then the backward pass step by step, in the order it runs (chains folded; "
-         "[bold]--explain=full[/] shows every step).")]
+TimeLimit = Annotated[
+    float,
+    typer.Option(
+        "--time-limit",
+        metavar="SECONDS",
+        callback=_seconds,
+        help="Time limit of the whole run: parsing, evaluation and derivatives.",
+    ),
+]
+MaxIterations = Annotated[
+    int, typer.Option(min=1, help="Largest number of loop iterations in a run of a program.")
+]
+Points = Annotated[
+    Optional[str],
+    typer.Option(
+        "--points",
+        metavar="FILE|-",
+        help="Batch: NDJSON (one object of bindings a line; - reads stdin), or CSV, Parquet, "
+        "Arrow/Feather, .npz by the extension (a column a variable); writes one JSON "
+        "object a line, or --output FILE.",
+    ),
+]
+PointsFormat = Annotated[
+    Optional[str],
+    typer.Option(
+        "--points-format",
+        metavar="FORMAT",
+        help="The format of --points when its extension does not say: ndjson, csv, parquet, "
+        "arrow, npz.",
+    ),
+]
+Output = Annotated[
+    Optional[str],
+    typer.Option(
+        "--output",
+        metavar="FILE",
+        help="Batch: write the results to FILE (.ndjson, .csv, .parquet, .arrow/.feather, "
+        ".npz), one row a point: line, value, gradient.x, …, error.",
+    ),
+]
+OutputFormat = Annotated[
+    Optional[str],
+    typer.Option(
+        "--output-format",
+        metavar="FORMAT",
+        help="The format of --output when its extension does not say.",
+    ),
+]
+Progress = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--progress/--no-progress",
+        show_default=False,
+        help="Batch: a progress bar on stderr (default: on a terminal, without --json).",
+    ),
+]
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="Batch: local (this process) or dask (a cluster; --output is then a Parquet "
+        "dataset, --points a directory or glob of Parquet files).",
+    ),
+]
+Scheduler = Annotated[
+    Optional[str],
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="--engine dask: the scheduler of a running cluster (default: a local cluster).",
+    ),
+]
+Intermediates = Annotated[
+    bool, typer.Option("--intermediates", help="Also the gradients of the names a program assigns.")
+]
+Explain = Annotated[
+    Optional[ExplainLevel],
+    typer.Option(
+        "--explain",
+        metavar="[=full]",
+        show_default=False,
+        help="Then the backward pass step by step, in the order it runs (chains folded; "
+        "[bold]--explain=full[/] shows every step).",
+    ),
+]
 
 
-def _common(expression: Expression = None, file: File = None, at: At = None,
-            at_json: AtJson = None, seed: Seed = None, wrt: Wrt = None,
-            dtype: DTypeOption = DType.float64, json: Json = False, check: Check = None,
-            check_timeout: CheckTimeout = 5.0, latex: Latex = False, strict: Strict = False, max_elements: MaxElements = 10**8,
-            max_iterations: MaxIterations = 100_000, max_memory: MaxMemory = None,
-            time_limit: TimeLimit = 60.0, points: Points = None,
-            points_format: PointsFormat = None, output: Output = None,
-            output_format: OutputFormat = None, progress: Progress = None,
-            engine: EngineOption = Engine.local, scheduler: Scheduler = None):
+def _common(
+    expression: Expression = None,
+    file: File = None,
+    at: At = None,
+    at_json: AtJson = None,
+    seed: Seed = None,
+    wrt: Wrt = None,
+    dtype: DTypeOption = DType.float64,
+    json: Json = False,
+    check: Check = None,
+    check_timeout: CheckTimeout = 5.0,
+    latex: Latex = False,
+    strict: Strict = False,
+    max_elements: MaxElements = 10**8,
+    max_iterations: MaxIterations = 100_000,
+    max_memory: MaxMemory = None,
+    time_limit: TimeLimit = 60.0,
+    points: Points = None,
+    points_format: PointsFormat = None,
+    output: Output = None,
+    output_format: OutputFormat = None,
+    progress: Progress = None,
+    engine: EngineOption = Engine.local,
+    scheduler: Scheduler = None,
+):
     """The options every command takes (a signature only; see `_command`)."""
 
 
 # -- commands --------------------------------------------------------------------------------
 
 APP = dict(
-    name="gradcli", no_args_is_help=True, rich_markup_mode="rich", cls=GradcliGroup,
-    pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]},
+    name="gradcli",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    cls=GradcliGroup,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Gradients from the command line: evaluate an expression or a short program at a "
-         "point, run reverse or forward mode, print the value and the derivatives.\n\n"
-         "[bold]gradcli grad \"3*(x+2)**2 | mean\" --at \"x=ones(2,2)\"[/]\n\n"
-         "Exit codes: 0 success, 1 evaluation error, 2 usage or parse error, "
-         "3 cross-check disagreement.")
+    "point, run reverse or forward mode, print the value and the derivatives.\n\n"
+    '[bold]gradcli grad "3*(x+2)**2 | mean" --at "x=ones(2,2)"[/]\n\n'
+    "Exit codes: 0 success, 1 evaluation error, 2 usage or parse error, "
+    "3 cross-check disagreement.",
+)
 app = typer.Typer(**APP)
 COMMANDS: dict = {}  # name -> (the command's function, typer's keyword arguments)
 
@@ -296,8 +426,11 @@ def _version(show: bool) -> None:
 
 
 @app.callback()
-def _app(version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print the version.")] = False):
+def _app(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+):
     pass
 
 
@@ -317,13 +450,21 @@ def _command(fn=None, *, runner=None):
         _run(name, options, runner)
 
     own = inspect.signature(fn).parameters
-    command.__signature__ = inspect.Signature([
-        p.replace(kind=p.KEYWORD_ONLY) for p in (
-            *(q for n, q in inspect.signature(_common).parameters.items() if n not in own),
-            *own.values())])
+    command.__signature__ = inspect.Signature(
+        [
+            p.replace(kind=p.KEYWORD_ONLY)
+            for p in (
+                *(q for n, q in inspect.signature(_common).parameters.items() if n not in own),
+                *own.values(),
+            )
+        ]
+    )
     help_text, _, examples = fn.__doc__.partition("Examples:")
-    settings = dict(cls=ExprCommand, help=help_text.strip(),
-                    epilog=f"[bold]Examples[/]\n\n{inspect.cleandoc(examples)}")
+    settings = dict(
+        cls=ExprCommand,
+        help=help_text.strip(),
+        epilog=f"[bold]Examples[/]\n\n{inspect.cleandoc(examples)}",
+    )
     COMMANDS[name] = (command, settings)
     return app.command(name, **settings)(command)
 
@@ -356,11 +497,20 @@ def grad(intermediates: Intermediates = False, explain: Explain = None):
 
 
 @_command
-def vjp(v: Annotated[str, typer.Option(
-            "--v", metavar="VALUE", show_default=False,
+def vjp(
+    v: Annotated[
+        str,
+        typer.Option(
+            "--v",
+            metavar="VALUE",
+            show_default=False,
             help="The cotangent v, shaped like the output: [bold]ones(5,5)[/], "
-                 "[bold][0.1, 1.0][/] …")],
-        intermediates: Intermediates = False, explain: Explain = None):
+            "[bold][0.1, 1.0][/] …",
+        ),
+    ],
+    intermediates: Intermediates = False,
+    explain: Explain = None,
+):
     """Vector-Jacobian product vᵀJ (reverse mode) for each variable.
 
     Examples:
@@ -371,10 +521,18 @@ def vjp(v: Annotated[str, typer.Option(
 
 
 @_command
-def jvp(v: Annotated[str, typer.Option(
-            "--v", metavar="NAME=VALUE,...", show_default=False,
+def jvp(
+    v: Annotated[
+        str,
+        typer.Option(
+            "--v",
+            metavar="NAME=VALUE,...",
+            show_default=False,
             help="One tangent per variable, shaped like it ([bold]x=1[/], "
-                 "[bold]x=ones(2,2), y=0[/]); tangents not given are zero.")]):
+            "[bold]x=ones(2,2), y=0[/]); tangents not given are zero.",
+        ),
+    ],
+):
     """Jacobian-vector product J·v (forward mode), shaped like the output.
 
     Examples:
@@ -385,9 +543,15 @@ def jvp(v: Annotated[str, typer.Option(
 
 
 @_command
-def jacobian(mode: Annotated[Mode, typer.Option(
-        help="Reverse mode (one pass per output element), forward mode (one pass per input "
-             "element), or whichever is cheaper.")] = Mode.auto):
+def jacobian(
+    mode: Annotated[
+        Mode,
+        typer.Option(
+            help="Reverse mode (one pass per output element), forward mode (one pass per input "
+            "element), or whichever is cheaper."
+        ),
+    ] = Mode.auto,
+):
     """Full Jacobian for each variable: output shape followed by the variable's shape.
 
     Examples:
@@ -427,8 +591,11 @@ def check():
 
 
 @_command
-def diff(order: Annotated[int, typer.Option(
-        min=1, help="The order of the derivative (above 1 for scalar variables).")] = 1):
+def diff(
+    order: Annotated[
+        int, typer.Option(min=1, help="The order of the derivative (above 1 for scalar variables).")
+    ] = 1,
+):
     """The symbolic derivative alone, by sympy: no point needed.
 
     Variables are scalars unless --at gives them a value (its shape; the derivative is then
@@ -443,9 +610,12 @@ def diff(order: Annotated[int, typer.Option(
     """
 
 
-@app.command("functions", help="The functions of the language, one line each: the call, "
-                                "what it does, and the rule its gradient follows.",
-             epilog="[bold]Examples[/]\n\ngradcli functions\n\ngradcli functions --json")
+@app.command(
+    "functions",
+    help="The functions of the language, one line each: the call, "
+    "what it does, and the rule its gradient follows.",
+    epilog="[bold]Examples[/]\n\ngradcli functions\n\ngradcli functions --json",
+)
 def functions(json: Json = False) -> None:
     def listing(command: str, options: dict, out) -> int:
         out.functions(function_rows())
@@ -456,20 +626,41 @@ def functions(json: Json = False) -> None:
 
 @_command(runner=graph_command)
 def graph(
-        fmt: Annotated[GraphFormat, typer.Option(
-            "--format", help="tree (rich, in the terminal), dot (Graphviz), mermaid, or json "
-                             "(nodes and edges; --json too).")] = GraphFormat.tree,
-        output: Annotated[Optional[str], typer.Option(
-            "--output", "-o", metavar="FILE",
+    fmt: Annotated[
+        GraphFormat,
+        typer.Option(
+            "--format",
+            help="tree (rich, in the terminal), dot (Graphviz), mermaid, or json "
+            "(nodes and edges; --json too).",
+        ),
+    ] = GraphFormat.tree,
+    output: Annotated[
+        Optional[str],
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
             help="Write to FILE; [bold].svg[/], [bold].png[/] and [bold].pdf[/] are drawn "
-                 "with Graphviz's dot program.")] = None,
-        v: Annotated[Optional[str], typer.Option(
-            "--v", metavar="VALUE", show_default=False,
+            "with Graphviz's dot program.",
+        ),
+    ] = None,
+    v: Annotated[
+        Optional[str],
+        typer.Option(
+            "--v",
+            metavar="VALUE",
+            show_default=False,
             help="The cotangent backward starts from, shaped like the output "
-                 "[dim](default: ones, the gradient of the sum)[/].")] = None,
-        fold: Annotated[bool, typer.Option(
-            "--fold/--no-fold", help="Fold chains of one operation into one line of the "
-                                     "tree.")] = True):
+            "[dim](default: ones, the gradient of the sum)[/].",
+        ),
+    ] = None,
+    fold: Annotated[
+        bool,
+        typer.Option(
+            "--fold/--no-fold", help="Fold chains of one operation into one line of the tree."
+        ),
+    ] = True,
+):
     """The recorded autograd graph, with every tensor's value and gradient.
 
     Runs the forward pass recording the graph and the backward pass keeping it, then shows
@@ -490,21 +681,40 @@ def graph(
 
 @_command(runner=plot_command)
 def plot(
-        range_: Annotated[str, typer.Option(
-            "--range", metavar="LO:HI[,LO:HI]",
+    range_: Annotated[
+        str,
+        typer.Option(
+            "--range",
+            metavar="LO:HI[,LO:HI]",
             help="The interval of each variable ([bold]-3:3[/], [bold]-pi:pi[/]); one "
-                 "for all, or one per variable.")] = "-3:3",
-        order: Annotated[int, typer.Option(
-            min=1, max=2, help="Also the second derivative (one variable).")] = 1,
-        output: Annotated[Optional[str], typer.Option(
-            "--output", "-o", metavar="FILE",
+            "for all, or one per variable.",
+        ),
+    ] = "-3:3",
+    order: Annotated[
+        int, typer.Option(min=1, max=2, help="Also the second derivative (one variable).")
+    ] = 1,
+    output: Annotated[
+        Optional[str],
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
             help="Write a [bold].png[/], [bold].svg[/] or [bold].pdf[/] with matplotlib "
-                 "(pip install 'gradcli\\[plot]') instead of drawing in the terminal.")]
-        = None,
-        points: Annotated[Optional[int], typer.Option(
-            "--points", metavar="N", min=2, max=100_000, show_default=False,
-            help="Grid points per variable [dim](default 201; 41 per axis for two)[/].")]
-        = None):
+            "(pip install 'gradcli\\[plot]') instead of drawing in the terminal.",
+        ),
+    ] = None,
+    points: Annotated[
+        Optional[int],
+        typer.Option(
+            "--points",
+            metavar="N",
+            min=2,
+            max=100_000,
+            show_default=False,
+            help="Grid points per variable [dim](default 201; 41 per axis for two)[/].",
+        ),
+    ] = None,
+):
     """The function and its derivatives over a range, in the terminal or to a file.
 
     One variable: f, f' (and f'' with [bold]--order 2[/]) stacked. Two variables
@@ -521,8 +731,6 @@ def plot(
     """
 
 
-
-
 def function_rows() -> list[dict]:
     """Each function of the language (FUNCTIONS), by name: its call, the first line of its
     docstring, the rule of its primitive in the table (engine/ops.py, `explain`) and the
@@ -536,11 +744,15 @@ def function_rows() -> list[dict]:
         call = ", ".join(str(p.replace(annotation=p.empty)) for p in params)
         target = fn.__name__
         primitive = PRIMITIVES.get(target)
-        rows.append({"name": name, "call": f"{name}({call})",
-                     "description": (inspect.getdoc(fn) or "").split("\n\n")[0]
-                     .replace("\n", " "),
-                     "derivative": primitive.explain or None if primitive else None,
-                     "alias_of": target if target != name and target in FUNCTIONS else None})
+        rows.append(
+            {
+                "name": name,
+                "call": f"{name}({call})",
+                "description": (inspect.getdoc(fn) or "").split("\n\n")[0].replace("\n", " "),
+                "derivative": primitive.explain or None if primitive else None,
+                "alias_of": target if target != name and target in FUNCTIONS else None,
+            }
+        )
     return rows
 
 
@@ -559,4 +771,3 @@ def main() -> None:
 
 def _run(command: str, options: dict, runner=None) -> None:
     raise typer.Exit(run(command, options, runner))
-

@@ -41,6 +41,7 @@ CLOSED_PIPE = 141
 
 # -- the streams -----------------------------------------------------------------------------
 
+
 def width(stream=None) -> int:
     """The columns to lay out for: COLUMNS when it is a positive number, else the width of
     the terminal of `stream` (stdout), else 80; kept within `WIDTHS`."""
@@ -81,14 +82,14 @@ def ended(e: OSError) -> int:
     if isinstance(e, BrokenPipeError):
         return CLOSED_PIPE
     try:
-        print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr,
-              flush=True)
+        print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass
     return 1
 
 
 # -- JSON -----------------------------------------------------------------------------------
+
 
 def result_doc(r: Result, command: str | None = None) -> dict:
     """The JSON document of one result, keys in the documented order."""
@@ -97,8 +98,10 @@ def result_doc(r: Result, command: str | None = None) -> dict:
         "expression": r.expression,
         "point": plain(r.point),
         "value": jsonable(r.value),
-        "shapes": {"value": list(np.shape(r.value)),
-                   **{name: list(np.shape(a)) for name, a in r.point.items()}},
+        "shapes": {
+            "value": list(np.shape(r.value)),
+            **{name: list(np.shape(a)) for name, a in r.point.items()},
+        },
     }
     if r.command in DERIVATIVE:
         key = DERIVATIVE[r.command]
@@ -120,6 +123,7 @@ def check_doc(r: Result) -> dict | None:
     if r.check_skipped is None:
         return None
     from ..check.compare import verdict
+
     return {"skipped": r.check_skipped, **verdict(skipped=r.check_skipped).fields()}
 
 
@@ -156,8 +160,11 @@ def _numbers(column) -> list[str]:
     """The JSON text of each number of a column, as `line` writes them."""
     import orjson
 
-    return orjson.dumps(np.ascontiguousarray(column), option=orjson.OPT_SERIALIZE_NUMPY) \
-        .decode()[1:-1].split(",")
+    return (
+        orjson.dumps(np.ascontiguousarray(column), option=orjson.OPT_SERIALIZE_NUMPY)
+        .decode()[1:-1]
+        .split(",")
+    )
 
 
 def record(index: int, line: int, doc: dict) -> dict:
@@ -180,8 +187,13 @@ def column_lines(cols, command: str, first: int, lines: np.ndarray) -> str:
         slots.append((_numbers(np.array([number]))[0], column))
         return np.float64(number)
 
-    sample = Result(cols.command, cols.expression,
-                    {k: mark(v) for k, v in cols.point.items()}, mark(cols.value), cols.wrt)
+    sample = Result(
+        cols.command,
+        cols.expression,
+        {k: mark(v) for k, v in cols.point.items()},
+        mark(cols.value),
+        cols.wrt,
+    )
     if cols.gradient is not None:
         sample.gradient = {k: mark(g) for k, g in cols.gradient.items()}
     index, number = str(10**17 + 12345), str(10**17 + 54321)
@@ -199,23 +211,25 @@ def column_lines(cols, command: str, first: int, lines: np.ndarray) -> str:
     width = 2 * len(fills) + 1
     flat = [""] * (n * width)
     for j, piece in enumerate(pieces):
-        flat[2 * j::width] = [piece] * n
+        flat[2 * j :: width] = [piece] * n
     for j, fill in enumerate(fills):
-        flat[2 * j + 1::width] = fill
+        flat[2 * j + 1 :: width] = fill
     finite = np.all([np.isfinite(c) for _, c in slots], axis=0)
     for i in np.flatnonzero(~finite).tolist():  # NaN and infinity: as the one-point path
         doc = record(first + i, int(lines[i]), result_doc(cols.result(i), command))
-        flat[i * width:(i + 1) * width] = [line(doc) + "\n"] + [""] * (width - 1)
+        flat[i * width : (i + 1) * width] = [line(doc) + "\n"] + [""] * (width - 1)
     return "".join(flat)
 
 
 # -- the graph's text formats ---------------------------------------------------------------
+
 
 def graph_text(g: Graph, fmt: str, fold: bool = True) -> str:
     """The graph as text in a format of `gradcli graph --format`: json (`graph_doc`), dot,
     mermaid, or tree (plain text, as --output FILE.txt writes it)."""
     if fmt == "json":
         from .views import graph_doc
+
         return dumps(graph_doc(g)) + "\n"
     if fmt == "dot":
         return g.dot()
@@ -233,8 +247,9 @@ def tree_text(g: Graph, fold: bool = True, width: int = 120) -> str:
     from .views import graph_tree
 
     buf = io.StringIO()
-    emit(Console(file=buf, width=width, color_system=None, highlight=False),
-         graph_tree(g, fold=fold))
+    emit(
+        Console(file=buf, width=width, color_system=None, highlight=False), graph_tree(g, fold=fold)
+    )
     return buf.getvalue()
 
 
@@ -271,13 +286,15 @@ class JsonOutput:
     def plot(self, data: PlotData, saved: str | None = None) -> None:
         """`gradcli plot`: its JSON document, also when the plot was `saved` to a file."""
         from .views import plot_doc
+
         print(dumps(plot_doc(data)))
 
     def wrote(self, target: str) -> None:
         """A file written: stdout holds the JSON alone, and stderr says nothing."""
 
-    def batch_item(self, index: int, number: int, item: Result | GradcliError,
-                   command: str | None = None) -> None:
+    def batch_item(
+        self, index: int, number: int, item: Result | GradcliError, command: str | None = None
+    ) -> None:
         """One NDJSON line of a batch run, the record of point `index` read from line
         `number` of --points: {"index", "line", ...result} or {"index", "line", "error"}.
         An error's position is in the text it quotes: the expression, or (with no quote)
@@ -293,8 +310,11 @@ class JsonOutput:
 def report_point(index: int, number: int, err: GradcliError) -> None:
     """The message on stderr of a point of a batch that failed."""
     where = "the expression" if err.source else ""
-    print(f"--points line {number} (index {index}): "
-          f"{err.render(of=where, width=width(sys.stderr))}", file=sys.stderr)
+    print(
+        f"--points line {number} (index {index}): "
+        f"{err.render(of=where, width=width(sys.stderr))}",
+        file=sys.stderr,
+    )
 
 
 @contextmanager
@@ -312,32 +332,49 @@ def batch_progress(size: int | None, show: bool | None = None):
         def tick(points: int, read: int) -> None:
             if not shown and points >= LONG_BATCH:
                 from rich.console import Console
-                from rich.progress import (BarColumn, Progress, TextColumn,
-                                           TimeElapsedColumn, TimeRemainingColumn)
+                from rich.progress import (
+                    BarColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                    TimeRemainingColumn,
+                )
 
                 # stdout carries the results: rich must not redirect it into the display
-                bar = stack.enter_context(Progress(
-                    TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                    TextColumn("left"), TimeRemainingColumn(),
-                    console=Console(stderr=True, force_terminal=show or None),
-                    transient=True, redirect_stdout=False, redirect_stderr=False))
+                bar = stack.enter_context(
+                    Progress(
+                        TextColumn("{task.description}"),
+                        BarColumn(),
+                        TimeElapsedColumn(),
+                        TextColumn("left"),
+                        TimeRemainingColumn(),
+                        console=Console(stderr=True, force_terminal=show or None),
+                        transient=True,
+                        redirect_stdout=False,
+                        redirect_stderr=False,
+                    )
+                )
                 shown.extend([bar, bar.add_task("", total=size), time.monotonic(), points])
             if shown:
                 bar, task, start, first = shown
                 rate = (points - first) / max(time.monotonic() - start, 1e-9)
-                bar.update(task, description=f"{points} points · {rate:,.0f} points/s",
-                           completed=read if size else None)
+                bar.update(
+                    task,
+                    description=f"{points} points · {rate:,.0f} points/s",
+                    completed=read if size else None,
+                )
+
         yield tick
 
 
 # -- rich -----------------------------------------------------------------------------------
 
+
 def console(stderr: bool = False):
     """A rich console for people, `width()` columns wide."""
     from rich.console import Console
 
-    out = Console(stderr=stderr, highlight=False,
-                  width=width(sys.stderr if stderr else sys.stdout))
+    out = Console(stderr=stderr, highlight=False, width=width(sys.stderr if stderr else sys.stdout))
     out.on_broken_pipe = closed  # rich's own exits 1: the runner decides (`ended`)
     return out
 
@@ -369,8 +406,10 @@ def natural_width(out, renderable) -> int:
     from rich.cells import cell_len
 
     lines = out.render_lines(renderable, out.options.update_width(10_000), pad=False)
-    return max((cell_len("".join(s.text for s in line if not s.control).rstrip(" "))
-                for line in lines), default=0)
+    return max(
+        (cell_len("".join(s.text for s in line if not s.control).rstrip(" ")) for line in lines),
+        default=0,
+    )
 
 
 def fit(out, table, keys: int = 1, titled: bool = False):
@@ -497,8 +536,9 @@ def derivative_lines(f: str, name: str, form: dict, latex: bool = False, order: 
                 element = element.replace("[", "_{").replace("]", "}")
             yield f"{partial(f, element, order, latex)} = {text}"
     else:
-        yield f"{partial(f, name, order, latex)}: no formula common to its elements, " \
-              "too many to list"
+        yield (
+            f"{partial(f, name, order, latex)}: no formula common to its elements, too many to list"
+        )
 
 
 def number_text(x) -> str:
@@ -510,18 +550,26 @@ def number_text(x) -> str:
 
 
 #: The check's verdict: (style, mark) by status.
-VERDICT_STYLE = {"agree": ("bold green", "✓"), "disagree": ("bold red", "✗"),
-                 "kink": ("bold yellow", "!"), "not-checked": ("bold yellow", "!"),
-                 "skipped": ("bold yellow", "!")}
-VERDICT_LABEL = {"agree": "agree", "disagree": "disagree", "kink": "not differentiable here",
-                 "not-checked": "not checked", "skipped": "not checked"}
+VERDICT_STYLE = {
+    "agree": ("bold green", "✓"),
+    "disagree": ("bold red", "✗"),
+    "kink": ("bold yellow", "!"),
+    "not-checked": ("bold yellow", "!"),
+    "skipped": ("bold yellow", "!"),
+}
+VERDICT_LABEL = {
+    "agree": "agree",
+    "disagree": "disagree",
+    "kink": "not differentiable here",
+    "not-checked": "not checked",
+    "skipped": "not checked",
+}
 
 
 def verdict_line(c: dict) -> tuple[str, str]:
     """(style, text) of the check's verdict line: its status and reason, as decided by
     `check.compare.verdict`."""
-    status = c.get("status") or {True: "agree", False: "disagree"}.get(c.get("agree"),
-                                                                       "skipped")
+    status = c.get("status") or {True: "agree", False: "disagree"}.get(c.get("agree"), "skipped")
     style, mark = VERDICT_STYLE[status]
     return style, f"{mark} {VERDICT_LABEL[status]}: {c.get('reason', '')}"
 
@@ -535,8 +583,7 @@ def nonfinite_error(r: Result) -> GradcliError | None:
     from ..errors import Span
 
     pos = bad.get("position")
-    span = Span(pos["line"], pos["col"] - 1, pos["end_line"], pos["end_col"] - 1) if pos \
-        else None
+    span = Span(pos["line"], pos["col"] - 1, pos["end_line"], pos["end_col"] - 1) if pos else None
     return GradcliError(bad["message"], hint=bad.get("hint"), span=span, source=r.expression)
 
 
@@ -561,13 +608,16 @@ def check_table(c: dict):
             continue
         t = tol.get(key if key == "finite_differences" else "sympy") or {}
         ok = part.get("agree")
-        bound = f"{number_text(t.get('atol'))} + {number_text(t.get('rtol'))}·|ref|" if t \
-            else "—"
+        bound = f"{number_text(t.get('atol'))} + {number_text(t.get('rtol'))}·|ref|" if t else "—"
         if t and key == "finite_differences":
             bound = f"{bound} or 10·est"
-        table.add_row(name, Text("yes" if ok else "no", style="green" if ok else "red"),
-                      number_text(part.get("max_abs_err")), number_text(part.get("max_ratio")),
-                      bound)
+        table.add_row(
+            name,
+            Text("yes" if ok else "no", style="green" if ok else "red"),
+            number_text(part.get("max_abs_err")),
+            number_text(part.get("max_ratio")),
+            bound,
+        )
     return table
 
 
@@ -585,6 +635,7 @@ class RichOutput:
             self.check(r)
         if r.explain:
             from .views import explain_table
+
             emit(self.out, fit(self.out, explain_table(r.explain), keys=3))
 
     def check(self, r: Result) -> None:
@@ -602,8 +653,10 @@ class RichOutput:
         bad = nonfinite_error(r)
         if bad is not None:
             label = "NaN" if "NaN" in bad.message else "infinity"
-            emit(self.out, self.styled(bad.render(f"{label} in the derivative",
-                                                  width=self.out.width)))
+            emit(
+                self.out,
+                self.styled(bad.render(f"{label} in the derivative", width=self.out.width)),
+            )
 
     def symbolic(self, doc: dict) -> None:
         """`gradcli diff`: the expression as sympy reads it and each derivative."""
@@ -648,8 +701,9 @@ class RichOutput:
         grid.add_column()
         stacked = []
         for row in rows:
-            what = Text(f"another name for {row['alias_of']}" if row["alias_of"] else
-                        row["description"])
+            what = Text(
+                f"another name for {row['alias_of']}" if row["alias_of"] else row["description"]
+            )
             if row["derivative"] and not row["alias_of"]:
                 what.append(f"  gradient: {row['derivative']}", style="dim")
             grid.add_row(Text(row["call"]), what)
@@ -661,6 +715,7 @@ class RichOutput:
         """`gradcli graph`: the rich tree (`views.graph_tree`), or the text of `fmt`."""
         if fmt == "tree":
             from .views import graph_tree
+
             emit(self.out, graph_tree(g, fold=fold))
         else:
             sys.stdout.write(graph_text(g, fmt, fold=fold))
@@ -676,8 +731,7 @@ class RichOutput:
 
         size = shutil.get_terminal_size((100, 30))
         color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        sys.stdout.write(terminal(data, width=max(40, min(size.columns, 160)), color=color)
-                         + "\n")
+        sys.stdout.write(terminal(data, width=max(40, min(size.columns, 160)), color=color) + "\n")
 
     def wrote(self, target: str) -> None:
         """A file written: its name on stderr."""
@@ -688,9 +742,14 @@ class RichOutput:
         from rich.text import Text
 
         lines = list(rows(r))
-        used = sum(max(cells(s) for s in col) for col in (
-            [s for s, _, _ in lines], [printable(n) for _, n, _ in lines],
-            [shape_text(v) for _, _, v in lines if not isinstance(v, str)] or [""]))
+        used = sum(
+            max(cells(s) for s in col)
+            for col in (
+                [s for s, _, _ in lines],
+                [printable(n) for _, n, _ in lines],
+                [shape_text(v) for _, _, v in lines if not isinstance(v, str)] or [""],
+            )
+        )
         room = max(20, self.out.width - used - 6)
         grid = Table.grid(padding=(0, 2))
         for style in ("bold cyan", "bold", "dim", ""):
@@ -700,8 +759,13 @@ class RichOutput:
         for section, name, v in lines:
             label = "" if section == previous else section
             shape = "" if isinstance(v, str) else shape_text(v)
-            text = echoed(v, room) if section == "expression" else \
-                v if isinstance(v, str) else array_text(v, room)
+            text = (
+                echoed(v, room)
+                if section == "expression"
+                else v
+                if isinstance(v, str)
+                else array_text(v, room)
+            )
             grid.add_row(label, Text(printable(name)), shape, Text(text))
             previous = section
         return grid

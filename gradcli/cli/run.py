@@ -52,6 +52,7 @@ class ExplainLevel(str, Enum):
 
 # -- the one runner --------------------------------------------------------------------------
 
+
 def run(command: str, options: dict, runner=None) -> int:
     """Run one command; every outcome ends here as an exit code (a closed pipe or a full
     disk under the output too: see `output.ended`)."""
@@ -108,8 +109,7 @@ def _single(command: str, options: dict, out) -> int:
     else:
         result = getattr(prog, command)(point, **_library_options(command, options))
     if command in CHECKED:
-        _cross_check(prog, result, options, forced=command == "check",
-                     default=not options["json"])
+        _cross_check(prog, result, options, forced=command == "check", default=not options["json"])
     out.result(result, command=command)
     return output.check_exit(result)
 
@@ -134,8 +134,9 @@ def _cross_check(prog, result, options: dict, *, forced: bool, default: bool) ->
         names = result.wrt or tuple(result.point)
         inputs = sum(int(result.point[n].size) for n in names)
         if inputs > CHEAP_CHECK:
-            result.check_skipped = (f"{inputs} scalar inputs (more than {CHEAP_CHECK}); "
-                                    "--check runs it anyway")
+            result.check_skipped = (
+                f"{inputs} scalar inputs (more than {CHEAP_CHECK}); --check runs it anyway"
+            )
             return
     try:
         prog.check(result, timeout=options["check_timeout"], latex=options["latex"])
@@ -157,13 +158,24 @@ def _diff(prog, options: dict) -> dict:
     derivatives = {}
     expression = None
     for name in names:
-        d = prog.symbolic(name, order=options["order"], point=point, latex=options["latex"],
-                          timeout=options["check_timeout"])
+        d = prog.symbolic(
+            name,
+            order=options["order"],
+            point=point,
+            latex=options["latex"],
+            timeout=options["check_timeout"],
+        )
         expression = d["expression"]
         derivatives[name] = {k: v for k, v in d.items() if k != "expression"}
-    return {"command": "diff", "expression": prog.text, "order": options["order"],
-            "point": point, "latex": options["latex"], "symbolic": expression,
-            "derivatives": derivatives}
+    return {
+        "command": "diff",
+        "expression": prog.text,
+        "order": options["order"],
+        "point": point,
+        "latex": options["latex"],
+        "symbolic": expression,
+        "derivatives": derivatives,
+    }
 
 
 #: A chunk of --points: read, evaluated and written once it holds this many lines or
@@ -180,8 +192,10 @@ def _batch(command: str, options: dict, out) -> int:
     if options["points"] == "-" == options["at_json"]:
         raise UsageError("--points - and --at-json - cannot both read standard input")
     if options.get("explain"):
-        raise UsageError("--explain shows the backward pass at one point, not a batch",
-                         hint="give the point with --at")
+        raise UsageError(
+            "--explain shows the backward pass at one point, not a batch",
+            hint="give the point with --at",
+        )
     if command == "diff":
         raise UsageError("diff takes no --points", hint="give the shapes with --at")
     if options.get("engine") == Engine.dask:
@@ -198,21 +212,23 @@ def _batch(command: str, options: dict, out) -> int:
         options = {**options, "output": None}
     if options.get("output") is not None:
         from ..columnar import ResultsFile, check_output
+
         check_output(options["points"], options["output"])
-        out = ResultsFile(options["output"], file_format(
-            options["output"], options.get("output_format"), "--output"), out,
-            output.report_point)
+        out_format = file_format(options["output"], options.get("output_format"), "--output")
+        out = ResultsFile(options["output"], out_format, out, output.report_point)
+    show = options.get("progress", None if not options["json"] else False)
     index, failed, worst = 0, False, 0  # worst: the checks' part of the exit code
-    with _points_source(fmt, options, prog, shared) as (chunks, stream, size), \
-            output.batch_progress(size, options.get("progress", None if not options["json"]
-                                                    else False)) as tick:
+    with (
+        _points_source(fmt, options, prog, shared) as (chunks, stream, size),
+        output.batch_progress(size, show) as tick,
+    ):
         for chunk in chunks:
             if fmt == "ndjson":
                 first, lines = chunk
-                count = _column_batch(prog, command, options, first, index, lines, shared,
-                                      out)
-                items = count is None and _line_batch(prog, command, options, first, lines,
-                                                      shared)
+                count = _column_batch(prog, command, options, first, index, lines, shared, out)
+                items = count is None and _line_batch(
+                    prog, command, options, first, lines, shared
+                )
             else:
                 count = _file_columns(prog, command, options, chunk, index, shared, out)
                 items = count is None and _file_items(prog, command, options, chunk, shared)
@@ -301,9 +317,14 @@ def _file_items(prog, command: str, options: dict, chunk, shared: dict) -> list:
 
 def _columns_apply(command: str, options: dict, shared: dict) -> bool:
     """Whether the options let a batch run column-wise (`batch.columns`)."""
-    return command in ("eval", "grad") and not options["check"] \
-        and not options.get("explain") and not options.get("intermediates") \
-        and options["dtype"].value == "float64" and not any(np.ndim(v) for v in shared.values())
+    return (
+        command in ("eval", "grad")
+        and not options["check"]
+        and not options.get("explain")
+        and not options.get("intermediates")
+        and options["dtype"].value == "float64"
+        and not any(np.ndim(v) for v in shared.values())
+    )
 
 
 @contextmanager
@@ -342,7 +363,7 @@ def _chunks(stream):
             data = data.encode("utf-8", "surrogateescape")
         if data and skipping:  # the rest of a line over the cap, up to its end
             end = data.find(b"\n")
-            data, skipping = (b"", True) if end < 0 else (data[end + 1:], False)
+            data, skipping = (b"", True) if end < 0 else (data[end + 1 :], False)
             if not data:
                 continue
         cut = data.rfind(b"\n")
@@ -351,7 +372,7 @@ def _chunks(stream):
             if len(lines[0]) > cap:
                 lines[0] = None
             pending.extend(lines)
-            carry, carried = [data[cut + 1:]], len(data) - cut - 1
+            carry, carried = [data[cut + 1 :]], len(data) - cut - 1
         elif data:
             carry.append(data)
             carried += len(data)
@@ -369,8 +390,9 @@ def _chunks(stream):
             return
 
 
-def _line_batch(prog, command: str, options: dict, first: int, lines: list,
-                shared: dict) -> list[tuple[int, object]]:
+def _line_batch(
+    prog, command: str, options: dict, first: int, lines: list, shared: dict
+) -> list[tuple[int, object]]:
     """(line number, Result or error) for each non-blank line of a chunk, one at a time."""
     from ..batch import point_failure
     from ..errors import Span
@@ -382,16 +404,22 @@ def _line_batch(prog, command: str, options: dict, first: int, lines: list,
             continue  # a blank line: no point (the line numbers still count it)
         try:
             if line is None:
-                raise UsageError(f"this line of --points is longer than "
-                                 f"{MAX_TEXT_BYTES // 2**20} MiB, the cap for a line",
-                                 hint="save large arrays as .npy and bind them with --at")
+                raise UsageError(
+                    f"this line of --points is longer than "
+                    f"{MAX_TEXT_BYTES // 2**20} MiB, the cap for a line",
+                    hint="save large arrays as .npy and bind them with --at",
+                )
             text = line.decode("utf-8")
-            read[number] = {**shared, **read_point(options, [], "-", io.StringIO(text),
-                                                   label="this line of --points")}
+            read[number] = {
+                **shared,
+                **read_point(options, [], "-", io.StringIO(text), label="this line of --points"),
+            }
         except UnicodeDecodeError as e:
-            read[number] = UsageError("this line of --points is not UTF-8 text",
-                                      span=Span(number, e.start, number, e.start + 1),
-                                      hint="write the points file in UTF-8")
+            read[number] = UsageError(
+                "this line of --points is not UTF-8 text",
+                span=Span(number, e.start, number, e.start + 1),
+                hint="write the points file in UTF-8",
+            )
         except GradcliError as e:  # its position: the line of the file, not of the line
             if e.span is not None and e.source is not None:
                 e.span, e.source = Span(number, e.span.col, number, e.span.end_col), None
@@ -405,8 +433,9 @@ def _line_batch(prog, command: str, options: dict, first: int, lines: list,
     return list(read.items())
 
 
-def _column_batch(prog, command: str, options: dict, first: int, index: int, lines: list,
-                  shared: dict, out) -> int | None:
+def _column_batch(
+    prog, command: str, options: dict, first: int, index: int, lines: list, shared: dict, out
+) -> int | None:
     """A chunk of points of plain numbers for an elementwise expression: read, evaluated
     and written column-wise, in one pass each; how many points, or None when that does
     not apply (the general path then handles every line, and reports the bad ones)."""
@@ -424,8 +453,7 @@ def _column_batch(prog, command: str, options: dict, first: int, index: int, lin
     except GradcliError:
         return None
     try:
-        cols = {k: np.fromiter(map(itemgetter(k), rows), np.float64, len(rows))
-                for k in rows[0]}
+        cols = {k: np.fromiter(map(itemgetter(k), rows), np.float64, len(rows)) for k in rows[0]}
     except (TypeError, ValueError):  # an array or a string among the values
         return None
     cols.update({k: np.full(len(rows), v, np.float64) for k, v in shared.items()})
@@ -453,17 +481,24 @@ def _number_rows(lines: list[bytes]) -> list[dict] | None:
     if len(rows) != count or not rows or type(rows[0]) is not dict:
         return None
     keys = rows[0].keys()
-    if set(map(type, rows)) != {dict} or set(map(len, rows)) != {len(keys)} \
-            or not all(unicodedata.is_normalized("NFKC", k) for k in keys):
+    if (
+        set(map(type, rows)) != {dict}
+        or set(map(len, rows)) != {len(keys)}
+        or not all(unicodedata.is_normalized("NFKC", k) for k in keys)
+    ):
         return None
     # Every row has as many names as the first. Names are the only strings (the literals
     # true/false/null, which bools would pass as 0 and 1, and strings such as "NaN" or
     # "2.5", which NumPy would read as numbers, send every line the general way), and
     # each of the first row's names is written once a line: so each row has those names,
     # each once (orjson keeps the last of a name given twice: such a line must fail)
-    if b"true" in text or b"false" in text or b"null" in text \
-            or text.count(b'"') != 2 * len(keys) * len(rows) \
-            or any(text.count(f'"{k}"'.encode()) != len(rows) for k in keys):
+    if (
+        b"true" in text
+        or b"false" in text
+        or b"null" in text
+        or text.count(b'"') != 2 * len(keys) * len(rows)
+        or any(text.count(f'"{k}"'.encode()) != len(rows) for k in keys)
+    ):
         return None
     return rows
 
@@ -497,11 +532,16 @@ def compile_program(options: dict):
     import gradcli as gc
 
     text = _program_text(options)
-    prog = gc.compile(text, dtype=options["dtype"].value,
-                      strict=options["strict"], max_elements=options["max_elements"],
-                      max_iterations=options["max_iterations"], seed=options["seed"],
-                      max_memory=options["max_memory"],
-                      time_limit=options["time_limit"])
+    prog = gc.compile(
+        text,
+        dtype=options["dtype"].value,
+        strict=options["strict"],
+        max_elements=options["max_elements"],
+        max_iterations=options["max_iterations"],
+        seed=options["seed"],
+        max_memory=options["max_memory"],
+        time_limit=options["time_limit"],
+    )
     if options["json"]:
         prog.limits.entry_bytes = JSON_ENTRY_BYTES
     return prog
@@ -512,26 +552,40 @@ def _program_text(options: dict) -> str:
     if expression is not None and file is not None:
         raise UsageError("give the expression or a program file (-f FILE), not both")
     if expression is None and file is None:
-        raise UsageError("missing the expression",
-                         hint='gradcli grad "x**2" --at x=3, or a program file: '
-                              'gradcli grad -f prog.grad --at x=3')
+        raise UsageError(
+            "missing the expression",
+            hint='gradcli grad "x**2" --at x=3, or a program file: '
+            "gradcli grad -f prog.grad --at x=3",
+        )
     if file is None:
         return expression
     from ..lang.points import read_text
+
     return read_text(file, "program file").rstrip()
 
 
-def read_point(options: dict, at: list[str] | None = None, at_json: str | None = None,
-               stdin=None, label: str | None = None) -> dict:
+def read_point(
+    options: dict,
+    at: list[str] | None = None,
+    at_json: str | None = None,
+    stdin=None,
+    label: str | None = None,
+) -> dict:
     """The point of --at/--at-json, or of the given bindings (for --v and batch lines,
     `label` naming the line in messages)."""
     from ..lang.points import load_point
 
     if at is None:
         at, at_json = options["at"] or [], options["at_json"]
-    return load_point(at, at_json, dtype=options["dtype"].value, seed=options["seed"],
-                      max_elements=options["max_elements"], stdin=stdin or sys.stdin,
-                      json_label=label)
+    return load_point(
+        at,
+        at_json,
+        dtype=options["dtype"].value,
+        seed=options["seed"],
+        max_elements=options["max_elements"],
+        stdin=stdin or sys.stdin,
+        json_label=label,
+    )
 
 
 def _library_options(command: str, options: dict) -> dict:
@@ -563,19 +617,42 @@ def wrt_names(wrt: str | None) -> tuple[str, ...] | None:
 
 #: What typer gives a command for every option not on the command line (a test checks
 #: that these are exactly the defaults of the declared commands).
-DEFAULTS = dict(expression=None, file=None, at=None, at_json=None, seed=None, wrt=None,
-                dtype=DType.float64, json=False, check=None, check_timeout=5.0, latex=False,
-                strict=False, max_elements=10**8, max_iterations=100_000, max_memory=None,
-                time_limit=60.0, points=None, points_format=None, output=None,
-                output_format=None, progress=None, engine=Engine.local, scheduler=None)
-OWN_DEFAULTS = {"eval": {}, "hessian": {}, "grad": dict(intermediates=False, explain=None),
-                "jacobian": dict(mode=Mode.auto)}
+DEFAULTS = dict(
+    expression=None,
+    file=None,
+    at=None,
+    at_json=None,
+    seed=None,
+    wrt=None,
+    dtype=DType.float64,
+    json=False,
+    check=None,
+    check_timeout=5.0,
+    latex=False,
+    strict=False,
+    max_elements=10**8,
+    max_iterations=100_000,
+    max_memory=None,
+    time_limit=60.0,
+    points=None,
+    points_format=None,
+    output=None,
+    output_format=None,
+    progress=None,
+    engine=Engine.local,
+    scheduler=None,
+)
+OWN_DEFAULTS = {
+    "eval": {},
+    "hessian": {},
+    "grad": dict(intermediates=False, explain=None),
+    "jacobian": dict(mode=Mode.auto),
+}
 #: The options with a value that `quick` reads: option -> the command's parameter (--at is
 #: repeatable, the others take their last value, as typer's; --dtype one of `DType`).
 QUICK_VALUED = {"--at": "at", "--wrt": "wrt", "--dtype": "dtype", "--points": "points"}
 #: The flags that `quick` reads: option -> (the command's parameter, its value).
-QUICK_FLAGS = {"--json": ("json", True), "--check": ("check", True),
-               "--no-check": ("check", False)}
+QUICK_FLAGS = {"--json": ("json", True), "--check": ("check", True), "--no-check": ("check", False)}
 
 
 def quick(argv: list[str]) -> int | None:
@@ -608,8 +685,11 @@ def quick(argv: list[str]) -> int | None:
                 options["dtype"] = DType(value)
             else:
                 options[QUICK_VALUED[name]] = value
-        elif token.startswith("--") or (token[:1] == "-" and token[1:2].isalpha()) \
-                or expression is not None:
+        elif (
+            token.startswith("--")
+            or (token[:1] == "-" and token[1:2].isalpha())
+            or expression is not None
+        ):
             return None  # another option, a short one, or a second expression: typer's
         else:
             expression = token

@@ -23,6 +23,7 @@ SNIPPET = 40
 
 # -- gradcli graph -----------------------------------------------------------------------------
 
+
 def _label(graph, n, count: int = 1):
     """One node as a line of the tree: name, place in the text, shape, value, gradient."""
     from rich.text import Text
@@ -34,8 +35,9 @@ def _label(graph, n, count: int = 1):
             t.append(f" × {count}", style="bold magenta")
     elif n.kind == "variable":
         t.append(printable(n.name), style="bold blue")
-        t.append("  leaf" + (", requires_grad" if n.requires_grad else " (not in --wrt)"),
-                 style="blue")
+        t.append(
+            "  leaf" + (", requires_grad" if n.requires_grad else " (not in --wrt)"), style="blue"
+        )
     else:
         t.append("constant", style="dim")
     t.append(f"  #{n.id}", style="dim")
@@ -48,8 +50,9 @@ def _label(graph, n, count: int = 1):
     t.append("  " + ("scalar" if n.shape == () else "×".join(map(str, n.shape))), style="dim")
     t.append(f"  value {summary(n.value)}")
     if n.grad is not None:
-        t.append(f"  {'.grad' if n.kind == 'variable' else 'grad'} {summary(n.grad)}",
-                 style="green")
+        t.append(
+            f"  {'.grad' if n.kind == 'variable' else 'grad'} {summary(n.grad)}", style="green"
+        )
     return t
 
 
@@ -94,8 +97,12 @@ def graph_tree(graph, fold: bool = True):
             continue
         if depth >= MAX_DEPTH:
             below = _count_below(graph, n, shown)
-            parent.add(Text(f"… {below} more nodes below (--format json or dot shows "
-                            "every one)", style="dim italic"))
+            parent.add(
+                Text(
+                    f"… {below} more nodes below (--format json or dot shows every one)",
+                    style="dim italic",
+                )
+            )
             continue
         run = _chain(graph, n, uses, fold)
         last = run[-1]
@@ -103,19 +110,26 @@ def graph_tree(graph, fold: bool = True):
         if len(run) > 1:
             shown.update(m.id for m in run)
             texts = list(dict.fromkeys(shortened(m.text, SNIPPET) for m in run if m.text))
-            label.append(f"\n  a chain of {len(run)} {n.name}: #{n.id} … #{last.id}",
-                         style="magenta")
+            label.append(
+                f"\n  a chain of {len(run)} {n.name}: #{n.id} … #{last.id}", style="magenta"
+            )
             if texts:
                 label.append(f" ({', '.join(texts)})", style="cyan")
             if last.grad is not None:
                 label.append(f"; grad at its input end {summary(last.grad)}", style="green")
-            consts = [graph.nodes[i] for m in run[:-1] for i in m.inputs
-                      if graph.nodes[i].kind == "constant"]
+            consts = [
+                graph.nodes[i]
+                for m in run[:-1]
+                for i in m.inputs
+                if graph.nodes[i].kind == "constant"
+            ]
             if consts:
                 values = {summary(c.value) for c in consts}
-                label.append(f"; other inputs: {len(consts)} constants"
-                             + (f", each {values.pop()}" if len(values) == 1 else ""),
-                             style="dim")
+                label.append(
+                    f"; other inputs: {len(consts)} constants"
+                    + (f", each {values.pop()}" if len(values) == 1 else ""),
+                    style="dim",
+                )
                 shown.update(c.id for c in consts)
         shown.add(n.id)
         branch = Tree(label) if parent is None else parent.add(label)
@@ -136,7 +150,6 @@ def _count_below(graph, n, shown: set) -> int:
         stack.extend(graph.nodes[i].inputs)
     shown.update(seen)
     return len(seen)
-
 
 
 # -- JSON documents -------------------------------------------------------------------------------
@@ -175,42 +188,64 @@ def graph_doc(g: Graph) -> dict:
     Edges point the way the forward pass runs (input to output), as Graphviz draws them;
     the backward pass walks them the other way.
     """
-    return {"command": "graph", "expression": g.expression, "point": plain(g.point),
-            "wrt": list(g.wrt), "output": 0,
-            "cotangent": None if g.cotangent is None else jsonable(g.cotangent),
-            "nodes": [node_doc(n) for n in g.nodes],
-            "edges": [edge_doc(e) for e in g.edges],
-            "warnings": warning_docs(g.warnings)}
+    return {
+        "command": "graph",
+        "expression": g.expression,
+        "point": plain(g.point),
+        "wrt": list(g.wrt),
+        "output": 0,
+        "cotangent": None if g.cotangent is None else jsonable(g.cotangent),
+        "nodes": [node_doc(n) for n in g.nodes],
+        "edges": [edge_doc(e) for e in g.edges],
+        "warnings": warning_docs(g.warnings),
+    }
 
 
 def node_doc(n: GraphNode) -> dict:
     """One node of the graph's JSON document (see `graph_doc`)."""
     return {
-        "id": n.id, "kind": n.kind, "name": n.name, "primitive": n.primitive,
-        "shape": list(n.shape), "dtype": n.dtype,
+        "id": n.id,
+        "kind": n.kind,
+        "name": n.name,
+        "primitive": n.primitive,
+        "shape": list(n.shape),
+        "dtype": n.dtype,
         "value": jsonable(n.value) if n.value.size <= FULL_VALUES else None,
         "summary": summary(n.value),
-        "requires_grad": n.requires_grad, "is_leaf": n.is_leaf,
-        "operation": n.operation, "position": n.position, "text": n.text,
-        "names": n.names, "inputs": n.inputs,
+        "requires_grad": n.requires_grad,
+        "is_leaf": n.is_leaf,
+        "operation": n.operation,
+        "position": n.position,
+        "text": n.text,
+        "names": n.names,
+        "inputs": n.inputs,
         "grad": None if n.grad is None or n.grad.size > FULL_VALUES else jsonable(n.grad),
-        "grad_summary": None if n.grad is None else summary(n.grad)}
+        "grad_summary": None if n.grad is None else summary(n.grad),
+    }
 
 
 def edge_doc(e: GraphEdge) -> dict:
     """One edge of the graph's JSON document (see `graph_doc`)."""
-    return {"from": e.source, "to": e.target, "input": e.input,
-            "grad": None if e.grad is None or e.grad.size > FULL_VALUES else jsonable(e.grad),
-            "grad_summary": None if e.grad is None else summary(e.grad)}
+    return {
+        "from": e.source,
+        "to": e.target,
+        "input": e.input,
+        "grad": None if e.grad is None or e.grad.size > FULL_VALUES else jsonable(e.grad),
+        "grad_summary": None if e.grad is None else summary(e.grad),
+    }
 
 
 def plot_doc(data: PlotData) -> dict:
     """The JSON document of `gradcli plot`: the grid of each variable, the value over it and
     the derivative (one variable, and the second with --order 2) or the gradient (two)."""
-    doc = {"command": "plot", "expression": data.expression, "wrt": list(data.wrt),
-           "point": plain(data.fixed),
-           "grid": {n: jsonable(a) for n, a in zip(data.wrt, data.axes)},
-           "value": jsonable(data.value)}
+    doc = {
+        "command": "plot",
+        "expression": data.expression,
+        "wrt": list(data.wrt),
+        "point": plain(data.fixed),
+        "grid": {n: jsonable(a) for n, a in zip(data.wrt, data.axes)},
+        "value": jsonable(data.value),
+    }
     if len(data.wrt) == 1:
         doc["derivative"] = jsonable(data.derivatives[0])
         if len(data.derivatives) > 1:
@@ -223,25 +258,42 @@ def plot_doc(data: PlotData) -> dict:
 
 # -- --explain ---------------------------------------------------------------------------------
 
+
 def explain_table(steps: list[dict]):
     """The backward pass step by step (the Result's `explain`) as a rich table."""
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="backward pass, step by step (in the order it runs)",
-                  title_justify="left", title_style="bold", box=None, padding=(0, 1),
-                  show_edge=False)
-    for name, style in [("#", "dim"), ("node", "bold"), ("in the text", "cyan"),
-                        ("incoming g", ""), ("rule", "magenta"), ("passes", "green")]:
+    table = Table(
+        title="backward pass, step by step (in the order it runs)",
+        title_justify="left",
+        title_style="bold",
+        box=None,
+        padding=(0, 1),
+        show_edge=False,
+    )
+    for name, style in [
+        ("#", "dim"),
+        ("node", "bold"),
+        ("in the text", "cyan"),
+        ("incoming g", ""),
+        ("rule", "magenta"),
+        ("passes", "green"),
+    ]:
         table.add_column(name, style=style)
     for s in steps:
         node = Text(s["node"])
         if s["count"] > 1:
             node.append(f" × {s['count']}", style="bold magenta")
         if s["node"] == "AccumulateGrad":
-            table.add_row(str(s["step"]), node, Text(printable(s["variable"])), "",
-                          Text(printable(s["rule"])),
-                          Text(printable(f".grad = {s['gradient']}")))
+            table.add_row(
+                str(s["step"]),
+                node,
+                Text(printable(s["variable"])),
+                "",
+                Text(printable(s["rule"])),
+                Text(printable(f".grad = {s['gradient']}")),
+            )
             continue
         place = shortened(s["text"] or s["operation"] or "", SNIPPET)
         if s["position"] and s["count"] == 1:
@@ -249,6 +301,9 @@ def explain_table(steps: list[dict]):
         passes = "\n".join(f"→ {o['to']}: {o['gradient']}" for o in s["outputs"])
         if s.get("scale"):
             passes += f"\n(all together: g × {s['scale']})"
-        table.add_row(str(s["step"]), node, *(Text(printable(t)) for t in (
-            place, s["incoming"], s["rule"] or "", passes)))
+        table.add_row(
+            str(s["step"]),
+            node,
+            *(Text(printable(t)) for t in (place, s["incoming"], s["rule"] or "", passes)),
+        )
     return table

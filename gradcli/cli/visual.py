@@ -35,22 +35,27 @@ class GraphFormat(str, Enum):
 
 # -- gradcli graph -----------------------------------------------------------------------------
 
+
 def graph_command(command: str, options: dict, out) -> int:
     """`gradcli graph`: describe the recorded graph at the point, and show it (on stdout, or
     in the --output file)."""
     from ..graph import describe
 
     if options["points"] is not None:
-        raise UsageError("graph shows one point: --points is for the other commands",
-                         hint="give the point with --at")
+        raise UsageError(
+            "graph shows one point: --points is for the other commands",
+            hint="give the point with --at",
+        )
     fmt = GraphFormat.json if options["json"] else options["fmt"]
     target = options["output"]
     rendered = RENDERED.get(Path(target).suffix.lower()) if target else None
     if rendered:
         if fmt not in (GraphFormat.tree, GraphFormat.dot):
-            raise UsageError(f"--output {target} draws the graph with Graphviz; it takes "
-                             f"--format dot (or no --format), not {fmt.value}",
-                             hint="write text formats to a .txt, .mmd or .json file")
+            raise UsageError(
+                f"--output {target} draws the graph with Graphviz; it takes "
+                f"--format dot (or no --format), not {fmt.value}",
+                hint="write text formats to a .txt, .mmd or .json file",
+            )
         fmt = GraphFormat.dot
         _require_dot(target)
     prog = compile_program(options)
@@ -74,18 +79,22 @@ def _require_dot(target: str) -> None:
         raise MissingProgram(
             f"drawing {target} needs Graphviz's `dot` program, which is not installed",
             hint="install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew "
-                 "install graphviz), or write the DOT text: --format dot --output graph.dot")
+            "install graphviz), or write the DOT text: --format dot --output graph.dot",
+        )
 
 
 def _render_dot(text: str, target: str, fmt: str) -> None:
     try:
-        done = subprocess.run(["dot", f"-T{fmt}", "-o", target], input=text.encode(),
-                              capture_output=True, timeout=120)
+        done = subprocess.run(
+            ["dot", f"-T{fmt}", "-o", target], input=text.encode(), capture_output=True, timeout=120
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise EvalError(f"Graphviz's dot failed: {e}") from None
     if done.returncode != 0:
-        raise EvalError(f"Graphviz's dot could not draw {target}: "
-                        f"{done.stderr.decode(errors='replace').strip()}")
+        raise EvalError(
+            f"Graphviz's dot could not draw {target}: "
+            f"{done.stderr.decode(errors='replace').strip()}"
+        )
 
 
 def _write(target: str, text: str) -> None:
@@ -97,6 +106,7 @@ def _write(target: str, text: str) -> None:
 
 # -- gradcli plot --------------------------------------------------------------------------------
 
+
 def plot_command(command: str, options: dict, out) -> int:
     """`gradcli plot`: sample the function and its derivatives over the range, and show them
     (drawn in the terminal, or saved to the --output file)."""
@@ -106,21 +116,25 @@ def plot_command(command: str, options: dict, out) -> int:
         raise UsageError("-f - and --at-json - cannot both read standard input")
     target = options["output"]
     if target and Path(target).suffix.lower() not in P.FORMATS:
-        raise UsageError(f"--output {target}: plots are written as "
-                         f"{', '.join(P.FORMATS)}", hint="e.g. --output plot.png")
+        raise UsageError(
+            f"--output {target}: plots are written as {', '.join(P.FORMATS)}",
+            hint="e.g. --output plot.png",
+        )
     if target:
         P.check_output(target)
     prog = compile_program(options)
     wrt = wrt_names(options["wrt"])
     if wrt is None:
         if len(prog.free_vars) != 1:
-            raise UsageError("name the variable(s) to plot against: --wrt x (or --wrt x,y)",
-                             hint="its variables are: " + (", ".join(prog.free_vars)
-                                                           or "none"))
+            raise UsageError(
+                "name the variable(s) to plot against: --wrt x (or --wrt x,y)",
+                hint="its variables are: " + (", ".join(prog.free_vars) or "none"),
+            )
         wrt = prog.free_vars
     ranges = P.parse_ranges(options["range_"], len(wrt))
-    data = P.sample(prog, read_point(options), tuple(wrt), ranges, options["points"],
-                    options["order"])
+    data = P.sample(
+        prog, read_point(options), tuple(wrt), ranges, options["points"], options["order"]
+    )
     out.warnings(data.warnings)
     if target:
         P.save(data, target)

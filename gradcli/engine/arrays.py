@@ -30,9 +30,12 @@ def normal_axes(axis, ndim: int) -> tuple[int, ...]:
     for a in axes:
         a = int(a)
         if not -ndim <= a < ndim:
-            raise ShapeError(f"axis {a} is out of bounds for an array of dimension {ndim}",
-                             hint=f"use an axis between {-ndim} and {ndim - 1}" if ndim
-                             else "a scalar has no axes")
+            raise ShapeError(
+                f"axis {a} is out of bounds for an array of dimension {ndim}",
+                hint=f"use an axis between {-ndim} and {ndim - 1}"
+                if ndim
+                else "a scalar has no axes",
+            )
         out.append(a - ndim if a >= 0 else a)
     if len(set(out)) != len(out):
         raise ShapeError(f"repeated axis in {axis}")
@@ -40,6 +43,7 @@ def normal_axes(axis, ndim: int) -> tuple[int, ...]:
 
 
 # -- constructors ----------------------------------------------------------------------------
+
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     """A leaf tensor (a copy of `data`), float64 unless `dtype` or float32 data says so."""
@@ -88,16 +92,16 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
         raise EvalError("arange: step must not be zero")
     bounds = [float(v) for v in (start, end, step)]
     if not all(map(math.isfinite, bounds)):
-        raise EvalError(f"arange: start, end and step must be finite, not "
-                        f"{', '.join(map(str, bounds))}", hint="e.g. arange(0, 5) or arange(5)")
-    return Tensor(np.arange(*bounds, dtype=_dtype(dtype)),
-                  requires_grad)
+        raise EvalError(
+            f"arange: start, end and step must be finite, not {', '.join(map(str, bounds))}",
+            hint="e.g. arange(0, 5) or arange(5)",
+        )
+    return Tensor(np.arange(*bounds, dtype=_dtype(dtype)), requires_grad)
 
 
 def linspace(start, end, steps=50, dtype=None, requires_grad=False) -> Tensor:
     (steps,) = _shape((steps,))
-    return Tensor(np.linspace(float(start), float(end), steps, dtype=_dtype(dtype)),
-                  requires_grad)
+    return Tensor(np.linspace(float(start), float(end), steps, dtype=_dtype(dtype)), requires_grad)
 
 
 _generator = None  # made on first use: importing numpy.random costs start-up time
@@ -169,17 +173,20 @@ def clip(x, lo=None, hi=None):
 
 # -- reductions ----------------------------------------------------------------------------------
 
+
 def _reduction(name):
     def fn(x, axis=None, keepdims=False):
         x = as_tensor(x)
         return call(name, x, axis=normal_axes(axis, x.ndim), keepdims=bool(keepdims))
+
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"{name} over `axis` (all axes when None)."
     return fn
 
 
-sum, mean, prod, max, min, logsumexp = [_reduction(n) for n in
-                                        ("sum", "mean", "prod", "max", "min", "logsumexp")]
+sum, mean, prod, max, min, logsumexp = [
+    _reduction(n) for n in ("sum", "mean", "prod", "max", "min", "logsumexp")
+]
 
 
 def norm(x, ord=2, axis=None, keepdims=False):
@@ -210,6 +217,7 @@ def var(x, axis=None, ddof=0, keepdims=False):
 
 # -- shapes --------------------------------------------------------------------------------------
 
+
 def _whole(n) -> bool:
     try:
         return float(n).is_integer()
@@ -225,15 +233,19 @@ def reshape(x, *shape):
     x = as_tensor(x)
     odd = [n for n in shape if not _whole(n)]
     if odd:
-        raise ShapeError(f"reshape: a shape holds whole numbers, not {odd[0]}",
-                         hint=f"e.g. reshape(x, {x.shape}) (-1 for the size that fits)")
+        raise ShapeError(
+            f"reshape: a shape holds whole numbers, not {odd[0]}",
+            hint=f"e.g. reshape(x, {x.shape}) (-1 for the size that fits)",
+        )
     try:
         target = tuple(int(n) for n in shape)
         if _min(target, default=0) < 0 or math.prod(target) != math.prod(x.shape):
             target = np.empty(x.shape, dtype=np.bool_).reshape(target).shape  # resolves a -1
     except (ValueError, TypeError):
-        raise ShapeError(f"cannot reshape an array of shape {x.shape} into shape "
-                         f"{tuple(shape)}", hint=f"the sizes must multiply to {x.data.size}") from None
+        raise ShapeError(
+            f"cannot reshape an array of shape {x.shape} into shape {tuple(shape)}",
+            hint=f"the sizes must multiply to {x.data.size}",
+        ) from None
     if x.__class__ is Diag:  # (a symbolic batch of a backward pass stays symbolic)
         kept = x.reshaped(target)
         if kept is not None:
@@ -259,7 +271,6 @@ def expand(x, shape):
 broadcast_to = expand
 
 
-
 def flatten(x):
     """The elements as one vector."""
     return reshape(x, (-1,))
@@ -268,8 +279,11 @@ def flatten(x):
 def squeeze(x, axis=None):
     """Drop axes of length 1 (all of them, or `axis`)."""
     x = as_tensor(x)
-    ax = tuple(i for i in _range(-x.ndim, 0) if x.shape[i] == 1) if axis is None \
+    ax = (
+        tuple(i for i in _range(-x.ndim, 0) if x.shape[i] == 1)
+        if axis is None
         else normal_axes(axis, x.ndim)
+    )
     if any(x.shape[a] != 1 for a in ax):
         raise ShapeError(f"cannot squeeze axis of size other than 1 in shape {x.shape}")
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i - x.ndim not in ax))
@@ -307,8 +321,10 @@ def concat(tensors, axis=0):
         raise ShapeError("concat needs at least one array")
     nd = tensors[0].ndim
     if nd == 0 or any(t.ndim != nd for t in tensors):
-        raise ShapeError("concat: arrays must have the same number of dimensions, at least 1",
-                         hint="shapes: " + ", ".join(str(t.shape) for t in tensors))
+        raise ShapeError(
+            "concat: arrays must have the same number of dimensions, at least 1",
+            hint="shapes: " + ", ".join(str(t.shape) for t in tensors),
+        )
     (a,) = normal_axes(axis, nd)
     return call("concat", *tensors, axis=a)
 
@@ -350,7 +366,9 @@ def getitem(x, index):
     try:
         index_shape(x.shape, index)  # checks the index without computing the result
     except IndexError as exc:
-        raise ShapeError(f"index out of range: {exc}", hint=f"the array has shape {x.shape}") from None
+        raise ShapeError(
+            f"index out of range: {exc}", hint=f"the array has shape {x.shape}"
+        ) from None
     except (TypeError, ValueError) as exc:
         raise ShapeError(f"invalid index: {exc}") from None
     return call("index", x, index=index, nd=x.ndim)
@@ -358,23 +376,26 @@ def getitem(x, index):
 
 # -- linear algebra ------------------------------------------------------------------------------
 
+
 def matmul(a, b):
     """The matrix product with NumPy's rules for vectors (promoted, then squeezed)."""
     first = like((a, b))
     a, b = as_tensor(a, first), as_tensor(b, first)
     if a.ndim == 0 or b.ndim == 0:
-        raise ShapeError("matmul: both operands need at least one dimension",
-                         hint="use * to multiply by a scalar")
+        raise ShapeError(
+            "matmul: both operands need at least one dimension",
+            hint="use * to multiply by a scalar",
+        )
     av, bv = a.ndim == 1, b.ndim == 1  # (shapes known valid: no checks of `reshape`)
     if av:
         a = call("reshape", a, shape=(1,) + a.shape, nd=1)
     if bv:
         b = call("reshape", b, shape=b.shape + (1,), nd=1)
     if a.shape[-1] != b.shape[-2]:
-        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit "
-                         f"({a.shape[-1]} != {b.shape[-2]})",
-                         hint="the last axis of the first must match the second-to-last of "
-                              "the second")
+        raise ShapeError(
+            f"matmul: shapes {a.shape} and {b.shape} do not fit ({a.shape[-1]} != {b.shape[-2]})",
+            hint="the last axis of the first must match the second-to-last of the second",
+        )
     out = call("matmul", a, b)
     if av or bv:
         shape = out.shape[:-2] + (() if av else out.shape[-2:-1]) + (() if bv else out.shape[-1:])
@@ -434,8 +455,10 @@ def einsum(subscripts, *operands):
     spec = subscripts.replace(" ", "")
     odd = [c for c in spec if not (c.isascii() and c.isalpha()) and c not in ",->."]
     if odd:
-        raise EvalError(f"einsum: {odd[0]!r} cannot name an axis in {subscripts!r}",
-                        hint="name axes with the letters a-z and A-Z, as in 'ij,jk->ik'")
+        raise EvalError(
+            f"einsum: {odd[0]!r} cannot name an axis in {subscripts!r}",
+            hint="name axes with the letters a-z and A-Z, as in 'ij,jk->ik'",
+        )
     if "." in spec:
         raise EvalError("einsum: '...' is not supported", hint="name every axis")
     ins = spec.split("->")[0].split(",")
@@ -443,7 +466,6 @@ def einsum(subscripts, *operands):
         letters = "".join(ins)
         spec += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     if len(ins) != len(operands):
-        raise ShapeError(f"einsum: {len(ins)} operands in '{subscripts}' but "
-                         f"{len(operands)} given")
+        raise ShapeError(f"einsum: {len(ins)} operands in '{subscripts}' but {len(operands)} given")
     first = like(operands)
     return call("einsum", *[as_tensor(o, first) for o in operands], spec=spec)

@@ -15,11 +15,13 @@ from .clock import current as current_deadline, gc_paused
 from .structured import Diag
 from .tensor import Tensor, as_tensor, raw_rules, state
 
-FREED = ("Trying to backward through the graph a second time (or directly access saved "
-         "tensors after they have already been freed). Saved intermediate values of the "
-         "graph are freed when you call .backward() or autograd.grad(). Specify "
-         "retain_graph=True if you need to backward through the graph a second time or if "
-         "you need to access saved tensors after calling backward.")
+FREED = (
+    "Trying to backward through the graph a second time (or directly access saved "
+    "tensors after they have already been freed). Saved intermediate values of the "
+    "graph are freed when you call .backward() or autograd.grad(). Specify "
+    "retain_graph=True if you need to backward through the graph a second time or if "
+    "you need to access saved tensors after calling backward."
+)
 
 
 def sum_to(g: Tensor, shape: tuple[int, ...], nlead: int = 0) -> Tensor:
@@ -30,8 +32,11 @@ def sum_to(g: Tensor, shape: tuple[int, ...], nlead: int = 0) -> Tensor:
     if g.shape == shape:
         return g
     extra = g.ndim - len(shape)
-    axes = tuple(i - g.ndim for i in range(nlead, g.ndim)
-                 if i < nlead + extra or shape[i - extra] == 1 and g.shape[i] != 1)
+    axes = tuple(
+        i - g.ndim
+        for i in range(nlead, g.ndim)
+        if i < nlead + extra or shape[i - extra] == 1 and g.shape[i] != 1
+    )
     if axes:
         g = sum_(g, axis=axes, keepdims=True)
     return reshape(g, shape) if g.shape != shape else g
@@ -140,7 +145,7 @@ def fit_raw(gi, shape: tuple[int, ...], nlead: int = 0):
 
 
 def _tensor(g) -> Tensor:
-    return g if isinstance(g, Tensor) else Tensor._wrap(np.asarray(g))
+    return g if isinstance(g, Tensor) else Tensor.wrap(np.asarray(g))
 
 
 def _run_hooks(hooks: list, g: Tensor) -> Tensor:
@@ -161,8 +166,9 @@ class _Walk:
         self.raw, self.accumulate, self.watch = raw, accumulate, watch
         self.captured: dict = {}
         self.want = {id(t) for t in capture if t.grad_fn is None} if capture else set()
-        self.want_nodes = {t.grad_fn: id(t) for t in capture if t.grad_fn is not None} \
-            if capture else {}
+        self.want_nodes = (
+            {t.grad_fn: id(t) for t in capture if t.grad_fn is not None} if capture else {}
+        )
         self.node_grads: dict = {}
         self.leaf_grads: dict = {}
         self.leaves: dict = {}
@@ -225,7 +231,7 @@ class _Walk:
             leaf = self.leaves[key]
             g = _tensor(g)
             if g.dtype != leaf.data.dtype:  # as PyTorch: a leaf's gradient has its dtype
-                g = Tensor._wrap(g.data.astype(leaf.data.dtype))
+                g = Tensor.wrap(g.data.astype(leaf.data.dtype))
             if leaf.hooks:
                 g = _run_hooks(leaf.hooks, g)
             if key in self.want:
@@ -239,15 +245,18 @@ def _unrecorded(walk: _Walk) -> None:
     """The rules run on the NumPy values (`as_raw`): the same operations as recorded,
     without a Tensor per step. (The hot loop of the engine: the common case of `send`, a
     cotangent for a node with nothing watching, is inlined.)"""
-    send, node_grads, counts, ready = walk.send, walk.node_grads, walk.order.counts, \
-        walk.order.ready
+    send, node_grads, counts, ready = (
+        walk.send,
+        walk.node_grads,
+        walk.order.counts,
+        walk.order.ready,
+    )
     plain = walk.watch is None
     for node, g in walk.nodes():
         if g.__class__ is Tensor:  # a sum of a Diag and a dense cotangent
             g = g.data
         inputs, out, prim, params = node.inputs, node.out_data, node.prim, node.params
-        args = (inputs[0].data, inputs[1].data) if len(inputs) == 2 else \
-            [t.data for t in inputs]
+        args = (inputs[0].data, inputs[1].data) if len(inputs) == 2 else [t.data for t in inputs]
         gshape = g.shape
         nlead = len(gshape) - out.ndim
         vjp = prim.vjp
@@ -257,8 +266,12 @@ def _unrecorded(walk: _Walk) -> None:
             gi = vjp[i](g, out, *args, **params) if params else vjp[i](g, out, *args)
             want_shape = t.data.shape if not nlead else gshape[:nlead] + t.data.shape
             cls = gi.__class__
-            if cls is not np.ndarray and cls is not Diag and cls not in _SCALARS \
-                    or gi.shape != want_shape:
+            if (
+                cls is not np.ndarray
+                and cls is not Diag
+                and cls not in _SCALARS
+                or gi.shape != want_shape
+            ):
                 gi = fit_raw(gi, want_shape, nlead)
             child = t.grad_fn
             if child is None or not plain:
@@ -291,9 +304,16 @@ def _recorded(walk: _Walk) -> None:
             send(node, i, t, g, gi)
 
 
-def run_backward(outputs: list[Tensor], grad_outputs: list[Tensor], *, retain_graph: bool,
-                 create_graph: bool, capture: list[Tensor] | None = None,
-                 accumulate: bool = True, watch=None) -> dict:
+def run_backward(
+    outputs: list[Tensor],
+    grad_outputs: list[Tensor],
+    *,
+    retain_graph: bool,
+    create_graph: bool,
+    capture: list[Tensor] | None = None,
+    accumulate: bool = True,
+    watch=None,
+) -> dict:
     """Push `grad_outputs` back from `outputs`.
 
     With `accumulate`, leaves' (and retain_grad tensors') `.grad` are updated; `capture`
@@ -328,53 +348,81 @@ def _grad_outputs(outputs: list[Tensor], grads) -> list[Tensor]:
                 raise NotScalarError(
                     "grad can be implicitly created only for scalar outputs",
                     hint=f"the output has shape {out.shape}: reduce it first (`.sum()` or "
-                         "`.mean()`), pass `gradient=` (a vector-Jacobian product), or "
-                         "use gc.functional.jacobian")
-            g = Tensor._wrap(np.ones_like(out.data))
+                    "`.mean()`), pass `gradient=` (a vector-Jacobian product), or "
+                    "use gc.functional.jacobian",
+                )
+            g = Tensor.wrap(np.ones_like(out.data))
         else:
             g = as_tensor(g, out)
             if g.dtype != out.dtype:  # as PyTorch: the gradient takes the output's dtype
-                g = Tensor._wrap(g.data.astype(out.dtype))
+                g = Tensor.wrap(g.data.astype(out.dtype))
             if g.shape != out.shape:
-                raise ShapeError(f"Mismatch in shape: grad_output has a shape of {g.shape} "
-                                 f"and output has a shape of {out.shape}",
-                                 hint="the gradient must have the output's shape")
+                raise ShapeError(
+                    f"Mismatch in shape: grad_output has a shape of {g.shape} "
+                    f"and output has a shape of {out.shape}",
+                    hint="the gradient must have the output's shape",
+                )
         result.append(g)
     return result
 
 
-def backward(tensors: list[Tensor], grad_tensors=None, *, retain_graph=None,
-             create_graph=False, inputs=None) -> None:
+def backward(
+    tensors: list[Tensor], grad_tensors=None, *, retain_graph=None, create_graph=False, inputs=None
+) -> None:
     """torch.autograd.backward: accumulate into the leaves' `.grad`."""
     if inputs is not None:
-        raise GraphError("backward(inputs=...) is not supported",
-                         hint="use gc.autograd.grad(outputs, inputs)")
+        raise GraphError(
+            "backward(inputs=...) is not supported", hint="use gc.autograd.grad(outputs, inputs)"
+        )
     grads = _start(tensors, grad_tensors)
-    run_backward(tensors, grads, retain_graph=create_graph if retain_graph is None
-                 else retain_graph, create_graph=create_graph)
+    run_backward(
+        tensors,
+        grads,
+        retain_graph=create_graph if retain_graph is None else retain_graph,
+        create_graph=create_graph,
+    )
 
 
 def _start(outputs: list[Tensor], grad_outputs) -> list[Tensor]:
     """The cotangents backward starts from, after PyTorch's checks of the outputs."""
     for t in outputs:
         if not t.requires_grad:
-            raise GraphError("element 0 of tensors does not require grad and does not have "
-                             "a grad_fn", hint="create the input with requires_grad=True")
+            raise GraphError(
+                "element 0 of tensors does not require grad and does not have a grad_fn",
+                hint="create the input with requires_grad=True",
+            )
     return _grad_outputs(outputs, grad_outputs)
 
 
-def _tensor_backward(self: Tensor, gradient=None, retain_graph: bool | None = None,
-                     create_graph: bool = False, inputs=None) -> None:
+def _tensor_backward(
+    self: Tensor,
+    gradient=None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs=None,
+) -> None:
     """Accumulate d(self)/d(leaf) into every leaf's `.grad` (PyTorch's rules)."""
-    backward([self], None if gradient is None else [gradient], retain_graph=retain_graph,
-             create_graph=create_graph, inputs=inputs)
+    backward(
+        [self],
+        None if gradient is None else [gradient],
+        retain_graph=retain_graph,
+        create_graph=create_graph,
+        inputs=inputs,
+    )
 
 
 Tensor.backward = _tensor_backward  # (tensor.py, below this module, cannot name it)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=None, materialize_grads=False) -> tuple:
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph=False,
+    allow_unused=None,
+    materialize_grads=False,
+) -> tuple:
     """torch.autograd.grad: the gradients of `outputs` w.r.t. `inputs`, without touching
     `.grad`."""
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
@@ -383,18 +431,25 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     if grad_outputs is not None and isinstance(grad_outputs, Tensor | np.ndarray):
         grad_outputs = [grad_outputs]
     grads = _start(outputs, grad_outputs)
-    captured = run_backward(outputs, grads, retain_graph=create_graph if retain_graph is None
-                            else retain_graph, create_graph=create_graph, capture=inputs,
-                            accumulate=False)
+    captured = run_backward(
+        outputs,
+        grads,
+        retain_graph=create_graph if retain_graph is None else retain_graph,
+        create_graph=create_graph,
+        capture=inputs,
+        accumulate=False,
+    )
     result = []
     for t in inputs:
         g = captured.get(id(t))
         if g is None:
             if materialize_grads:
-                g = Tensor._wrap(np.zeros_like(t.data))
+                g = Tensor.wrap(np.zeros_like(t.data))
             elif not allow_unused:
-                raise GraphError("One of the differentiated Tensors appears to not have "
-                                 "been used in the graph. Set allow_unused=True if this is "
-                                 "the desired behavior.")
+                raise GraphError(
+                    "One of the differentiated Tensors appears to not have "
+                    "been used in the graph. Set allow_unused=True if this is "
+                    "the desired behavior."
+                )
         result.append(g)
     return tuple(result)

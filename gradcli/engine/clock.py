@@ -52,9 +52,11 @@ class Deadline:
             raise self.over(what, span)
 
     def over(self, what: str, span=None) -> LimitError:
-        return LimitError(f"{what} took longer than the time limit of {self.seconds:g} s",
-                          hint="simplify the work, or raise the limit (--time-limit SECONDS)",
-                          span=span)
+        return LimitError(
+            f"{what} took longer than the time limit of {self.seconds:g} s",
+            hint="simplify the work, or raise the limit (--time-limit SECONDS)",
+            span=span,
+        )
 
     def afford(self, flops: float, rate: float, what: str) -> None:
         """Refuse work that `rate` flops per second could not finish in the time left (or
@@ -69,10 +71,12 @@ class Deadline:
             self.seen[kind] = 2 * done / (now - began)
         self.last = (flops, now, rate) if flops > SEEN else None
         if flops / min(rate, self.seen.get(rate, rate)) > left:
-            raise LimitError(f"{what} would take about {flops:.2g} floating-point operations, "
-                             f"more than the {left:.3g} s left of the time limit of "
-                             f"{self.seconds:g} s", hint="use smaller arrays, or raise the "
-                             "limit (--time-limit SECONDS)")
+            raise LimitError(
+                f"{what} would take about {flops:.2g} floating-point operations, "
+                f"more than the {left:.3g} s left of the time limit of "
+                f"{self.seconds:g} s",
+                hint="use smaller arrays, or raise the limit (--time-limit SECONDS)",
+            )
 
     def tick(self, name: str, inputs, params) -> None:
         """Before a primitive (its input Tensors): estimate an expensive one, count a cheap
@@ -127,6 +131,7 @@ def check(what: str = "the run") -> None:
 
 # -- costs of expensive primitives: (flops, rate) from the inputs' shapes --------------------
 
+
 def _batch(*shapes) -> int:
     """The broadcast size of the leading (batch) axes of matrices."""
     try:
@@ -149,7 +154,8 @@ def _cubic(factor):
             return 0, BLAS_RATE
         n = a[-1]
         rhs = arrays[1].shape[-1] if len(arrays) > 1 and arrays[1].ndim > 1 else 1
-        return factor * _batch(*(x.shape for x in arrays)) * n ** 2 * (n + rhs), BLAS_RATE
+        return factor * _batch(*(x.shape for x in arrays)) * n**2 * (n + rhs), BLAS_RATE
+
     return cost
 
 
@@ -172,8 +178,11 @@ def einsum_flops(spec: str, arrays, optimize: bool = False) -> float:
         return float(len(arrays)) * math.prod(sizes.values())
     label = "Optimized" if optimize else "Naive"
     try:
-        text = np.einsum_path(spec, *[np.broadcast_to(0.0, x.shape) for x in arrays],
-                              optimize="greedy" if optimize else False)[1]
+        text = np.einsum_path(
+            spec,
+            *[np.broadcast_to(0.0, x.shape) for x in arrays],
+            optimize="greedy" if optimize else False,
+        )[1]
         return float(re.search(label + r" FLOP count:\s*(\S+)", text).group(1))
     except (ValueError, TypeError, AttributeError):
         return 0.0
@@ -190,8 +199,13 @@ def _einsum(arrays, params):
 #: Above this naive count, einsum contracts pairwise in the order of np.einsum_path.
 OPTIMIZE = 1e6
 
-COSTS = {"matmul": _matmul, "solve": _cubic(2.0), "inv": _cubic(2.0),
-         "det": _cubic(2.0 / 3.0), "einsum": _einsum}
+COSTS = {
+    "matmul": _matmul,
+    "solve": _cubic(2.0),
+    "inv": _cubic(2.0),
+    "det": _cubic(2.0 / 3.0),
+    "einsum": _einsum,
+}
 
 
 # -- the garbage collector, paused while a graph is built or walked ---------------------------

@@ -31,7 +31,7 @@ def push_tangent(prim, out, inputs, params):
             t = x._tangent
             if t is None or prim.jvp[i] is None:
                 continue
-            lead = t.shape[:t.ndim - x.ndim]
+            lead = t.shape[: t.ndim - x.ndim]
             if prim.broadcast and x.ndim < out.ndim:
                 t = reshape(t, lead + (1,) * (out.ndim - x.ndim) + x.shape)
             ti = prim.jvp[i](t, out, *inputs, **params)

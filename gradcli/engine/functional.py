@@ -63,7 +63,7 @@ def _count(n: int, what: str, result: bool = False) -> None:
 
 
 def _zeros_if_none(g, like: Tensor) -> Tensor:
-    return g if g is not None else Tensor._wrap(np.zeros_like(like.data))
+    return g if g is not None else Tensor.wrap(np.zeros_like(like.data))
 
 
 def _unpack(is_tuple: bool, items):
@@ -81,16 +81,20 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
         out_tuple, outs = _call(func, xs)
         vs = None if v is None else list(_as_tuple(v)[1])
         grads = _grads(outs, xs, vs, create_graph)
-    return (_unpack(out_tuple, [_result(o, create_graph) for o in outs]),
-            _unpack(in_tuple, grads))
+    return (_unpack(out_tuple, [_result(o, create_graph) for o in outs]), _unpack(in_tuple, grads))
 
 
 def _grads(outs, xs, vs, create_graph):
     live = [i for i, o in enumerate(outs) if o.requires_grad]
     if not live:
-        return [Tensor._wrap(np.zeros_like(x.data)) for x in xs]
-    gs = _grad([outs[i] for i in live], xs, None if vs is None else [vs[i] for i in live],
-               create_graph=create_graph, allow_unused=True)
+        return [Tensor.wrap(np.zeros_like(x.data)) for x in xs]
+    gs = _grad(
+        [outs[i] for i in live],
+        xs,
+        None if vs is None else [vs[i] for i in live],
+        create_graph=create_graph,
+        allow_unused=True,
+    )
     return [_result(_zeros_if_none(g, x), create_graph) for g, x in zip(gs, xs)]
 
 
@@ -100,28 +104,35 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     xs = [as_tensor(x).detach() for x in xs]
     if v is None:
         if any(x.data.size != 1 for x in xs):
-            raise ShapeError("The vector v can only be None if the input to the user-provided "
-                             "function is a single Tensor with a single element.")
-        vs = [Tensor._wrap(np.ones_like(x.data)) for x in xs]
+            raise ShapeError(
+                "The vector v can only be None if the input to the user-provided "
+                "function is a single Tensor with a single element."
+            )
+        vs = [Tensor.wrap(np.ones_like(x.data)) for x in xs]
     else:
         vs = [as_tensor(t, x) for t, x in zip(_as_tuple(v)[1], xs)]
         # a tangent takes its input's dtype (float32 inputs give float32 tangents)
-        vs = [t if t.dtype == x.dtype else Tensor._wrap(t.data.astype(x.dtype))
-              for t, x in zip(vs, xs)]
+        vs = [
+            t if t.dtype == x.dtype else Tensor.wrap(t.data.astype(x.dtype))
+            for t, x in zip(vs, xs)
+        ]
     for x, t in zip(xs, vs):
         if t.shape != x.shape:
-            raise ShapeError(f"the tangent has shape {t.shape} but its input has shape "
-                             f"{x.shape}", hint="give one tangent of each input's shape")
+            raise ShapeError(
+                f"the tangent has shape {t.shape} but its input has shape {x.shape}",
+                hint="give one tangent of each input's shape",
+            )
         x._tangent = t
     with forward_mode():
         out_tuple, outs = _call(func, xs)
     tangents = [_zeros_if_none(o._tangent, o) for o in outs]
-    return (_unpack(out_tuple, [_result(o, create_graph) for o in outs]),
-            _unpack(out_tuple, [_result(t, create_graph) for t in tangents]))
+    return (
+        _unpack(out_tuple, [_result(o, create_graph) for o in outs]),
+        _unpack(out_tuple, [_result(t, create_graph) for t in tangents]),
+    )
 
 
-def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
-             strategy="auto"):
+def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, strategy="auto"):
     """The Jacobian, shaped output shape + input shape, in one vectorised pass.
 
     `strategy`: "reverse-mode" pushes the cotangent basis back, "forward-mode" the tangent
@@ -138,24 +149,40 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     if strategy == "auto" and n_out > n_in:
         return _jacobian_fwd(func, xs, in_tuple, create_graph)
     if T.state.guard is not None:  # the pass carries a cotangent per output element
-        _count(max(o.data.size for o in outs) * largest_node(list(outs)),
-               "the Jacobian's reverse pass would carry")
+        _count(
+            max(o.data.size for o in outs) * largest_node(list(outs)),
+            "the Jacobian's reverse pass would carry",
+        )
     if n_out * n_in >= LARGE:
         keep_freed_memory()
     rows = []
     for k, out in enumerate(outs):
         m = out.data.size
         if not out.requires_grad:
-            rows.append([Tensor._wrap(np.zeros(out.shape + x.shape, x.dtype)) for x in xs])
+            rows.append([Tensor.wrap(np.zeros(out.shape + x.shape, x.dtype)) for x in xs])
             continue
-        basis = Tensor._wrap(np.eye(m, dtype=out.dtype).reshape((m,) + out.shape)) \
-            if create_graph else identity(out.shape, out.dtype)
+        basis = (
+            Tensor.wrap(np.eye(m, dtype=out.dtype).reshape((m,) + out.shape))
+            if create_graph
+            else identity(out.shape, out.dtype)
+        )
         with enable_grad():
-            got = run_backward([out], [basis], retain_graph=create_graph or k < len(outs) - 1,
-                               create_graph=create_graph, capture=xs, accumulate=False)
-        rows.append([_result(reshape(got[id(x)], out.shape + x.shape), create_graph)
-                     if id(x) in got else Tensor._wrap(np.zeros(out.shape + x.shape, x.dtype))
-                     for x in xs])
+            got = run_backward(
+                [out],
+                [basis],
+                retain_graph=create_graph or k < len(outs) - 1,
+                create_graph=create_graph,
+                capture=xs,
+                accumulate=False,
+            )
+        rows.append(
+            [
+                _result(reshape(got[id(x)], out.shape + x.shape), create_graph)
+                if id(x) in got
+                else Tensor.wrap(np.zeros(out.shape + x.shape, x.dtype))
+                for x in xs
+            ]
+        )
     return _unpack(out_tuple, [_unpack(in_tuple, r) for r in rows])
 
 
@@ -171,7 +198,7 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
         basis = np.eye(n, dtype=xs[0].dtype)
         offset = 0
         for x, size in zip(xs, sizes):
-            x._tangent = Tensor._wrap(basis[:, offset:offset + size].reshape((n,) + x.shape))
+            x._tangent = Tensor.wrap(basis[:, offset : offset + size].reshape((n,) + x.shape))
             offset += size
     with forward_mode(), enable_grad():
         out_tuple, outs = _call(func, xs)
@@ -192,30 +219,38 @@ def _blocks(out: Tensor, xs, sizes, create_graph) -> list[Tensor]:
     n = sum(sizes)
     t = out._tangent
     if t is None:
-        t = Tensor._wrap(np.zeros((n,) + out.shape, out.dtype))
+        t = Tensor.wrap(np.zeros((n,) + out.shape, out.dtype))
     t = call("permute", reshape(t, (n, out.data.size)), axes=(-1, -2))  # (out size, n)
     row, offset = [], 0
     for x, size in zip(xs, sizes):
-        block = reshape(t[:, offset:offset + size], out.shape + x.shape)
+        block = reshape(t[:, offset : offset + size], out.shape + x.shape)
         # (a C-ordered copy, without the graph: np.ascontiguousarray makes 0-d 1-d)
-        row.append(block if create_graph else Tensor._wrap(np.array(block.data, order="C")))
+        row.append(block if create_graph else Tensor.wrap(np.array(block.data, order="C")))
         offset += size
     return row
 
 
-def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
-            outer_jacobian_strategy="reverse-mode"):
+def hessian(
+    func,
+    inputs,
+    create_graph=False,
+    strict=False,
+    vectorize=False,
+    outer_jacobian_strategy="reverse-mode",
+):
     """The Hessian of a scalar function: H[i][j] shaped input i + input j."""
+
     def gradient(*xs):
         with enable_grad():
             _, outs = _call(func, xs)
         if len(outs) != 1 or outs[0].data.size != 1:
-            raise NotScalarError("The function given to hessian should return a single "
-                                 "Tensor with a single element",
-                                 hint="reduce the output with sum() or mean()")
+            raise NotScalarError(
+                "The function given to hessian should return a single Tensor with a single element",
+                hint="reduce the output with sum() or mean()",
+            )
         out = outs[0]
         if not out.requires_grad:
-            return tuple(Tensor._wrap(np.zeros_like(x.data)) for x in xs)
+            return tuple(Tensor.wrap(np.zeros_like(x.data)) for x in xs)
         gs = _grad(out, list(xs), create_graph=True, allow_unused=True)
         return tuple(_zeros_if_none(g, x) for g, x in zip(gs, xs))
 

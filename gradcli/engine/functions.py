@@ -14,12 +14,55 @@ from __future__ import annotations
 import math
 
 from . import ops  # noqa: F401  (the rows of the table, and their functions)
-from .arrays import (arange, broadcast_to, cat, clip, concat, det, detach, diag, dot,  # noqa: F401
-                     drawing_from, einsum, expand, expand_dims, eye, flatten, full, getitem, inv,
-                     linspace, logsumexp, manual_seed, matmul, max, mean, min, mm, norm,
-                     normal_axes, ones, ones_like, outer, prod, rand, randn, reshape, solve,
-                     squeeze, stack, sum, tensor, trace, transpose, unsqueeze, var, where, zeros,
-                     zeros_like)
+from .arrays import (
+    arange,
+    broadcast_to,
+    cat,
+    clip,
+    concat,
+    det,
+    detach,
+    diag,
+    dot,  # noqa: F401
+    drawing_from,
+    einsum,
+    expand,
+    expand_dims,
+    eye,
+    flatten,
+    full,
+    getitem,
+    inv,
+    linspace,
+    logsumexp,
+    manual_seed,
+    matmul,
+    max,
+    mean,
+    min,
+    mm,
+    norm,
+    normal_axes,
+    ones,
+    ones_like,
+    outer,
+    prod,
+    rand,
+    randn,
+    reshape,
+    solve,
+    squeeze,
+    stack,
+    sum,
+    tensor,
+    trace,
+    transpose,
+    unsqueeze,
+    var,
+    where,
+    zeros,
+    zeros_like,
+)
 from .primitive import PRIMITIVES, call, elementwise as E
 from .tensor import Tensor
 
@@ -34,10 +77,12 @@ _COMPOSED: dict = {}
 def composed(*, elementwise: bool = False):
     """Declare a function composed of others: a Tensor method and a function of the language
     (`elementwise`: it acts element by element, as the batch fast path needs to know)."""
+
     def declare(fn):
         fn.elementwise = elementwise
         _COMPOSED[fn.__name__] = fn
         return fn
+
     return declare
 
 
@@ -85,38 +130,85 @@ def log_softmax(x, axis=-1):
 
 # -- Tensor operators and methods ----------------------------------------------------------------
 
+
 def _reflected(fn):
     return lambda self, other: fn(other, self)
 
 
 _OPERATORS = {
-    "__add__": E.add, "__radd__": _reflected(E.add), "__sub__": E.sub,
-    "__rsub__": _reflected(E.sub), "__mul__": E.mul, "__rmul__": _reflected(E.mul),
-    "__truediv__": E.div, "__rtruediv__": _reflected(E.div), "__pow__": E.pow,
-    "__rpow__": _reflected(E.pow), "__matmul__": matmul, "__rmatmul__": _reflected(matmul),
-    "__neg__": E.neg, "__pos__": lambda self: self, "__abs__": E.abs, "__getitem__": getitem,
-    "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt, "__ge__": E.ge, "__eq__": E.eq,
-    "__ne__": E.ne, "__and__": E.logical_and, "__rand__": _reflected(E.logical_and),
-    "__or__": E.logical_or, "__ror__": _reflected(E.logical_or), "__invert__": E.logical_not,
+    "__add__": E.add,
+    "__radd__": _reflected(E.add),
+    "__sub__": E.sub,
+    "__rsub__": _reflected(E.sub),
+    "__mul__": E.mul,
+    "__rmul__": _reflected(E.mul),
+    "__truediv__": E.div,
+    "__rtruediv__": _reflected(E.div),
+    "__pow__": E.pow,
+    "__rpow__": _reflected(E.pow),
+    "__matmul__": matmul,
+    "__rmatmul__": _reflected(matmul),
+    "__neg__": E.neg,
+    "__pos__": lambda self: self,
+    "__abs__": E.abs,
+    "__getitem__": getitem,
+    "__lt__": E.lt,
+    "__le__": E.le,
+    "__gt__": E.gt,
+    "__ge__": E.ge,
+    "__eq__": E.eq,
+    "__ne__": E.ne,
+    "__and__": E.logical_and,
+    "__rand__": _reflected(E.logical_and),
+    "__or__": E.logical_or,
+    "__ror__": _reflected(E.logical_or),
+    "__invert__": E.logical_not,
 }
 
 # the named elementwise rows and the composed functions; these others of `arrays.py`
 _NAMED = {n: fn for n, fn in vars(E).items() if PRIMITIVES[n].named}
-_LANGUAGE = {n: globals()[n] for n in (
-    "where clip sum mean prod max min norm logsumexp var matmul mm dot outer transpose trace "
-    "det inv solve einsum reshape flatten concat stack squeeze diag detach".split())}
-_METHODS = {**_NAMED, **_COMPOSED, **{n: globals()[n] for n in (
-    "neg add sub mul div clip where sum mean prod max min norm logsumexp var reshape flatten "
-    "squeeze unsqueeze transpose diag trace matmul mm dot outer det inv expand".split())}}
-_ALIASES = dict(arcsin=E.asin, arccos=E.acos, arctan=E.atan, arcsinh=E.asinh, arccosh=E.acosh,
-                arctanh=E.atanh, arctan2=E.atan2)
+_LANGUAGE = {
+    n: globals()[n]
+    for n in (
+        "where clip sum mean prod max min norm logsumexp var matmul mm dot outer transpose trace "
+        "det inv solve einsum reshape flatten concat stack squeeze diag detach".split()
+    )
+}
+_METHODS = {
+    **_NAMED,
+    **_COMPOSED,
+    **{
+        n: globals()[n]
+        for n in (
+            "neg add sub mul div clip where sum mean prod max min norm logsumexp var reshape flatten "
+            "squeeze unsqueeze transpose diag trace matmul mm dot outer det inv expand".split()
+        )
+    },
+}
+_ALIASES = dict(
+    arcsin=E.asin,
+    arccos=E.acos,
+    arctan=E.atan,
+    arcsinh=E.asinh,
+    arccosh=E.acosh,
+    arctanh=E.atanh,
+    arctan2=E.atan2,
+)
 globals().update(_ALIASES)
 clamp = clip
-_METHODS.update(_ALIASES, clamp=clip, view=reshape, negative=E.neg,
-                t=lambda self: transpose(self),
-                T=property(lambda self: transpose(self)),
-                mT=property(lambda self: transpose(self, tuple(_range(self.ndim - 2)) + (-1, -2))
-                            if self.ndim >= 2 else self))
+_METHODS.update(
+    _ALIASES,
+    clamp=clip,
+    view=reshape,
+    negative=E.neg,
+    t=lambda self: transpose(self),
+    T=property(lambda self: transpose(self)),
+    mT=property(
+        lambda self: (
+            transpose(self, tuple(_range(self.ndim - 2)) + (-1, -2)) if self.ndim >= 2 else self
+        )
+    ),
+)
 
 for _name, _fn in {**_OPERATORS, **_METHODS}.items():
     setattr(Tensor, _name, _fn)
@@ -166,29 +258,59 @@ def _lang_rand(*shape):
     return rand(*shape)
 
 
-CONSTRUCTORS = {n: globals()[f"_lang_{n}"] for n in
-                "ones zeros full eye arange linspace randn rand".split()}
+CONSTRUCTORS = {
+    n: globals()[f"_lang_{n}"] for n in "ones zeros full eye arange linspace randn rand".split()
+}
 FUNCTIONS.update(CONSTRUCTORS)
 
 #: The parameters that take plain numbers, not arrays: shapes, axes and counts, by their
 #: names in the functions' signatures (given by position or by keyword).
-STATIC = frozenset({"shape", "n", "m", "start", "stop", "step", "num", "axes", "axis",
-                    "keepdims", "ord", "ddof"})
+STATIC = frozenset(
+    {"shape", "n", "m", "start", "stop", "step", "num", "axes", "axis", "keepdims", "ord", "ddof"}
+)
 
 #: The functions of the language whose array arguments broadcast against each other, element
 #: by element (their rows' `broadcast`).
-BROADCASTING = frozenset(name for name, fn in FUNCTIONS.items()
-                         if getattr(PRIMITIVES.get(fn.__name__), "broadcast", False)
-                         and PRIMITIVES[fn.__name__].elementwise)
+BROADCASTING = frozenset(
+    name
+    for name, fn in FUNCTIONS.items()
+    if getattr(PRIMITIVES.get(fn.__name__), "broadcast", False)
+    and PRIMITIVES[fn.__name__].elementwise
+)
 
 #: The functions of the language that act element by element: elementwise rows, and
 #: composed functions declared so (and detach).
-ELEMENTWISE = frozenset(name for name, fn in FUNCTIONS.items()
-                        if getattr(PRIMITIVES.get(fn.__name__), "elementwise", False)
-                        or getattr(fn, "elementwise", False)) | {"detach"}
+ELEMENTWISE = frozenset(
+    name
+    for name, fn in FUNCTIONS.items()
+    if getattr(PRIMITIVES.get(fn.__name__), "elementwise", False)
+    or getattr(fn, "elementwise", False)
+) | {"detach"}
 
-__all__ = sorted(n for n in {*FUNCTIONS, *_METHODS, "tensor", "zeros_like", "ones_like",
-                              "manual_seed", "unsqueeze", "expand_dims", "broadcast_to",
-                              "getitem", "cat", "clamp", "lt", "le", "gt", "ge", "eq", "ne",
-                              "logical_and", "logical_or", "logical_not"}
-                 if callable(globals().get(n)))
+__all__ = sorted(
+    n
+    for n in {
+        *FUNCTIONS,
+        *_METHODS,
+        "tensor",
+        "zeros_like",
+        "ones_like",
+        "manual_seed",
+        "unsqueeze",
+        "expand_dims",
+        "broadcast_to",
+        "getitem",
+        "cat",
+        "clamp",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "eq",
+        "ne",
+        "logical_and",
+        "logical_or",
+        "logical_not",
+    }
+    if callable(globals().get(n))
+)

@@ -17,8 +17,10 @@ from importlib.machinery import PathFinder
 
 import numpy as np
 
-AVAILABLE = os.environ.get("GRADCLI_KERNELS", "") != "numpy" \
+AVAILABLE = (
+    os.environ.get("GRADCLI_KERNELS", "") != "numpy"
     and PathFinder.find_spec("mkl_umath") is not None
+)
 _loaded: dict = {}
 _broken = False  # installed, but it did not load
 
@@ -30,6 +32,7 @@ def _load(name: str):
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     try:
         import mkl_umath
+
         _loaded.update(sin=mkl_umath.sin, cos=mkl_umath.cos)
     except (ImportError, OSError):
         AVAILABLE, _broken = False, True
@@ -44,6 +47,7 @@ def vector(name: str):
 
     def kernel(x):
         return (_loaded.get(name) or _load(name))(x)
+
     kernel.__name__ = kernel.__qualname__ = name
     return kernel
 

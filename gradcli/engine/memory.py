@@ -31,6 +31,7 @@ def keep_freed_memory() -> None:
         return
     try:
         import ctypes
+
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return
@@ -48,9 +49,22 @@ def default_budget() -> int:
     return min(4 << 30, physical // 2) if physical > 0 else 4 << 30
 
 
-_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20,
-          "MB": 1 << 20, "MIB": 1 << 20, "G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30,
-          "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 1 << 10,
+    "KB": 1 << 10,
+    "KIB": 1 << 10,
+    "M": 1 << 20,
+    "MB": 1 << 20,
+    "MIB": 1 << 20,
+    "G": 1 << 30,
+    "GB": 1 << 30,
+    "GIB": 1 << 30,
+    "T": 1 << 40,
+    "TB": 1 << 40,
+    "TIB": 1 << 40,
+}
 
 
 def as_bytes(value) -> int:
@@ -59,7 +73,7 @@ def as_bytes(value) -> int:
     if isinstance(value, str):
         text = value.strip().upper()
         number = text.rstrip("KMGTIB ")
-        unit = text[len(number):].strip()
+        unit = text[len(number) :].strip()
         try:
             n = float(number) * _UNITS[unit]
         except (ValueError, KeyError):
@@ -70,6 +84,8 @@ def as_bytes(value) -> int:
         except (TypeError, ValueError):
             n = math.nan
     if not (math.isfinite(n) and n >= 1):
-        raise UsageError(f"invalid memory size {value!r}",
-                         hint="give bytes, or a number with a unit: 512MB, 4GB, 1.5GiB")
+        raise UsageError(
+            f"invalid memory size {value!r}",
+            hint="give bytes, or a number with a unit: 512MB, 4GB, 1.5GiB",
+        )
     return int(n)

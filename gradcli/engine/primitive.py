@@ -38,6 +38,7 @@ import numpy as np
 
 from .tensor import Node, Tensor, apply, as_tensor, constant, state
 
+
 @dataclass(frozen=True, eq=False)
 class Primitive:
     name: str
@@ -65,6 +66,7 @@ class Primitive:
     def symbolic(self, *arrays, **params):
         """The forward on object arrays of sympy expressions."""
         import sympy as sp
+
         if self.elementwise and self.sym is not None:
             fn = np.frompyfunc(lambda *xs: self.sym(sp, *xs), len(arrays), 1)
             return np.asarray(fn(*arrays), dtype=object)
@@ -74,8 +76,7 @@ class Primitive:
 
     def __post_init__(self):
         camel = "".join(part[:1].upper() + part[1:] for part in self.name.split("_"))
-        object.__setattr__(self, "node_type",
-                           type(f"{camel}Backward0", (Node,), {"__slots__": ()}))
+        object.__setattr__(self, "node_type", type(f"{camel}Backward0", (Node,), {"__slots__": ()}))
         if self.out_shape is None and self.elementwise and self.broadcast:
             object.__setattr__(self, "out_shape", broadcast_shape)
 
@@ -96,14 +97,15 @@ def register(prim: Primitive) -> Primitive:
     if len(prim.vjp) != len(prim.jvp) or len(prim.partials or prim.vjp) != len(prim.vjp):
         raise ValueError(f"primitive {prim.name!r}: VJP, JVP and partials arities differ")
     if prim.samples is None and not (prim.elementwise and len(prim.domain) == len(prim.vjp)):
-        raise ValueError(f"primitive {prim.name!r}: give a domain per input (elementwise) "
-                         "or samples, so that the table-driven tests can try it")
+        raise ValueError(
+            f"primitive {prim.name!r}: give a domain per input (elementwise) "
+            "or samples, so that the table-driven tests can try it"
+        )
     PRIMITIVES[prim.name] = prim
     if prim.elementwise and len(prim.vjp) in (1, 2):
         make = _unary_function if len(prim.vjp) == 1 else _binary_function
         setattr(elementwise, prim.name, make(prim))
     return prim
-
 
 
 _NO_PARAMS: dict = {}
@@ -119,7 +121,7 @@ def like(xs) -> Tensor | None:
                 return x
             first = x if first is None else first
         elif x.__class__ is np.ndarray and x.dtype.kind == "f":
-            return Tensor._wrap(x)
+            return Tensor.wrap(x)
     return first
 
 
@@ -135,12 +137,14 @@ def call(name: str, *xs, **params) -> Tensor:
 
 def _unary_function(prim: Primitive):
     """The function of an elementwise row of one input."""
+
     def fn(x):
         if x.__class__ is not Tensor:
             if state.raw and x.__class__ is np.ndarray:  # in a rule of a plain backward
                 return prim.forward(x)
             x = as_tensor(x)
         return apply(prim, (x,), _NO_PARAMS)
+
     fn.__name__ = fn.__qualname__ = prim.name
     fn.__doc__ = prim.doc or f"Elementwise {prim.name}."
     return fn
@@ -149,6 +153,7 @@ def _unary_function(prim: Primitive):
 def _binary_function(prim: Primitive):
     """The function of an elementwise row of two inputs, on the hot path: operators, and
     the rules of backward."""
+
     def fn(a, b):
         if a.__class__ is Tensor:
             cls = b.__class__
@@ -156,20 +161,25 @@ def _binary_function(prim: Primitive):
                 # a Python number beside a float array: the shared constant, as `as_tensor`
                 # gives it, inlined (this is the hot path of `y * 2`: 8% of it, measured)
                 dt = a.data.dtype
-                b = constant(b, dt) if (cls is float or cls is int) and dt.kind == "f" \
+                b = (
+                    constant(b, dt)
+                    if (cls is float or cls is int) and dt.kind == "f"
                     else as_tensor(b, a)
+                )
         elif b.__class__ is Tensor:
             a = as_tensor(a, b)
         else:  # (numbers take the dtype of a float array beside them, as with a Tensor)
             first = like((a, b))
             a, b = as_tensor(a, first), as_tensor(b, first)
         return apply(prim, (a, b), _NO_PARAMS)
+
     fn.__name__ = fn.__qualname__ = prim.name
     fn.__doc__ = prim.doc or None
     return fn
 
 
 # -- shapes ----------------------------------------------------------------------------------
+
 
 def broadcast_shape(*shapes) -> tuple[int, ...]:
     """NumPy's broadcast shape; equal shapes and scalars (the common cases) without NumPy."""
@@ -195,13 +205,15 @@ def index_shape(shape: tuple[int, ...], index: tuple) -> tuple[int, ...]:
         raise IndexError("an index can only have a single ellipsis ('...')")
     used = sum(i.ndim if _is_mask(i) else 0 if i is None or i is Ellipsis else 1 for i in index)
     if used > len(shape):
-        raise IndexError(f"too many indices for array: array is {len(shape)}-dimensional, "
-                         f"but {used} were indexed")
+        raise IndexError(
+            f"too many indices for array: array is {len(shape)}-dimensional, "
+            f"but {used} were indexed"
+        )
     fancy = any(isinstance(i, np.ndarray) and (i.ndim or i.dtype == np.bool_) for i in index)
     out, arrays, places, dim, wrong = [], [], [], 0, None
     for k, i in enumerate(index):
         if i is Ellipsis:
-            out.extend(shape[dim:dim + len(shape) - used])
+            out.extend(shape[dim : dim + len(shape) - used])
             dim += len(shape) - used
         elif i is None:
             out.append(1)
@@ -209,24 +221,30 @@ def index_shape(shape: tuple[int, ...], index: tuple) -> tuple[int, ...]:
             out.append(len(range(*i.indices(shape[dim]))))
             dim += 1
         elif _is_mask(i):
-            if i.shape != shape[dim:dim + i.ndim]:
-                raise IndexError(f"boolean index did not match indexed array along axis {dim}; "
-                                 f"size of axis is {shape[dim]} but size of corresponding "
-                                 f"boolean axis is {i.shape[0] if i.ndim else 1}")
+            if i.shape != shape[dim : dim + i.ndim]:
+                raise IndexError(
+                    f"boolean index did not match indexed array along axis {dim}; "
+                    f"size of axis is {shape[dim]} but size of corresponding "
+                    f"boolean axis is {i.shape[0] if i.ndim else 1}"
+                )
             arrays.append((int(np.count_nonzero(i)),))
             places.append((k, len(out)))
             dim += i.ndim
         else:
             a = np.asarray(i)
             if a.dtype.kind not in "iu":
-                raise IndexError("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis "
-                                 "(`None`) and integer or boolean arrays are valid indices")
+                raise IndexError(
+                    "only integers, slices (`:`), ellipsis (`...`), numpy.newaxis "
+                    "(`None`) and integer or boolean arrays are valid indices"
+                )
             n = shape[dim]
             if a.size and (wrong is None or a.ndim == 0):
                 lo, hi = a.min(), a.max()
                 if lo < -n or hi >= n:
-                    wrong = IndexError(f"index {lo if lo < -n else hi} is out of bounds for "
-                                       f"axis {dim} with size {n}")
+                    wrong = IndexError(
+                        f"index {lo if lo < -n else hi} is out of bounds for "
+                        f"axis {dim} with size {n}"
+                    )
                     if a.ndim == 0:
                         raise wrong
             if fancy:
@@ -239,8 +257,10 @@ def index_shape(shape: tuple[int, ...], index: tuple) -> tuple[int, ...]:
     try:
         block = broadcast_shape(*arrays)
     except ValueError:
-        raise IndexError("shape mismatch: indexing arrays could not be broadcast together "
-                         "with shapes " + " ".join(map(str, arrays))) from None
+        raise IndexError(
+            "shape mismatch: indexing arrays could not be broadcast together "
+            "with shapes " + " ".join(map(str, arrays))
+        ) from None
     if wrong is not None and math.prod(block):  # (NumPy checks no bounds of an empty block)
         raise wrong
     ks = [k for k, _ in places]

@@ -55,8 +55,12 @@ class Diag(Tensor):
         if isinstance(other, (int, float)):
             return other  # a Python number keeps the dtype (NumPy's weak scalars)
         o = other.data if isinstance(other, Tensor) else np.asarray(other)
-        if o.shape == self.d.shape or not o.ndim or o.ndim <= self.d.ndim and \
-                np.broadcast_shapes(o.shape, self.d.shape) == self.d.shape:
+        if (
+            o.shape == self.d.shape
+            or not o.ndim
+            or o.ndim <= self.d.ndim
+            and np.broadcast_shapes(o.shape, self.d.shape) == self.d.shape
+        ):
             return o
         return None
 
@@ -86,7 +90,7 @@ class Diag(Tensor):
         # (a copy of a broadcast or transposed `o` keeps its strides' order otherwise)
         out = np.array(o, dtype=np.result_type(o, self.d), order="C")
         out.reshape(n, n)[np.arange(n), np.arange(n)] += self.d.reshape(-1)
-        return Tensor._wrap(out)
+        return Tensor.wrap(out)
 
     __radd__ = __add__
 
@@ -103,11 +107,11 @@ class Diag(Tensor):
         # element k = (i, j): d[i, j] e_i e_jᵀ @ M, whose row i is d[i, j] M[j, :]
         (r, p), c = self.d.shape, m.shape[1]
         if r == 1:  # a row vector: the batch is M with its rows scaled
-            return Tensor._wrap((self.d[0, :, None] * m)[:, None, :])
+            return Tensor.wrap((self.d[0, :, None] * m)[:, None, :])
         out = np.zeros((r, p, r, c), dtype=np.result_type(m, self.d))
         for i in range(r):
             out[i, :, i, :] = self.d[i, :, None] * m
-        return Tensor._wrap(out.reshape(r * p, r, c))
+        return Tensor.wrap(out.reshape(r * p, r, c))
 
     def __rmatmul__(self, other):
         m = _matrix(other)
@@ -116,11 +120,11 @@ class Diag(Tensor):
         # element k = (i, j): M @ d[i, j] e_i e_jᵀ, whose column j is d[i, j] M[:, i]
         (p, q), rows = self.d.shape, m.shape[0]
         if q == 1:  # a column vector: the batch is M with its columns scaled, transposed
-            return Tensor._wrap((self.d[:, 0, None] * m.T)[:, :, None])
+            return Tensor.wrap((self.d[:, 0, None] * m.T)[:, :, None])
         out = np.zeros((p, q, rows, q), dtype=np.result_type(m, self.d))
         for j in range(q):
             out[:, j, :, j] = self.d[:, j, None] * m.T
-        return Tensor._wrap(out.reshape(p * q, rows, q))
+        return Tensor.wrap(out.reshape(p * q, rows, q))
 
 
 def _matrix(other) -> np.ndarray | None:

@@ -27,8 +27,9 @@ class Tape:
         self.total = [_total(prim, refs) for prim, refs, *_ in steps]  # (see _total)
 
     @classmethod
-    def record(cls, out: Tensor, variables: dict[str, Tensor],
-               wanted: tuple[str, ...]) -> Tape | None:
+    def record(
+        cls, out: Tensor, variables: dict[str, Tensor], wanted: tuple[str, ...]
+    ) -> Tape | None:
         """The tape of `out`'s graph, whose leaves are `variables`; gradients will be
         wanted for `wanted`. None for a freed graph, or when an input is neither a variable,
         a step, nor a one-element constant: a value of this run (a detached one, a mask)
@@ -60,9 +61,17 @@ class Tape:
                     needs.append(False)
                 else:
                     return None
-            what = None if node.params else (  # steps with params are never merged
-                node.prim.name, tuple((k, r.dtype.str, r.shape, r.tobytes())
-                                      if k == _CONST else (k, r) for k, r in refs))
+            what = (
+                None
+                if node.params
+                else (  # steps with params are never merged
+                    node.prim.name,
+                    tuple(
+                        (k, r.dtype.str, r.shape, r.tobytes()) if k == _CONST else (k, r)
+                        for k, r in refs
+                    ),
+                )
+            )
             if what in computed:
                 index[node] = computed[what]  # a repeated subexpression (x**2 twice)
                 continue
@@ -74,8 +83,9 @@ class Tape:
             nodes.append(node)
         return cls(steps, _read_by_gradients(nodes, steps))
 
-    def replay(self, values: dict[str, np.ndarray], cotangent,
-               value: bool = True) -> tuple[np.ndarray | None, dict]:
+    def replay(
+        self, values: dict[str, np.ndarray], cotangent, value: bool = True
+    ) -> tuple[np.ndarray | None, dict]:
         """The output's values at `values` (None unless `value`: then only the steps that
         the gradients read run), and the gradient of each wanted variable (the VJP with
         `cotangent`, which may be one number for all: with 1, the rules of primitives with
@@ -89,10 +99,11 @@ class Tape:
         inputs: list = []  # of every step, for its rules
         grads: dict = {}
         with no_grad(), raw_rules(), np.errstate(all="ignore"):
-            for (prim, refs, params, _), read, total in zip(steps, self.for_gradients,
-                                                            self.total):
-                args = [values[r] if kind == _VAR else outs[r] if kind == _STEP else r
-                        for kind, r in refs]
+            for (prim, refs, params, _), read, total in zip(steps, self.for_gradients, self.total):
+                args = [
+                    values[r] if kind == _VAR else outs[r] if kind == _STEP else r
+                    for kind, r in refs
+                ]
                 inputs.append(args)
                 if read or value:
                     outs.append(prim.forward(*args, **params))
@@ -101,9 +112,14 @@ class Tape:
                         return None, None
                 else:  # elementwise (see _read_by_gradients): the inputs' broadcast shape
                     outs.append(None)
-                    shapes.append(np.broadcast_shapes(*[
-                        shapes[r] if kind == _STEP else np.shape(a)
-                        for (kind, r), a in zip(refs, args)]))
+                    shapes.append(
+                        np.broadcast_shapes(
+                            *[
+                                shapes[r] if kind == _STEP else np.shape(a)
+                                for (kind, r), a in zip(refs, args)
+                            ]
+                        )
+                    )
             cots: list = [None] * len(steps)
             cots[-1] = as_raw(cotangent)
             unit = cots[-1] if cots[-1].ndim == 0 and cots[-1] == 1 else None
@@ -117,18 +133,27 @@ class Tape:
                     if not needs[i]:
                         continue
                     d = prim.partials[i] if prim.partials else None
-                    gi = g if d.__class__ is int else \
-                        d(outs[j], *args) if g is unit and d is not None else None
-                    if gi is None or gi is not g and (gi.__class__ is not np.ndarray
-                                                      or gi.dtype != unit.dtype):
+                    gi = (
+                        g
+                        if d.__class__ is int
+                        else d(outs[j], *args)
+                        if g is unit and d is not None
+                        else None
+                    )
+                    if (
+                        gi is None
+                        or gi is not g
+                        and (gi.__class__ is not np.ndarray or gi.dtype != unit.dtype)
+                    ):
                         if dense is None:  # g as the rules take it: of the step's shape
                             dense = g if np.shape(g) == shape else np.broadcast_to(g, shape)
                         gi = prim.vjp[i](dense, outs[j], *args, **params)
                     target = shapes[r] if kind == _STEP else np.shape(args[i])
                     if gi is not unit or kind != _STEP or target != shape:
                         gi = as_raw(gi)  # stands for its broadcast to the step's shape
-                        gi = fit_raw(gi if gi.shape == shape else np.broadcast_to(gi, shape),
-                                  target)
+                        gi = fit_raw(
+                            gi if gi.shape == shape else np.broadcast_to(gi, shape), target
+                        )
                     store, key = (cots, r) if kind == _STEP else (grads, r)
                     prev = store[key] if kind == _STEP else store.get(key)
                     store[key] = gi if prev is None else prev + gi
@@ -161,7 +186,7 @@ def _reads(rule, g, values: list, params: dict) -> set[int]:
     read)."""
     read = set()
     for p in range(len(values)):
-        args = values[:p] + [_Unread()] + values[p + 1:]
+        args = values[:p] + [_Unread()] + values[p + 1 :]
         try:
             rule(g, *args, **params)
         except Exception:  # noqa: BLE001 - _Read, or a failure of the stand-in: a read

@@ -21,6 +21,7 @@ from .clock import run as _run
 
 # -- grad mode and forward mode ------------------------------------------------------------
 
+
 class _State(threading.local):
     """The modes, per thread as in PyTorch (blocks of one evaluation may run in threads)."""
 
@@ -62,10 +63,12 @@ class _GradMode:
 
     def __call__(self, fn):
         """Use as a decorator, like torch.no_grad."""
+
         @functools.wraps(fn)
         def wrapped(*args, **kwargs):
             with type(self)():
                 return fn(*args, **kwargs)
+
         return wrapped
 
 
@@ -123,8 +126,9 @@ class Guard:
     (a Jacobian, a Hessian) counts against both, at `entry_bytes` an element: 8 as an array,
     more where it will be printed as JSON."""
 
-    def __init__(self, max_elements: int | None = None, max_bytes: int | None = None,
-                 entry_bytes: int = 8):
+    def __init__(
+        self, max_elements: int | None = None, max_bytes: int | None = None, entry_bytes: int = 8
+    ):
         self.max_elements = max_elements
         self.max_bytes = max_bytes
         self.entry_bytes = entry_bytes
@@ -143,18 +147,21 @@ class Guard:
     def count(self, n: int, what: str) -> None:
         """Refuse `n` elements (`what` would make them) past the element limit."""
         if self.max_elements is not None and n > self.max_elements:
-            raise LimitError(f"{what} {n} elements, more than the limit of "
-                             f"{self.max_elements}",
-                             hint="use smaller arrays, or raise the limit (--max-elements)")
+            raise LimitError(
+                f"{what} {n} elements, more than the limit of {self.max_elements}",
+                hint="use smaller arrays, or raise the limit (--max-elements)",
+            )
 
     def result(self, n: int, what: str) -> None:
         """Refuse a result of `n` elements past the element limit or the memory budget."""
         self.count(n, f"the {what} would have")
         if self.max_bytes is not None and n * self.entry_bytes > self.max_bytes:
-            raise LimitError(f"the {what} ({n} elements) would take about "
-                             f"{_mib(n * self.entry_bytes)} to hold and write out, more than "
-                             f"the memory budget of {_mib(self.max_bytes)}",
-                             hint="raise the budget (--max-memory), or use smaller arrays")
+            raise LimitError(
+                f"the {what} ({n} elements) would take about "
+                f"{_mib(n * self.entry_bytes)} to hold and write out, more than "
+                f"the memory budget of {_mib(self.max_bytes)}",
+                hint="raise the budget (--max-memory), or use smaller arrays",
+            )
 
     def hold(self, data: np.ndarray) -> None:
         """Count an output that a recorded node keeps, until it is freed; refuse it when the
@@ -167,7 +174,8 @@ class Guard:
                 raise LimitError(
                     f"the recorded graph would hold {_mib(self.held + n)} of intermediate "
                     f"values, more than the memory budget of {_mib(self.max_bytes)}",
-                    hint="raise the budget (--max-memory), or use smaller arrays")
+                    hint="raise the budget (--max-memory), or use smaller arrays",
+                )
             self.held += n
             ref = weakref.ref(data, self._release)
             self._sizes[id(ref)] = (ref, n)
@@ -239,6 +247,7 @@ def to_array(data, dtype=None) -> np.ndarray:
 
 # -- the tensor ----------------------------------------------------------------------------
 
+
 class Tensor:
     """A NumPy array with autograd: `requires_grad`, `grad`, `grad_fn`, `backward()`."""
 
@@ -258,7 +267,9 @@ class Tensor:
             self.requires_grad_(True)
 
     @classmethod
-    def _wrap(cls, data: np.ndarray) -> "Tensor":
+    def wrap(cls, data: np.ndarray) -> "Tensor":
+        """A constant tensor over `data` as it is (no copy, no dtype check): for arrays the
+        engine and its backends made themselves."""
         t = cls.__new__(cls)
         t.data = data
         t.requires_grad = False
@@ -298,7 +309,10 @@ class Tensor:
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. "
                 "Its .grad attribute won't be populated during autograd.backward(). If you "
                 "indeed want the .grad field to be populated for a non-leaf Tensor, use "
-                ".retain_grad() on the non-leaf Tensor.", UserWarning, stacklevel=2)
+                ".retain_grad() on the non-leaf Tensor.",
+                UserWarning,
+                stacklevel=2,
+            )
         return self._grad
 
     @grad.setter
@@ -310,7 +324,8 @@ class Tensor:
         if self.grad_fn is not None and not requires_grad:
             raise GraphError(
                 "you can only change requires_grad flags of leaf variables.",
-                hint="use .detach() to get a tensor without a graph")
+                hint="use .detach() to get a tensor without a graph",
+            )
         if requires_grad and self.data.dtype.kind != "f":
             raise GraphError("only Tensors of floating point dtype can require gradients")
         self.requires_grad = requires_grad
@@ -337,7 +352,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """The same values, cut from the graph (shares the array, as in PyTorch)."""
-        return Tensor._wrap(self.data)
+        return Tensor.wrap(self.data)
 
     def detach_(self) -> "Tensor":
         self.grad_fn = None
@@ -352,13 +367,16 @@ class Tensor:
     def item(self) -> float:
         if self.data.size != 1:
             raise ShapeError(
-                f"a Tensor with {self.data.size} elements cannot be converted to Scalar")
+                f"a Tensor with {self.data.size} elements cannot be converted to Scalar"
+            )
         return self.data.item()
 
     def numpy(self) -> np.ndarray:
         if self.requires_grad:
-            raise GraphError("Can't call numpy() on Tensor that requires grad. "
-                             "Use tensor.detach().numpy() instead.")
+            raise GraphError(
+                "Can't call numpy() on Tensor that requires grad. "
+                "Use tensor.detach().numpy() instead."
+            )
         return self.data
 
     def tolist(self):
@@ -380,8 +398,10 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise ShapeError("Boolean value of Tensor with more than one value is ambiguous",
-                             hint="reduce it first, e.g. with .all(), .any() or .sum()")
+            raise ShapeError(
+                "Boolean value of Tensor with more than one value is ambiguous",
+                hint="reduce it first, e.g. with .all(), .any() or .sum()",
+            )
         return bool(self.data)
 
     __hash__ = object.__hash__
@@ -413,11 +433,11 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     if cls is Tensor or isinstance(x, Tensor):
         return x
     if state.to_symbolic is not None:
-        return Tensor._wrap(state.to_symbolic(x))
+        return Tensor.wrap(state.to_symbolic(x))
     if like is not None and (cls is float or cls is int or cls is bool):
         dt = like.data.dtype
         return constant(x, dt if dt.kind == "f" else _default_dtype)
-    return Tensor._wrap(to_array(x))
+    return Tensor.wrap(to_array(x))
 
 
 _constants: dict = {}
@@ -431,13 +451,14 @@ def constant(x, dtype: np.dtype) -> Tensor:
     if t is None:
         data = np.asarray(x, dtype=dtype)
         data.flags.writeable = False
-        t = Tensor._wrap(data)
+        t = Tensor.wrap(data)
         if x and len(_constants) < 4096:
             _constants[key] = t
     return t
 
 
 # -- applying a primitive ------------------------------------------------------------------
+
 
 class Node:
     """A recorded application of a primitive: what backward needs to run its VJP.
@@ -459,15 +480,22 @@ class Node:
         differentiable. Nodes keep no reference to their output tensor: no cycles."""
         if differentiable:
             return apply(self.prim, self.inputs, self.params)
-        return Tensor._wrap(self.out_data)
+        return Tensor.wrap(self.out_data)
 
     @property
     def next_functions(self) -> tuple:
         """(node, 0) per input as in PyTorch: a leaf requiring grad is an AccumulateGrad."""
         if self.inputs is None:
             return ()
-        return tuple(((t.grad_fn if t.grad_fn is not None else AccumulateGrad(t))
-                      if t.requires_grad else None, 0) for t in self.inputs)
+        return tuple(
+            (
+                (t.grad_fn if t.grad_fn is not None else AccumulateGrad(t))
+                if t.requires_grad
+                else None,
+                0,
+            )
+            for t in self.inputs
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
@@ -507,14 +535,17 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
             data = fwd(*[t.data for t in inputs], **params)
     except ValueError as exc:
         shapes = " and ".join(str(t.shape) for t in inputs)
-        raise ShapeError(f"{prim.name}: operands of shapes {shapes} do not fit ({exc})",
-                         hint="check the shapes of the arguments") from None
+        raise ShapeError(
+            f"{prim.name}: operands of shapes {shapes} do not fit ({exc})",
+            hint="check the shapes of the arguments",
+        ) from None
     except np.linalg.LinAlgError as exc:
-        raise EvalError(f"{prim.name}: {exc}", hint="the matrix must be square and "
-                        "invertible") from None
+        raise EvalError(
+            f"{prim.name}: {exc}", hint="the matrix must be square and invertible"
+        ) from None
     if data.__class__ is not np.ndarray:  # NumPy reductions return scalars, not 0-d arrays
         data = np.asarray(data)
-    out = _new(Tensor)  # (Tensor._wrap, inlined: this is the hottest line of the engine)
+    out = _new(Tensor)  # (Tensor.wrap, inlined: this is the hottest line of the engine)
     out.data = data
     out.requires_grad = False
     out.grad_fn = None

@@ -17,16 +17,21 @@ def is_elementwise(node) -> bool:
     if isinstance(node, S.ExprStmt):
         return is_elementwise(node.value)
     if isinstance(node, (S.Assign, S.AugAssign)):
-        return (not isinstance(node, S.AugAssign) or node.op in _ELEMENTWISE_OPS) and \
-            is_elementwise(node.value)
+        return (
+            not isinstance(node, S.AugAssign) or node.op in _ELEMENTWISE_OPS
+        ) and is_elementwise(node.value)
     if isinstance(node, S.Binary):
-        return node.op in _ELEMENTWISE_OPS and is_elementwise(node.left) and \
-            is_elementwise(node.right)
+        return (
+            node.op in _ELEMENTWISE_OPS and is_elementwise(node.left) and is_elementwise(node.right)
+        )
     if isinstance(node, S.Unary):
         return node.op in "+-" and is_elementwise(node.operand)
     if isinstance(node, S.Call):
-        return node.func in ELEMENTWISE and not node.kwargs and \
-            all(is_elementwise(a) for a in node.args)
+        return (
+            node.func in ELEMENTWISE
+            and not node.kwargs
+            and all(is_elementwise(a) for a in node.args)
+        )
     return False
 
 
@@ -35,9 +40,13 @@ def split_reduction(program: S.Program) -> tuple[S.Program, str | None] | None:
     no reduction, the output is elementwise); None if the program is not elementwise."""
     last = program.body[-1] if program.body else None
     reduction = None
-    if isinstance(last, S.ExprStmt) and isinstance(last.value, S.Call) \
-            and last.value.func in ("sum", "mean") and len(last.value.args) == 1 \
-            and not last.value.kwargs:
+    if (
+        isinstance(last, S.ExprStmt)
+        and isinstance(last.value, S.Call)
+        and last.value.func in ("sum", "mean")
+        and len(last.value.args) == 1
+        and not last.value.kwargs
+    ):
         reduction = last.value.func
         body = (*program.body[:-1], S.ExprStmt(last.span, last.value.args[0]))
         program = S.Program(body, program.source, program.free_vars, program.assigned)

@@ -18,17 +18,44 @@ import numpy as np
 
 from ..engine import clock
 from ..engine import tensor as T
-from ..engine.functions import (BROADCASTING, FUNCTIONS, STATIC, drawing_from, getitem, stack,
-                                transpose)
+from ..engine.functions import (
+    BROADCASTING,
+    FUNCTIONS,
+    STATIC,
+    drawing_from,
+    getitem,
+    stack,
+    transpose,
+)
 from ..engine.memory import default_budget
 from ..engine.tensor import Tensor
-from ..errors import (DomainError, EvalError, GradcliError, LimitError, OverflowDomainError,
-                      ShapeError)
+from ..errors import (
+    DomainError,
+    EvalError,
+    GradcliError,
+    LimitError,
+    OverflowDomainError,
+    ShapeError,
+)
 from . import syntax as S
 from .parse import CONSTANTS
-_BINARY = {"+": "__add__", "-": "__sub__", "*": "__mul__", "/": "__truediv__",
-           "**": "__pow__", "@": "__matmul__", "<": "__lt__", "<=": "__le__", ">": "__gt__",
-           ">=": "__ge__", "==": "__eq__", "!=": "__ne__", "and": "__and__", "or": "__or__"}
+
+_BINARY = {
+    "+": "__add__",
+    "-": "__sub__",
+    "*": "__mul__",
+    "/": "__truediv__",
+    "**": "__pow__",
+    "@": "__matmul__",
+    "<": "__lt__",
+    "<=": "__le__",
+    ">": "__gt__",
+    ">=": "__ge__",
+    "==": "__eq__",
+    "!=": "__ne__",
+    "and": "__and__",
+    "or": "__or__",
+}
 CONSTRUCTORS = frozenset({"ones", "zeros", "full", "eye", "arange", "linspace", "randn", "rand"})
 
 
@@ -40,8 +67,13 @@ class Limits:
 
     entry_bytes = 8
 
-    def __init__(self, max_elements: int = 10**8, max_iterations: int = 100_000,
-                 time_limit: float | None = 60.0, max_memory: int | None = None):
+    def __init__(
+        self,
+        max_elements: int = 10**8,
+        max_iterations: int = 100_000,
+        time_limit: float | None = 60.0,
+        max_memory: int | None = None,
+    ):
         self.max_elements = max_elements
         self.max_iterations = max_iterations
         self.time_limit = time_limit  # seconds, for a run that has no deadline yet
@@ -59,8 +91,11 @@ class Draws:
     seed's stream is its own, independent of the --at values drawn from the same seed."""
 
     def __init__(self, seed: int | None = None):
-        self.rng = None if seed is None else \
-            np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+        self.rng = (
+            None
+            if seed is None
+            else np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+        )
         self.values: dict = {}
         self.lock = threading.Lock()
 
@@ -69,6 +104,7 @@ class Draws:
         with self.lock:
             if key not in self.values:
                 from ..engine import functions as F
+
                 self.values[key] = getattr(F, name)(*args, generator=self.rng).data
             return self.values[key]
 
@@ -77,8 +113,13 @@ class Run:
     """What one evaluation produced: the value, the final value of every assigned name, the
     domain warnings, and each graph node's place in the text: (span, operation)."""
 
-    def __init__(self, value, env: dict | None = None, warnings: list | None = None,
-                 origins: dict | None = None):
+    def __init__(
+        self,
+        value,
+        env: dict | None = None,
+        warnings: list | None = None,
+        origins: dict | None = None,
+    ):
         self.value = value
         self.env = {} if env is None else env
         self.warnings: list[DomainError] = [] if warnings is None else warnings
@@ -93,7 +134,7 @@ class TensorBackend:
         self.rng = rng
 
     def constant(self, value: float) -> Tensor:
-        return Tensor._wrap(np.asarray(value, dtype=self.dtype))
+        return Tensor.wrap(np.asarray(value, dtype=self.dtype))
 
     def named(self, name: str) -> Tensor:
         """A named constant: pi, e, inf, nan."""
@@ -105,7 +146,7 @@ class TensorBackend:
     def call(self, name: str, args: list, kwargs: dict):
         value = FUNCTIONS[name](*args, **kwargs)
         if name in CONSTRUCTORS and value.dtype != self.dtype:  # constructors take --dtype
-            value = Tensor._wrap(value.data.astype(self.dtype))
+            value = Tensor.wrap(value.data.astype(self.dtype))
         return value
 
     def binary(self, op: str, a, b):
@@ -121,30 +162,35 @@ class TensorBackend:
         return transpose(value)
 
     def listing(self, items: list):
-        shapes = list(dict.fromkeys(np.shape(i.data if isinstance(i, Tensor) else i)
-                                    for i in items))
+        shapes = list(
+            dict.fromkeys(np.shape(i.data if isinstance(i, Tensor) else i) for i in items)
+        )
         if len(shapes) > 1:
-            raise ShapeError(f"the nested lists are ragged: a list holds items of shapes "
-                             f"{shapes[0]} and {shapes[1]}",
-                             hint="give every row the same length, as in [[1, 2], [3, 4]]")
+            raise ShapeError(
+                f"the nested lists are ragged: a list holds items of shapes "
+                f"{shapes[0]} and {shapes[1]}",
+                hint="give every row the same length, as in [[1, 2], [3, 4]]",
+            )
         if len(shapes[0]) >= S.MAX_DIMS:
-            raise ShapeError(f"the nested lists are more than {S.MAX_DIMS} levels deep",
-                             hint=f"an array has at most {S.MAX_DIMS} dimensions")
+            raise ShapeError(
+                f"the nested lists are more than {S.MAX_DIMS} levels deep",
+                hint=f"an array has at most {S.MAX_DIMS} dimensions",
+            )
         return stack(items)
 
     def truth(self, value) -> bool:
         if value.data.size != 1:
-            raise ShapeError(f"a condition must be a single value, not an array of shape "
-                             f"{value.shape}", hint="reduce it first, e.g. norm(y) < 1000 or "
-                             "sum(x > 0) > 0")
+            raise ShapeError(
+                f"a condition must be a single value, not an array of shape {value.shape}",
+                hint="reduce it first, e.g. norm(y) < 1000 or sum(x > 0) > 0",
+            )
         return bool(value.data.reshape(()))
 
     def number(self, value) -> float:
         """A plain number (loop bounds, sizes, axes, keywords)."""
         if isinstance(value, Tensor):
             if value.data.size != 1:
-                raise ShapeError(f"expected a single number, not an array of shape "
-                                 f"{value.shape}")
+                raise ShapeError(f"expected a single number, not an array of shape {value.shape}")
             return float(value.data.reshape(()))
         return value
 
@@ -200,8 +246,15 @@ def static_positions(name: str) -> tuple[frozenset, int | None]:
 class Interpreter:
     """Walks a Program over a backend, with limits; one instance per evaluation."""
 
-    def __init__(self, program: S.Program, backend, limits: Limits | None = None,
-                 strict: bool = False, check_domain: bool = True, draws: Draws | None = None):
+    def __init__(
+        self,
+        program: S.Program,
+        backend,
+        limits: Limits | None = None,
+        strict: bool = False,
+        check_domain: bool = True,
+        draws: Draws | None = None,
+    ):
         self.program = program
         self.backend = backend
         self.draws = draws
@@ -221,8 +274,12 @@ class Interpreter:
         self.calls: dict = {}  # call site → calls so far (the key of a random draw)
         value = None
         try:  # (the graph a program records stays alive: rescanning it only costs time)
-            with np.errstate(all="ignore"), clock.gc_paused(), self.limits.guard(), \
-                    clock.limit(self.limits.time_limit) as self.deadline:
+            with (
+                np.errstate(all="ignore"),
+                clock.gc_paused(),
+                self.limits.guard(),
+                clock.limit(self.limits.time_limit) as self.deadline,
+            ):
                 if self.deadline is not None:
                     self.deadline.check("the evaluation")
                 for stmt in self.program.body:
@@ -230,13 +287,19 @@ class Interpreter:
         except GradcliError as err:
             raise err.locate(None, self.program.source)
         except RecursionError:
-            raise LimitError("the expression is nested too deeply to evaluate",
-                             source=self.program.source, hint="simplify it") from None
+            raise LimitError(
+                "the expression is nested too deeply to evaluate",
+                source=self.program.source,
+                hint="simplify it",
+            ) from None
         last = self.program.body[-1] if self.program.body else None
         if not isinstance(last, (S.ExprStmt, S.Assign, S.AugAssign)):
-            raise EvalError("the program has no result",
-                            hint="end it with an expression, e.g. a line holding just y",
-                            span=last.span if last else None, source=self.program.source)
+            raise EvalError(
+                "the program has no result",
+                hint="end it with an expression, e.g. a line holding just y",
+                span=last.span if last else None,
+                source=self.program.source,
+            )
         return Run(value, self.assigned, self.warnings, self.origins)
 
     def block(self, body) -> None:
@@ -250,8 +313,12 @@ class Interpreter:
             return self.bind(node.target, self.expr(node.value))
         if isinstance(node, S.AugAssign):
             current = self.read(node.target, node.span)
-            value = self.operate(node.span, lambda: self.backend.binary(
-                node.op, current, self.expr(node.value)), node.op, [current])
+            value = self.operate(
+                node.span,
+                lambda: self.backend.binary(node.op, current, self.expr(node.value)),
+                node.op,
+                [current],
+            )
             return self.bind(node.target, value)
         if isinstance(node, S.If):
             self.block(node.body if self.test(node.test) else node.orelse)
@@ -283,10 +350,11 @@ class Interpreter:
     def tick(self, node) -> None:
         self.iterations += 1
         if self.iterations > self.limits.max_iterations:
-            raise LimitError(f"the loops ran more than {self.limits.max_iterations} "
-                             "iterations", span=node.span,
-                             hint="check the loop's condition, or raise the limit "
-                                  "(--max-iterations)")
+            raise LimitError(
+                f"the loops ran more than {self.limits.max_iterations} iterations",
+                span=node.span,
+                hint="check the loop's condition, or raise the limit (--max-iterations)",
+            )
         if self.deadline is not None:
             self.deadline.check("the loop", node.span)
 
@@ -309,8 +377,9 @@ class Interpreter:
             return self.env[name]
         if name in CONSTANTS:
             return self.backend.named(name)
-        raise EvalError(f"{name} is used before it is assigned", span=span,
-                        hint="assign it on an earlier line")
+        raise EvalError(
+            f"{name} is used before it is assigned", span=span, hint="assign it on an earlier line"
+        )
 
     def expr(self, node):
         if isinstance(node, S.Num):  # each number of the text: one constant, made once
@@ -328,8 +397,9 @@ class Interpreter:
                 return self.logic(node, a)
             b = self.expr(node.right)
             self.check_broadcast(node, node.op, [a, b])
-            return self.operate(node.span, lambda: self.backend.binary(node.op, a, b),
-                                node.op, [a, b])
+            return self.operate(
+                node.span, lambda: self.backend.binary(node.op, a, b), node.op, [a, b]
+            )
         if isinstance(node, S.Unary):
             a = self.expr(node.operand)
             return self.operate(node.span, lambda: self.backend.unary(node.op, a), node.op, [a])
@@ -338,8 +408,9 @@ class Interpreter:
         if isinstance(node, S.Index):
             value = self.expr(node.value)
             items = tuple(self.index_item(i) for i in node.items)
-            return self.operate(node.span, lambda: self.backend.index(value, items), "indexing",
-                                [value])
+            return self.operate(
+                node.span, lambda: self.backend.index(value, items), "indexing", [value]
+            )
         if isinstance(node, S.Transpose):
             value = self.expr(node.value)
             return self.operate(node.span, lambda: self.backend.transpose(value), ".T", [value])
@@ -347,8 +418,7 @@ class Interpreter:
             items = [self.expr(e) for e in node.elts]
             if not items:
                 raise ShapeError("an empty list has no values", span=node.span)
-            return self.operate(node.span, lambda: self.backend.listing(items), "a list",
-                                items)
+            return self.operate(node.span, lambda: self.backend.listing(items), "a list", items)
         if isinstance(node, S.TupleLit):
             return tuple(self.static_argument(e) for e in node.elts)
         raise EvalError(f"cannot evaluate {type(node).__name__} here", span=node.span)
@@ -361,8 +431,7 @@ class Interpreter:
                 return a
             return self.expr(node.right)
         b = self.expr(node.right)
-        return self.operate(node.span, lambda: self.backend.binary(node.op, a, b), node.op,
-                            [a, b])
+        return self.operate(node.span, lambda: self.backend.binary(node.op, a, b), node.op, [a, b])
 
     def static_argument(self, node):
         """A static argument (an axis, a shape, ord=): a number or a tuple of numbers."""
@@ -377,8 +446,9 @@ class Interpreter:
 
     def index_item(self, node):
         if isinstance(node, S.Slice):
-            parts = [None if p is None else self.whole(p) for p in (node.lower, node.upper,
-                                                                    node.step)]
+            parts = [
+                None if p is None else self.whole(p) for p in (node.lower, node.upper, node.step)
+            ]
             return slice(*parts)
         if isinstance(node, S.Name) and node.id == "...":
             return Ellipsis
@@ -392,10 +462,13 @@ class Interpreter:
             return self.whole(node, value)
         if not np.all(data == np.round(data)):
             raise EvalError("an index array must hold whole numbers", span=node.span)
-        too_far = np.abs(data) >= 2.0 ** 62  # (inf too) out of range of any array
+        too_far = np.abs(data) >= 2.0**62  # (inf too) out of range of any array
         if np.any(too_far):
-            raise ShapeError(f"index out of range: {data[too_far].flat[0]:g}", span=node.span,
-                             hint="an index counts elements along its axis")
+            raise ShapeError(
+                f"index out of range: {data[too_far].flat[0]:g}",
+                span=node.span,
+                hint="an index counts elements along its axis",
+            )
         return data.astype(np.intp)
 
     def whole(self, node, value=None) -> int:
@@ -415,24 +488,31 @@ class Interpreter:
                 args.append(self.static_argument(a))
             else:
                 args.append(self.expr(a))
-        kwargs = {k: (self.static_argument(v) if k in STATIC else self.expr(v))
-                  for k, v in node.kwargs}
+        kwargs = {
+            k: (self.static_argument(v) if k in STATIC else self.expr(v)) for k, v in node.kwargs
+        }
         if name in CONSTRUCTORS:
             self.check_constructor(node, name, args)
         if name in ("randn", "rand") and self.draws is not None and self.backend.rng is None:
             k = self.calls[node.span] = self.calls.get(node.span, -1) + 1
             key = (node.span, k, name, tuple(args))
-            return self.operate(node.span, lambda: self.backend.constant(
-                self.draws.get(key, name, args)), name, [])
+            return self.operate(
+                node.span, lambda: self.backend.constant(self.draws.get(key, name, args)), name, []
+            )
         if name in ("randn", "rand") and self.backend.rng is not None:
             with drawing_from(self.backend.rng):
-                return self.operate(node.span, lambda: self.backend.call(name, args, kwargs),
-                                    name, [])
+                return self.operate(
+                    node.span, lambda: self.backend.call(name, args, kwargs), name, []
+                )
         inputs = [a for a in args if isinstance(a, Tensor)]
         if name in BROADCASTING:
             self.check_broadcast(node, name, inputs)
-        return self.operate(node.span, lambda: self.backend.call(name, args, kwargs), name,
-                            inputs + [v for v in kwargs.values() if isinstance(v, Tensor)])
+        return self.operate(
+            node.span,
+            lambda: self.backend.call(name, args, kwargs),
+            name,
+            inputs + [v for v in kwargs.values() if isinstance(v, Tensor)],
+        )
 
     def check_constructor(self, node, name, args) -> None:
         shape = args if name in ("ones", "zeros", "randn", "rand") else args[:1]
@@ -455,9 +535,12 @@ class Interpreter:
 
     def check_size(self, node, what: str, n: float) -> None:
         if n > self.limits.max_elements:
-            raise LimitError(f"{what} would make {n:.0f} elements, more than the limit of "
-                             f"{self.limits.max_elements}", span=node.span,
-                             hint="use smaller arrays, or raise the limit (--max-elements)")
+            raise LimitError(
+                f"{what} would make {n:.0f} elements, more than the limit of "
+                f"{self.limits.max_elements}",
+                span=node.span,
+                hint="use smaller arrays, or raise the limit (--max-elements)",
+            )
 
     def check_broadcast(self, node, what: str, values: list) -> None:
         shapes = [v.shape for v in values if isinstance(v, Tensor)]
@@ -466,9 +549,11 @@ class Interpreter:
         try:
             shape = np.broadcast_shapes(*shapes)
         except ValueError:
-            raise ShapeError(f"{what}: shapes {' and '.join(map(str, shapes))} do not "
-                             "broadcast", span=node.span,
-                             hint="each axis must match or be 1 (NumPy broadcasting)") from None
+            raise ShapeError(
+                f"{what}: shapes {' and '.join(map(str, shapes))} do not broadcast",
+                span=node.span,
+                hint="each axis must match or be 1 (NumPy broadcasting)",
+            ) from None
         self.check_size(node, what, math.prod(shape))
 
     def operate(self, span, thunk, what: str, inputs: list):
@@ -478,8 +563,12 @@ class Interpreter:
         except GradcliError as err:
             raise err.locate(span, self.program.source)
         except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError) as exc:
-            raise EvalError(f"{what}: {exc}", span=span, source=self.program.source,
-                            hint="check the arguments' shapes and values") from None
+            raise EvalError(
+                f"{what}: {exc}",
+                span=span,
+                source=self.program.source,
+                hint="check the arguments' shapes and values",
+            ) from None
         if self.backend.size(value) > self.limits.max_elements:
             self.check_size(_At(span), what, self.backend.size(value))
         node = getattr(value, "grad_fn", None)
@@ -490,15 +579,20 @@ class Interpreter:
             if problem:
                 if overflowed(value, inputs):
                     warning = OverflowDomainError(
-                        f"{what} overflowed: it {problem}", span=span,
+                        f"{what} overflowed: it {problem}",
+                        span=span,
                         source=self.program.source,
                         hint=f"the result is too large for {value.dtype} and became infinity; "
-                             "rescale the input, or use a stable form (e.g. logsumexp)")
+                        "rescale the input, or use a stable form (e.g. logsumexp)",
+                    )
                 else:
-                    warning = DomainError(f"{what} {problem}", span=span,
-                                          source=self.program.source,
-                                          hint="an input is outside the operation's domain; "
-                                               "the result follows IEEE (NaN or infinity)")
+                    warning = DomainError(
+                        f"{what} {problem}",
+                        span=span,
+                        source=self.program.source,
+                        hint="an input is outside the operation's domain; "
+                        "the result follows IEEE (NaN or infinity)",
+                    )
                 if self.strict:
                     warning.hint = "remove --strict to get the IEEE result with a warning"
                     raise warning
@@ -532,8 +626,9 @@ class _At:
         self.span = span
 
 
-def evaluate_constant(program: S.Program, *, dtype="float64", rng=None,
-                      max_elements: int | None = 10**8) -> np.ndarray:
+def evaluate_constant(
+    program: S.Program, *, dtype="float64", rng=None, max_elements: int | None = 10**8
+) -> np.ndarray:
     """The value of a constant expression (a point's value): a NumPy array."""
     limits = Limits(max_elements=max_elements or 10**8)
     backend = TensorBackend(np.dtype(dtype), rng=rng)

@@ -18,8 +18,15 @@ import tokenize
 import warnings
 from collections.abc import Callable, Mapping
 
-from ..errors import (ForbiddenError, GradcliError, NestingError, ParseError, SignatureError,
-                      Span, UnknownFunctionError)
+from ..errors import (
+    ForbiddenError,
+    GradcliError,
+    NestingError,
+    ParseError,
+    SignatureError,
+    Span,
+    UnknownFunctionError,
+)
 from . import syntax as S
 
 #: The language's named constants and their values.
@@ -28,15 +35,16 @@ CONSTANTS = {"pi": math.pi, "e": math.e, "inf": math.inf, "nan": math.nan}
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {v: k for k, v in _OPEN.items()}
 _SKIP = {tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
-_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",
-           ast.MatMult: "@"}
-_CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
-           ast.NotEq: "!="}
-_BAD_OPS = {ast.FloorDiv: ("//", "use floor(a / b) if available, or a / b"),
-            ast.Mod: ("%", "the language has no modulo operator"),
-            ast.BitAnd: ("&", "use `and`, or multiply masks"),
-            ast.LShift: ("<<", None), ast.RShift: (">>", None),
-            ast.BitXor: ("^", None)}
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}
+_CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+_BAD_OPS = {
+    ast.FloorDiv: ("//", "use floor(a / b) if available, or a / b"),
+    ast.Mod: ("%", "the language has no modulo operator"),
+    ast.BitAnd: ("&", "use `and`, or multiply masks"),
+    ast.LShift: ("<<", None),
+    ast.RShift: (">>", None),
+    ast.BitXor: ("^", None),
+}
 _FORBIDDEN = {  # ast node type → (what it is, hint)
     ast.Lambda: ("lambda", "the language has no user-defined functions"),
     ast.ListComp: ("a list comprehension", "use array operations instead"),
@@ -49,16 +57,26 @@ _FORBIDDEN = {  # ast node type → (what it is, hint)
     ast.IfExp: ("a conditional expression (a if c else b)", "use where(c, a, b)"),
     ast.NamedExpr: ("the walrus operator :=", "assign on a line of its own: y = ..."),
     ast.Starred: ("a starred expression (*x)", None),
-    ast.Await: ("await", None), ast.Yield: ("yield", None), ast.YieldFrom: ("yield", None),
+    ast.Await: ("await", None),
+    ast.Yield: ("yield", None),
+    ast.YieldFrom: ("yield", None),
     ast.Import: ("import", "every function is already available"),
     ast.ImportFrom: ("import", "every function is already available"),
     ast.FunctionDef: ("def", "the language has no user-defined functions"),
-    ast.AsyncFunctionDef: ("def", None), ast.ClassDef: ("class", None),
+    ast.AsyncFunctionDef: ("def", None),
+    ast.ClassDef: ("class", None),
     ast.Return: ("return", "the result is the last statement"),
-    ast.Delete: ("del", None), ast.Global: ("global", None), ast.Nonlocal: ("nonlocal", None),
-    ast.With: ("with", None), ast.AsyncWith: ("with", None), ast.AsyncFor: ("async for", None),
-    ast.Try: ("try", None), ast.TryStar: ("try", None), ast.Raise: ("raise", None),
-    ast.Assert: ("assert", None), ast.Match: ("match", None),
+    ast.Delete: ("del", None),
+    ast.Global: ("global", None),
+    ast.Nonlocal: ("nonlocal", None),
+    ast.With: ("with", None),
+    ast.AsyncWith: ("with", None),
+    ast.AsyncFor: ("async for", None),
+    ast.Try: ("try", None),
+    ast.TryStar: ("try", None),
+    ast.Raise: ("raise", None),
+    ast.Assert: ("assert", None),
+    ast.Match: ("match", None),
     ast.AnnAssign: ("an annotated assignment", "write name = value"),
     ast.Break: ("break", "end the loop with its while condition"),
     ast.Continue: ("continue", "use if/else inside the loop"),
@@ -66,18 +84,24 @@ _FORBIDDEN = {  # ast node type → (what it is, hint)
 
 _DEFAULT_HINTS = {
     ForbiddenError: "the language has arithmetic, comparisons, calls of its functions, "
-                    "indexing, .T, lists, and assignments, if, while and for i in range(n)",
+    "indexing, .T, lists, and assignments, if, while and for i in range(n)",
     SignatureError: "check the function's arguments in the README",
     ParseError: "see the language in the README",
 }
 
 
-def parse(text: str, *, functions: Mapping[str, Callable] | None = None,
-          max_length: int = 100_000, max_depth: int = 100) -> S.Program:
+def parse(
+    text: str,
+    *,
+    functions: Mapping[str, Callable] | None = None,
+    max_length: int = 100_000,
+    max_depth: int = 100,
+) -> S.Program:
     """Parse an expression or a program into our AST; raise a ParseError subclass if the
     text is not in the language."""
     if functions is None:
         from ..engine.functions import FUNCTIONS
+
         functions = FUNCTIONS
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if len(text) <= min(max_depth, max_length) and "^" not in text:
@@ -90,8 +114,10 @@ def parse(text: str, *, functions: Mapping[str, Callable] | None = None,
             pass
     if len(text) > max_length:
         _refuse_deep(text[:max_length], functions, max_depth)
-        raise ParseError(f"the text is {len(text)} characters long, more than the limit of "
-                         f"{max_length}", hint="split the work, or raise the length limit")
+        raise ParseError(
+            f"the text is {len(text)} characters long, more than the limit of {max_length}",
+            hint="split the work, or raise the length limit",
+        )
     if max(map(len, text.split("\n"))) > LONG_LINE:
         _refuse_deep(text, functions, max_depth)
     carets = _scan(text, max_depth)
@@ -107,8 +133,11 @@ def _refuse_deep(text: str, functions, max_depth: int) -> None:
     """Raise the NestingError of a text nested too deeply (a long flat sum, too many
     brackets), found by `ast` in a fraction of a second, before the token scan; every `^`
     counts as `**` here, also in comments, which changes no depth."""
-    carets = {row: [i for i, c in enumerate(line) if c == "^"]
-              for row, line in enumerate(text.split("\n"), 1) if "^" in line}
+    carets = {
+        row: [i for i, c in enumerate(line) if c == "^"]
+        for row, line in enumerate(text.split("\n"), 1)
+        if "^" in line
+    }
     try:
         _Translator(text, carets, functions, max_depth).tree()
     except NestingError:
@@ -140,28 +169,44 @@ def _scan(text: str, max_depth: int) -> dict[int, list[int]]:
                 stack.append((s, _tok_span(tok)))
                 chains.append(0)
                 if len(stack) > max_depth:
-                    raise NestingError(f"brackets nested more than {max_depth} deep",
-                                       hint="simplify the expression or split it into "
-                                            "assignments", span=_tok_span(tok), source=text)
+                    raise NestingError(
+                        f"brackets nested more than {max_depth} deep",
+                        hint="simplify the expression or split it into assignments",
+                        span=_tok_span(tok),
+                        source=text,
+                    )
             elif kind == tokenize.OP and s in _CLOSE:
                 if not stack:
-                    raise ParseError(f"unmatched '{s}'", span=_tok_span(tok), source=text,
-                                     hint=f"unbalanced parenthesis: remove it or add the "
-                                          f"matching '{_CLOSE[s]}' before it")
+                    raise ParseError(
+                        f"unmatched '{s}'",
+                        span=_tok_span(tok),
+                        source=text,
+                        hint=f"unbalanced parenthesis: remove it or add the "
+                        f"matching '{_CLOSE[s]}' before it",
+                    )
                 if stack[-1][0] != _CLOSE[s]:
                     o, where = stack[-1]
-                    raise ParseError(f"'{s}' does not match '{o}' on line {where.line}, "
-                                     f"column {where.col + 1}", span=_tok_span(tok),
-                                     source=text, hint=f"close '{o}' with '{_OPEN[o]}'")
+                    raise ParseError(
+                        f"'{s}' does not match '{o}' on line {where.line}, column {where.col + 1}",
+                        span=_tok_span(tok),
+                        source=text,
+                        hint=f"close '{o}' with '{_OPEN[o]}'",
+                    )
                 stack.pop()
                 chains.pop()
-            elif (kind == tokenize.OP and s in ("**", "^")) or s in ("~", "not") or (
-                    s in ("-", "+") and _starts_operand(prev)):
+            elif (
+                (kind == tokenize.OP and s in ("**", "^"))
+                or s in ("~", "not")
+                or (s in ("-", "+") and _starts_operand(prev))
+            ):
                 chains[-1] += 1
                 if chains[-1] > max_depth:
-                    raise NestingError(f"more than {max_depth} unary operators or powers in "
-                                       "a row", span=_tok_span(tok), source=text,
-                                       hint="simplify the expression")
+                    raise NestingError(
+                        f"more than {max_depth} unary operators or powers in a row",
+                        span=_tok_span(tok),
+                        source=text,
+                        hint="simplify the expression",
+                    )
             elif kind == tokenize.OP or keyword.iskeyword(s):
                 chains[-1] = 0
             if kind == tokenize.OP and s in ("^", "^="):
@@ -170,18 +215,27 @@ def _scan(text: str, max_depth: int) -> dict[int, list[int]]:
     except tokenize.TokenError:
         if stack:
             o, where = stack[-1]
-            raise ParseError(f"'{o}' was never closed", span=where, source=text,
-                             hint=f"unbalanced parenthesis: add the matching '{_OPEN[o]}'")
-        raise ParseError("unterminated triple-quoted string", source=text,
-                         hint="close the string") from None
+            raise ParseError(
+                f"'{o}' was never closed",
+                span=where,
+                source=text,
+                hint=f"unbalanced parenthesis: add the matching '{_OPEN[o]}'",
+            )
+        raise ParseError(
+            "unterminated triple-quoted string", source=text, hint="close the string"
+        ) from None
     except SyntaxError as err:  # IndentationError from the tokenizer; the caret goes
         # under the line's first character (the tokenizer's offset differs between versions)
         line = err.lineno or 1
         rows = text.split("\n")
         source = rows[line - 1] if line <= len(rows) else ""
         col = len(source) - len(source.lstrip())
-        raise ParseError(err.msg, span=Span(line, col, line, col + 1), source=text,
-                         hint="indent every line of a block by the same amount") from None
+        raise ParseError(
+            err.msg,
+            span=Span(line, col, line, col + 1),
+            source=text,
+            hint="indent every line of a block by the same amount",
+        ) from None
     return carets
 
 
@@ -191,8 +245,11 @@ def _starts_operand(prev: tokenize.TokenInfo | None) -> bool:
         return True
     if prev.type == tokenize.OP:
         return prev.string not in _CLOSE
-    return prev.type == tokenize.NAME and keyword.iskeyword(prev.string) and \
-        prev.string not in ("True", "False", "None")
+    return (
+        prev.type == tokenize.NAME
+        and keyword.iskeyword(prev.string)
+        and prev.string not in ("True", "False", "None")
+    )
 
 
 def _rewrite(text: str, carets: dict[int, list[int]]) -> list[str]:
@@ -213,7 +270,7 @@ _OPERATORS = "+-*/@%^<>="
 def _syntax_hint(msg: str, near: str, before: str = "") -> str:
     """A hint for Python's syntax error `msg` at the text `near` (after `before`)."""
     prev = before.rstrip()
-    op, first = prev[len(prev.rstrip(_OPERATORS)):], near[:1]  # the operators around it
+    op, first = prev[len(prev.rstrip(_OPERATORS)) :], near[:1]  # the operators around it
     if first and first in _OPERATORS and (op or prev[-1:] in ("", "(", ",", "[")):
         if first == "*" == op:
             return "did you mean ** for power? Write it without a space: x ** 2"
@@ -243,13 +300,19 @@ def _syntax_hint(msg: str, near: str, before: str = "") -> str:
 
 
 class _Translator:
-    def __init__(self, text: str, carets: dict[int, list[int]],
-                 functions: Mapping[str, Callable], max_depth: int):
+    def __init__(
+        self,
+        text: str,
+        carets: dict[int, list[int]],
+        functions: Mapping[str, Callable],
+        max_depth: int,
+    ):
         self.text = text
         self.carets = {row: sorted(cols) for row, cols in carets.items()}
         # where each `**` starts in its rewritten line (increasing): for `col`, by bisection
-        self.starts = {row: [c + k for k, c in enumerate(cols)]
-                       for row, cols in self.carets.items()}
+        self.starts = {
+            row: [c + k for k, c in enumerate(cols)] for row, cols in self.carets.items()
+        }
         self.lines = _rewrite(text, carets)
         self.chars: dict[int, list[int] | None] = {}  # per line: byte -> character, if
         # it is not ASCII
@@ -281,16 +344,24 @@ class _Translator:
         table = self.chars.get(line, False)
         if table is False:
             text = self.lines[line - 1]
-            table = self.chars[line] = None if text.isascii() else \
-                [i for i, c in enumerate(text) for _ in range(len(c.encode()))] + [len(text)]
+            table = self.chars[line] = (
+                None
+                if text.isascii()
+                else [i for i, c in enumerate(text) for _ in range(len(c.encode()))] + [len(text)]
+            )
         return col if table is None else table[min(col, len(table) - 1)]
 
     def span(self, node: ast.AST) -> Span:
-        return Span(node.lineno, self.col(node.lineno, node.col_offset),
-                    node.end_lineno, self.col(node.end_lineno, node.end_col_offset))
+        return Span(
+            node.lineno,
+            self.col(node.lineno, node.col_offset),
+            node.end_lineno,
+            self.col(node.end_lineno, node.end_col_offset),
+        )
 
-    def fail(self, cls: type[GradcliError], message: str, where: ast.AST | Span,
-             hint: str | None = None):
+    def fail(
+        self, cls: type[GradcliError], message: str, where: ast.AST | Span, hint: str | None = None
+    ):
         span = where if isinstance(where, Span) else self.span(where)
         hint = hint or _DEFAULT_HINTS[cls]
         raise cls(message, hint=hint, span=span, source=self.text)
@@ -302,11 +373,15 @@ class _Translator:
         try:
             body = self.block(tree.body)
         except RecursionError:
-            raise NestingError("the text is nested too deeply", source=self.text,
-                               hint="simplify the expression") from None
+            raise NestingError(
+                "the text is nested too deeply", source=self.text, hint="simplify the expression"
+            ) from None
         if not body:
-            raise ParseError("there is nothing to evaluate", source=self.text,
-                             hint="give an expression, for example x**2")
+            raise ParseError(
+                "there is nothing to evaluate",
+                source=self.text,
+                hint="give an expression, for example x**2",
+            )
         return S.Program(body, self.text, tuple(self.free), tuple(self.assigned))
 
     def tree(self) -> ast.Module:
@@ -319,38 +394,51 @@ class _Translator:
         except SyntaxError as err:
             self.syntax_error(err)
         except (MemoryError, RecursionError):
-            raise NestingError("the text is nested too deeply to parse", source=self.text,
-                               hint="simplify the expression") from None
+            raise NestingError(
+                "the text is nested too deeply to parse",
+                source=self.text,
+                hint="simplify the expression",
+            ) from None
         except ValueError as err:
-            raise ParseError(f"the text cannot be parsed: {err}", source=self.text,
-                             hint="remove control characters such as NUL bytes") from None
+            raise ParseError(
+                f"the text cannot be parsed: {err}",
+                source=self.text,
+                hint="remove control characters such as NUL bytes",
+            ) from None
         self.check_depth(tree)
         return tree
 
     def syntax_error(self, err: SyntaxError):
         msg = err.msg
         if "too many nested" in msg or "too complex" in msg:
-            raise NestingError("the text is nested too deeply to parse", source=self.text,
-                               hint="simplify the expression") from None
+            raise NestingError(
+                "the text is nested too deeply to parse",
+                source=self.text,
+                hint="simplify the expression",
+            ) from None
         if "integer string conversion" in msg:  # not Python's hint: set_int_max_str_digits
             digits = re.search(r"\d{%d,}" % (sys.get_int_max_str_digits() + 1), self.text)
-            before = self.text[:digits.start()] if digits else ""
+            before = self.text[: digits.start()] if digits else ""
             line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1)
             size = len(digits[0]) if digits else 0
-            raise ParseError(f"a number of {size} digits (at most "
-                             f"{sys.get_int_max_str_digits()} are read)",
-                             span=Span(line, col, line, col + size) if digits else None,
-                             source=self.text, hint="write it with an exponent, as in 1.5e300 "
-                             "(numbers are floats)") from None
+            raise ParseError(
+                f"a number of {size} digits (at most {sys.get_int_max_str_digits()} are read)",
+                span=Span(line, col, line, col + size) if digits else None,
+                source=self.text,
+                hint="write it with an exponent, as in 1.5e300 (numbers are floats)",
+            ) from None
         line = err.lineno or 1
         col = self.col(line, max((err.offset or 1) - 1, 0), chars=True)
         end_col = col + 1
         if err.end_lineno == line and err.end_offset and err.end_offset > (err.offset or 0):
             end_col = self.col(line, err.end_offset - 1, chars=True)
         text = self.text.split("\n")[line - 1] if line <= len(self.lines) else ""
-        raise ParseError(msg or "invalid syntax",
-                         span=Span(line, col, line, end_col), source=self.text,
-                         hint=_syntax_hint(msg, text[col:], text[:col])) from None
+        raise ParseError(
+            msg or "invalid syntax",
+            span=Span(line, col, line, end_col),
+            source=self.text,
+            hint=_syntax_hint(msg, text[col:], text[:col]),
+        ) from None
 
     def check_depth(self, tree: ast.AST):
         """Refuse trees deeper than six times the nesting limit (long chains like
@@ -362,46 +450,73 @@ class _Translator:
             if isinstance(node, (ast.expr, ast.stmt)):
                 depth, located = depth + 1, node
             if depth > limit:
-                self.fail(NestingError, f"the expression is nested more than {limit} levels "
-                          "deep", located, "split it into assignments, e.g. s = a + b, "
-                          "then s = s + c")
+                self.fail(
+                    NestingError,
+                    f"the expression is nested more than {limit} levels deep",
+                    located,
+                    "split it into assignments, e.g. s = a + b, then s = s + c",
+                )
             stack.extend((child, depth, located) for child in ast.iter_child_nodes(node))
 
     # -- names -------------------------------------------------------------------------
 
     def check_name(self, name: str, where: ast.AST | Span):
         if name.startswith("__") or name.endswith("__"):
-            self.fail(ForbiddenError, f"the name {name} is not allowed", where,
-                      "names may not start or end with a double underscore")
+            self.fail(
+                ForbiddenError,
+                f"the name {name} is not allowed",
+                where,
+                "names may not start or end with a double underscore",
+            )
         if "·" in name:  # Python lets a middle dot into a name: x·y reads as one variable
-            self.fail(ParseError, f"{name} reads as one name: · is not multiplication", where,
-                      f"write {name.replace('·', '*')}")
+            self.fail(
+                ParseError,
+                f"{name} reads as one name: · is not multiplication",
+                where,
+                f"write {name.replace('·', '*')}",
+            )
 
     def read(self, name: str, where: ast.AST | Span):
         self.check_name(name, where)
         if name in self.functions or name == "range":
-            self.fail(ParseError, f"{name} is a function, not a value", where,
-                      f"call it, {name}(x), or pipe into it, x | {name}")
+            self.fail(
+                ParseError,
+                f"{name} is a function, not a value",
+                where,
+                f"call it, {name}(x), or pipe into it, x | {name}",
+            )
         if name not in CONSTANTS and name not in self.bound:
             self.free.setdefault(name)
 
     def target(self, node: ast.AST) -> str:
         """The name an assignment or loop binds."""
         if not isinstance(node, ast.Name):
-            what = {ast.Subscript: "an element or slice", ast.Attribute: "an attribute",
-                    ast.Tuple: "several names at once (unpacking)",
-                    ast.List: "several names at once (unpacking)",
-                    ast.Starred: "a starred name"}.get(type(node), "an expression")
-            self.fail(ForbiddenError, f"assigning to {what} is not allowed", node,
-                      "assign to a plain name: y = ...")
+            what = {
+                ast.Subscript: "an element or slice",
+                ast.Attribute: "an attribute",
+                ast.Tuple: "several names at once (unpacking)",
+                ast.List: "several names at once (unpacking)",
+                ast.Starred: "a starred name",
+            }.get(type(node), "an expression")
+            self.fail(
+                ForbiddenError,
+                f"assigning to {what} is not allowed",
+                node,
+                "assign to a plain name: y = ...",
+            )
         name = node.id
         self.check_name(name, node)
         if name in CONSTANTS:
-            self.fail(ParseError, f"cannot assign to the constant {name}", node,
-                      "choose another name")
+            self.fail(
+                ParseError, f"cannot assign to the constant {name}", node, "choose another name"
+            )
         if name in self.functions or name == "range":
-            self.fail(ParseError, f"cannot assign to {name}: it is a function", node,
-                      "choose another name")
+            self.fail(
+                ParseError,
+                f"cannot assign to {name}: it is a function",
+                node,
+                "choose another name",
+            )
         return name
 
     def bind(self, name: str):
@@ -421,8 +536,12 @@ class _Translator:
             return None
         if isinstance(node, ast.Assign):
             if len(node.targets) != 1:
-                self.fail(ForbiddenError, "chained assignment (a = b = ...) is not allowed",
-                          node, "assign one name per statement")
+                self.fail(
+                    ForbiddenError,
+                    "chained assignment (a = b = ...) is not allowed",
+                    node,
+                    "assign one name per statement",
+                )
             name = self.target(node.targets[0])
             value = self.expr(node.value)
             self.bind(name)
@@ -430,8 +549,12 @@ class _Translator:
         if isinstance(node, ast.AugAssign):
             op = _BINOPS.get(type(node.op))
             if op is None:
-                self.fail(ForbiddenError, "this augmented assignment is not allowed", node,
-                          "use one of += -= *= /= **= @=")
+                self.fail(
+                    ForbiddenError,
+                    "this augmented assignment is not allowed",
+                    node,
+                    "use one of += -= *= /= **= @=",
+                )
             name = self.target(node.target)
             self.read(name, node.target)
             value = self.expr(node.value)
@@ -453,11 +576,15 @@ class _Translator:
     def for_loop(self, node: ast.For, span: Span) -> S.For:
         hint = "loops are written for i in range(n), range(start, stop) or range(start, stop, step)"
         it = node.iter
-        if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Name)
-                and it.func.id == "range"):
+        if not (
+            isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range"
+        ):
             self.fail(ForbiddenError, "a for loop can only run over range(...)", it, hint)
-        if it.keywords or not 1 <= len(it.args) <= 3 or \
-                any(isinstance(a, ast.Starred) for a in it.args):
+        if (
+            it.keywords
+            or not 1 <= len(it.args) <= 3
+            or any(isinstance(a, ast.Starred) for a in it.args)
+        ):
             self.fail(SignatureError, "range takes 1 to 3 positional arguments", it, hint)
         if node.orelse:
             self.fail(ForbiddenError, "for ... else is not allowed", node.orelse[0])
@@ -481,8 +608,12 @@ class _Translator:
         if isinstance(node, ast.UnaryOp):
             op = {ast.USub: "-", ast.UAdd: "+", ast.Not: "not"}.get(type(node.op))
             if op is None:
-                self.fail(ForbiddenError, "the operator ~ is not allowed", node,
-                          "use `not` for a logical negation")
+                self.fail(
+                    ForbiddenError,
+                    "the operator ~ is not allowed",
+                    node,
+                    "use `not` for a logical negation",
+                )
             return S.Unary(span, op, self.expr(node.operand))
         if isinstance(node, ast.BinOp):
             if isinstance(node.op, ast.BitOr):
@@ -498,24 +629,38 @@ class _Translator:
             for value in node.values[1:]:
                 right = self.expr(value)
                 end = right.span
-                result = S.Binary(Span(span.line, span.col, end.end_line, end.end_col), op,
-                                  result, right)
+                result = S.Binary(
+                    Span(span.line, span.col, end.end_line, end.end_col), op, result, right
+                )
             return result
         if isinstance(node, ast.Compare):
             if len(node.ops) > 1:
-                self.fail(ParseError, "chained comparisons (a < b < c) are not allowed",
-                          node, "write (a < b) and (b < c)")
+                self.fail(
+                    ParseError,
+                    "chained comparisons (a < b < c) are not allowed",
+                    node,
+                    "write (a < b) and (b < c)",
+                )
             op = _CMPOPS.get(type(node.ops[0]))
             if op is None:
-                self.fail(ForbiddenError, "only < <= > >= == != comparisons are allowed",
-                          node, "`is` and `in` are not part of the language")
+                self.fail(
+                    ForbiddenError,
+                    "only < <= > >= == != comparisons are allowed",
+                    node,
+                    "`is` and `in` are not part of the language",
+                )
             return S.Binary(span, op, self.expr(node.left), self.expr(node.comparators[0]))
         if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or (
-                    node.func.lineno, node.func.col_offset) != (node.lineno, node.col_offset):
-                self.fail(ForbiddenError, "only named functions can be called", node.func,
-                          "write f(x) or x | f; methods such as x.sum() are written "
-                          "sum(x)")
+            if not isinstance(node.func, ast.Name) or (node.func.lineno, node.func.col_offset) != (
+                node.lineno,
+                node.col_offset,
+            ):
+                self.fail(
+                    ForbiddenError,
+                    "only named functions can be called",
+                    node.func,
+                    "write f(x) or x | f; methods such as x.sum() are written sum(x)",
+                )
             return self.call(span, node.func, [], node.args, node.keywords)
         if isinstance(node, ast.Subscript):
             value = self.expr(node.value)
@@ -526,11 +671,13 @@ class _Translator:
                 return S.Transpose(span, self.expr(node.value))
             where = span
             if span.line == span.end_line and span.end_col - len(node.attr) - 1 >= span.col:
-                where = Span(span.line, span.end_col - len(node.attr) - 1, span.line,
-                             span.end_col)
-            self.fail(ForbiddenError, f"the attribute .{node.attr} is not allowed", where,
-                      "the only attribute is .T; use functions instead, e.g. sum(x) or "
-                      "x | sum")
+                where = Span(span.line, span.end_col - len(node.attr) - 1, span.line, span.end_col)
+            self.fail(
+                ForbiddenError,
+                f"the attribute .{node.attr} is not allowed",
+                where,
+                "the only attribute is .T; use functions instead, e.g. sum(x) or x | sum",
+            )
         if isinstance(node, ast.List):
             return S.ListLit(span, tuple(map(self.expr, node.elts)))
         if isinstance(node, ast.Tuple):
@@ -552,16 +699,25 @@ class _Translator:
         if v is None:
             return S.Name(span, "None")
         if isinstance(v, str):
-            self.fail(ForbiddenError, "a string is only allowed as einsum's first argument",
-                      node, 'for example einsum("ij,jk->ik", a, b)')
+            self.fail(
+                ForbiddenError,
+                "a string is only allowed as einsum's first argument",
+                node,
+                'for example einsum("ij,jk->ik", a, b)',
+            )
         what = {complex: "complex numbers are", bytes: "bytes are"}.get(type(v), "... is")
-        self.fail(ForbiddenError, f"{what} not allowed here", node,
-                  "... is only allowed inside [ ]" if v is Ellipsis else None)
+        self.fail(
+            ForbiddenError,
+            f"{what} not allowed here",
+            node,
+            "... is only allowed inside [ ]" if v is Ellipsis else None,
+        )
 
     def index_item(self, node: ast.expr) -> S.Node:
         if isinstance(node, ast.Slice):
-            lower, upper, step = (None if p is None else self.expr(p)
-                                  for p in (node.lower, node.upper, node.step))
+            lower, upper, step = (
+                None if p is None else self.expr(p) for p in (node.lower, node.upper, node.step)
+            )
             return S.Slice(self.span(node), lower, upper, step)
         if isinstance(node, ast.Constant) and node.value is Ellipsis:
             return S.Name(self.span(node), "...")
@@ -574,32 +730,49 @@ class _Translator:
             return self.call(span, right, [left], [], [])
         if isinstance(right, ast.Call) and isinstance(right.func, ast.Name):
             return self.call(span, right.func, [left], right.args, right.keywords)
-        self.fail(ParseError, "the right side of | must be a function name or a call", right,
-                  "write x | sum or x | clip(0, 1); for a logical or, write `or`")
+        self.fail(
+            ParseError,
+            "the right side of | must be a function name or a call",
+            right,
+            "write x | sum or x | clip(0, 1); for a logical or, write `or`",
+        )
 
-    def call(self, span: Span, func: ast.Name, piped: list[S.Node], args: list[ast.expr],
-             keywords: list[ast.keyword]) -> S.Call:
+    def call(
+        self,
+        span: Span,
+        func: ast.Name,
+        piped: list[S.Node],
+        args: list[ast.expr],
+        keywords: list[ast.keyword],
+    ) -> S.Call:
         name = func.id
         self.check_name(name, func)
         if name == "range":
-            self.fail(ForbiddenError, "range(...) is only allowed in for NAME in range(...)",
-                      func)
+            self.fail(ForbiddenError, "range(...) is only allowed in for NAME in range(...)", func)
         fn = self.functions.get(name)
         if fn is None:
             from difflib import get_close_matches
+
             close = get_close_matches(name, list(self.functions), n=3, cutoff=0.6)
             near = get_close_matches(name, list(self.functions), n=3, cutoff=0.3)
-            hint = (f"did you mean {' or '.join(close)}? (`gradcli functions` lists every "
-                    "function)" if close else
-                    f"the nearest names are {', '.join(near)}; " * bool(near) +
-                    "`gradcli functions` lists every function")
+            hint = (
+                f"did you mean {' or '.join(close)}? (`gradcli functions` lists every function)"
+                if close
+                else f"the nearest names are {', '.join(near)}; " * bool(near)
+                + "`gradcli functions` lists every function"
+            )
             self.fail(UnknownFunctionError, f"unknown function {name}", func, hint)
         out = list(piped)
         for i, arg in enumerate(args):
             if isinstance(arg, ast.Starred):
                 self.fail(ForbiddenError, "starred arguments (*args) are not allowed", arg)
-            if name == "einsum" and not piped and i == 0 and isinstance(arg, ast.Constant) \
-                    and isinstance(arg.value, str):
+            if (
+                name == "einsum"
+                and not piped
+                and i == 0
+                and isinstance(arg, ast.Constant)
+                and isinstance(arg.value, str)
+            ):
                 out.append(S.Str(self.span(arg), arg.value))
             else:
                 out.append(self.expr(arg))
@@ -613,8 +786,9 @@ class _Translator:
         self.check_signature(name, fn, len(out), keywords, span)
         return S.Call(span, name, tuple(out), tuple(kwargs.items()), self.span(func))
 
-    def check_signature(self, name: str, fn: Callable, nargs: int,
-                        keywords: list[ast.keyword], span: Span):
+    def check_signature(
+        self, name: str, fn: Callable, nargs: int, keywords: list[ast.keyword], span: Span
+    ):
         try:
             sig = inspect.signature(fn)
         except (TypeError, ValueError):
@@ -622,15 +796,21 @@ class _Translator:
         params = sig.parameters
         shown = f"{name}{sig}"
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            accepted = [k for k, p in params.items()
-                        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            accepted = [
+                k for k, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
             for kw in keywords:
                 if kw.arg not in accepted:
                     from difflib import get_close_matches
+
                     close = get_close_matches(kw.arg, accepted, n=1)
-                    self.fail(SignatureError, f"{name}() has no keyword argument {kw.arg}", kw,
-                              (f"did you mean {close[0]}? " if close else "") +
-                              f"the signature is {shown}")
+                    self.fail(
+                        SignatureError,
+                        f"{name}() has no keyword argument {kw.arg}",
+                        kw,
+                        (f"did you mean {close[0]}? " if close else "")
+                        + f"the signature is {shown}",
+                    )
         try:
             sig.bind(*[None] * nargs, **{kw.arg: None for kw in keywords})
         except TypeError as err:

@@ -21,8 +21,9 @@ class Record:
     fields: tuple[str, ...] = ()
 
     def __init_subclass__(cls):
-        cls.fields = tuple(f for c in reversed(cls.__mro__)
-                           for f in c.__dict__.get("__slots__", ()))
+        cls.fields = tuple(
+            f for c in reversed(cls.__mro__) for f in c.__dict__.get("__slots__", ())
+        )
 
     def __init__(self, *args, **kwargs):
         if len(args) > len(self.fields):
@@ -46,8 +47,9 @@ class Record:
         return hash((type(self), self._key()))
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.fields
-                          if not f.endswith("span"))
+        shown = ", ".join(
+            f"{f}={getattr(self, f)!r}" for f in self.fields if not f.endswith("span")
+        )
         return f"{type(self).__name__}({shown})"
 
 
@@ -57,6 +59,7 @@ class Node(Record):
 
 
 # -- expressions ---------------------------------------------------------------------------
+
 
 class Num(Node):
     __slots__ = ("value",)
@@ -132,6 +135,7 @@ class TupleLit(Node):
 
 
 # -- statements ----------------------------------------------------------------------------
+
 
 class ExprStmt(Node):
     __slots__ = ("value",)
