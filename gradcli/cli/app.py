@@ -20,7 +20,7 @@ from typer import _click
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from ..errors import GradcliError, UsageError
-from .run import DType, ExplainLevel, Mode, report, run
+from .run import DType, Engine, ExplainLevel, Mode, report, run
 from .visual import GraphFormat, graph_command, plot_command
 
 #: Options whose value may be left out: the bare flag stands for this value.
@@ -297,7 +297,59 @@ Points = Annotated[
     typer.Option(
         "--points",
         metavar="FILE|-",
-        help="Batch: NDJSON, one object of bindings a line; writes one JSON object a line.",
+        help="Batch: NDJSON (one object of bindings a line; - reads stdin), or CSV, Parquet, "
+        "Arrow/Feather, .npz by the extension (a column a variable); writes one JSON "
+        "object a line, or --output FILE.",
+    ),
+]
+PointsFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--points-format",
+        metavar="FORMAT",
+        help="The format of --points when its extension does not say: ndjson, csv, parquet, "
+        "arrow, npz.",
+    ),
+]
+Output = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        metavar="FILE",
+        help="Batch: write the results to FILE (.ndjson, .csv, .parquet, .arrow/.feather, "
+        ".npz), one row a point: line, value, gradient.x, …, error.",
+    ),
+]
+OutputFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--output-format",
+        metavar="FORMAT",
+        help="The format of --output when its extension does not say.",
+    ),
+]
+Progress = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        show_default=False,
+        help="Batch: a progress bar on stderr (default: on a terminal, without --json).",
+    ),
+]
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="Batch: local (this process) or dask (a cluster; --output is then a Parquet "
+        "dataset, --points a directory or glob of Parquet files).",
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="--engine dask: the scheduler of a running cluster (default: a local cluster).",
     ),
 ]
 Intermediates = Annotated[
@@ -333,6 +385,12 @@ def _common(
     max_memory: MaxMemory = None,
     time_limit: TimeLimit = 60.0,
     points: Points = None,
+    points_format: PointsFormat = None,
+    output: Output = None,
+    output_format: OutputFormat = None,
+    progress: Progress = None,
+    engine: EngineOption = Engine.local,
+    scheduler: Scheduler = None,
 ):
     """The options every command takes (a signature only; see `_command`)."""
 
@@ -579,7 +637,7 @@ def functions(json: Json = False) -> None:
         out.functions(function_rows())
         return 0
 
-    raise typer.Exit(run("functions", {"json": json, "points": None}, listing))
+    raise typer.Exit(run("functions", {"json": json, "points": None, "output": None}, listing))
 
 
 @_command(runner=graph_command)

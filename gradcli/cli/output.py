@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from typing import TYPE_CHECKING, Any
@@ -298,24 +299,29 @@ class JsonOutput:
         An error's position is in the text it quotes: the expression, or (with no quote)
         the points file itself."""
         if isinstance(item, GradcliError):
-            where = "the expression" if item.source else ""
-            print(
-                f"--points line {number} (index {index}): "
-                f"{item.render(of=where, width=width(sys.stderr))}",
-                file=sys.stderr,
-            )
+            report_point(index, number, item)
             doc = error_doc(item)
         else:
             doc = result_doc(item, command)
         print(line(record(index, number, doc)))
 
 
+def report_point(index: int, number: int, err: GradcliError) -> None:
+    """The message on stderr of a point of a batch that failed."""
+    where = "the expression" if err.source else ""
+    print(
+        f"--points line {number} (index {index}): {err.render(of=where, width=width(sys.stderr))}",
+        file=sys.stderr,
+    )
+
+
 @contextmanager
-def batch_progress(size: int | None):
-    """Yield `tick(points, read)`: on a terminal, once LONG_BATCH points are done, a
-    transient bar on stderr of the bytes read out of the file's `size` (a pulse when the
-    size is unknown: standard input, a pipe)."""
-    if not sys.stderr.isatty():
+def batch_progress(size: int | None, show: bool | None = None):
+    """Yield `tick(points, read)`: once LONG_BATCH points are done, a transient bar on
+    stderr of what is read out of `size` (bytes of NDJSON, rows of the other formats; a
+    pulse when the size is unknown: standard input, a pipe), with points/s and the time
+    left. Shown on a terminal (`show` None), always (True: --progress) or never (False)."""
+    if not (sys.stderr.isatty() if show is None else show):
         yield lambda points, read: None
         return
     with ExitStack() as stack:
@@ -324,21 +330,37 @@ def batch_progress(size: int | None):
         def tick(points: int, read: int) -> None:
             if not shown and points >= LONG_BATCH:
                 from rich.console import Console
-                from rich.progress import Progress
+                from rich.progress import (
+                    BarColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                    TimeRemainingColumn,
+                )
 
                 # stdout carries the results: rich must not redirect it into the display
                 bar = stack.enter_context(
                     Progress(
-                        console=Console(stderr=True),
+                        TextColumn("{task.description}"),
+                        BarColumn(),
+                        TimeElapsedColumn(),
+                        TextColumn("left"),
+                        TimeRemainingColumn(),
+                        console=Console(stderr=True, force_terminal=show or None),
                         transient=True,
                         redirect_stdout=False,
                         redirect_stderr=False,
                     )
                 )
-                shown.extend([bar, bar.add_task("", total=size)])
+                shown.extend([bar, bar.add_task("", total=size), time.monotonic(), points])
             if shown:
-                bar, task = shown
-                bar.update(task, description=f"{points} points", completed=read if size else None)
+                bar, task, start, first = shown
+                rate = (points - first) / max(time.monotonic() - start, 1e-9)
+                bar.update(
+                    task,
+                    description=f"{points} points · {rate:,.0f} points/s",
+                    completed=read if size else None,
+                )
 
         yield tick
 

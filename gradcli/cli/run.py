@@ -40,6 +40,11 @@ class Mode(str, Enum):
     fwd = "fwd"
 
 
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 class ExplainLevel(str, Enum):
     """The levels of --explain (the bare flag: brief)."""
 
@@ -70,6 +75,8 @@ def _outcome(command: str, options: dict, runner=None) -> int:
     batch = runner is None and options["points"] is not None
     out = output.JsonOutput() if options["json"] or batch else output.RichOutput()
     try:
+        if runner is None and options.get("output") is not None and not batch:
+            raise UsageError("--output writes the results of a batch: give --points too")
         with clock.limit(options.get("time_limit")):  # one deadline for the whole run
             code = (runner or (_batch if batch else _single))(command, options, out)
     except GradcliError as e:
@@ -193,17 +200,45 @@ def _batch(command: str, options: dict, out) -> int:
         )
     if command == "diff":
         raise UsageError("diff takes no --points", hint="give the shapes with --at")
+    if options.get("engine") == Engine.dask:
+        return _dask_batch(command, options)
     prog = compile_program(options)
     shared = read_point(options) if options["at"] or options["at_json"] else {}
     checked = command in CHECKED and (options["check"] or command == "check")
     if checked:
         import sympy  # noqa: F401  (once here: each check's forked child inherits it)
+    from ..columnar import file_format
+
+    fmt = file_format(options["points"], options.get("points_format"), "--points")
+    if options.get("output") == "-":  # standard output: NDJSON records, as without it
+        options = {**options, "output": None}
+    if options.get("output") is not None:
+        from ..columnar import ResultsFile, check_output
+
+        check_output(options["points"], options["output"])
+        out_format = file_format(options["output"], options.get("output_format"), "--output")
+        out = ResultsFile(options["output"], out_format, out, output.report_point)
+    show = options.get("progress", None if not options["json"] else False)
     index, failed, worst = 0, False, 0  # worst: the checks' part of the exit code
-    with _points_stream(options["points"]) as (stream, size), output.batch_progress(size) as tick:
-        for first, lines in _chunks(stream):
-            count = _column_batch(prog, command, options, first, index, lines, shared, out)
+    with (
+        _points_source(fmt, options, prog, shared) as (chunks, stream, size),
+        output.batch_progress(size, show) as tick,
+    ):
+        for chunk in chunks:
+            if fmt == "ndjson":
+                first, lines = chunk
+                count = _column_batch(prog, command, options, first, index, lines, shared, out)
+                items = (
+                    []
+                    if count is not None
+                    else _line_batch(prog, command, options, first, lines, shared)
+                )
+            else:
+                count = _file_columns(prog, command, options, chunk, index, shared, out)
+                items = (
+                    [] if count is not None else _file_items(prog, command, options, chunk, shared)
+                )
             if count is None:
-                items = _line_batch(prog, command, options, first, lines, shared)
                 for number, item in items:
                     if checked and not isinstance(item, GradcliError):
                         _cross_check(prog, item, options, forced=True, default=False)
@@ -215,8 +250,102 @@ def _batch(command: str, options: dict, out) -> int:
                     index += 1
             else:
                 index += count
-            tick(index, stream.tell() if size else 0)
+            tick(index, (stream.tell() if stream else index) if size else 0)
+    if options.get("output") is not None:
+        out.close()
     return 1 if failed else worst
+
+
+def _dask_batch(command: str, options: dict) -> int:
+    """--engine dask: every partition of --points evaluated on a Dask cluster, the results
+    written as the partitioned Parquet dataset --output; 1 if a point failed."""
+    from ..dask_batch import client, evaluate_dataset
+
+    if options.get("output") is None or options["at"] or options["at_json"]:
+        raise UsageError(
+            "--engine dask writes a Parquet dataset: give --output DIRECTORY "
+            "(and every variable as a column of --points, no --at)"
+        )
+    text = _program_text(options)
+    compile_options = dict(
+        dtype=options["dtype"].value,
+        strict=options["strict"],
+        max_elements=options["max_elements"],
+        max_iterations=options["max_iterations"],
+        seed=options["seed"],
+        max_memory=options["max_memory"],
+        time_limit=options["time_limit"],
+    )
+    with client(options.get("scheduler")):
+        failed = evaluate_dataset(
+            text,
+            compile_options,
+            options["points"],
+            options["output"],
+            command,
+            wrt_names(options["wrt"]),
+        )
+    if failed:
+        print(
+            f"{failed} points failed: their error is in the error column of {options['output']}",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
+@contextmanager
+def _points_source(fmt: str, options: dict, prog, shared: dict):
+    """(the chunks of --points, its stream, its size for the progress bar): NDJSON's
+    (first line, lines), the other formats' `PointChunk`s (read by pyarrow)."""
+    if fmt == "ndjson":
+        with _points_stream(options["points"]) as (stream, size):
+            yield _chunks(stream), stream, size
+        return
+    from ..columnar import read_chunks, row_count
+
+    names = tuple(n for n in prog.free_vars if n not in shared)
+    yield read_chunks(options["points"], fmt, names), None, row_count(options["points"], fmt)
+
+
+def _file_columns(
+    prog, command: str, options: dict, chunk, index: int, shared: dict, out
+) -> int | None:
+    """A chunk of a points file of scalars, evaluated column-wise in one pass (see
+    `_column_batch`); how many points, or None when that does not apply."""
+    from ..batch import columns
+
+    if not _columns_apply(command, options, shared) or not chunk.scalar():
+        return None
+    n = len(chunk.lines)
+    cols = {**chunk.columns, **{k: np.full(n, v, np.float64) for k, v in shared.items()}}
+    got = columns(prog, command, cols, wrt_names(options["wrt"]))
+    if got is None:
+        return None
+    out.batch_columns(got, command, index, chunk.lines)
+    return n
+
+
+def _file_items(prog, command: str, options: dict, chunk, shared: dict) -> list:
+    """(line, Result or error) for each row of a chunk of a points file."""
+    points = chunk.points()
+    good = [i for i, p in enumerate(points) if isinstance(p, dict)]
+    if good:
+        results = _batch_results(prog, command, [{**shared, **points[i]} for i in good], options)
+        for i, r in zip(good, results, strict=True):
+            points[i] = r
+    return list(zip(chunk.lines.tolist(), points, strict=True))
+
+
+def _columns_apply(command: str, options: dict, shared: dict) -> bool:
+    """Whether the options let a batch run column-wise (`batch.columns`)."""
+    return (
+        command in ("eval", "grad")
+        and not options["check"]
+        and not options.get("explain")
+        and not options.get("intermediates")
+        and options["dtype"].value == "float64"
+        and not any(np.ndim(v) for v in shared.values())
+    )
 
 
 @contextmanager
@@ -343,15 +472,7 @@ def _column_batch(
     from ..batch import columns
     from ..lang.points import check_name
 
-    if (
-        command not in ("eval", "grad")
-        or options["check"]
-        or options.get("explain")
-        or options.get("intermediates")
-        or options["dtype"].value != "float64"
-        or any(np.ndim(v) for v in shared.values())
-        or None in lines
-    ):
+    if not _columns_apply(command, options, shared) or None in lines:
         return None
     rows = _number_rows(lines)
     if not rows or any(k in shared for k in rows[0]):
@@ -544,6 +665,12 @@ DEFAULTS: dict[str, Any] = dict(
     max_memory=None,
     time_limit=60.0,
     points=None,
+    points_format=None,
+    output=None,
+    output_format=None,
+    progress=None,
+    engine=Engine.local,
+    scheduler=None,
 )
 OWN_DEFAULTS: dict[str, dict[str, Any]] = {
     "eval": {},

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import EvalError, ShapeError
 from . import tensor as _T
-from .primitive import call, elementwise as E, index_shape, like
+from .primitive import call, elementwise as E, index_shape, like, public
 from .structured import Diag
 from .tensor import Tensor, as_tensor, resolve_dtype
 
@@ -45,6 +45,7 @@ def normal_axes(axis, ndim: int) -> tuple[int, ...]:
 # -- constructors ----------------------------------------------------------------------------
 
 
+@public(language=False, method=False)
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     """A leaf tensor (a copy of `data`), float64 unless `dtype` or float32 data says so."""
     return Tensor(np.array(_T.to_array(data, dtype)), requires_grad=requires_grad)
@@ -67,24 +68,29 @@ def _dtype(dtype) -> np.dtype:
     return _T.get_default_dtype() if dtype is None else resolve_dtype(dtype)
 
 
+@public(language=False, method=False)
 def ones(*size, dtype=None, requires_grad=False) -> Tensor:
     return Tensor(np.ones(_shape(size), _dtype(dtype)), requires_grad)
 
 
+@public(language=False, method=False)
 def zeros(*size, dtype=None, requires_grad=False) -> Tensor:
     return Tensor(np.zeros(_shape(size), _dtype(dtype)), requires_grad)
 
 
+@public(language=False, method=False)
 def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
     size = size if isinstance(size, (tuple, list)) else (size,)
     return Tensor(np.full(_shape(size), float(fill_value), _dtype(dtype)), requires_grad)
 
 
+@public(language=False, method=False)
 def eye(n, m=None, dtype=None, requires_grad=False) -> Tensor:
     n, m = _shape((n,) if m is None else (n, m)) * (2 if m is None else 1)
     return Tensor(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 
+@public(language=False, method=False)
 def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
     if end is None:
         start, end = 0, start
@@ -99,6 +105,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
     return Tensor(np.arange(*bounds, dtype=_dtype(dtype)), requires_grad)
 
 
+@public(language=False, method=False)
 def linspace(start, end, steps=50, dtype=None, requires_grad=False) -> Tensor:
     (steps,) = _shape((steps,))
     return Tensor(np.linspace(float(start), float(end), steps, dtype=_dtype(dtype)), requires_grad)
@@ -127,37 +134,44 @@ def drawing_from(generator):
         _generator = keep
 
 
+@public(language=False, method=False)
 def manual_seed(seed: int) -> None:
     """Seed the generator of `randn` and `rand`."""
     global _generator
     _generator = np.random.default_rng(seed)
 
 
+@public(language=False, method=False)
 def randn(*size, dtype=None, requires_grad=False, generator=None) -> Tensor:
     rng = _rng(generator)
     return Tensor(rng.standard_normal(_shape(size)).astype(_dtype(dtype)), requires_grad)
 
 
+@public(language=False, method=False)
 def rand(*size, dtype=None, requires_grad=False, generator=None) -> Tensor:
     rng = _rng(generator)
     return Tensor(rng.random(_shape(size)).astype(_dtype(dtype)), requires_grad)
 
 
+@public(language=False, method=False)
 def zeros_like(x, dtype=None) -> Tensor:
     x = as_tensor(x)
     return Tensor(np.zeros(x.shape, x.dtype if dtype is None else resolve_dtype(dtype)))
 
 
+@public(language=False, method=False)
 def ones_like(x, dtype=None) -> Tensor:
     x = as_tensor(x)
     return Tensor(np.ones(x.shape, x.dtype if dtype is None else resolve_dtype(dtype)))
 
 
+@public(method=False, elementwise=True)
 def detach(x) -> Tensor:
     """The value of x with no gradient flowing through it (stop_gradient)."""
     return as_tensor(x).detach()
 
 
+@public()
 def where(cond, a, b):
     """a where cond holds, else b (the gradient flows to the branch taken)."""
     cond = as_tensor(cond)
@@ -166,6 +180,7 @@ def where(cond, a, b):
     return call("where", cond, a, b)
 
 
+@public(aliases=("clamp",))
 def clip(x, lo=None, hi=None):
     """x limited to [lo, hi]; the gradient passes where lo <= x <= hi."""
     return call("clip", x, -math.inf if lo is None else lo, math.inf if hi is None else hi)
@@ -181,7 +196,7 @@ def _reduction(name):
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"{name} over `axis` (all axes when None)."
-    return fn
+    return public(static=("axis", "keepdims"))(fn)
 
 
 sum, mean, prod, max, min, logsumexp = [
@@ -189,6 +204,7 @@ sum, mean, prod, max, min, logsumexp = [
 ]
 
 
+@public(static=("ord", "axis", "keepdims"))
 def norm(x, ord=2, axis=None, keepdims=False):
     """The vector norm over `axis` (all elements when None: Frobenius for a matrix)."""
     x = as_tensor(x)
@@ -206,6 +222,7 @@ def norm(x, ord=2, axis=None, keepdims=False):
     return sum(E.abs(x) ** ord, ax, keepdims) ** (1.0 / ord)
 
 
+@public(static=("axis", "ddof", "keepdims"))
 def var(x, axis=None, ddof=0, keepdims=False):
     """Variance with divisor n - ddof (NumPy's default ddof=0; never below 0, as NumPy)."""
     x = as_tensor(x)
@@ -225,25 +242,26 @@ def _whole(n) -> bool:
         return False
 
 
+@public(static=("shape",))
 def reshape(x, *shape):
     """The same elements in the given shape (one axis may be -1)."""
-    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    dims = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     if _T.state.raw and x.__class__ is np.ndarray:  # a rule's exact shape, in a plain backward
-        return x.reshape(shape)
+        return x.reshape(dims)
     x = as_tensor(x)
-    odd = [n for n in shape if not _whole(n)]
+    odd = [n for n in dims if not _whole(n)]
     if odd:
         raise ShapeError(
             f"reshape: a shape holds whole numbers, not {odd[0]}",
             hint=f"e.g. reshape(x, {x.shape}) (-1 for the size that fits)",
         )
     try:
-        target = tuple(int(n) for n in shape)
+        target = tuple(int(n) for n in dims)
         if _min(target, default=0) < 0 or math.prod(target) != math.prod(x.shape):
             target = np.empty(x.shape, dtype=np.bool_).reshape(target).shape  # resolves a -1
     except (ValueError, TypeError):
         raise ShapeError(
-            f"cannot reshape an array of shape {x.shape} into shape {tuple(shape)}",
+            f"cannot reshape an array of shape {x.shape} into shape {tuple(dims)}",
             hint=f"the sizes must multiply to {x.data.size}",
         ) from None
     if x.__class__ is Diag:  # (a symbolic batch of a backward pass stays symbolic)
@@ -255,6 +273,7 @@ def reshape(x, *shape):
     return call("reshape", x, shape=target, nd=x.ndim)
 
 
+@public(language=False, static=("shape",), aliases=("broadcast_to",))
 def expand(x, shape):
     """Broadcast x to `shape` (broadcast_to)."""
     x = as_tensor(x)
@@ -268,14 +287,13 @@ def expand(x, shape):
     return call("expand", x, shape=shape, nd=x.ndim)
 
 
-broadcast_to = expand
-
-
+@public()
 def flatten(x):
     """The elements as one vector."""
     return reshape(x, (-1,))
 
 
+@public(static=("axis",))
 def squeeze(x, axis=None):
     """Drop axes of length 1 (all of them, or `axis`)."""
     x = as_tensor(x)
@@ -289,6 +307,7 @@ def squeeze(x, axis=None):
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i - x.ndim not in ax))
 
 
+@public(language=False, static=("axis",), aliases=("expand_dims",))
 def unsqueeze(x, axis):
     x = as_tensor(x)
     (a,) = normal_axes(axis, x.ndim + 1)
@@ -297,9 +316,7 @@ def unsqueeze(x, axis):
     return reshape(x, tuple(shape))
 
 
-expand_dims = unsqueeze
-
-
+@public(static=("axes",))
 def transpose(x, axes=None):
     """Reverse the axes (NumPy's transpose), or permute them as `axes` says."""
     x = as_tensor(x)
@@ -314,6 +331,7 @@ def transpose(x, axes=None):
     return call("permute", x, axes=perm)
 
 
+@public(method=False, static=("axis",), aliases=("cat",))
 def concat(tensors, axis=0):
     """Join tensors end to end along an existing axis."""
     tensors = [as_tensor(t, like(tensors)) for t in tensors]
@@ -329,9 +347,7 @@ def concat(tensors, axis=0):
     return call("concat", *tensors, axis=a)
 
 
-cat = concat
-
-
+@public(method=False, static=("axis",))
 def stack(tensors, axis=0):
     """Join equally shaped tensors along a new axis."""
     tensors = [as_tensor(t, like(tensors)) for t in tensors]
@@ -340,6 +356,7 @@ def stack(tensors, axis=0):
     return concat([unsqueeze(t, axis) for t in tensors], axis)
 
 
+@public()
 def diag(x):
     """The diagonal of a matrix, or the diagonal matrix of a vector."""
     x = as_tensor(x)
@@ -350,6 +367,7 @@ def diag(x):
     raise ShapeError(f"diag needs a vector or a matrix, not shape {x.shape}")
 
 
+@public()
 def trace(x):
     """The sum of the diagonal of a matrix."""
     x = as_tensor(x)
@@ -358,6 +376,7 @@ def trace(x):
     return sum(call("diagonal", x), axis=-1)
 
 
+@public(language=False, method=False)
 def getitem(x, index):
     """x[index] with NumPy semantics."""
     x = as_tensor(x)
@@ -377,6 +396,7 @@ def getitem(x, index):
 # -- linear algebra ------------------------------------------------------------------------------
 
 
+@public(aliases=("mm",))
 def matmul(a, b):
     """The matrix product with NumPy's rules for vectors (promoted, then squeezed)."""
     first = like((a, b))
@@ -388,9 +408,9 @@ def matmul(a, b):
         )
     av, bv = a.ndim == 1, b.ndim == 1  # (shapes known valid: no checks of `reshape`)
     if av:
-        a = call("reshape", a, shape=(1,) + a.shape, nd=1)
+        a = call("reshape", a, shape=(1, *a.shape), nd=1)
     if bv:
-        b = call("reshape", b, shape=b.shape + (1,), nd=1)
+        b = call("reshape", b, shape=(*b.shape, 1), nd=1)
     if a.shape[-1] != b.shape[-2]:
         raise ShapeError(
             f"matmul: shapes {a.shape} and {b.shape} do not fit ({a.shape[-1]} != {b.shape[-2]})",
@@ -403,9 +423,7 @@ def matmul(a, b):
     return out
 
 
-mm = matmul
-
-
+@public()
 def dot(a, b):
     """The dot product of two vectors (the matrix product otherwise)."""
     first = like((a, b))
@@ -415,6 +433,7 @@ def dot(a, b):
     return matmul(a, b)
 
 
+@public()
 def outer(a, b):
     """The outer product of two vectors (flattened first)."""
     first = like((a, b))
@@ -429,25 +448,29 @@ def _square(a, name):
     return a
 
 
+@public()
 def det(a):
     """The determinant of a square matrix."""
     return call("det", _square(a, "det"))
 
 
+@public()
 def inv(a):
     """The inverse of a square matrix."""
     return call("inv", _square(a, "inv"))
 
 
+@public(method=False)
 def solve(a, b):
     """x with a @ x = b; b a vector or a matrix."""
     a = _square(a, "solve")
     b = as_tensor(b, a)
     if b.ndim == 1:
-        return reshape(solve(a, reshape(b, b.shape + (1,))), b.shape)
+        return reshape(solve(a, reshape(b, (*b.shape, 1))), b.shape)
     return call("solve", a, b)
 
 
+@public(method=False)
 def einsum(subscripts, *operands):
     """Einstein summation with explicit or implicit output (no `...`)."""
     if not isinstance(subscripts, str):

@@ -307,6 +307,7 @@ _unary_row(
     lambda sp, x: sp.asin(x),
     (-0.9, 0.9),
     explain="g / √(1 - x²)",
+    aliases=("arcsin",),
 )
 _unary_row(
     "acos",
@@ -315,6 +316,7 @@ _unary_row(
     lambda sp, x: sp.acos(x),
     (-0.9, 0.9),
     explain="-g / √(1 - x²)",
+    aliases=("arccos",),
 )
 _unary_row(
     "atan",
@@ -324,6 +326,7 @@ _unary_row(
     explain="g / (1 + x²)",
     over=lambda x, out: 1 + x * x,
     total=True,
+    aliases=("arctan",),
 )
 _unary_row(
     "sinh", np.sinh, lambda x, out: E.cosh(x), lambda sp, x: sp.sinh(x), explain="g · cosh(x)"
@@ -346,6 +349,7 @@ _unary_row(
     lambda sp, x: sp.asinh(x),
     explain="g / √(x² + 1)",
     total=True,
+    aliases=("arcsinh",),
 )
 _unary_row(
     "acosh",
@@ -354,6 +358,7 @@ _unary_row(
     lambda sp, x: sp.acosh(x),
     (1.1, 3.0),
     explain="g / √(x² - 1)",
+    aliases=("arccosh",),
 )
 _unary_row(
     "atanh",
@@ -362,6 +367,7 @@ _unary_row(
     lambda sp, x: sp.atanh(x),
     (-0.9, 0.9),
     explain="g / (1 - x²)",
+    aliases=("arctanh",),
 )
 _unary_row(
     "sigmoid",
@@ -542,6 +548,7 @@ _binary_row(
     ((0.5, 2.0), (0.5, 2.0)),
     explain="g · b/(a² + b²) to a, -g · a/(a² + b²) to b",
     doc="Elementwise angle of the point (b, a): atan(a/b) in the right quadrant.",
+    aliases=("arctan2",),
 )
 _binary_row(
     "hypot",

@@ -20,6 +20,7 @@ elementwise (its inputs need particular shapes or params) gives `samples` instea
 the derivative is not defined, and says whether inputs sit there.
 `total`: finite wherever its inputs are, barring overflow (the tape may leave such a step
 unrun: `tape.py`). `nonfinite`: the hint shown when its backward makes NaN or infinity.
+`aliases`: other names of its function (NumPy's `arcsin` for `asin`).
 
 An elementwise row of one or two inputs is a function too, made here with the row
 (`elementwise.NAME`): `gc.NAME`, and, if `named`, a Tensor method and a function of the
@@ -70,6 +71,7 @@ class Primitive:
     total: bool = False  # finite wherever its inputs are, barring overflow
     nonfinite: str = ""  # the hint when its backward makes NaN or infinity
     doc: str = ""  # the docstring of its function (elementwise rows)
+    aliases: tuple[str, ...] = ()  # other names of its function (NumPy's and PyTorch's)
     node_type: type = field(init=False, repr=False)
 
     def symbolic(self, *arrays, **params):
@@ -99,6 +101,55 @@ PRIMITIVES: dict[str, Primitive] = {}
 elementwise = SimpleNamespace()
 
 
+#: The public functions other than the elementwise rows' own, by name (aliases included):
+#: each declared where it is defined, with `@public`.
+PUBLIC: dict[str, PublicFunction] = {}
+#: The language's constants (`ones(2, 3)`), declared with `@public(constructor=True)`.
+CONSTRUCTORS: dict[str, PublicFunction] = {}
+
+
+class PublicFunction(Protocol):
+    """A function declared with `@public`, its declaration in its attributes."""
+
+    language: bool
+    method: bool
+    elementwise: bool
+    static: frozenset[str]
+    constructor: bool
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def public(
+    *,
+    language: bool = True,
+    method: bool = True,
+    elementwise: bool = False,
+    static: tuple[str, ...] = (),
+    aliases: tuple[str, ...] = (),
+    name: str | None = None,
+    constructor: bool = False,
+):
+    """Declare a public function: `gc.NAME`, and a function of the language (`language`) and
+    a Tensor method (`method`) under its name and its `aliases`. `elementwise`: it acts
+    element by element (the batch fast paths need to know); `static`: its parameters that
+    take plain numbers (axes, shapes, counts), not arrays; `constructor`: the language's
+    constant of that `name` (not `gc.NAME`: the library's constructors take PyTorch's
+    arguments)."""
+
+    def declare(fn):
+        fn.language, fn.method, fn.elementwise = language or constructor, method, elementwise
+        fn.static, fn.constructor = frozenset(static), constructor
+        table = CONSTRUCTORS if constructor else PUBLIC
+        for n in (name or fn.__name__, *aliases):
+            if n in table:
+                raise ValueError(f"public function {n!r} is declared twice")
+            table[n] = fn
+        return fn
+
+    return declare
+
+
 def register(prim: Primitive) -> Primitive:
     """Add a row to the table (and make its function, for an elementwise row of one or two
     inputs), after checking it."""
@@ -114,7 +165,9 @@ def register(prim: Primitive) -> Primitive:
     PRIMITIVES[prim.name] = prim
     if prim.elementwise and len(prim.vjp) in (1, 2):
         make = _unary_function if len(prim.vjp) == 1 else _binary_function
-        setattr(elementwise, prim.name, make(prim))
+        fn = make(prim)
+        for name in (prim.name, *prim.aliases):
+            setattr(elementwise, name, fn)
     return prim
 
 

@@ -16,16 +16,9 @@ import threading
 
 import numpy as np
 
-from ..engine import clock, tensor as T
-from ..engine.functions import (
-    BROADCASTING,
-    FUNCTIONS,
-    STATIC,
-    drawing_from,
-    getitem,
-    stack,
-    transpose,
-)
+from ..engine import arrays, clock, tensor as T
+from ..engine.arrays import drawing_from, getitem, stack, transpose
+from ..engine.functions import BROADCASTING, CONSTRUCTORS, FUNCTIONS, STATIC
 from ..engine.memory import default_budget
 from ..engine.tensor import Tensor
 from ..errors import (
@@ -55,7 +48,6 @@ _BINARY = {
     "and": "__and__",
     "or": "__or__",
 }
-CONSTRUCTORS = frozenset({"ones", "zeros", "full", "eye", "arange", "linspace", "randn", "rand"})
 
 
 class Limits:
@@ -102,9 +94,8 @@ class Draws:
         """The draw of `name(*args)` at `key`, made on first use."""
         with self.lock:
             if key not in self.values:
-                from ..engine import functions as F
-
-                self.values[key] = getattr(F, name)(*args, generator=self.rng).data
+                draw = arrays.randn if name == "randn" else arrays.rand
+                self.values[key] = draw(*args, generator=self.rng).data
             return self.values[key]
 
 
