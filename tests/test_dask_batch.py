@@ -8,10 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from gradcli.cli.app import app
+
 pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("dask.distributed")
-
-from gradcli.cli.app import app  # noqa: E402
 
 TEXT = "x**2*y + sin(x*y)"
 runner = CliRunner()

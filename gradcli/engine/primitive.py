@@ -101,13 +101,6 @@ PRIMITIVES: dict[str, Primitive] = {}
 elementwise = SimpleNamespace()
 
 
-#: The public functions other than the elementwise rows' own, by name (aliases included):
-#: each declared where it is defined, with `@public`.
-PUBLIC: dict[str, PublicFunction] = {}
-#: The language's constants (`ones(2, 3)`), declared with `@public(constructor=True)`.
-CONSTRUCTORS: dict[str, PublicFunction] = {}
-
-
 class PublicFunction(Protocol):
     """A function declared with `@public`, its declaration in its attributes."""
 
@@ -118,6 +111,13 @@ class PublicFunction(Protocol):
     constructor: bool
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+#: The public functions other than the elementwise rows' own, by name (aliases included):
+#: each declared where it is defined, with `@public`.
+PUBLIC: dict[str, PublicFunction] = {}
+#: The language's constants (`ones(2, 3)`), declared with `@public(constructor=True)`.
+CONSTRUCTORS: dict[str, PublicFunction] = {}
 
 
 def public(
