@@ -58,6 +58,33 @@ def _flat_sympy(name: str):
     return type(name, (base,), {**methods, "fdiff": lambda self, argindex=1: sp.S.Zero})
 
 
+@functools.cache
+def _sinc_sympy():
+    """sympy's form of NumPy's sinc: `sinc(x)` = sin(πx)/(πx), and `sinc(x, n)` its n-th
+    derivative, exact at 0 too (the limits: (-1)^k π^2k/(2k + 1) for n = 2k, 0 for odd n),
+    where sympy's own sinc(πx) differentiates to 0/0."""
+    import sympy as sp
+
+    class sinc(sp.Function):
+        nargs = (1, 2)
+
+        @classmethod
+        def eval(cls, x, n=sp.S.Zero):  # sympy's hook for evaluation, not Python's eval
+            if not (x.is_number and n.is_Integer):
+                return None
+            if x == 0:
+                k, odd = divmod(int(n), 2)
+                return sp.S.Zero if odd else (-1) ** k * sp.pi ** (2 * k) / (2 * k + 1)
+            t = sp.Dummy()
+            return sp.diff(sp.sin(sp.pi * t) / (sp.pi * t), t, int(n)).subs(t, x)
+
+        def fdiff(self, argindex=1):
+            x, n = (*self.args, sp.S.Zero)[:2]
+            return sinc(x, n + 1)
+
+    return sinc
+
+
 def _where(x, right, left):
     """right where x > 0, else left: numbers in x's dtype (float32 stays float32)."""
     return F.where(x > 0, np.asarray(right, x.dtype), np.asarray(left, x.dtype))
@@ -224,7 +251,7 @@ unary_row(
     lambda x, out: F.where(
         x == 0, (-(math.pi**2) / 3) * x, (E.cos(math.pi * x) - out) / F.where(x == 0, 1, x)
     ),
-    lambda sp, x: sp.sinc(sp.pi * x),
+    lambda sp, x: _sinc_sympy()(x),
     explain="g · (cos(πx) - out)/x (0 at 0)",
     doc="Elementwise sin(πx)/(πx), NumPy's normalised sinc (1 at 0).",
     total=True,
@@ -437,13 +464,13 @@ binary_row(
     explain="g · log(y) to x (0 where x = 0 and y ≤ 0), g · x/y to y",
     doc="Elementwise x · log(y), 0 where x = 0.",
 )
-for _name, _fn, _whole, _sym in [
+for _name, _op, _whole, _sym in [
     ("fmod", np.fmod, "trunc", "trunc"),
     ("remainder", np.remainder, "floor", "floor"),
 ]:
     binary_row(
         _name,
-        _fn,
+        _op,
         lambda a, b, out: 1,
         lambda a, b, out, _w=_whole: -getattr(E, _w)(a / b),
         lambda sp, a, b, _s=_sym: a - b * _flat_sympy(_s)(a / b),

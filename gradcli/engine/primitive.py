@@ -75,8 +75,9 @@ class Primitive:
         """The forward on object arrays of sympy expressions."""
         import sympy as sp
 
-        if self.elementwise and self.sym is not None:
-            fn = np.frompyfunc(lambda *xs: self.sym(sp, *xs, **params), len(arrays), 1)
+        sym = self.sym
+        if self.elementwise and sym is not None:
+            fn = np.frompyfunc(lambda *xs: sym(sp, *xs, **params), len(arrays), 1)
             return np.asarray(fn(*arrays), dtype=object)
         if self.sym is not None:
             return self.sym(sp, *arrays, **params)
