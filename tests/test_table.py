@@ -140,6 +140,16 @@ KINKS = {
         (np.array([0.5, 0.5, 0.0]),),
     ),
     "norm": ((np.zeros(3),), dict(axis=(-1,), keepdims=False), (np.zeros(3),)),
+    "floor": ((_one,), {}, None),
+    "ceil": ((_z,), {}, None),
+    "trunc": ((-_one,), {}, None),
+    "round": ((np.array([0.5, 1.5]),), {}, None),
+    "leaky_relu": ((_z,), {}, (np.full(2, 0.01),)),
+    "elu": ((_z,), dict(alpha=0.5), (np.full(2, 0.5),)),
+    "xlogy": ((_z, -_one), {}, (_z, _z)),
+    "fmod": ((np.array([2.0, -2.0]), _one), {}, (_one, np.array([-2.0, 2.0]))),
+    "remainder": ((np.array([2.0, -2.0]), _one), {}, (_one, np.array([-2.0, 2.0]))),
+    "copysign": ((_z, -_one), {}, (_z, _z)),
 }
 KINK_ROWS = [pytest.param(prim, id=name) for name, prim in PRIMITIVES.items() if prim.kink]
 
