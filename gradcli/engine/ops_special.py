@@ -156,6 +156,15 @@ unary_row(
     total=True,
 )
 unary_row(
+    "erfcx",
+    _scipy("erfcx"),
+    lambda x, out: 2 * x * out - 2 / math.sqrt(math.pi),
+    lambda sp, x: sp.exp(x * x) * sp.erfc(x),
+    explain="g · (2x · out - 2/√π)",
+    doc="Elementwise exp(x²) · erfc(x), without its overflow.",
+    total=True,
+)
+unary_row(
     "erfinv",
     _scipy("erfinv"),
     lambda x, out: (math.sqrt(math.pi) / 2) * E.exp(out * out),
