@@ -138,6 +138,7 @@ KINKS = {
         (np.array([0.5, 0.5, 0.0]),),
     ),
     "norm": ((np.zeros(3),), dict(axis=(-1,), keepdims=False), (np.zeros(3),)),
+    "sort": ((np.array([2.0, 1.0, 2.0]),), dict(axis=-1), (np.ones(3),)),
 }
 KINK_ROWS = [pytest.param(prim, id=name) for name, prim in PRIMITIVES.items() if prim.kink]
 

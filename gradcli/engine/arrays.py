@@ -273,9 +273,9 @@ def reshape(x, *shape):
     return call("reshape", x, shape=target, nd=x.ndim)
 
 
-@public(language=False, static=("shape",), aliases=("broadcast_to",))
+@public(language=False, static=("shape",))
 def expand(x, shape):
-    """Broadcast x to `shape` (broadcast_to)."""
+    """Broadcast x to `shape` (PyTorch's name; broadcast_to is NumPy's)."""
     x = as_tensor(x)
     shape = tuple(int(n) for n in shape)
     if shape == x.shape:
@@ -307,8 +307,9 @@ def squeeze(x, axis=None):
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i - x.ndim not in ax))
 
 
-@public(language=False, static=("axis",), aliases=("expand_dims",))
+@public(language=False, static=("axis",))
 def unsqueeze(x, axis):
+    """x with a new axis of length 1 at `axis` (PyTorch's name; expand_dims is NumPy's)."""
     x = as_tensor(x)
     (a,) = normal_axes(axis, x.ndim + 1)
     shape = list(x.shape)
