@@ -556,8 +556,7 @@ def einsum(subscripts, *operands):
     for sub, o in zip(subs, operands, strict=True):
         if len(sub) != o.ndim:
             raise ShapeError(
-                f"einsum: subscripts {sub!r} name {len(sub)} axes of an operand of shape "
-                f"{o.shape}",
+                f"einsum: subscripts {sub!r} name {len(sub)} axes of an operand of shape {o.shape}",
                 hint="one letter per axis, or '...' for the axes in front",
             )
     pairs = [_diagonal_of(o, sub) for o, sub in zip(operands, subs, strict=True)]

@@ -53,6 +53,11 @@ def _gather(x, idx: np.ndarray, axis: int):
     return call("index", x, index=tuple(grid), nd=nd)
 
 
+def _constant(values: np.ndarray, like: Tensor) -> Tensor:
+    """Numbers of `like`'s floating dtype (exact sympy numbers in the symbolic backend)."""
+    return as_tensor(values.astype(like.dtype) if like.dtype.kind == "f" else values)
+
+
 def _samples(*specs, lo=-2.0, hi=2.0):
     """Test cases from (input shapes, params) pairs: inputs uniform in (lo, hi)."""
     return lambda rng: [
@@ -276,7 +281,7 @@ def quantile(x, q, axis=None, keepdims=False):
     hi = np.minimum(lo + 1, n - 1)
     lo_v = call("index", s, index=_along(a, lo), nd=s.ndim)
     hi_v = call("index", s, index=_along(a, hi), nd=s.ndim)
-    frac = F.tensor((v - lo).reshape((-1,) + (1,) * (-a - 1)), dtype=s.dtype)
+    frac = _constant((v - lo).reshape((-1,) + (1,) * (-a - 1)), s)
     r = moveaxis(_lerp(lo_v, hi_v, frac), a, 0)  # the q axis first
     if keepdims:
         r = F.reshape(r, (len(v), *keep))
@@ -295,10 +300,10 @@ def _variables(m, rowvar, name):
 
 
 @public(method=False, static=("rowvar", "bias", "ddof"))
-def cov(m, y=None, rowvar=True, bias=False, ddof=None):
+def cov(x, y=None, rowvar=True, bias=False, ddof=None):
     """The covariance matrix of the variables (rows, unless rowvar=False) observed in the
-    columns; divisor n - 1 (n with bias=True, n - ddof when given), as NumPy."""
-    m = _variables(m, rowvar, "cov")
+    columns; divisor n - 1 (n with bias=True, n - ddof when given), as NumPy's cov(m)."""
+    m = _variables(x, rowvar, "cov")
     if y is not None:
         m = F.concat([m, _variables(as_tensor(y, like((m,))), rowvar, "cov")], axis=0)
     n = m.shape[1]
@@ -486,7 +491,7 @@ def pad(x, pad_width, mode="constant", constant_values=0):
         for width, c, at in ((before, cb, 0), (after, ca, 2)):
             if width:
                 shape = (*x.shape[:i], width, *x.shape[i + 1 :])
-                parts.insert(at if at == 0 else len(parts), F.full(shape, float(c), dtype=x.dtype))
+                parts.insert(at if at == 0 else len(parts), _constant(np.full(shape, float(c)), x))
         if len(parts) > 1:
             x = call("concat", *parts, axis=i - x.ndim)
     return x
