@@ -523,9 +523,7 @@ def _diagonal_of(x: Tensor, sub: str) -> tuple[Tensor, str]:
 
 @public(method=False)
 def einsum(subscripts, *operands):
-    """Einstein summation, as NumPy's: explicit or implicit output, '...' for broadcast
-    axes, a repeated index in one operand for its diagonal ('ii->', 'ii->i'), any number
-    of operands."""
+    """Einstein summation as NumPy's, '...' and repeated indices ('ii->') too."""
     if not isinstance(subscripts, str):
         raise EvalError("einsum's first argument is the subscripts string, e.g. 'ij,jk->ik'")
     spec = subscripts.replace(" ", "")

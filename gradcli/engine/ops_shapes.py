@@ -131,7 +131,7 @@ register(
         samples=lambda rng: (
             [*_samples(*_SCAN_CASES)(rng), ((np.array([1.5, 0.0, -2.0, 0.0, 0.5]),), dict(axis=-1))]
         ),
-        explain="g_i · the product of the other factors of out_i, summed over i ≥ k",
+        explain="Σ_{i≥k} g_i · out_i's other factors (no division)",
     )
 )
 
@@ -147,13 +147,13 @@ def _scan(name, x, axis):
 
 @public(static=("axis",))
 def cumsum(x, axis=None):
-    """The running sum along `axis` (of the flattened elements when None)."""
+    """The running sum along `axis` (flattened when None)."""
     return _scan("cumsum", x, axis)
 
 
 @public(static=("axis",))
 def cumprod(x, axis=None):
-    """The running product along `axis` (of the flattened elements when None)."""
+    """The running product along `axis` (flattened when None)."""
     return _scan("cumprod", x, axis)
 
 
@@ -217,8 +217,7 @@ register(
 
 @public(static=("axis",))
 def sort(x, axis=-1):
-    """The values sorted along `axis` (of the flattened elements when None); ties keep
-    their order, and the gradient goes back through that permutation."""
+    """The values sorted along `axis` (flattened when None), ties in a stable order."""
     x = as_tensor(x)
     if axis is None:
         x, axis = F.reshape(x, (-1,)), -1
@@ -265,9 +264,8 @@ def _lerp(a, b, t):
 
 @public(static=("q", "axis", "keepdims"))
 def quantile(x, q, axis=None, keepdims=False):
-    """The q-th quantile (q in [0, 1], a number or a list) along `axis` (all elements when
-    None), by linear interpolation between the sorted values (NumPy's default); a list q
-    puts its axis first."""
+    """The q-th quantile (q in [0, 1]; a list of them: its axis first) along `axis`, by
+    linear interpolation."""
     qs = np.asarray(_values(q) if isinstance(q, Tensor) else q, dtype=float)
     if qs.ndim > 1 or not np.all((qs >= 0) & (qs <= 1)):
         raise EvalError(
@@ -301,8 +299,8 @@ def _variables(m, rowvar, name):
 
 @public(method=False, static=("rowvar", "bias", "ddof"))
 def cov(x, y=None, rowvar=True, bias=False, ddof=None):
-    """The covariance matrix of the variables (rows, unless rowvar=False) observed in the
-    columns; divisor n - 1 (n with bias=True, n - ddof when given), as NumPy's cov(m)."""
+    """The covariance matrix of the rows (columns with rowvar=False), divisor n - 1 (bias,
+    ddof: as NumPy's)."""
     m = _variables(x, rowvar, "cov")
     if y is not None:
         m = F.concat([m, _variables(as_tensor(y, like((m,))), rowvar, "cov")], axis=0)
@@ -499,8 +497,7 @@ def pad(x, pad_width, mode="constant", constant_values=0):
 
 @public(static=("indices", "axis"))
 def take_along_axis(x, indices, axis):
-    """The elements of x at `indices` (integers, an array of x's rank) along `axis` (the
-    flattened elements when None), as NumPy's take_along_axis; the gradient adds back."""
+    """The elements of x at integer `indices` (of x's rank) along `axis`, as NumPy's."""
     x = as_tensor(x)
     idx = np.asarray(_values(indices))
     if idx.size and not np.all(np.mod(idx, 1) == 0):
