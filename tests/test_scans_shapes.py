@@ -213,3 +213,24 @@ def test_sort_ties_route_like_numpys_stable_order():
 def test_clear_errors(call):
     with pytest.raises(GradcliError):
         call()
+
+
+HOSTILE = [
+    ("sum(pad(x, 40000))", "x=ones(3, 3)"),
+    ("sum(tile(x, (35000, 1)))", "x=ones(35000)"),
+    ("sum(repeat(x, 35000))", "x=ones(35000)"),
+    ("sum(broadcast_to(x, (35000, 35000)))", "x=ones(35000)"),
+    ("sum(einsum('...i,...j->...ij', x, x))", "x=ones(35000)"),
+    ("sum(einsum('ii,j,k->ijk', x, y, y))", "x=ones(2, 2), y=ones(20000)"),
+]
+
+
+@pytest.mark.parametrize("text, at", HOSTILE)
+def test_refused_before_the_allocation(text, at):
+    """The family's outputs are counted against --max-elements before they are made (in a
+    child under a 2 GB address-space cap: tests/test_limits_hold.py)."""
+    from test_limits_hold import run_capped
+
+    code, doc, peak = run_capped("eval", text, "--at", at)
+    assert code == 1 and doc["error"]["type"] == "LimitError", doc
+    assert peak < 1 << 30, peak

@@ -489,7 +489,10 @@ def pad(x, pad_width, mode="constant", constant_values=0):
         for width, c, at in ((before, cb, 0), (after, ca, 2)):
             if width:
                 shape = (*x.shape[:i], width, *x.shape[i + 1 :])
-                parts.insert(at if at == 0 else len(parts), _constant(np.full(shape, float(c)), x))
+                parts.insert(
+                    at if at == 0 else len(parts),
+                    F.expand(_constant(np.asarray(float(c)), x), shape),
+                )
         if len(parts) > 1:
             x = call("concat", *parts, axis=i - x.ndim)
     return x
