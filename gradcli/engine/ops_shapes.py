@@ -227,17 +227,17 @@ def sort(x, axis=-1):
 
 
 def _sorted_along(x, axis, name):
-    """x sorted along one axis (the elements flattened when axis is None), and that axis."""
+    """x sorted along one axis (the elements flattened when axis is None), that axis, and
+    the shape of a reduction over it with keepdims."""
     x = as_tensor(x)
     if axis is None or x.ndim == 0:
-        keep = (1,) * x.ndim
-        flat = F.reshape(x, (-1,))
-        return call("sort", flat, axis=-1), -1, keep, x
-    a = _one_axis(axis, x.ndim)
-    keep = tuple(1 if i - x.ndim == a else n for i, n in enumerate(x.shape))
+        a, keep, x = -1, (1,) * x.ndim, F.reshape(x, (-1,))
+    else:
+        a = _one_axis(axis, x.ndim)
+        keep = tuple(1 if i - x.ndim == a else n for i, n in enumerate(x.shape))
     if x.shape[a] == 0:
         raise ShapeError(f"{name} of an empty axis", hint="give at least one element")
-    return call("sort", x, axis=a), a, keep, x
+    return call("sort", x, axis=a), a, keep
 
 
 def _pick(s, k, axis):
@@ -245,14 +245,12 @@ def _pick(s, k, axis):
     return call("index", s, index=_along(axis, k), nd=s.ndim)
 
 
-@public(static=("axis", "keepdims"))
+@public(method=False, static=("axis", "keepdims"))
 def median(x, axis=None, keepdims=False):
     """The middle value along `axis` (all elements when None): the mean of the two middle
     ones for an even count, as NumPy."""
-    s, a, keep, x = _sorted_along(x, axis, "median")
+    s, a, keep = _sorted_along(x, axis, "median")
     n = s.shape[a]
-    if n == 0:
-        raise ShapeError("median of an empty array", hint="give at least one element")
     m = _pick(s, n // 2, a) if n % 2 else (_pick(s, n // 2 - 1, a) + _pick(s, n // 2, a)) / 2
     return F.reshape(m, keep) if keepdims else m
 
@@ -262,7 +260,7 @@ def _lerp(a, b, t):
     return F.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
 
 
-@public(static=("q", "axis", "keepdims"))
+@public(method=False, static=("q", "axis", "keepdims"))
 def quantile(x, q, axis=None, keepdims=False):
     """The q-th quantile (q in [0, 1]; a list of them: its axis first) along `axis`, by
     linear interpolation."""
@@ -272,7 +270,7 @@ def quantile(x, q, axis=None, keepdims=False):
             f"quantile: q must be a number or a list of numbers in [0, 1], not {q}",
             hint="e.g. quantile(x, 0.5) or quantile(x, [0.25, 0.75])",
         )
-    s, a, keep, x = _sorted_along(x, axis, "quantile")
+    s, a, keep = _sorted_along(x, axis, "quantile")
     n = s.shape[a]
     v = qs.reshape(-1) * (n - 1)
     lo = np.floor(v).astype(np.intp)
@@ -290,9 +288,10 @@ def quantile(x, q, axis=None, keepdims=False):
 
 
 def _variables(m, rowvar, name):
+    """The observations as a matrix: a row per variable."""
     m = as_tensor(m)
     if m.ndim > 2:
-        raise ShapeError(f"{name}: m has more than 2 dimensions ({m.shape})")
+        raise ShapeError(f"{name}: more than 2 dimensions ({m.shape})", hint="a row per variable")
     m = F.reshape(m, (1, -1)) if m.ndim < 2 else m
     return m if rowvar else F.transpose(m)
 
@@ -333,7 +332,7 @@ def _ints(value, name) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
-@public(static=("axis",))
+@public(method=False, static=("axis",))
 def flip(x, axis=None):
     """The elements in reverse order along `axis` (every axis when None)."""
     x = as_tensor(x)
@@ -346,7 +345,7 @@ def flip(x, axis=None):
     return call("index", x, index=index, nd=x.ndim)
 
 
-@public(static=("shift", "axis"))
+@public(method=False, static=("shift", "axis"))
 def roll(x, shift, axis=None):
     """The elements shifted by `shift` along `axis`, those pushed off the end coming back
     at the start (the flattened elements when axis is None)."""
@@ -377,7 +376,7 @@ def roll(x, shift, axis=None):
     return x
 
 
-@public(static=("source", "destination"))
+@public(method=False, static=("source", "destination"))
 def moveaxis(x, source, destination):
     """The axes `source` moved to the places `destination`, the others in their order."""
     x = as_tensor(x)
@@ -420,7 +419,7 @@ def broadcast_to(x, shape):
     return F.expand(x, _ints(shape, "broadcast_to"))
 
 
-@public(static=("reps",))
+@public(method=False, static=("reps",))
 def tile(x, reps):
     """x repeated as a whole `reps` times along each axis (NumPy's tile)."""
     x = as_tensor(x)
@@ -472,7 +471,7 @@ def _pairs(value, ndim, name):
         ) from None
 
 
-@public(static=("pad_width", "mode", "constant_values"))
+@public(method=False, static=("pad_width", "mode", "constant_values"))
 def pad(x, pad_width, mode="constant", constant_values=0):
     """x padded with constants: `pad_width` before and after each axis (NumPy's forms),
     `constant_values` (the same forms) in the padding."""
@@ -498,7 +497,7 @@ def pad(x, pad_width, mode="constant", constant_values=0):
     return x
 
 
-@public(static=("indices", "axis"))
+@public(method=False, static=("indices", "axis"))
 def take_along_axis(x, indices, axis):
     """The elements of x at integer `indices` (of x's rank) along `axis`, as NumPy's."""
     x = as_tensor(x)
