@@ -540,9 +540,9 @@ def einsum(subscripts, *operands):
             f"einsum: {len(subs)} operands in '{subscripts}' but {len(operands)} given"
         )
     first = like(operands)
-    operands = [as_tensor(o, first) for o in operands]
+    tensors = [as_tensor(o, first) for o in operands]
     if "." in spec:
-        subs, out = _ellipsis(subs, out if "->" in spec else None, [o.ndim for o in operands], spec)
+        subs, out = _ellipsis(subs, out if "->" in spec else None, [o.ndim for o in tensors], spec)
     elif "->" not in spec:
         letters = "".join(subs)
         out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
@@ -551,12 +551,12 @@ def einsum(subscripts, *operands):
             f"einsum: the output {out!r} repeats a letter or names one no operand has",
             hint="each output letter once, from the operands' subscripts",
         )
-    for sub, o in zip(subs, operands, strict=True):
+    for sub, o in zip(subs, tensors, strict=True):
         if len(sub) != o.ndim:
             raise ShapeError(
                 f"einsum: subscripts {sub!r} name {len(sub)} axes of an operand of shape {o.shape}",
                 hint="one letter per axis, or '...' for the axes in front",
             )
-    pairs = [_diagonal_of(o, sub) for o, sub in zip(operands, subs, strict=True)]
+    pairs = [_diagonal_of(o, sub) for o, sub in zip(tensors, subs, strict=True)]
     spec = ",".join(sub for _, sub in pairs) + "->" + out
     return call("einsum", *[o for o, _ in pairs], spec=spec)
