@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from . import arrays, ops  # noqa: F401  (the declarations of `arrays.py`; the rows of the table)
+from . import arrays, ops, ops_linalg  # noqa: F401  (the declarations of `arrays.py`; the rows of the table)
 from .arrays import (
     arange,
     eye,
