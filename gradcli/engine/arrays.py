@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import EvalError, ShapeError
 from . import tensor as _T
-from .primitive import call, elementwise as E, index_shape, like, public
+from .primitive import call, index_shape, like, public
 from .structured import Diag
 from .tensor import Tensor, as_tensor, resolve_dtype
 

@@ -44,7 +44,7 @@ def _tril(x, k=0):
 
 def _cols(x, w):
     """x with each column j scaled by w[..., j] (x @ diag(w), batched)."""
-    return x * F.reshape(w, w.shape[:-1] + (1, w.shape[-1]))
+    return x * F.reshape(w, (*w.shape[:-1], 1, w.shape[-1]))
 
 
 def _diag_of(x):
@@ -65,10 +65,10 @@ def _close_pairs(values) -> bool:
 
 def _spread(rng, n, lead=()):
     """Symmetric-part matrices with well separated eigenvalues (and a non-symmetric part)."""
-    q, _ = np.linalg.qr(rng.standard_normal(lead + (n, n)))
+    q, _ = np.linalg.qr(rng.standard_normal((*lead, n, n)))
     d = np.linspace(-2.0, 3.0, n) if n > 1 else np.array([1.5])
     a = q @ (d[:, None] * np.swapaxes(q, -1, -2))
-    return a + 0.2 * rng.uniform(-1, 1, size=lead + (n, n))
+    return a + 0.2 * rng.uniform(-1, 1, size=(*lead, n, n))
 
 
 def _symmetric_samples(rng):
@@ -78,8 +78,8 @@ def _symmetric_samples(rng):
 def _rect(rng, m, n, lead=()):
     """Full-rank matrices with well separated singular values."""
     k = min(m, n)
-    u, _ = np.linalg.qr(rng.standard_normal(lead + (m, k)))
-    v, _ = np.linalg.qr(rng.standard_normal(lead + (n, k)))
+    u, _ = np.linalg.qr(rng.standard_normal((*lead, m, k)))
+    v, _ = np.linalg.qr(rng.standard_normal((*lead, n, k)))
     s = np.linspace(3.0, 1.0, k) if k > 1 else np.array([2.0])
     return (u * s) @ np.swapaxes(v, -1, -2)
 
@@ -90,9 +90,7 @@ def _rect_samples(rng):
 
 
 def _expm_samples(rng):
-    return [
-        ((rng.uniform(-1, 1, size=s),), {}) for s in [(1, 1), (2, 2), (3, 3), (2, 2, 2)]
-    ]
+    return [((rng.uniform(-1, 1, size=s),), {}) for s in [(1, 1), (2, 2), (3, 3), (2, 2, 2)]]
 
 
 def _pnorm_samples(rng):
@@ -131,7 +129,7 @@ register(
         vjp=(_cholesky_vjp,),
         jvp=(_cholesky_jvp,),
         samples=square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)),
-        explain="L⁻ᵀ Φ(Lᵀ g) L⁻¹, symmetrised (Φ: the lower triangle, half the diagonal)",
+        explain="L⁻ᵀ Φ(Lᵀ g) L⁻¹, Φ: tril, half diagonal, symmetric",
     )
 )
 
@@ -150,7 +148,7 @@ def _gaps(a):
     """1 / (λⱼ - λᵢ) off the diagonal, 0 on it (the eigenvectors' sensitivity)."""
     w = call("eigvalsh", a)
     n = w.shape[-1]
-    d = F.reshape(w, w.shape[:-1] + (1, n)) - F.reshape(w, w.shape[:-1] + (n, 1))
+    d = F.reshape(w, (*w.shape[:-1], 1, n)) - F.reshape(w, (*w.shape[:-1], n, 1))
     eye = np.eye(n, dtype=bool)
     return F.where(eye, 0, 1 / F.where(eye, 1, d))
 
@@ -169,11 +167,13 @@ register(
         samples=_symmetric_samples,
         explain="V ((Vᵀ g) ∘ F) Vᵀ, F = 1/(λⱼ - λᵢ) off the diagonal",
         kink=(
-            "the eigenvectors of repeated eigenvalues are not defined (their gradient is not)",
+            "the eigenvectors NumPy finds for a repeated eigenvalue (their derivative is infinite)",
             lambda out, a: _close_pairs(np.linalg.eigvalsh(_np_sym(a))),
         ),
     )
 )
+
+
 def _eigvalsh_vjp(g, out, a):
     v = call("eigvecsh", a)
     return _cols(v, g) @ mT(v)
@@ -193,7 +193,7 @@ register(
         samples=_symmetric_samples,
         explain="V diag(g) Vᵀ (V: the eigenvectors)",
         kink=(
-            "at repeated eigenvalues, V diag(g) Vᵀ with the eigenvectors NumPy returns",
+            "V diag(g) Vᵀ with the eigenvectors NumPy finds for a repeated eigenvalue",
             lambda out, a: _close_pairs(out),
         ),
     )
@@ -204,7 +204,7 @@ register(
 
 def _svd_frame(a, out):
     """The right singular vectors (m ≥ n; else the left ones) in the order of `out`
-    (descending), and 1/σ taken as 0 where σ = 0: from the eigenvectors of aᵀa (aaᵀ)."""
+    (descending), and 1/s taken as 0 where s = 0: from the eigenvectors of aᵀa (aaᵀ)."""
     tall = a.shape[-2] >= a.shape[-1]
     v = call("eigvecsh", mT(a) @ a if tall else a @ mT(a))[..., ::-1]
     k = out.shape[-1]
@@ -214,7 +214,7 @@ def _svd_frame(a, out):
 
 def _svdvals_vjp(g, out, a):
     tall, v, inv = _svd_frame(a, out)
-    if tall:  # U = a V / σ: U diag(g) Vᵀ
+    if tall:  # U = a V / s: U diag(g) Vᵀ
         return a @ _cols(v, g * inv) @ mT(v)
     return _cols(v, g * inv) @ mT(v) @ a
 
@@ -243,8 +243,8 @@ register(
         samples=_rect_samples,
         explain="U diag(g) Vᵀ (U, V: the singular vectors)",
         kink=(
-            "at repeated or zero singular values, U diag(g) Vᵀ with the singular vectors "
-            "of aᵀa's eigenvectors (0 for a zero singular value)",
+            "U diag(g) Vᵀ with the singular vectors found for a repeated singular value "
+            "(0 for a zero one)",
             lambda out, a: _close_pairs(out) or bool(np.any(out == 0)),
         ),
     )
@@ -257,7 +257,7 @@ register(
         "logabsdet",
         lambda a: np.linalg.slogdet(a)[1],
         sym=matrix_sym(lambda m: __import__("sympy").log(__import__("sympy").Abs(m.det()))),
-        vjp=(lambda g, out, a: F.reshape(g, g.shape + (1, 1)) * mT(F.inv(a)),),
+        vjp=(lambda g, out, a: F.reshape(g, (*g.shape, 1, 1)) * mT(F.inv(a)),),
         jvp=(lambda t, out, a: F.sum(_diag_of(F.solve(a, t)), axis=-1),),
         samples=square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)),
         explain="g · a⁻ᵀ",
@@ -309,9 +309,9 @@ def _frechet(a, e):
     expm([[a, e], [0, a]]) (Mathias), itself differentiable to any order."""
     n = a.shape[-1]
     lead = np.broadcast_shapes(a.shape[:-2], e.shape[:-2])
-    a = call("expand", a, shape=lead + (n, n), nd=a.ndim) if a.shape[:-2] != lead else a
-    e = call("expand", e, shape=lead + (n, n), nd=e.ndim) if e.shape[:-2] != lead else e
-    zero = np.zeros(lead + (n, n), dtype=e.dtype)
+    a = call("expand", a, shape=(*lead, n, n), nd=a.ndim) if a.shape[:-2] != lead else a
+    e = call("expand", e, shape=(*lead, n, n), nd=e.ndim) if e.shape[:-2] != lead else e
+    zero = np.zeros((*lead, n, n), dtype=e.dtype)
     top = call("concat", a, e, axis=-1)
     block = call("concat", top, call("concat", zero, a, axis=-1), axis=-2)
     return call("expm", block)[..., :n, n:]
@@ -366,7 +366,7 @@ register(
         ),
         samples=_pnorm_samples,
         kink=(
-            "the gradient of a p-norm at 0 is 0, as PyTorch takes it",
+            "norm'(0) = 0 for the p-norm (PyTorch's)",
             lambda out, x, ord, axis, keepdims: bool(np.any(out == 0)),
         ),
         explain="g · sign(x) (|x| / out)^(p-1)",
@@ -396,7 +396,7 @@ def _matrix(a, name):
 
 @public()
 def cholesky(a):
-    """The lower Cholesky factor L of a symmetric positive-definite matrix (a = L Lᵀ)."""
+    """The lower Cholesky factor L of a symmetric positive-definite a = L Lᵀ."""
     return call("cholesky", F.square_matrix(a, "cholesky"))
 
 
@@ -467,14 +467,16 @@ def kron(a, b):
     sa, sb = (1,) * (nd - a.ndim) + a.shape, (1,) * (nd - b.ndim) + b.shape
     ar = F.reshape(a, tuple(x for n in sa for x in (n, 1)))
     br = F.reshape(b, tuple(x for n in sb for x in (1, n)))
-    return F.reshape(ar * br, tuple(p * q for p, q in zip(sa, sb)))
+    return F.reshape(ar * br, tuple(p * q for p, q in zip(sa, sb, strict=False)))
 
 
 def _to_end(x, axes):
     """x with `axes` (normalised, negative) moved to the end, in that order."""
     rest = tuple(i for i in range(-x.ndim, 0) if i not in axes)
     perm = rest + tuple(axes)
-    return x if perm == tuple(range(-x.ndim, 0)) else F.transpose(x, tuple(p % x.ndim for p in perm))
+    return (
+        x if perm == tuple(range(-x.ndim, 0)) else F.transpose(x, tuple(p % x.ndim for p in perm))
+    )
 
 
 @public(static=("axis",))
@@ -502,7 +504,7 @@ def cross(a, b, axis=-1):
 def _from_end(nd, axis):
     """The permutation putting the last axis at `axis` (negative), the others in order."""
     perm = list(range(nd - 1))
-    perm.insert(nd + axis + 1, nd - 1)
+    perm.insert(nd + axis, nd - 1)
     return tuple(perm)
 
 
@@ -536,7 +538,7 @@ def diagonal(x, offset=0, axis1=0, axis2=1):
     if a1 == a2:
         raise ShapeError("diagonal: axis1 and axis2 cannot be the same")
     rest = tuple(i for i in range(-x.ndim, 0) if i not in (a1, a2))
-    perm = tuple(p % x.ndim for p in rest + (a1, a2))
+    perm = tuple(p % x.ndim for p in (*rest, a1, a2))
     x = x if perm == tuple(range(x.ndim)) else F.transpose(x, perm)
     offset = int(offset)
     if offset:
@@ -556,8 +558,7 @@ def vdot(a, b):
 
 @public(method=False, static=("axes",))
 def tensordot(a, b, axes=2):
-    """The sum of products over `axes`: the last `axes` of a with the first of b, or the
-    pair of axis lists ([a's], [b's])."""
+    """The sum of products over `axes`: a's last `axes` with b's first, or ([a's], [b's])."""
     first = like((a, b))
     a, b = as_tensor(a, first), as_tensor(b, first)
     if isinstance(axes, (list, tuple)):
@@ -575,7 +576,7 @@ def tensordot(a, b, axes=2):
     xb = [F.normal_axes(i, b.ndim)[0] for i in xb]
     if len(set(xa)) != len(xa) or len(set(xb)) != len(xb):
         raise ShapeError("tensordot: an axis is repeated")
-    if any(a.shape[i] != b.shape[j] for i, j in zip(xa, xb)):
+    if any(a.shape[i] != b.shape[j] for i, j in zip(xa, xb, strict=False)):
         raise ShapeError(
             f"tensordot: the summed axes' lengths differ: {[a.shape[i] for i in xa]} "
             f"and {[b.shape[j] for j in xb]}"
@@ -605,12 +606,17 @@ _VECTOR_ORDS = "1, 2, inf, -inf, 0 or any other number p"
 
 @public(static=("ord", "axis", "keepdims"))
 def norm(x, ord=None, axis=None, keepdims=False):
-    """NumPy's norm: of the elements (ord None: the 2-norm of all of them), of vectors along
-    `axis` (ord 1, 2, inf, -inf, 0 or p), or of matrices (a matrix with ord given, or a pair
-    of axes: matrix_norm's)."""
+    """NumPy's norm: vector (ord 1, 2, inf, -inf, 0, p) or, for matrices, matrix_norm's.
+
+    ord None: the 2-norm of all the elements; a matrix with ord given, or a pair of axes:
+    matrix_norm."""
     x = as_tensor(x)
-    if axis is None and ord is not None and x.ndim == 2 or isinstance(axis, (tuple, list)) and len(axis) == 2:
-        return matrix_norm(x, "fro" if ord is None else ord, (-2, -1) if axis is None else axis, keepdims)
+    if (axis is None and ord is not None and x.ndim == 2) or (
+        isinstance(axis, (tuple, list)) and len(axis) == 2
+    ):
+        return matrix_norm(
+            x, "fro" if ord is None else ord, (-2, -1) if axis is None else axis, keepdims
+        )
     if axis is None and ord is not None and x.ndim > 1:
         raise ShapeError(
             f"norm: give axis= for an array of {x.ndim} axes with ord={ord}",
@@ -621,7 +627,9 @@ def norm(x, ord=None, axis=None, keepdims=False):
     if ord is None or ord == 2:
         return call("norm", x, axis=ax, keepdims=keepdims)
     if isinstance(ord, str):
-        raise ShapeError(f"norm: ord {ord!r} is a matrix norm's", hint=f"for vectors: {_VECTOR_ORDS}")
+        raise ShapeError(
+            f"norm: ord {ord!r} is a matrix norm's", hint=f"for vectors: {_VECTOR_ORDS}"
+        )
     if ord == math.inf:
         return F.max(E.abs(x), ax, keepdims)
     if ord == -math.inf:
@@ -638,9 +646,10 @@ _MATRIX_ORDS = "'fro', 'nuc', 1, -1, 2, -2, inf or -inf"
 
 @public(static=("ord", "axis", "keepdims"))
 def matrix_norm(a, ord="fro", axis=(-2, -1), keepdims=False):
-    """The matrix norm over the pair of `axis`: 'fro' (Frobenius), 'nuc' (the sum of the
-    singular values), 2 and -2 (the largest and smallest), 1 and -1 (the largest and
-    smallest column sum of |a|), inf and -inf (row sums)."""
+    """The matrix norm over the pair of `axis`: ord 'fro', 'nuc', ±1, ±2, ±inf (NumPy's).
+
+    'nuc': the sum of the singular values; 2, -2: the largest, smallest; 1, -1: the largest,
+    smallest column sum of |a|; inf, -inf: row sums."""
     a = _matrix(a, "matrix_norm")
     if not isinstance(axis, (tuple, list)) or len(axis) != 2:
         raise ShapeError("matrix_norm: axis is a pair of axes, e.g. (-2, -1)")
