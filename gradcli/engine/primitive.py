@@ -81,7 +81,7 @@ class Primitive:
             return self.forward(*arrays, **params)
         except TypeError:  # NumPy's LAPACK kernels, SciPy's: no loop over Python objects
             raise NoSymbolicForm(
-                f"sympy has no form for {self.name}: finite differences alone check it"
+                f"sympy has no form for {self.name}"
             ) from None
 
     def __post_init__(self):
