@@ -407,31 +407,31 @@ def cholesky(a):
     return call("cholesky", F.square_matrix(a, "cholesky"))
 
 
-@public()
+@public(method=False)
 def eigvalsh(a):
     """The eigenvalues of a symmetric matrix, ascending."""
     return call("eigvalsh", F.square_matrix(a, "eigvalsh"))
 
 
-@public()
+@public(method=False)
 def svdvals(a):
     """The singular values of a matrix, descending."""
     return call("svdvals", _matrix(a, "svdvals"))
 
 
-@public()
+@public(method=False)
 def logabsdet(a):
     """log |det(a)| of a square matrix (the second value of NumPy's slogdet)."""
     return call("logabsdet", F.square_matrix(a, "logabsdet"))
 
 
-@public()
+@public(method=False)
 def pinv(a):
     """The Moore-Penrose pseudo-inverse of a matrix."""
     return call("pinv", _matrix(a, "pinv"))
 
 
-@public(aliases=("matrix_exp",))
+@public(method=False, aliases=("matrix_exp",))
 def expm(a):
     """The matrix exponential of a square matrix (matrix_exp)."""
     return call("expm", F.square_matrix(a, "expm"))
@@ -651,7 +651,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
 _MATRIX_ORDS = "'fro', 'nuc', 1, -1, 2, -2, inf or -inf"
 
 
-@public(static=("ord", "axis", "keepdims"))
+@public(method=False, static=("ord", "axis", "keepdims"))
 def matrix_norm(a, ord="fro", axis=(-2, -1), keepdims=False):
     """The matrix norm over the pair of `axis`: ord 'fro', 'nuc', ±1, ±2, ±inf (NumPy's).
 
