@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 import gradcli as gc
 from gradcli import finite
+from gradcli.check.compare import Tolerance, compare, verdict
 from gradcli.cli.app import app
 from gradcli.errors import UsageError
-from gradcli.check.compare import Tolerance, compare, verdict
 
 runner = CliRunner()
 
@@ -269,7 +269,7 @@ def test_a_loop_draws_anew_at_each_iteration_and_keeps_the_draws():
     assert draws.shape == (3,)
 
 
-# -- elementwise expressions: one generic-element derivative ----------------------------------------
+# -- elementwise expressions: one generic-element derivative ---------------------------------------
 
 EXPR = "sin(x)*exp(-x**2/2)+log(1+x**2)+tanh(x)*cosh(x)+x | sum"
 

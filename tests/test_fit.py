@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from rich.cells import cell_len
 from typer.testing import CliRunner
 
@@ -142,7 +141,7 @@ def test_a_long_program_shows_its_first_lines(tmp_path):
 # -- carets and windows ---------------------------------------------------------------------
 
 TEXT = st.text(
-    st.sampled_from(list("x+*( )1") + ["\x1b", "\t", "\x9b", "\u202e", "ｘ", "é"]), max_size=300
+    st.sampled_from([*"x+*( )1", "\x1b", "\t", "\x9b", "\u202e", "ｘ", "é"]), max_size=300
 )
 
 
@@ -330,7 +329,9 @@ def test_plot_draws_no_derivative_where_the_function_is_not_finite():
     r = CliRunner().invoke(app, ["plot", "sqrt(x)", "--range", "-1:1", "--order", "2", "--json"])
     doc = json.loads(r.stdout)
     assert all(
-        d == "NaN" for v, d in zip(doc["value"], doc["second_derivative"]) if isinstance(v, str)
+        d == "NaN"
+        for v, d in zip(doc["value"], doc["second_derivative"], strict=True)
+        if isinstance(v, str)
     )
 
 

@@ -96,7 +96,9 @@ def test_sym_column_value_and_derivative(prim, xs, params):
         return
     rng = np.random.default_rng(1)
     w = rng.uniform(0.5, 1.5, size=want.shape)
-    total = sum((wi * e for wi, e in zip(w.reshape(-1), expr.reshape(-1))), sp.Integer(0))
+    total = sum(
+        (wi * e for wi, e in zip(w.reshape(-1), expr.reshape(-1), strict=True)), sp.Integer(0)
+    )
     ts = [
         gc.tensor(x, requires_grad=prim.vjp[i] is not None)
         if x.dtype.kind == "f"
@@ -105,7 +107,7 @@ def test_sym_column_value_and_derivative(prim, xs, params):
     ]
     out = call(prim.name, *ts, **params)
     out.backward(gc.tensor(w))
-    for i, (t, arr) in enumerate(zip(ts, arrays)):
+    for i, (t, arr) in enumerate(zip(ts, arrays, strict=True)):
         if not t.requires_grad:
             continue
         want_grad = np.vectorize(lambda s: _number(sp.diff(total, s), subs), otypes=[float])(arr)
@@ -164,7 +166,7 @@ def test_kink_column(prim):
     ts = [gc.tensor(x, requires_grad=True) for x in xs]
     with np.errstate(all="ignore"):
         call(prim.name, *ts, **params).sum().backward()
-    for t, g in zip(ts, grads):
+    for t, g in zip(ts, grads, strict=True):
         np.testing.assert_array_equal(t.grad.data, g)
 
 

@@ -227,23 +227,23 @@ def _whole(n) -> bool:
 @public(static=("shape",))
 def reshape(x, *shape):
     """The same elements in the given shape (one axis may be -1)."""
-    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    dims = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     if _T.state.raw and x.__class__ is np.ndarray:  # a rule's exact shape, in a plain backward
-        return x.reshape(shape)
+        return x.reshape(dims)
     x = as_tensor(x)
-    odd = [n for n in shape if not _whole(n)]
+    odd = [n for n in dims if not _whole(n)]
     if odd:
         raise ShapeError(
             f"reshape: a shape holds whole numbers, not {odd[0]}",
             hint=f"e.g. reshape(x, {x.shape}) (-1 for the size that fits)",
         )
     try:
-        target = tuple(int(n) for n in shape)
+        target = tuple(int(n) for n in dims)
         if _min(target, default=0) < 0 or math.prod(target) != math.prod(x.shape):
             target = np.empty(x.shape, dtype=np.bool_).reshape(target).shape  # resolves a -1
     except (ValueError, TypeError):
         raise ShapeError(
-            f"cannot reshape an array of shape {x.shape} into shape {tuple(shape)}",
+            f"cannot reshape an array of shape {x.shape} into shape {tuple(dims)}",
             hint=f"the sizes must multiply to {x.data.size}",
         ) from None
     if x.__class__ is Diag:  # (a symbolic batch of a backward pass stays symbolic)
@@ -390,9 +390,9 @@ def matmul(a, b):
         )
     av, bv = a.ndim == 1, b.ndim == 1  # (shapes known valid: no checks of `reshape`)
     if av:
-        a = call("reshape", a, shape=(1,) + a.shape, nd=1)
+        a = call("reshape", a, shape=(1, *a.shape), nd=1)
     if bv:
-        b = call("reshape", b, shape=b.shape + (1,), nd=1)
+        b = call("reshape", b, shape=(*b.shape, 1), nd=1)
     if a.shape[-1] != b.shape[-2]:
         raise ShapeError(
             f"matmul: shapes {a.shape} and {b.shape} do not fit ({a.shape[-1]} != {b.shape[-2]})",
@@ -449,7 +449,7 @@ def solve(a, b):
     a = square_matrix(a, "solve")
     b = as_tensor(b, a)
     if b.ndim == 1:
-        return reshape(solve(a, reshape(b, b.shape + (1,))), b.shape)
+        return reshape(solve(a, reshape(b, (*b.shape, 1))), b.shape)
     return call("solve", a, b)
 
 

@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from . import arrays as F
 from ..errors import EvalError
+from . import arrays as F
 from .clock import OPTIMIZE, einsum_flops, einsum_sizes
 from .kernels import vector
 from .primitive import (
@@ -138,11 +138,11 @@ def square_samples(*shapes, b_shapes=None):
     """Well-conditioned square matrices (and right-hand sides for solve)."""
 
     def samples(rng):
-        cases = []
+        cases: list = []
         for i, shape in enumerate(shapes):
             a = _u(rng, *shape, lo=-1.0, hi=1.0) + 3 * np.eye(shape[-1])
             rest = () if b_shapes is None else (_u(rng, *b_shapes[i]),)
-            cases.append(((a,) + rest, {}))
+            cases.append(((a, *rest), {}))
         return cases
 
     return samples
@@ -620,7 +620,7 @@ register(
 )
 
 # comparisons and logic: forward only, boolean masks (sympy: relations, for Piecewise)
-for _name, _fn, _sym in [
+for _name, _test, _sym in [
     ("lt", np.less, "Lt"),
     ("le", np.less_equal, "Le"),
     ("gt", np.greater, "Gt"),
@@ -633,7 +633,7 @@ for _name, _fn, _sym in [
     register(
         Primitive(
             _name,
-            _fn,
+            _test,
             vjp=(None, None),
             jvp=(None, None),
             broadcast=True,
@@ -688,7 +688,7 @@ def _reduce_sym(combine):
     def sym(sp, a, axis, keepdims):
         keep = [i for i in range(a.ndim) if i - a.ndim not in axis]
         moved = np.transpose(a, keep + [a.ndim + i for i in axis])
-        flat = moved.reshape(moved.shape[: len(keep)] + (-1,))
+        flat = moved.reshape((*moved.shape[: len(keep)], -1))
         out = np.empty(flat.shape[:-1], dtype=object)
         for idx in np.ndindex(out.shape):
             out[idx] = combine(sp, list(flat[idx]))
@@ -766,16 +766,16 @@ def _tie_share(out, x, axis):
     return hit / F.sum(hit, axis=axis, keepdims=True)
 
 
-for _name, _fn, _sym in [("max", np.max, "Max"), ("min", np.min, "Min")]:
+for _name, _reduce, _sym in [("max", np.max, "Max"), ("min", np.min, "Min")]:
     register(
         Primitive(
             _name,
-            lambda a, axis, keepdims, _fn=_fn: _fn(a, axis=axis, keepdims=keepdims),
+            lambda a, axis, keepdims, _reduce=_reduce: _reduce(a, axis=axis, keepdims=keepdims),
             sym=_reduce_sym(lambda sp, xs, _s=_sym: getattr(sp, _s)(*xs)),
             kink=(
                 f"an even split of the gradient among the tied elements of {_name}",
-                lambda out, x, axis, keepdims, _fn=_fn: bool(
-                    np.any(np.sum(x == _fn(x, axis=axis, keepdims=True), axis=axis) > 1)
+                lambda out, x, axis, keepdims, _reduce=_reduce: bool(
+                    np.any(np.sum(x == _reduce(x, axis=axis, keepdims=True), axis=axis) > 1)
                 ),
             ),
             vjp=(
@@ -1097,7 +1097,7 @@ register(
             (((3, 2), (2, 2, 3)), {}),
             (((2, 1, 3, 2), (3, 2, 2)), {}),
         ),
-        out_shape=lambda a, b: broadcast_shape(a[:-2], b[:-2]) + (a[-2], b[-1]),
+        out_shape=lambda a, b: (*broadcast_shape(a[:-2], b[:-2]), a[-2], b[-1]),
         explain="g @ bᵀ to a, aᵀ @ g to b",
     )
 )
@@ -1135,7 +1135,7 @@ register(
         "det",
         np.linalg.det,
         sym=matrix_sym(lambda m: m.det()),
-        vjp=(lambda g, out, a: F.reshape(g * out, g.shape + (1, 1)) * mT(F.inv(a)),),
+        vjp=(lambda g, out, a: F.reshape(g * out, (*g.shape, 1, 1)) * mT(F.inv(a)),),
         jvp=(lambda t, out, a: out * F.trace(F.solve(a, t)),),
         samples=square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)),
         explain="g · out · a⁻ᵀ",
@@ -1184,13 +1184,13 @@ def _einsum_vjp(g, out, i, inputs, spec):
     present = "".join(c for c in target if c in known)
     others = [s for j, s in enumerate(subs) if j != i]
     lead = _fresh_letters(spec, g.ndim - out.ndim)
-    terms = ",".join([lead + res] + others)
+    terms = ",".join([lead + res, *others])
     r = call(
         "einsum", g, *[x for j, x in enumerate(inputs) if j != i], spec=f"{terms}->{lead}{present}"
     )
     if present != target:
         lead = r.shape[: r.ndim - len(present)]
-        kept = tuple(x if c in present else 1 for c, x in zip(target, inputs[i].shape))
+        kept = tuple(x if c in present else 1 for c, x in zip(target, inputs[i].shape, strict=True))
         r = F.expand(F.reshape(r, lead + kept), lead + inputs[i].shape)
     return r
 

@@ -33,9 +33,10 @@ function is adding its row. Rows are validated as they are registered (`register
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -43,12 +44,20 @@ from ..errors import NoSymbolicForm
 from .tensor import Node, Tensor, apply, as_tensor, constant, state
 
 
+class Rules(Protocol):
+    """A row's per-input rules (`vjp`, `jvp`): a tuple, one per input, or, for a primitive
+    taking any number of inputs, an object that gives input i's rule (`ops._Variadic`)."""
+
+    def __getitem__(self, i: int, /) -> Any: ...
+    def __len__(self) -> int: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Primitive:
     name: str
     forward: Callable
-    vjp: tuple
-    jvp: tuple
+    vjp: Rules
+    jvp: Rules
     sym: Callable | None = None
     broadcast: bool = False  # inputs broadcast against each other (matmul: the batch axes)
     elementwise: bool = False
@@ -72,17 +81,16 @@ class Primitive:
         """The forward on object arrays of sympy expressions."""
         import sympy as sp
 
-        if self.elementwise and self.sym is not None:
-            fn = np.frompyfunc(lambda *xs: self.sym(sp, *xs), len(arrays), 1)
+        sym = self.sym
+        if self.elementwise and sym is not None:
+            fn = np.frompyfunc(lambda *xs: sym(sp, *xs), len(arrays), 1)
             return np.asarray(fn(*arrays), dtype=object)
-        if self.sym is not None:
-            return self.sym(sp, *arrays, **params)
+        if sym is not None:
+            return sym(sp, *arrays, **params)
         try:
             return self.forward(*arrays, **params)
         except TypeError:  # NumPy's LAPACK kernels, SciPy's: no loop over Python objects
-            raise NoSymbolicForm(
-                f"sympy has no form for {self.name}"
-            ) from None
+            raise NoSymbolicForm(f"sympy has no form for {self.name}") from None
 
     def __post_init__(self):
         camel = "".join(part[:1].upper() + part[1:] for part in self.name.split("_"))
@@ -99,11 +107,23 @@ PRIMITIVES: dict[str, Primitive] = {}
 elementwise = SimpleNamespace()
 
 
+class PublicFunction(Protocol):
+    """A function declared with `@public`, its declaration in its attributes."""
+
+    language: bool
+    method: bool
+    elementwise: bool
+    static: frozenset[str]
+    constructor: bool
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
 #: The public functions other than the elementwise rows' own, by name (aliases included):
 #: each declared where it is defined, with `@public`.
-PUBLIC: dict[str, Callable] = {}
+PUBLIC: dict[str, PublicFunction] = {}
 #: The language's constants (`ones(2, 3)`), declared with `@public(constructor=True)`.
-CONSTRUCTORS: dict[str, Callable] = {}
+CONSTRUCTORS: dict[str, PublicFunction] = {}
 
 
 def public(
@@ -259,7 +279,11 @@ def index_shape(shape: tuple[int, ...], index: tuple) -> tuple[int, ...]:
             f"but {used} were indexed"
         )
     fancy = any(isinstance(i, np.ndarray) and (i.ndim or i.dtype == np.bool_) for i in index)
-    out, arrays, places, dim, wrong = [], [], [], 0, None
+    out: list[int] = []
+    arrays: list[tuple[int, ...]] = []  # the index arrays' shapes
+    places: list[tuple[int, int]] = []  # (position in index, position in out) of each
+    dim = 0
+    wrong: IndexError | None = None
     for k, i in enumerate(index):
         if i is Ellipsis:
             out.extend(shape[dim : dim + len(shape) - used])
@@ -310,7 +334,7 @@ def index_shape(shape: tuple[int, ...], index: tuple) -> tuple[int, ...]:
             "shape mismatch: indexing arrays could not be broadcast together "
             "with shapes " + " ".join(map(str, arrays))
         ) from None
-    if wrong is not None and math.prod(block):  # (NumPy checks no bounds of an empty block)
+    if wrong is not None and math.prod(block) != 0:  # (NumPy checks no bounds of an empty block)
         raise wrong
     ks = [k for k, _ in places]
     at = places[0][1] if ks == list(range(ks[0], ks[0] + len(ks))) else 0
