@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 
 import gradcli as gc
-from gradcli.errors import NoSymbolicForm
 from gradcli.engine.functions import ELEMENTWISE, FUNCTIONS
 from gradcli.engine.primitive import PRIMITIVES, call, elementwise
 from gradcli.engine.tensor import Tensor
+from gradcli.errors import NoSymbolicForm
 
 sp = pytest.importorskip("sympy")
 

@@ -252,6 +252,7 @@ register(
 
 # -- logabsdet, pinv, expm ------------------------------------------------------------------
 
+
 def _log_abs_det(m):
     """log |det m| as log(det²)/2: real, and its derivative is sympy's det'/det."""
     import sympy as sp
