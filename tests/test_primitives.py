@@ -208,7 +208,7 @@ def test_partials_are_the_vjp_of_ones(prim, xs, params, dtype):
             d = prim.partials[i]
             if d is None:
                 continue
-            got = ones if d == 1 else d(out, *xs)
+            got = ones if d == 1 else d(out, *xs, **params)
             if isinstance(got, np.ndarray) and got.dtype == dtype:
                 np.testing.assert_array_equal(
                     np.broadcast_to(got, out.shape), np.broadcast_to(want, out.shape)

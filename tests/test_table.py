@@ -148,6 +148,16 @@ KINKS = {
     "eigvalsh": ((np.eye(2),), {}, (np.eye(2),)),
     "eigvecsh": ((np.eye(2),), {}, None),
     "svdvals": ((np.eye(2),), {}, (np.eye(2),)),
+    "floor": ((_one,), {}, None),
+    "ceil": ((_z,), {}, None),
+    "trunc": ((-_one,), {}, None),
+    "round": ((np.array([0.5, 1.5]),), {}, None),
+    "leaky_relu": ((_z,), {}, (np.full(2, 0.01),)),
+    "elu": ((_z,), dict(alpha=0.5), (np.full(2, 0.5),)),
+    "xlogy": ((_z, -_one), {}, (_z, _z)),
+    "fmod": ((np.array([2.0, -2.0]), _one), {}, (_one, np.array([-2.0, 2.0]))),
+    "remainder": ((np.array([2.0, -2.0]), _one), {}, (_one, np.array([-2.0, 2.0]))),
+    "copysign": ((_z, -_one), {}, (_z, _z)),
 }
 KINK_ROWS = [pytest.param(prim, id=name) for name, prim in PRIMITIVES.items() if prim.kink]
 

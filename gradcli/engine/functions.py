@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from . import arrays, ops, ops_linalg  # noqa: F401  (the declarations of `arrays.py`; the rows of the table)
+from . import arrays, ops, ops_linalg, ops_special  # noqa: F401  (`arrays.py`'s declarations; the rows)
 from .arrays import (  # (`name as name`: re-exported, `__all__` names every public function)
     arange,
     eye,
@@ -192,8 +192,12 @@ for _name, _fn in {**_OPERATORS, **_METHODS}.items():
 FUNCTIONS = {**_NAMED, **{n: fn for n, fn in PUBLIC.items() if fn.language}, **CONSTRUCTORS}
 
 #: The parameters that take plain numbers, not arrays: shapes, axes and counts, by their
-#: names in the functions' signatures (given by position or by keyword).
-STATIC = frozenset().union(*(fn.static for fn in [*PUBLIC.values(), *CONSTRUCTORS.values()]))
+#: names in the functions' signatures (given by position or by keyword), and the rows'
+#: `static` parameters (leaky_relu's negative_slope).
+STATIC = frozenset().union(
+    *(fn.static for fn in [*PUBLIC.values(), *CONSTRUCTORS.values()]),
+    *(prim.static for prim in PRIMITIVES.values()),
+)
 
 #: The functions of the language whose array arguments broadcast against each other, element
 #: by element (their rows' `broadcast`).

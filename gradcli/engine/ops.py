@@ -34,19 +34,22 @@ from .primitive import (
 )
 from .tensor import Tensor
 
-__all__ = ["PRIMITIVES", "Primitive", "index_shape"]
+__all__ = ["PRIMITIVES", "Primitive", "at_zero", "binary_row", "index_shape", "unary_row"]
 
 
-def _unary_row(name, forward, deriv, sym, domain=(-2.0, 2.0), over=None, **columns):
+def unary_row(name, forward, deriv, sym, domain=(-2.0, 2.0), over=None, **columns):
     """An elementwise function of one input: its VJP and JVP come from its derivative,
-    `deriv(x, out)`, or from `over(x, out)` when the derivative is 1 / over (one pass
-    fewer: g / over rather than g * (1 / over)); `columns`: the row's others."""
+    `deriv(x, out, **params)`, or from `over(x, out, **params)` when the derivative is
+    1 / over (one pass fewer: g / over rather than g * (1 / over)); `columns`: the row's
+    others (`static`: its parameters, which the rules receive)."""
     if over is not None:
-        vjp, jvp = (lambda g, out, x: g / over(x, out),), (lambda t, out, x: t / over(x, out),)
-        partials = (lambda out, x: 1 / over(x, out),)
+        vjp = (lambda g, out, x, **p: g / over(x, out, **p),)
+        jvp = (lambda t, out, x, **p: t / over(x, out, **p),)
+        partials = (lambda out, x, **p: 1 / over(x, out, **p),)
     else:
-        vjp, jvp = (lambda g, out, x: g * deriv(x, out),), (lambda t, out, x: t * deriv(x, out),)
-        partials = (lambda out, x: deriv(x, out),)
+        vjp = (lambda g, out, x, **p: g * deriv(x, out, **p),)
+        jvp = (lambda t, out, x, **p: t * deriv(x, out, **p),)
+        partials = (lambda out, x, **p: deriv(x, out, **p),)
     return register(
         Primitive(
             name,
@@ -62,23 +65,34 @@ def _unary_row(name, forward, deriv, sym, domain=(-2.0, 2.0), over=None, **colum
     )
 
 
-def _at_zero(out, x, **params):
+def at_zero(out, x, **params):
+    """Whether any input is 0 (a kink at 0: `kink`'s test)."""
     return bool(np.any(x == 0))
 
 
-def _binary_row(name, forward, da, db, sym, domains=((-2.0, 2.0), (-2.0, 2.0)), **columns):
-    """An elementwise, broadcasting function of two inputs from its partial derivatives."""
+def binary_row(name, forward, da, db, sym, domains=((-2.0, 2.0), (-2.0, 2.0)), **columns):
+    """An elementwise, broadcasting function of two inputs from its partial derivatives,
+    `da(a, b, out, **params)` and `db(...)`."""
     return register(
         Primitive(
             name,
             forward,
-            vjp=(lambda g, out, a, b: g * da(a, b, out), lambda g, out, a, b: g * db(a, b, out)),
-            jvp=(lambda t, out, a, b: t * da(a, b, out), lambda t, out, a, b: t * db(a, b, out)),
+            vjp=(
+                lambda g, out, a, b, **p: g * da(a, b, out, **p),
+                lambda g, out, a, b, **p: g * db(a, b, out, **p),
+            ),
+            jvp=(
+                lambda t, out, a, b, **p: t * da(a, b, out, **p),
+                lambda t, out, a, b, **p: t * db(a, b, out, **p),
+            ),
             sym=sym,
             broadcast=True,
             elementwise=True,
             domain=domains,
-            partials=(lambda out, a, b: da(a, b, out), lambda out, a, b: db(a, b, out)),
+            partials=(
+                lambda out, a, b, **p: da(a, b, out, **p),
+                lambda out, a, b, **p: db(a, b, out, **p),
+            ),
             **columns,
         )
     )
@@ -209,12 +223,12 @@ register(
         total=True,
     )
 )
-_unary_row(
+unary_row(
     "abs",
     np.abs,
     lambda x, out: E.sign(x),
     lambda sp, x: sp.Abs(x),
-    kink=("abs'(0) = 0", _at_zero),
+    kink=("abs'(0) = 0", at_zero),
     explain="g · sign(x)",
     total=True,
 )
@@ -228,36 +242,36 @@ register(
         elementwise=True,
         domain=((-2.0, 2.0),),
         differentiable=False,
-        kink=("sign'(x) = 0 (also at its jump at 0)", _at_zero),
+        kink=("sign'(x) = 0 (also at its jump at 0)", at_zero),
         explain="none: sign is flat (0 everywhere)",
     )
 )
-_unary_row(
+unary_row(
     "sqrt",
     np.sqrt,
     None,
     lambda sp, x: sp.sqrt(x),
     (0.1, 3.0),
-    kink=("sqrt'(0) = inf", _at_zero),
+    kink=("sqrt'(0) = inf", at_zero),
     explain="g / (2·out)",
     over=lambda x, out: 2 * out,
     nonfinite="sqrt is not differentiable at 0 (its slope is infinite); keep its input "
     "away from 0, e.g. sqrt(x + 1e-12)",
 )
-_unary_row(
+unary_row(
     "cbrt",
     np.cbrt,
     lambda x, out: 1 / (3 * out * out),
     lambda sp, x: sp.real_root(x, 3),
     (0.1, 3.0),
-    kink=("cbrt'(0) = inf", _at_zero),
+    kink=("cbrt'(0) = inf", at_zero),
     explain="g / (3·out²)",
 )
-_unary_row("exp", np.exp, lambda x, out: out, lambda sp, x: sp.exp(x), explain="g · out")
-_unary_row(
+unary_row("exp", np.exp, lambda x, out: out, lambda sp, x: sp.exp(x), explain="g · out")
+unary_row(
     "expm1", np.expm1, lambda x, out: out + 1, lambda sp, x: sp.exp(x) - 1, explain="g · (out + 1)"
 )
-_unary_row(
+unary_row(
     "log",
     np.log,
     None,
@@ -267,7 +281,7 @@ _unary_row(
     over=lambda x, out: x,
     nonfinite="log'(0) = inf; keep the input positive, e.g. log(x + 1e-12)",
 )
-_unary_row(
+unary_row(
     "log1p",
     np.log1p,
     None,
@@ -276,7 +290,7 @@ _unary_row(
     explain="g / (1 + x)",
     over=lambda x, out: 1 + x,
 )
-_unary_row(
+unary_row(
     "sin",
     vector("sin"),
     lambda x, out: E.cos(x),
@@ -284,7 +298,7 @@ _unary_row(
     explain="g · cos(x)",
     total=True,
 )
-_unary_row(
+unary_row(
     "cos",
     vector("cos"),
     lambda x, out: -E.sin(x),
@@ -292,7 +306,7 @@ _unary_row(
     explain="-g · sin(x)",
     total=True,
 )
-_unary_row(
+unary_row(
     "tan",
     np.tan,
     lambda x, out: 1 + out * out,
@@ -300,7 +314,7 @@ _unary_row(
     (-1.2, 1.2),
     explain="g · (1 + out²)",
 )
-_unary_row(
+unary_row(
     "asin",
     np.arcsin,
     lambda x, out: 1 / E.sqrt(1 - x * x),
@@ -309,7 +323,7 @@ _unary_row(
     explain="g / √(1 - x²)",
     aliases=("arcsin",),
 )
-_unary_row(
+unary_row(
     "acos",
     np.arccos,
     lambda x, out: -1 / E.sqrt(1 - x * x),
@@ -318,7 +332,7 @@ _unary_row(
     explain="-g / √(1 - x²)",
     aliases=("arccos",),
 )
-_unary_row(
+unary_row(
     "atan",
     np.arctan,
     None,
@@ -328,13 +342,13 @@ _unary_row(
     total=True,
     aliases=("arctan",),
 )
-_unary_row(
+unary_row(
     "sinh", np.sinh, lambda x, out: E.cosh(x), lambda sp, x: sp.sinh(x), explain="g · cosh(x)"
 )
-_unary_row(
+unary_row(
     "cosh", np.cosh, lambda x, out: E.sinh(x), lambda sp, x: sp.cosh(x), explain="g · sinh(x)"
 )
-_unary_row(
+unary_row(
     "tanh",
     np.tanh,
     lambda x, out: 1 - out * out,
@@ -342,7 +356,7 @@ _unary_row(
     explain="g · (1 - out²)",
     total=True,
 )
-_unary_row(
+unary_row(
     "asinh",
     np.arcsinh,
     lambda x, out: 1 / E.sqrt(x * x + 1),
@@ -351,7 +365,7 @@ _unary_row(
     total=True,
     aliases=("arcsinh",),
 )
-_unary_row(
+unary_row(
     "acosh",
     np.arccosh,
     lambda x, out: 1 / E.sqrt(x * x - 1),
@@ -360,7 +374,7 @@ _unary_row(
     explain="g / √(x² - 1)",
     aliases=("arccosh",),
 )
-_unary_row(
+unary_row(
     "atanh",
     np.arctanh,
     lambda x, out: 1 / (1 - x * x),
@@ -369,31 +383,32 @@ _unary_row(
     explain="g / (1 - x²)",
     aliases=("arctanh",),
 )
-_unary_row(
+unary_row(
     "sigmoid",
     _sigmoid,
     lambda x, out: out * (1 - out),
     lambda sp, x: 1 / (1 + sp.exp(-x)),
     explain="g · out · (1 - out)",
     total=True,
+    aliases=("expit",),
 )
-_unary_row(
+unary_row(
     "relu",
     lambda a: np.maximum(a, 0),
     lambda x, out: x > 0,
     lambda sp, x: sp.Max(x, 0),
-    kink=("relu'(0) = 0", _at_zero),
+    kink=("relu'(0) = 0", at_zero),
     explain="g where x > 0, else 0",
     total=True,
 )
-_unary_row(
+unary_row(
     "softplus",
     _softplus,
     lambda x, out: E.sigmoid(x),
     lambda sp, x: sp.log(1 + sp.exp(x)),
     explain="g · sigmoid(x)",
 )
-_unary_row(
+unary_row(
     "erf",
     _erf,
     lambda x, out: (2 / math.sqrt(math.pi)) * E.exp(-x * x),
@@ -452,7 +467,7 @@ register(
         total=True,
     )
 )
-_binary_row(
+binary_row(
     "div",
     np.divide,
     lambda a, b, out: 1 / b,
@@ -490,7 +505,7 @@ def _pow_slope(a, b, out):
     return F.where(b == 0, 0, b * a ** (b - 1))
 
 
-_binary_row(
+binary_row(
     "pow",
     _power,
     _pow_slope,
@@ -539,7 +554,7 @@ for _name, _fn, _sym, _win in [
             doc=f"Elementwise {'larger' if _name == 'maximum' else 'smaller'} of a and b.",
         )
     )
-_binary_row(
+binary_row(
     "atan2",
     np.arctan2,
     lambda a, b, out: b / (a * a + b * b),
@@ -550,7 +565,7 @@ _binary_row(
     doc="Elementwise angle of the point (b, a): atan(a/b) in the right quadrant.",
     aliases=("arctan2",),
 )
-_binary_row(
+binary_row(
     "hypot",
     np.hypot,
     lambda a, b, out: a / out,

@@ -3,10 +3,10 @@
 The columns of a row (`Primitive`):
 `forward` computes on NumPy arrays; `vjp` and `jvp` give one rule per input (None: not
 differentiable in that input); the rules' vocabulary is in `ops.py`.
-`partials` (elementwise rows) gives per input the derivative itself, `(out, *inputs) ->
-∂out/∂input`, with which the VJP of a cotangent of ones needs no product: 1 means the input
-passes g on unchanged (`add`), None that there is none to give (the VJP then runs). The
-tape of blocked gradients starts from ones (`engine/tape.py`).
+`partials` (elementwise rows) gives per input the derivative itself, `(out, *inputs,
+**params) -> ∂out/∂input`, with which the VJP of a cotangent of ones needs no product: 1
+means the input passes g on unchanged (`add`), None that there is none to give (the VJP
+then runs). The tape of blocked gradients starts from ones (`engine/tape.py`).
 `explain` is the VJP rule in words and symbols ("g · out"), shown by `--explain`.
 `sym` is the sympy form: for an elementwise row `(sp, *scalars) -> expr`; for any other row
 None means "the NumPy forward works on object arrays of sympy expressions as it is", or, if
@@ -23,6 +23,9 @@ the derivative is not defined, and says whether inputs sit there.
 `total`: finite wherever its inputs are, barring overflow (the tape may leave such a step
 unrun: `tape.py`). `nonfinite`: the hint shown when its backward makes NaN or infinity.
 `aliases`: other names of its function (NumPy's `arcsin` for `asin`).
+`static` (elementwise rows): its parameters that take plain numbers, by name, with their
+defaults (leaky_relu's `negative_slope`): its function takes them after its inputs, by
+position or keyword; every rule and the `sym` form receive them as keywords.
 
 An elementwise row of one or two inputs is a function too, made here with the row
 (`elementwise.NAME`): `gc.NAME`, and, if `named`, a Tensor method and a function of the
@@ -32,6 +35,7 @@ function is adding its row. Rows are validated as they are registered (`register
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +44,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import NoSymbolicForm
+from ..errors import EvalError, NoSymbolicForm
 from .tensor import Node, Tensor, apply, as_tensor, constant, state
 
 
@@ -75,6 +79,7 @@ class Primitive:
     nonfinite: str = ""  # the hint when its backward makes NaN or infinity
     doc: str = ""  # the docstring of its function (elementwise rows)
     aliases: tuple[str, ...] = ()  # other names of its function (NumPy's and PyTorch's)
+    static: dict = field(default_factory=dict)  # static parameter -> default (elementwise rows)
     node_type: type = field(init=False, repr=False)
 
     def symbolic(self, *arrays, **params):
@@ -83,7 +88,7 @@ class Primitive:
 
         sym = self.sym
         if self.elementwise and sym is not None:
-            fn = np.frompyfunc(lambda *xs: sym(sp, *xs), len(arrays), 1)
+            fn = np.frompyfunc(lambda *xs: sym(sp, *xs, **params), len(arrays), 1)
             return np.asarray(fn(*arrays), dtype=object)
         if sym is not None:
             return sym(sp, *arrays, **params)
@@ -170,7 +175,13 @@ def register(prim: Primitive) -> Primitive:
         )
     PRIMITIVES[prim.name] = prim
     if prim.elementwise and len(prim.vjp) in (1, 2):
-        make = _unary_function if len(prim.vjp) == 1 else _binary_function
+        make = (
+            _static_function
+            if prim.static
+            else _unary_function
+            if len(prim.vjp) == 1
+            else _binary_function
+        )
         fn = make(prim)
         for name in (prim.name, *prim.aliases):
             setattr(elementwise, name, fn)
@@ -244,6 +255,45 @@ def _binary_function(prim: Primitive):
 
     fn.__name__ = fn.__qualname__ = prim.name
     fn.__doc__ = prim.doc or None
+    return fn
+
+
+def _static_function(prim: Primitive):
+    """The function of an elementwise row with static parameters: its inputs, then the
+    parameters (plain numbers; by position or keyword, with their defaults)."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    inputs = ("x",) if len(prim.vjp) == 1 else ("a", "b")
+    signature = inspect.Signature(
+        [inspect.Parameter(n, kind) for n in inputs]
+        + [inspect.Parameter(n, kind, default=v) for n, v in prim.static.items()]
+    )
+
+    def fn(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise EvalError(
+                f"{prim.name}: {exc}", hint=f"call it as {prim.name}{signature}"
+            ) from None
+        bound.apply_defaults()
+        params = {}
+        for n in prim.static:
+            v = bound.arguments[n]
+            if isinstance(v, Tensor) and v.data.size == 1 and v.data.dtype.kind in "fiu":
+                v = v.item()
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+                raise EvalError(
+                    f"{prim.name}: {n} must be a plain number, not {type(v).__name__}",
+                    hint=f"e.g. {prim.name}(x, {n}={prim.static[n]})",
+                )
+            if isinstance(prim.static[n], int) and float(v) != int(v):
+                raise EvalError(f"{prim.name}: {n} must be a whole number, not {v}")
+            params[n] = type(prim.static[n])(v)
+        return call(prim.name, *[bound.arguments[n] for n in inputs], **params)
+
+    fn.__name__ = fn.__qualname__ = prim.name
+    fn.__doc__ = prim.doc or f"Elementwise {prim.name}."
+    fn.__signature__ = signature  # type: ignore[attr-defined]
     return fn
 
 

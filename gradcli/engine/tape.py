@@ -139,7 +139,7 @@ class Tape:
                     gi = (
                         g
                         if d.__class__ is int
-                        else d(outs[j], *args)
+                        else d(outs[j], *args, **params)
                         if g is unit and d is not None
                         else None
                     )
@@ -224,7 +224,7 @@ def _read_by_gradients(order: list, steps: list) -> list[bool]:
                 d = prim.partials[i] if prim.partials else None
                 reads = _reads(prim.vjp[i], g, values, params)
                 if callable(d):  # read with a cotangent of ones instead of the rule
-                    reads |= _reads(lambda g, *vals, d=d: d(*vals), g, values, {})
+                    reads |= _reads(lambda g, *vals, d=d, **p: d(*vals, **p), g, values, params)
                 for p in reads:
                     if p == 0:
                         read[j] = True
