@@ -104,6 +104,21 @@ LATE = {"skipped": "sympy took longer than the 5 s limit (--check-timeout)"}
             3,
             "the one-sided slopes differ; autograd uses relu'(0) = 0",
         ),
+        (  # a tie where the function is smooth (median of [3, 1, 3, 5]): sympy's Heaviside(0)
+            dict(
+                methods={"sympy": DIFFER, "finite differences": AGREE},
+                used=[{"convention": "the gradient routed by the stable order"}],
+            ),
+            "agree",
+            0,
+            "autograd and finite differences (sympy's own convention at the tie is not compared)",
+        ),
+        (  # without a convention applied, sympy's difference stands
+            dict(methods={"sympy": DIFFER, "finite differences": AGREE}),
+            "disagree",
+            3,
+            "sympy differs from autograd",
+        ),
     ],
 )
 def test_every_branch_of_the_verdict(kw, status, code, reason):
@@ -317,3 +332,11 @@ def test_finite_differences_that_leave_the_domain_are_skipped_not_a_disagreement
     assert c["status"] == "agree" and c["exit_code"] == 0, c
     assert "leave the function's domain" in c["finite_differences"]["skipped"]
     assert c["symbolic"]["agree"] is True
+
+
+def test_ties_where_the_function_is_smooth_agree():
+    """median of [3, 1, 3, 5] is (x0 + x2)/2 near the point: autograd and finite differences
+    agree; sympy's Max/Min form takes Heaviside(0) = ½ at the tie and is not held against it."""
+    doc = run_json("grad", "median(x)", "--at", "x=[3,1,3,5]", "--check")
+    assert doc["gradient"]["x"] == [0.5, 0.0, 0.5, 0.0]
+    assert doc["check"]["verdict"] == "agree"

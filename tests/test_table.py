@@ -158,6 +158,7 @@ KINKS = {
     "fmod": ((np.array([2.0, -2.0]), _one), {}, (_one, np.array([-2.0, 2.0]))),
     "remainder": ((np.array([2.0, -2.0]), _one), {}, (_one, np.array([-2.0, 2.0]))),
     "copysign": ((_z, -_one), {}, (_z, _z)),
+    "sort": ((np.array([2.0, 1.0, 2.0]),), dict(axis=-1), (np.ones(3),)),
 }
 KINK_ROWS = [pytest.param(prim, id=name) for name, prim in PRIMITIVES.items() if prim.kink]
 
