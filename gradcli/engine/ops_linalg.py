@@ -622,7 +622,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
     if (axis is None and ord is not None and x.ndim == 2) or (
         isinstance(axis, (tuple, list)) and len(axis) == 2
     ):
-        return matrix_norm(
+        return _matrix_norm(
             x, "fro" if ord is None else ord, (-2, -1) if axis is None else axis, keepdims
         )
     if axis is None and ord is not None and x.ndim > 1:
@@ -652,12 +652,18 @@ def norm(x, ord=None, axis=None, keepdims=False):
 _MATRIX_ORDS = "'fro', 'nuc', 1, -1, 2, -2, inf or -inf"
 
 
-@public(method=False, static=("ord", "axis", "keepdims"))
-def matrix_norm(a, ord="fro", axis=(-2, -1), keepdims=False):
-    """The matrix norm over the pair of `axis`: ord 'fro', 'nuc', ±1, ±2, ±inf (NumPy's).
+@public(method=False, static=("ord", "keepdims"))
+def matrix_norm(a, ord="fro", keepdims=False):
+    """The norm of the matrices (the last two axes): ord 'fro', 'nuc', ±1, ±2, ±inf (NumPy's).
 
     'nuc': the sum of the singular values; 2, -2: the largest, smallest; 1, -1: the largest,
-    smallest column sum of |a|; inf, -inf: row sums."""
+    smallest column sum of |a|; inf, -inf: row sums. (norm(a, ord, axis=(i, j)): over the
+    axes i and j.)"""
+    return _matrix_norm(a, ord, (-2, -1), keepdims)
+
+
+def _matrix_norm(a, ord, axis, keepdims):
+    """The matrix norm over the pair of axes `axis`."""
     a = _matrix(a, "matrix_norm")
     if not isinstance(axis, (tuple, list)) or len(axis) != 2:
         raise ShapeError("matrix_norm: axis is a pair of axes, e.g. (-2, -1)")
