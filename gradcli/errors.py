@@ -267,6 +267,11 @@ class GraphError(EvalError, RuntimeError):
     """Misuse of the autograd graph (backward through a freed graph, no grad_fn)."""
 
 
+class NoSymbolicForm(EvalError):
+    """A function sympy has no form for (its forward cannot run on sympy expressions): the
+    cross-check then uses finite differences alone."""
+
+
 class OverflowDomainError(DomainError):
     """A result too large for its dtype (infinity from finite inputs, no pole): a warning,
     or an error under --strict."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 import multiprocessing
 import time
 
-from .errors import GradcliError
+from .errors import GradcliError, NoSymbolicForm
 
 
 def _child(fn, conn):
     try:
         conn.send(("ok", fn()))
+    except NoSymbolicForm as err:
+        conn.send(("skip", err.message))
     except GradcliError as err:
         conn.send(("error", err.message))
     except Exception as err:  # any sympy failure becomes a reason to skip, not a crash
@@ -43,7 +45,9 @@ def with_time_limit(fn, timeout: float, meanwhile=None, limit: float | None = No
             status, payload = recv.recv()
         except EOFError:
             return None, "the symbolic computation stopped unexpectedly"
-        return (payload, None) if status == "ok" else (None, f"sympy failed: {payload}")
+        if status == "ok":
+            return payload, None
+        return None, payload if status == "skip" else f"sympy failed: {payload}"
     finally:
         if proc.is_alive():
             proc.kill()

@@ -25,6 +25,7 @@ import gradcli as gc
 from gradcli.engine.functions import ELEMENTWISE, FUNCTIONS
 from gradcli.engine.primitive import PRIMITIVES, call, elementwise
 from gradcli.engine.tensor import Tensor
+from gradcli.errors import NoSymbolicForm
 
 sp = pytest.importorskip("sympy")
 
@@ -80,7 +81,10 @@ def test_sym_column_value_and_derivative(prim, xs, params):
     if prim.name.startswith("logical_"):  # sympy's And, Or, Not take truth values
         xs = tuple(x > 0 for x in xs)
     arrays, subs = _symbols(xs)
-    expr = np.asarray(prim.symbolic(*arrays, **params), dtype=object)
+    try:
+        expr = np.asarray(prim.symbolic(*arrays, **params), dtype=object)
+    except NoSymbolicForm as no:  # the check says so and uses finite differences alone
+        pytest.skip(no.message)
     want = np.asarray(prim.forward(*xs, **params))
     got = (
         np.vectorize(lambda e: _number(e, subs), otypes=[float])(expr)
@@ -140,6 +144,10 @@ KINKS = {
         (np.array([0.5, 0.5, 0.0]),),
     ),
     "norm": ((np.zeros(3),), dict(axis=(-1,), keepdims=False), (np.zeros(3),)),
+    "pnorm": ((np.zeros(3),), dict(ord=3.0, axis=(-1,), keepdims=False), (np.zeros(3),)),
+    "eigvalsh": ((np.eye(2),), {}, (np.eye(2),)),
+    "eigvecsh": ((np.eye(2),), {}, None),
+    "svdvals": ((np.eye(2),), {}, (np.eye(2),)),
     "floor": ((_one,), {}, None),
     "ceil": ((_z,), {}, None),
     "trunc": ((-_one,), {}, None),

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import EvalError, ShapeError
 from . import tensor as _T
-from .primitive import call, elementwise as E, index_shape, like, public
+from .primitive import call, index_shape, like, public
 from .structured import Diag
 from .tensor import Tensor, as_tensor, resolve_dtype
 
@@ -202,24 +202,6 @@ def _reduction(name):
 sum, mean, prod, max, min, logsumexp = [
     _reduction(n) for n in ("sum", "mean", "prod", "max", "min", "logsumexp")
 ]
-
-
-@public(static=("ord", "axis", "keepdims"))
-def norm(x, ord=2, axis=None, keepdims=False):
-    """The vector norm over `axis` (all elements when None: Frobenius for a matrix)."""
-    x = as_tensor(x)
-    ax = normal_axes(axis, x.ndim)
-    if ord == 2:
-        return call("norm", x, axis=ax, keepdims=bool(keepdims))
-    if ord == math.inf:
-        return max(E.abs(x), ax, keepdims)
-    if ord == -math.inf:
-        return min(E.abs(x), ax, keepdims)
-    if ord == 0:
-        return sum(detach(x != 0) * 1.0, ax, keepdims)
-    if ord == 1:
-        return sum(E.abs(x), ax, keepdims)
-    return sum(E.abs(x) ** ord, ax, keepdims) ** (1.0 / ord)
 
 
 @public(static=("axis", "ddof", "keepdims"))
@@ -442,7 +424,8 @@ def outer(a, b):
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))
 
 
-def _square(a, name):
+def square_matrix(a, name):
+    """a as a Tensor, after checking that it is a (batch of) square matrices for `name`."""
     a = as_tensor(a)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(f"{name} needs a square matrix, not shape {a.shape}")
@@ -452,19 +435,19 @@ def _square(a, name):
 @public()
 def det(a):
     """The determinant of a square matrix."""
-    return call("det", _square(a, "det"))
+    return call("det", square_matrix(a, "det"))
 
 
 @public()
 def inv(a):
     """The inverse of a square matrix."""
-    return call("inv", _square(a, "inv"))
+    return call("inv", square_matrix(a, "inv"))
 
 
 @public(method=False)
 def solve(a, b):
     """x with a @ x = b; b a vector or a matrix."""
-    a = _square(a, "solve")
+    a = square_matrix(a, "solve")
     b = as_tensor(b, a)
     if b.ndim == 1:
         return reshape(solve(a, reshape(b, (*b.shape, 1))), b.shape)

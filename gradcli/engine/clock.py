@@ -150,7 +150,7 @@ def _matmul(arrays, params):
     return 2.0 * _batch(a, b) * a[-2] * a[-1] * b[-1], BLAS_RATE
 
 
-def _cubic(factor):
+def cubic(factor):
     def cost(arrays, params):
         a = arrays[0].shape
         if len(a) < 2:
@@ -205,9 +205,9 @@ OPTIMIZE = 1e6
 
 COSTS = {
     "matmul": _matmul,
-    "solve": _cubic(2.0),
-    "inv": _cubic(2.0),
-    "det": _cubic(2.0 / 3.0),
+    "solve": cubic(2.0),
+    "inv": cubic(2.0),
+    "det": cubic(2.0 / 3.0),
     "einsum": _einsum,
 }
 

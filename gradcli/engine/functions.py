@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from . import arrays, ops, ops_shapes, ops_special  # noqa: F401  (the declarations; the rows)
+from . import arrays, ops, ops_linalg, ops_shapes, ops_special  # noqa: F401  (the declarations; the rows)
 from .arrays import (  # (`name as name`: re-exported, `__all__` names every public function)
     arange,
     eye,

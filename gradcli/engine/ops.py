@@ -148,7 +148,7 @@ def _reduction_samples(lo=-2.0, hi=2.0):
     return samples
 
 
-def _square_samples(*shapes, b_shapes=None):
+def square_samples(*shapes, b_shapes=None):
     """Well-conditioned square matrices (and right-hand sides for solve)."""
 
     def samples(rng):
@@ -1094,7 +1094,7 @@ register(
 # -- linear algebra (matmul sees operands of rank >= 2: the function promotes vectors) ------
 
 
-def _mT(x):
+def mT(x):
     return call("permute", x, axes=(-1, -2))
 
 
@@ -1102,7 +1102,7 @@ register(
     Primitive(
         "matmul",
         np.matmul,
-        vjp=(lambda g, out, a, b: g @ _mT(b), lambda g, out, a, b: _mT(a) @ g),
+        vjp=(lambda g, out, a, b: g @ mT(b), lambda g, out, a, b: mT(a) @ g),
         jvp=(lambda t, out, a, b: t @ b, lambda t, out, a, b: a @ t),
         broadcast=True,
         samples=_cases(
@@ -1118,7 +1118,7 @@ register(
 )
 
 
-def _matrix_sym(method):
+def matrix_sym(method):
     """The sympy form of a function of one square matrix (2-D inputs only)."""
 
     def sym(sp, *arrays):
@@ -1138,10 +1138,10 @@ register(
     Primitive(
         "inv",
         np.linalg.inv,
-        sym=_matrix_sym(lambda m: m.inv()),
-        vjp=(lambda g, out, a: -(_mT(out) @ g @ _mT(out)),),
+        sym=matrix_sym(lambda m: m.inv()),
+        vjp=(lambda g, out, a: -(mT(out) @ g @ mT(out)),),
         jvp=(lambda t, out, a: -(out @ t @ out),),
-        samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)),
+        samples=square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)),
         explain="-outᵀ @ g @ outᵀ",
     )
 )
@@ -1149,10 +1149,10 @@ register(
     Primitive(
         "det",
         np.linalg.det,
-        sym=_matrix_sym(lambda m: m.det()),
-        vjp=(lambda g, out, a: F.reshape(g * out, (*g.shape, 1, 1)) * _mT(F.inv(a)),),
+        sym=matrix_sym(lambda m: m.det()),
+        vjp=(lambda g, out, a: F.reshape(g * out, (*g.shape, 1, 1)) * mT(F.inv(a)),),
         jvp=(lambda t, out, a: out * F.trace(F.solve(a, t)),),
-        samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)),
+        samples=square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)),
         explain="g · out · a⁻ᵀ",
     )
 )
@@ -1160,14 +1160,14 @@ register(
     Primitive(
         "solve",
         np.linalg.solve,
-        sym=_matrix_sym(lambda a, b: a.LUsolve(b)),
+        sym=matrix_sym(lambda a, b: a.LUsolve(b)),
         vjp=(
-            lambda g, out, a, b: -(F.solve(_mT(a), g) @ _mT(out)),
-            lambda g, out, a, b: F.solve(_mT(a), g),
+            lambda g, out, a, b: -(F.solve(mT(a), g) @ mT(out)),
+            lambda g, out, a, b: F.solve(mT(a), g),
         ),
         jvp=(lambda t, out, a, b: -F.solve(a, t @ out), lambda t, out, a, b: F.solve(a, t)),
         broadcast=True,
-        samples=_square_samples(
+        samples=square_samples(
             (3, 3), (2, 2), (2, 3, 3), (3, 3), b_shapes=[(3, 2), (2, 1), (2, 3, 1), (2, 3, 2)]
         ),
         out_shape=lambda a, b: broadcast_shape(a[:-2], b[:-2]) + b[-2:],

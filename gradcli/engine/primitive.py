@@ -9,7 +9,9 @@ means the input passes g on unchanged (`add`), None that there is none to give (
 then runs). The tape of blocked gradients starts from ones (`engine/tape.py`).
 `explain` is the VJP rule in words and symbols ("g · out"), shown by `--explain`.
 `sym` is the sympy form: for an elementwise row `(sp, *scalars) -> expr`; for any other row
-None means "the NumPy forward works on object arrays of sympy expressions as it is".
+None means "the NumPy forward works on object arrays of sympy expressions as it is", or, if
+it raises TypeError on them (LAPACK's kernels), that sympy has no form (`NoSymbolicForm`:
+the cross-check uses finite differences alone).
 `out_shape` gives the output's shape from the inputs' shapes and the params, `(*shapes,
 **params) -> shape`, for a row whose output can hold more elements than its largest input
 (an elementwise row that broadcasts gets NumPy's broadcast shape); None: it cannot. The
@@ -43,7 +45,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import EvalError
+from ..errors import EvalError, NoSymbolicForm
 from .tensor import Node, Tensor, apply, as_tensor, constant, state
 
 
@@ -90,7 +92,10 @@ class Primitive:
             return np.asarray(fn(*arrays), dtype=object)
         if sym is not None:
             return sym(sp, *arrays, **params)
-        return self.forward(*arrays, **params)
+        try:
+            return self.forward(*arrays, **params)
+        except TypeError:  # NumPy's LAPACK kernels, SciPy's: no loop over Python objects
+            raise NoSymbolicForm(f"sympy has no form for {self.name}") from None
 
     @functools.cached_property
     def node_type(self) -> type:

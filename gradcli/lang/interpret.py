@@ -428,13 +428,16 @@ class Interpreter:
         return self.operate(node.span, lambda: self.backend.binary(node.op, a, b), node.op, [a, b])
 
     def static_argument(self, node):
-        """A static argument (an axis, a shape, ord=): a number or a tuple of numbers."""
+        """A static argument (an axis, a shape, ord=): a number, a tuple of numbers, or a
+        string (an option by name)."""
         if isinstance(node, S.TupleLit):
             return tuple(self.static_argument(e) for e in node.elts)
         if isinstance(node, S.ListLit):
             return [self.static_argument(e) for e in node.elts]
         if isinstance(node, S.Name) and node.id == "None":
             return None
+        if isinstance(node, S.Str):  # an option by name: ord="nuc"
+            return node.value
         value = self.backend.number(self.expr(node))
         return int(value) if float(value).is_integer() else value
 

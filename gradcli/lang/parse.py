@@ -710,9 +710,9 @@ class _Translator:
         if isinstance(v, str):
             self.fail(
                 ForbiddenError,
-                "a string is only allowed as einsum's first argument",
+                "a string is only allowed as einsum's first argument or an option such as ord=",
                 node,
-                'for example einsum("ij,jk->ik", a, b)',
+                'for example einsum("ij,jk->ik", a, b) or matrix_norm(a, "nuc")',
             )
         what = {complex: "complex numbers are", bytes: "bytes are"}.get(type(v), "... is")
         self.fail(
@@ -772,15 +772,15 @@ class _Translator:
             )
             self.fail(UnknownFunctionError, f"unknown function {name}", func, hint)
         out = list(piped)
+        positional = _positional_names(fn)
+        static = getattr(fn, "static", frozenset())
         for i, arg in enumerate(args):
             if isinstance(arg, ast.Starred):
                 self.fail(ForbiddenError, "starred arguments (*args) are not allowed", arg)
-            if (
-                name == "einsum"
-                and not piped
-                and i == 0
-                and isinstance(arg, ast.Constant)
-                and isinstance(arg.value, str)
+            at = len(piped) + i
+            if _is_str(arg) and (
+                (name == "einsum" and at == 0)
+                or (at < len(positional) and positional[at] in static)
             ):
                 out.append(S.Str(self.span(arg), arg.value))
             else:
@@ -792,7 +792,11 @@ class _Translator:
                 self.fail(ForbiddenError, "**keyword arguments are not allowed", kw)
             if kw.arg in kwargs:
                 self.fail(SignatureError, f"{name}() got the keyword {kw.arg} twice", kw)
-            kwargs[kw.arg] = self.expr(kw.value)
+            kwargs[kw.arg] = (
+                S.Str(self.span(kw.value), kw.value.value)
+                if kw.arg in static and _is_str(kw.value)
+                else self.expr(kw.value)
+            )
             named[kw.arg] = kw
         self.check_signature(name, fn, len(out), named, span)
         return S.Call(span, name, tuple(out), tuple(kwargs.items()), self.span(func))
@@ -828,3 +832,21 @@ class _Translator:
             sig.bind(*[None] * nargs, **dict.fromkeys(keywords))
         except TypeError as err:
             self.fail(SignatureError, f"{name}(): {err}", span, f"the signature is {shown}")
+
+
+def _is_str(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _positional_names(fn: Callable) -> list[str]:
+    """The names of fn's parameters that can be given by position (before any *args)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    names = []
+    for p in params:
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            break
+        names.append(p.name)
+    return names
