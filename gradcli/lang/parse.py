@@ -17,7 +17,7 @@ import sys
 import tokenize
 import warnings
 from collections.abc import Callable, Mapping
-from typing import NoReturn
+from typing import NoReturn, TypeGuard
 
 from ..errors import (
     ForbiddenError,
@@ -773,7 +773,7 @@ class _Translator:
             self.fail(UnknownFunctionError, f"unknown function {name}", func, hint)
         out = list(piped)
         positional = _positional_names(fn)
-        static = getattr(fn, "static", frozenset())
+        static: frozenset[str] = getattr(fn, "static", frozenset())
         for i, arg in enumerate(args):
             if isinstance(arg, ast.Starred):
                 self.fail(ForbiddenError, "starred arguments (*args) are not allowed", arg)
@@ -834,7 +834,7 @@ class _Translator:
             self.fail(SignatureError, f"{name}(): {err}", span, f"the signature is {shown}")
 
 
-def _is_str(node: ast.expr) -> bool:
+def _is_str(node: ast.expr) -> TypeGuard[ast.Constant]:
     return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
 
