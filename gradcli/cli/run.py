@@ -486,22 +486,18 @@ def _number_rows(lines: list[bytes]) -> list[dict] | None:
     if (
         set(map(type, rows)) != {dict}
         or set(map(len, rows)) != {len(keys)}
+        or len(set(keys).union(*rows)) != len(keys)
         or not all(unicodedata.is_normalized("NFKC", k) for k in keys)
     ):
         return None
-    # Every row has as many names as the first. Names are the only strings (the literals
+    # Every row has the names of the first. Names are the only strings (the literals
     # true/false/null, which bools would pass as 0 and 1, and strings such as "NaN" or
-    # "2.5", which NumPy would read as numbers, send every line the general way), and
-    # each of the first row's names is written once a line: so each row has those names,
-    # each once (orjson keeps the last of a name given twice: such a line must fail)
+    # "2.5", which NumPy would read as numbers, send every line the general way): so each
+    # row has each name written once (orjson keeps the last of a name given twice: such a
+    # line must fail)
     quotes = np.count_nonzero(np.frombuffer(text, np.uint8) == ord('"'))  # (faster than count)
-    if (
-        b"true" in text
-        or b"false" in text
-        or b"null" in text
-        or quotes != 2 * len(keys) * len(rows)
-        or any(text.count(f'"{k}"'.encode()) != len(rows) for k in keys)
-    ):
+    literals = b"true" in text or b"false" in text or b"null" in text
+    if literals or quotes != 2 * len(keys) * len(rows):
         return None
     return rows
 
