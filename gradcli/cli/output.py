@@ -173,17 +173,6 @@ def _numbers(column):
     return pa.StringArray.from_buffers(len(column), pa.py_buffer(offsets), data)
 
 
-def _write_columns(cols, command: str, first: int, lines: np.ndarray) -> None:
-    """Write a column-wise chunk of a batch to stdout, as bytes."""
-    text = column_lines(cols, command, first, lines)
-    stream = getattr(sys.stdout, "buffer", None)
-    if stream is None:  # a text stream (a test's stand-in for stdout)
-        sys.stdout.write(str(text, "utf-8"))
-        return
-    sys.stdout.flush()
-    stream.write(text)
-
-
 def record(index: int, line: int, doc: dict) -> dict:
     """One record of a batch: `index` counts the points (0-based, blank lines skipped),
     `line` is the line of --points that held it (1-based, every line counted)."""
@@ -278,38 +267,24 @@ def tree_text(g: Graph, fold: bool = True, width: int = 120) -> str:
 class JsonOutput:
     """One strict JSON document on stdout; messages as plain text on stderr."""
 
-    #: The column-wise chunk of a batch being written by a thread (a Future), or None.
-    writing = None
-
     def batch_columns(self, cols, command: str, first: int, lines: np.ndarray) -> None:
-        """A column-wise chunk of a batch (see `column_lines`), written as bytes by a thread
-        while the next chunk is read (pyarrow's join and the write let go of the GIL: two
-        cores share the work). Every other output waits for it first (`wait`)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.wait()
-        if not hasattr(self, "writer"):
-            self.writer = ThreadPoolExecutor(1, thread_name_prefix="gradcli-output")
-        self.writing = self.writer.submit(_write_columns, cols, command, first, lines)
-
-    def wait(self) -> None:
-        """Wait until the chunk being written is out; its failure (a closed pipe) is
-        raised here."""
-        if self.writing is not None:
-            writing, self.writing = self.writing, None
-            writing.result()
+        """A column-wise chunk of a batch (see `column_lines`), written as bytes."""
+        text = column_lines(cols, command, first, lines)
+        stream = getattr(sys.stdout, "buffer", None)
+        if stream is None:  # a text stream (a test's stand-in for stdout)
+            sys.stdout.write(str(text, "utf-8"))
+            return
+        sys.stdout.flush()
+        stream.write(text)
 
     def result(self, r: Result, command: str | None = None) -> None:
-        self.wait()
         self.warnings(r.warnings)
         print(dumps(result_doc(r, command)))
 
     def symbolic(self, doc: dict) -> None:
-        self.wait()
         print(dumps(symbolic_doc(doc)))
 
     def error(self, err: GradcliError) -> None:
-        self.wait()
         print(dumps(error_doc(err)))
         print(err.render(width=width(sys.stderr)), file=sys.stderr)
 
@@ -341,7 +316,6 @@ class JsonOutput:
         `number` of --points: {"index", "line", ...result} or {"index", "line", "error"}.
         An error's position is in the text it quotes: the expression, or (with no quote)
         the points file itself."""
-        self.wait()
         if isinstance(item, GradcliError):
             report_point(index, number, item)
             doc = error_doc(item)

@@ -247,7 +247,6 @@ def _batch(command: str, options: dict, out) -> int:
             else:
                 index += count
             tick(index, (stream.tell() if stream else index) if size else 0)
-    out.wait()  # (the last chunk written)
     if options.get("output") is not None:
         out.close()
     return 1 if failed else worst
