@@ -19,6 +19,7 @@ SCRIPTS = {
     "W4": "w4_chain.py",
     "W5": "w5_points.py",
     "W6": "w6_hessian.py",
+    "W7": "w7_columnar.py",
 }
 
 

@@ -16,9 +16,11 @@ import numpy as np
 
 TEXT = "x**2*y + sin(x*y)"
 #: Runs a command and prints its peak RSS (KiB) on the last line of stderr.
-PEAK = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
-        "sys.exit(r.returncode)")
+PEAK = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(r.returncode)"
+)
 TORCH = """
 import sys, numpy as np, pyarrow as pa, pyarrow.parquet as pq, torch
 t = pq.read_table(sys.argv[1])
@@ -49,19 +51,30 @@ def write_points(path: Path, fmt: str, p: int) -> None:
     table = pa.table({"x": x, "y": y})
     if fmt == "ndjson":
         import orjson
+
         with open(path, "wb") as f:
             for start in range(0, p, 1 << 16):
-                f.write(b"".join(orjson.dumps({"x": a, "y": b}) + b"\n" for a, b in
-                                 zip(x[start:start + (1 << 16)].tolist(),
-                                     y[start:start + (1 << 16)].tolist())))
+                f.write(
+                    b"".join(
+                        orjson.dumps({"x": a, "y": b}) + b"\n"
+                        for a, b in zip(
+                            x[start : start + (1 << 16)].tolist(),
+                            y[start : start + (1 << 16)].tolist(),
+                            strict=True,
+                        )
+                    )
+                )
     elif fmt == "csv":
         import pyarrow.csv as pc
+
         pc.write_csv(table, path)
     elif fmt == "parquet":
         import pyarrow.parquet as pq
+
         pq.write_table(table, path)
     elif fmt == "arrow":
         import pyarrow.feather as pf
+
         pf.write_feather(table, path)
     else:
         np.savez(path, x=x, y=y)
@@ -74,13 +87,16 @@ def run_row(label: str, argv: list[str], p: int) -> list[str]:
     peak = []
 
     def once():
-        proc = subprocess.run([sys.executable, "-c", PEAK, *argv], capture_output=True,
-                              text=True, timeout=900)
+        proc = subprocess.run(
+            [sys.executable, "-c", PEAK, *argv], capture_output=True, text=True, timeout=900
+        )
         if proc.returncode not in (0,):
             raise RuntimeError(harness.process_error(proc))
         peak.append(int(proc.stderr.strip().splitlines()[-1]))
-    t = harness.measure(label, lambda: once, warmup=False, repeat=3, min_repeat=1,
-                        min_sample=0, budget=30)
+
+    t = harness.measure(
+        label, lambda: once, warmup=False, repeat=3, min_repeat=1, min_sample=0, budget=30
+    )
     rate = f"{p / t.median:,.0f}" if isinstance(t, harness.Timing) else "—"
     rss = f"{max(peak) / 1024:,.0f} MB" if peak else "—"
     row = [label, harness.size_label(p), harness.cell(t), rate, rss]
@@ -91,9 +107,16 @@ def run_row(label: str, argv: list[str], p: int) -> list[str]:
 def main() -> None:
     ns = harness.args(__doc__)
     exe = shutil.which("gradcli", path=str(Path(sys.executable).parent)) or "gradcli"
-    cases = [("ndjson", None, 10**5), ("ndjson", None, 10**6), ("ndjson", "parquet", 10**6),
-             ("csv", "csv", 10**6), ("arrow", "arrow", 10**6), ("npz", "npz", 10**6),
-             ("parquet", "parquet", 10**6), ("parquet", "parquet", 10**7)]
+    cases = [
+        ("ndjson", None, 10**5),
+        ("ndjson", None, 10**6),
+        ("ndjson", "parquet", 10**6),
+        ("csv", "csv", 10**6),
+        ("arrow", "arrow", 10**6),
+        ("npz", "npz", 10**6),
+        ("parquet", "parquet", 10**6),
+        ("parquet", "parquet", 10**7),
+    ]
     if ns.quick:
         cases = [(i, o, 10**4) for i, o, _ in cases[1:]]
     rows = []
@@ -114,16 +137,30 @@ def main() -> None:
             try:
                 harness.need("torch" if name == "PyTorch" else "jax")
             except harness.Missing:
-                rows.append([f"{name}: pyarrow Parquet → Parquet", harness.size_label(
-                    cases[-1][2]), "not installed", "—", "—"])
+                rows.append(
+                    [
+                        f"{name}: pyarrow Parquet → Parquet",
+                        harness.size_label(cases[-1][2]),
+                        "not installed",
+                        "—",
+                        "—",
+                    ]
+                )
                 continue
-            rows.append(run_row(f"{name}: pyarrow Parquet → Parquet",
-                                [sys.executable, "-c", script, str(src),
-                                 str(Path(tmp) / "peer.parquet")], cases[-1][2]))
-    body = (f"`gradcli grad '{TEXT}' --points IN [--output OUT]`, whole processes; x, y ~ "
-            f"uniform(-2, 2) (seed 0), float64; peak RSS of the process.\n\n" +
-            harness.table(["run", "points", "whole process, median (min)", "points / s",
-                           "peak RSS"], rows))
+            rows.append(
+                run_row(
+                    f"{name}: pyarrow Parquet → Parquet",
+                    [sys.executable, "-c", script, str(src), str(Path(tmp) / "peer.parquet")],
+                    cases[-1][2],
+                )
+            )
+    body = (
+        f"`gradcli grad '{TEXT}' --points IN [--output OUT]`, whole processes; x, y ~ "
+        f"uniform(-2, 2) (seed 0), float64; peak RSS of the process.\n\n"
+        + harness.table(
+            ["run", "points", "whole process, median (min)", "points / s", "peak RSS"], rows
+        )
+    )
     harness.emit("W7", "W7 — batches in files (whole processes)", body, ns)
 
 

@@ -9,35 +9,37 @@ tensor([[4.5, 4.5],
         [4.5, 4.5]])
 """
 
-from . import autograd  # noqa: F401
-from .api import Compiled, compile  # noqa: F401
-from .engine import functional  # noqa: F401
-from .engine.functions import *  # noqa: F403
-from .engine.functions import (  # noqa: F401
-    FUNCTIONS,
-    arange,
-    eye,
-    full,
-    linspace,
-    manual_seed,
-    ones,
-    ones_like,
-    rand,
-    randn,
-    tensor,
-    zeros,
-    zeros_like,
+# The public names, re-exported explicitly (`name as name`); the two star imports take the
+# table's functions (engine/functions.py's `__all__`) and the error classes.
+from . import autograd as autograd
+from .api import Compiled as Compiled, compile as compile
+from .engine import functional as functional
+from .engine.functions import *  # noqa: F403  (the table's functions: functions.__all__)
+from .engine.functions import (
+    FUNCTIONS as FUNCTIONS,
+    arange as arange,
+    eye as eye,
+    full as full,
+    linspace as linspace,
+    manual_seed as manual_seed,
+    ones as ones,
+    ones_like as ones_like,
+    rand as rand,
+    randn as randn,
+    tensor as tensor,
+    zeros as zeros,
+    zeros_like as zeros_like,
 )
-from .engine.tensor import (  # noqa: F401
-    Tensor,
-    enable_grad,
-    get_default_dtype,
-    is_grad_enabled,
-    no_grad,
-    set_default_dtype,
+from .engine.tensor import (
+    Tensor as Tensor,
+    enable_grad as enable_grad,
+    get_default_dtype as get_default_dtype,
+    is_grad_enabled as is_grad_enabled,
+    no_grad as no_grad,
+    set_default_dtype as set_default_dtype,
 )
-from .errors import *  # noqa: F403
-from .result import Result  # noqa: F401
+from .errors import *  # noqa: F403  (the error classes, as `gc.GradcliError` and the others)
+from .result import Result as Result
 
 __version__ = "0.1.0"
 float64, float32 = "float64", "float32"

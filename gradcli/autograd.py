@@ -1,4 +1,4 @@
 """`gc.autograd`: torch.autograd's entry points."""
 
-from .engine import functional  # noqa: F401
-from .engine.backward import backward, grad  # noqa: F401
+from .engine import functional as functional
+from .engine.backward import backward as backward, grad as grad

@@ -126,7 +126,7 @@ def _columns(compiled, command, cols, wrt, value) -> Columns | None:
     )
 
 
-def _vectorised(compiled, command, points, wrt) -> list[Result] | None:
+def _vectorised(compiled, command, points, wrt) -> list[Result | GradcliError] | None:
     """eval or grad of an elementwise expression at points of scalars, in one pass."""
     if len(points) < 2:
         return None

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 
@@ -22,20 +23,35 @@ from .errors import GradcliError, UsageError
 from .result import Result
 
 #: Formats by file extension; "-" (standard input or output) is NDJSON.
-EXTENSIONS = {".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "ndjson", ".csv": "csv",
-              ".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow",
-              ".feather": "arrow", ".ipc": "arrow", ".npz": "npz"}
+EXTENSIONS = {
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "ndjson",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".npz": "npz",
+}
 FORMATS = ("ndjson", "csv", "parquet", "arrow", "npz")
 #: Rows a chunk holds at most (the last one: what is left).
 CHUNK_ROWS = 1 << 16
 #: The bytes pyarrow reads of a CSV file at a time; a row must fit in one.
 CSV_BLOCK = 16 * 2**20
 #: The text of a number in a CSV cell, as Python's float() reads it.
-_NUMBER = re.compile(r"^\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)\s*$",
-                     re.IGNORECASE)
+_NUMBER = re.compile(
+    r"^\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)\s*$", re.IGNORECASE
+)
 #: The Result field of each command's derivative (as in the JSON output).
-DERIVATIVE = {"grad": "gradient", "vjp": "vjp", "jvp": "jvp", "jacobian": "jacobian",
-              "hessian": "hessian"}
+DERIVATIVE = {
+    "grad": "gradient",
+    "vjp": "vjp",
+    "jvp": "jvp",
+    "jacobian": "jacobian",
+    "hessian": "hessian",
+}
 
 
 def file_format(path: str, given: str | None, option: str) -> str:
@@ -43,8 +59,10 @@ def file_format(path: str, given: str | None, option: str) -> str:
     for "-" (standard input or output) and any other extension."""
     if given is not None:
         if given not in FORMATS:
-            raise UsageError(f"unknown format {given!r} for {option}",
-                             hint="the formats are " + ", ".join(FORMATS))
+            raise UsageError(
+                f"unknown format {given!r} for {option}",
+                hint="the formats are " + ", ".join(FORMATS),
+            )
         return given
     return EXTENSIONS.get(os.path.splitext(path.rstrip("/"))[1].lower(), "ndjson")
 
@@ -61,30 +79,37 @@ class PointChunk:
 
     def points(self) -> list[dict | GradcliError]:
         """Each row as a point (name → value), or its error."""
-        return [self.bad[i] if i in self.bad else {k: c[i] for k, c in self.columns.items()}
-                for i in range(len(self.lines))]
+        return [
+            self.bad[i] if i in self.bad else {k: c[i] for k, c in self.columns.items()}
+            for i in range(len(self.lines))
+        ]
 
     def scalar(self) -> bool:
         """Whether every row is good and every variable a scalar."""
-        return not self.bad and all(isinstance(c, np.ndarray) and c.ndim == 1
-                                    for c in self.columns.values())
+        return not self.bad and all(
+            isinstance(c, np.ndarray) and c.ndim == 1 for c in self.columns.values()
+        )
 
 
-def read_chunks(path: str, fmt: str, names: tuple[str, ...],
-                rows: int = CHUNK_ROWS) -> Iterator[PointChunk]:
+def read_chunks(
+    path: str, fmt: str, names: tuple[str, ...], rows: int = CHUNK_ROWS
+) -> Iterator[PointChunk]:
     """The points of a CSV, Parquet, Arrow or .npz file, `rows` at a time, in order; the
     file's columns must be exactly `names` (the variables not bound otherwise)."""
     from .lang.points import open_regular
 
     if path == "-":
-        raise UsageError(f"standard input is read as NDJSON, not {fmt}",
-                         hint="give the file's path to --points")
+        raise UsageError(
+            f"standard input is read as NDJSON, not {fmt}", hint="give the file's path to --points"
+        )
     if fmt == "npz":
         yield from _npz_chunks(path, names, rows)
         return
     if os.path.isdir(path):
-        raise UsageError(f"cannot read {path}: a directory",
-                         hint="a directory of Parquet files is read with --engine dask")
+        raise UsageError(
+            f"cannot read {path}: a directory",
+            hint="a directory of Parquet files is read with --engine dask",
+        )
     open_regular(path, "points file").close()
     try:
         if fmt == "csv":
@@ -94,9 +119,10 @@ def read_chunks(path: str, fmt: str, names: tuple[str, ...],
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         if isinstance(err, GradcliError):
             raise
-        raise UsageError(f"cannot read {path} as {fmt}: {_first_line(err)}",
-                         hint=f"check that it is a {fmt} file (or give --points-format)") \
-            from None
+        raise UsageError(
+            f"cannot read {path} as {fmt}: {_first_line(err)}",
+            hint=f"check that it is a {fmt} file (or give --points-format)",
+        ) from None
 
 
 def row_count(path: str, fmt: str) -> int | None:
@@ -105,12 +131,17 @@ def row_count(path: str, fmt: str) -> int | None:
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq
+
             return pq.ParquetFile(path).metadata.num_rows
         if fmt == "arrow":
             import pyarrow as pa
+
             with pa.OSFile(path) as f:
-                return pa.ipc.open_file(f).num_rows if hasattr(
-                    pa.ipc.RecordBatchFileReader, "num_rows") else None
+                return (
+                    pa.ipc.open_file(f).num_rows
+                    if hasattr(pa.ipc.RecordBatchFileReader, "num_rows")
+                    else None
+                )
     except (OSError, ValueError):
         return None
     return None
@@ -125,13 +156,19 @@ def check_columns(path: str, have: list[str], names: tuple[str, ...]) -> None:
     missing = [n for n in names if n not in have]
     stray = [n for n in have if n not in names]
     if missing:
-        raise UsageError(f"{path} has no column {', '.join(missing)}",
-                         hint="its columns are: " + (", ".join(have) or "none") +
-                              "; a variable shared by every point can be given with --at")
+        raise UsageError(
+            f"{path} has no column {', '.join(missing)}",
+            hint="its columns are: "
+            + (", ".join(have) or "none")
+            + "; a variable shared by every point can be given with --at",
+        )
     if stray:
-        raise UsageError(f"column {', '.join(stray)} of {path} "
-                         f"{'is' if len(stray) == 1 else 'are'} not a variable of the "
-                         "expression", hint="its variables are: " + ", ".join(names))
+        raise UsageError(
+            f"column {', '.join(stray)} of {path} "
+            f"{'is' if len(stray) == 1 else 'are'} not a variable of the "
+            "expression",
+            hint="its variables are: " + ", ".join(names),
+        )
 
 
 def _csv_chunks(path: str, names: tuple[str, ...], rows: int) -> Iterator[PointChunk]:
@@ -151,40 +188,53 @@ def _csv_chunks(path: str, names: tuple[str, ...], rows: int) -> Iterator[PointC
         return "skip"
 
     reader = pc.open_csv(
-        path, read_options=pc.ReadOptions(use_threads=False, block_size=CSV_BLOCK),
+        path,
+        read_options=pc.ReadOptions(use_threads=False, block_size=CSV_BLOCK),
         parse_options=pc.ParseOptions(invalid_row_handler=handler, ignore_empty_lines=False),
-        convert_options=pc.ConvertOptions(column_types={n: pa.string() for n in have},
-                                          strings_can_be_null=False))
+        convert_options=pc.ConvertOptions(
+            column_types={n: pa.string() for n in have}, strings_can_be_null=False
+        ),
+    )
     line = 2  # the next line of the file not yet given a row
     for batch in reader:
         for start in range(0, batch.num_rows, rows):
             part = batch.slice(start, rows)
             cols = {n: part.column(n) for n in have}
-            blank = np.all([_empty(c) for c in cols.values()], axis=0) \
-                if part.num_rows else np.zeros(0, bool)
+            blank = (
+                np.all([_empty(c) for c in cols.values()], axis=0)
+                if part.num_rows
+                else np.zeros(0, bool)
+            )
             if not invalid or invalid[0][0] >= line + part.num_rows:  # rows only
                 lines = np.arange(line, line + part.num_rows)
                 line += part.num_rows
                 yield _chunk_of_strings(np.where(blank, -lines, lines), cols, {}, have)
                 continue
-            lines, bad, taken = [], {}, 0
+            numbers: list[int] = []
+            bad: dict[int, GradcliError] = {}
+            taken = 0
             while taken < part.num_rows:  # rows and skipped lines, in the file's order
                 if invalid and invalid[0][0] == line:
                     _, cells = invalid.pop(0)
-                    bad[len(lines)] = UsageError(
+                    bad[len(numbers)] = UsageError(
                         f"this row of --points has {cells} cells, not {len(have)}",
-                        hint="write one value a column on every row")
-                    lines.append(line)
+                        hint="write one value a column on every row",
+                    )
+                    numbers.append(line)
                 else:
-                    lines.append(-line if blank[taken] else line)
+                    numbers.append(-line if blank[taken] else line)
                     taken += 1
                 line += 1
-            yield _chunk_of_strings(np.array(lines), cols, bad, have)
+            yield _chunk_of_strings(np.array(numbers), cols, bad, have)
     if invalid:
-        yield PointChunk(np.array([n for n, _ in invalid]), {n: np.full(len(invalid), np.nan)
-                                                              for n in have},
-                         {i: UsageError(f"this row of --points has {c} cells, not {len(have)}")
-                          for i, (_, c) in enumerate(invalid)})
+        yield PointChunk(
+            np.array([n for n, _ in invalid]),
+            {n: np.full(len(invalid), np.nan) for n in have},
+            {
+                i: UsageError(f"this row of --points has {c} cells, not {len(have)}")
+                for i, (_, c) in enumerate(invalid)
+            },
+        )
 
 
 def _empty(column) -> np.ndarray:
@@ -211,15 +261,21 @@ def _chunk_of_strings(lines: np.ndarray, cols: dict, bad: dict, have: list[str])
         values = pc.cast(pc.if_else(pa.array(ok), c, "nan"), pa.float64()).to_numpy()
         out[n][good] = values[rowpos[good]]
         for i in good[~ok[rowpos[good]]].tolist():
-            bad.setdefault(int(i), UsageError(f"the value of {n} is not a number",
-                                              hint="write a number in every cell"))
+            bad.setdefault(
+                int(i),
+                UsageError(
+                    f"the value of {n} is not a number", hint="write a number in every cell"
+                ),
+            )
     order = np.cumsum(lines > 0) - 1  # the place of each kept line among them
-    return PointChunk(lines[keep], {n: a[keep] for n, a in out.items()},
-                      {int(order[i]): e for i, e in bad.items() if lines[i] > 0})
+    return PointChunk(
+        lines[keep],
+        {n: a[keep] for n, a in out.items()},
+        {int(order[i]): e for i, e in bad.items() if lines[i] > 0},
+    )
 
 
-def _arrow_chunks(path: str, fmt: str, names: tuple[str, ...], rows: int
-                  ) -> Iterator[PointChunk]:
+def _arrow_chunks(path: str, fmt: str, names: tuple[str, ...], rows: int) -> Iterator[PointChunk]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -247,8 +303,9 @@ def _arrow_chunks(path: str, fmt: str, names: tuple[str, ...], rows: int
     for batch in batches:
         for start in range(0, batch.num_rows, rows):
             part = batch.slice(start, rows)
-            yield column_chunk(np.arange(line, line + part.num_rows),
-                               {n: part.column(n) for n in schema.names})
+            yield column_chunk(
+                np.arange(line, line + part.num_rows), {n: part.column(n) for n in schema.names}
+            )
             line += part.num_rows
 
 
@@ -256,12 +313,17 @@ def _check_type(path: str, name: str, t) -> None:
     import pyarrow as pa
 
     inner = t
-    while pa.types.is_list(inner) or pa.types.is_large_list(inner) \
-            or pa.types.is_fixed_size_list(inner):
+    while (
+        pa.types.is_list(inner)
+        or pa.types.is_large_list(inner)
+        or pa.types.is_fixed_size_list(inner)
+    ):
         inner = inner.value_type
     if not (pa.types.is_integer(inner) or pa.types.is_floating(inner)):
-        raise UsageError(f"column {name} of {path} holds {t}, not numbers",
-                         hint="a point holds real numbers (or lists of them) only")
+        raise UsageError(
+            f"column {name} of {path} holds {t}, not numbers",
+            hint="a point holds real numbers (or lists of them) only",
+        )
 
 
 def column_chunk(lines: np.ndarray, cols: dict) -> PointChunk:
@@ -269,13 +331,18 @@ def column_chunk(lines: np.ndarray, cols: dict) -> PointChunk:
     bad row; a list column becomes an array a row (of the same shape: one stacked array)."""
     import pyarrow as pa
 
-    out, bad = {}, {}
+    out: dict[str, np.ndarray | list] = {}
+    bad: dict[int, GradcliError] = {}
     for n, c in cols.items():
         if isinstance(c, pa.ChunkedArray):
             c = c.combine_chunks()
         for i in np.flatnonzero(np.asarray(c.is_null().to_numpy(zero_copy_only=False))).tolist():
-            bad.setdefault(i, UsageError(f"no value for {n} in this row",
-                                         hint="every row needs a value in every column"))
+            bad.setdefault(
+                i,
+                UsageError(
+                    f"no value for {n} in this row", hint="every row needs a value in every column"
+                ),
+            )
         if pa.types.is_integer(c.type) or pa.types.is_floating(c.type):
             out[n] = np.asarray(c.cast(pa.float64()).fill_null(np.nan).to_numpy(), np.float64)
         else:
@@ -298,8 +365,12 @@ def _list_values(c, bad: dict, name: str) -> np.ndarray | list:
         try:
             rows.append(np.array([np.nan] if v is None else v, dtype=np.float64))
         except (TypeError, ValueError):
-            bad.setdefault(i, UsageError(f"the value of {name} is not an array of numbers "
-                                         "(null inside, or ragged lists)"))
+            bad.setdefault(
+                i,
+                UsageError(
+                    f"the value of {name} is not an array of numbers (null inside, or ragged lists)"
+                ),
+            )
             rows.append(np.array(np.nan))
     return rows
 
@@ -311,30 +382,36 @@ def _npz_chunks(path: str, names: tuple[str, ...], rows: int) -> Iterator[PointC
         try:
             arrays = dict(np.load(f, allow_pickle=False))
         except (ValueError, OSError, EOFError) as err:
-            raise UsageError(f"cannot read {path} as npz: {_first_line(err)}",
-                             hint="save it with numpy.savez, one array per variable") \
-                from None
+            raise UsageError(
+                f"cannot read {path} as npz: {_first_line(err)}",
+                hint="save it with numpy.savez, one array per variable",
+            ) from None
     check_columns(path, list(arrays), names)
     lengths = {a.shape[0] if a.ndim else None for a in arrays.values()}
-    if len(lengths) != 1 or None in lengths:
-        raise UsageError(f"the arrays of {path} differ in their number of points",
-                         hint="the leading axis of every array is the point")
+    total = lengths.pop() if len(lengths) == 1 else None
+    if total is None:
+        raise UsageError(
+            f"the arrays of {path} differ in their number of points",
+            hint="the leading axis of every array is the point",
+        )
     for n, a in arrays.items():
         if a.dtype.kind not in "fiu":
             raise UsageError(f"array {n} of {path} holds {a.dtype}, not real numbers")
-    total = lengths.pop()
     for start in range(0, total, rows):
         stop = min(start + rows, total)
-        yield PointChunk(np.arange(start + 1, stop + 1),
-                         {n: a[start:stop].astype(np.float64) for n, a in arrays.items()})
+        yield PointChunk(
+            np.arange(start + 1, stop + 1),
+            {n: a[start:stop].astype(np.float64) for n, a in arrays.items()},
+        )
 
 
 # -- results as columns ---------------------------------------------------------------------
 
+
 def result_fields(r: Result) -> dict[str, np.ndarray]:
     """The output columns of one result: value, then the derivative's (see the module)."""
     out = {"value": np.asarray(r.value)}
-    key = DERIVATIVE.get(r.command)
+    key = DERIVATIVE.get(r.command, "")
     d = getattr(r, key) if key else None
     if isinstance(d, dict):
         for name, a in d.items():
@@ -353,19 +430,27 @@ def results_table(lines: np.ndarray, items: list, schema=None):
     import pyarrow as pa
 
     fields = [None if isinstance(r, GradcliError) else result_fields(r) for r in items]
-    names = list(schema.names[1:-1]) if schema is not None else \
-        next((list(f) for f in fields if f is not None), ["value"])
+    names = (
+        list(schema.names[1:-1])
+        if schema is not None
+        else next((list(f) for f in fields if f is not None), ["value"])
+    )
     cols = {"line": pa.array(np.asarray(lines, np.int64))}
     for n in names:
         cells = [None if f is None or n not in f else f[n] for f in fields]
         cols[n] = _column(cells, None if schema is None else schema.field(n).type)
-    cols["error"] = pa.array([r.message if isinstance(r, GradcliError) else None
-                              for r in items], pa.string())
+    cols["error"] = pa.array(
+        [r.message if isinstance(r, GradcliError) else None for r in items], pa.string()
+    )
     return pa.table(cols)
 
 
-def columns_table(lines: np.ndarray, value: np.ndarray | None, derivative: dict | None,
-                  key: str | None = "gradient"):
+def columns_table(
+    lines: np.ndarray,
+    value: np.ndarray | None,
+    derivative: dict | None,
+    key: str | None = "gradient",
+):
     """A pyarrow Table of a column-wise batch (scalar points): its arrays as they are."""
     import pyarrow as pa
 
@@ -395,8 +480,9 @@ def _column(cells: list, type_=None):
         for _ in range(max(len(s) for s in shapes)):
             type_ = pa.list_(type_)
     scalar = pa.types.is_floating(type_)
-    return pa.array([None if c is None else (float(c) if scalar else c.tolist())
-                     for c in cells], type_)
+    return pa.array(
+        [None if c is None else (float(c) if scalar else c.tolist()) for c in cells], type_
+    )
 
 
 class TableWriter:
@@ -404,7 +490,10 @@ class TableWriter:
 
     def __init__(self, path: str, fmt: str):
         self.path, self.fmt = path, fmt
-        self.schema, self._writer, self._file = None, None, None
+        self.schema: Any = None  # pyarrow's, from the first table written
+        self._writer: Any = None  # pyarrow's writer of the format (parquet, arrow, csv)
+        self._file: Any = None  # ndjson: the file
+        self._parts: list = []  # npz: the tables, concatenated when closed
 
     def write(self, table) -> None:
         import pyarrow as pa
@@ -413,38 +502,49 @@ class TableWriter:
             self.schema = table.schema
             self._open()
         elif table.schema != self.schema:
-            table = table.select([n for n in self.schema.names if n in table.column_names]) \
-                if set(self.schema.names) <= set(table.column_names) else table
+            table = (
+                table.select([n for n in self.schema.names if n in table.column_names])
+                if set(self.schema.names) <= set(table.column_names)
+                else table
+            )
             table = table.cast(self.schema)
         if self.fmt == "ndjson":
             import orjson
+
             from .result import jsonable
+
             rows = table.to_pylist()
-            self._file.write(b"".join(orjson.dumps({k: _json_cell(v, jsonable)
-                                                    for k, v in r.items()}) + b"\n"
-                                      for r in rows))
+            self._file.write(
+                b"".join(
+                    orjson.dumps({k: _json_cell(v, jsonable) for k, v in r.items()}) + b"\n"
+                    for r in rows
+                )
+            )
         elif self.fmt == "npz":
             self._parts.append(table)
         else:
             for batch in table.to_batches():
-                self._writer.write_batch(batch) if self.fmt != "csv" else \
-                    self._writer.write(_csv_table(pa.Table.from_batches([batch])))
+                self._writer.write_batch(batch) if self.fmt != "csv" else self._writer.write(
+                    _csv_table(pa.Table.from_batches([batch]))
+                )
 
     def _open(self) -> None:
         import pyarrow as pa
 
         if self.fmt == "ndjson":
-            self._file = open(self.path, "wb")
+            self._file = open(self.path, "wb")  # noqa: SIM115 - written to until close()
         elif self.fmt == "npz":
             self._parts = []
         elif self.fmt == "parquet":
             import pyarrow.parquet as pq
+
             # (dictionaries of floats that seldom repeat: twice the time, for nothing)
             self._writer = pq.ParquetWriter(self.path, self.schema, use_dictionary=False)
         elif self.fmt == "arrow":
             self._writer = pa.ipc.new_file(self.path, self.schema)
         else:
             import pyarrow.csv as pc
+
             self._writer = pc.CSVWriter(self.path, _csv_schema(self.schema))
 
     def close(self, empty_schema=None) -> None:
@@ -452,14 +552,20 @@ class TableWriter:
         import pyarrow as pa
 
         if self.schema is None:
-            self.write((empty_schema or pa.schema([("line", pa.int64()),
-                                                   ("value", pa.float64()),
-                                                   ("error", pa.string())])).empty_table())
+            self.write(
+                (
+                    empty_schema
+                    or pa.schema(
+                        [("line", pa.int64()), ("value", pa.float64()), ("error", pa.string())]
+                    )
+                ).empty_table()
+            )
         if self.fmt == "ndjson":
             self._file.close()
         elif self.fmt == "npz":
             table = pa.concat_tables(self._parts)
-            np.savez(self.path, **{n: _npz_array(table.column(n)) for n in table.column_names})
+            arrays: dict[str, Any] = {n: _npz_array(table.column(n)) for n in table.column_names}
+            np.savez(self.path, **arrays)
         else:
             self._writer.close()
 
@@ -488,8 +594,9 @@ def _csv_table(table):
 
     for i, f in enumerate(table.schema):
         if _is_list(f.type):
-            text = [None if v is None else orjson.dumps(v).decode()
-                    for v in table.column(i).to_pylist()]
+            text = [
+                None if v is None else orjson.dumps(v).decode() for v in table.column(i).to_pylist()
+            ]
             table = table.set_column(i, f.name, pa.array(text, pa.string()))
     return table
 
@@ -514,8 +621,9 @@ def check_output(points: str, output: str) -> None:
     except OSError:  # (no such file yet: not the same)
         same = False
     if same:
-        raise UsageError(f"--output {output} is the --points file",
-                         hint="write the results to another file")
+        raise UsageError(
+            f"--output {output} is the --points file", hint="write the results to another file"
+        )
 
 
 class ResultsFile:
@@ -525,7 +633,8 @@ class ResultsFile:
     error)` tells of each failed point (on stderr: only cli/ prints)."""
 
     def __init__(self, path: str, fmt: str, out, report):
-        self.out, self.report, self.pending = out, report, []
+        self.out, self.report = out, report
+        self.pending: list[tuple[int, Any]] = []  # (line, Result or error) not yet written
         self.writer = TableWriter(path, fmt)
 
     def __getattr__(self, name):
@@ -547,7 +656,7 @@ class ResultsFile:
 
     def flush(self) -> None:
         if self.pending:
-            lines, items = zip(*self.pending)
+            lines, items = zip(*self.pending, strict=True)
             self.pending = []
             self.writer.write(results_table(np.array(lines), list(items), self.writer.schema))
 
@@ -565,15 +674,17 @@ def evaluate_table(compiled, table, command: str = "grad", wrt=None):
     from .batch import columns
 
     check_columns("the table", table.column_names, compiled.free_vars)
-    chunk = column_chunk(np.arange(1, table.num_rows + 1),
-                         {n: table.column(n) for n in compiled.free_vars})
+    chunk = column_chunk(
+        np.arange(1, table.num_rows + 1), {n: table.column(n) for n in compiled.free_vars}
+    )
     if chunk.scalar() and table.num_rows:
-        got = columns(compiled, command, chunk.columns, wrt)
+        arrays = cast(dict[str, np.ndarray], chunk.columns)  # (scalar: every one an array)
+        got = columns(compiled, command, arrays, wrt)
         if got is not None:
             return columns_table(chunk.lines, got.value, got.gradient, DERIVATIVE.get(command))
     points = chunk.points()
     good = [i for i, p in enumerate(points) if isinstance(p, dict)]
     kw = {} if command == "eval" else {"wrt": wrt}
-    for i, r in zip(good, compiled.batch(command, [points[i] for i in good], **kw)):
+    for i, r in zip(good, compiled.batch(command, [points[i] for i in good], **kw), strict=True):
         points[i] = r
     return results_table(chunk.lines, points)

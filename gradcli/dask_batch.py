@@ -20,8 +20,9 @@ def _compiled(text: str, options: tuple):
     return compile_text(text, **dict(options))
 
 
-def _partition(frame, text: str, options: tuple, command: str, wrt, offsets, meta,
-               partition_info=None):
+def _partition(
+    frame, text: str, options: tuple, command: str, wrt, offsets, meta, partition_info=None
+):
     """One partition (pandas) of points → its results (pandas), `line` counted across the
     whole dataset (the rows of the partitions before it come first)."""
     import pyarrow as pa
@@ -45,15 +46,15 @@ def client(scheduler: str | None):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise UsageError("--engine dask needs Dask", hint="pip install 'gradcli[dask]'") \
-            from None
+        raise UsageError("--engine dask needs Dask", hint="pip install 'gradcli[dask]'") from None
     if scheduler:
         return Client(scheduler)
     return Client(LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None))
 
 
-def evaluate_dataset(text: str, options: dict, points, output: str, command: str = "grad",
-                     wrt=None) -> int:
+def evaluate_dataset(
+    text: str, options: dict, points, output: str, command: str = "grad", wrt=None
+) -> int:
     """Evaluate `text` (compiled on each worker with `options`, gc.compile's keywords) at
     every row of `points` (a Dask DataFrame, or a path or glob of Parquet files), write the
     results to the Parquet dataset `output` (columns as `columnar` names them); how many
@@ -68,12 +69,16 @@ def evaluate_dataset(text: str, options: dict, points, output: str, command: str
     key = tuple(sorted(options.items()))
     compiled = _compiled(text, key)
     sample = frame.head(1, npartitions=-1)
-    meta = evaluate_table(compiled, pa.Table.from_pandas(sample, preserve_index=False),
-                          command, wrt).to_pandas().iloc[:0]
+    meta = (
+        evaluate_table(compiled, pa.Table.from_pandas(sample, preserve_index=False), command, wrt)
+        .to_pandas()
+        .iloc[:0]
+    )
     lengths = frame.map_partitions(len).compute()
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).tolist()
-    results = frame.map_partitions(_partition, text, key, command, wrt, offsets, meta,
-                                   meta=meta, align_dataframes=False)
+    results = frame.map_partitions(
+        _partition, text, key, command, wrt, offsets, meta, meta=meta, align_dataframes=False
+    )
     write = results.to_parquet(output, write_index=False, compute=False)
     _, failed = dask.compute(write, results["error"].notnull().sum())
     return int(failed)

@@ -53,7 +53,7 @@ def nodes(out: Tensor) -> list:
 def origins(order, found_in_run: dict) -> dict:
     """Each node's place in the text: its own, or that of the operation it is part of
     (`order` outputs first, so that a composite's output is seen before its insides)."""
-    found = {}
+    found: dict = {}
     for node in order:
         where = found_in_run.get(node) or found.get(node)
         if where is None:
@@ -340,6 +340,7 @@ def describe(compiled, point: dict, wrt=None, v=None) -> Graph:
             gn.text = snippet(compiled.text, span)
         graph_nodes[nid] = gn
         fresh = []
+        assert node.inputs is not None  # (the graph is kept: retain_graph)
         for i, t in enumerate(node.inputs):
             child, new = visit(t)
             gn.inputs.append(child)

@@ -1,11 +1,11 @@
 """`gradcli plot`: a function and its derivatives over a range, in the terminal or to a file.
 
 The grid is evaluated in one pass where the program is elementwise
-(`lang.analysis.is_elementwise`): the variable is bound to the whole grid, one forward records the graph, and the sum trick
-gives every point's derivative at once (d sum(f(x)) / d x_i = f'(x_i), as the outputs do not
-mix); the second derivative is the same trick on the first, recorded with create_graph.
-Other programs (reductions, control flow) run point by point. Two variables give a grid of
-values and the gradient field.
+(`lang.analysis.is_elementwise`): the variable is bound to the whole grid, one forward
+records the graph, and the sum trick gives every point's derivative at once
+(d sum(f(x)) / d x_i = f'(x_i), as the outputs do not mix); the second derivative is the
+same trick on the first, recorded with create_graph. Other programs (reductions, control
+flow) run point by point. Two variables give a grid of values and the gradient field.
 
 Drawing: in the terminal with plotext (imported only here, when drawing); to PNG, SVG or PDF
 with matplotlib, the optional extra `pip install 'gradcli[plot]'` (contours and gradient
@@ -154,10 +154,10 @@ def _derivatives(out: Tensor, leaves: list[Tensor], order: int) -> list[np.ndarr
 def _vectorised(compiled, fixed, wrt, flat, order):
     """One pass over the whole grid, or None if the output does not match the grid."""
     leaves = [Tensor(f.copy()).requires_grad_() for f in flat]
-    point = compiled.point({**fixed, **dict(zip(wrt, flat))})
+    point = compiled.point({**fixed, **dict(zip(wrt, flat, strict=True))})
     try:
         with enable_grad(), np.errstate(all="ignore"):
-            run = compiled.run(point, dict(zip(wrt, leaves)))
+            run = compiled.run(point, dict(zip(wrt, leaves, strict=True)))
             out = run.value
             if out.shape != flat[0].shape:
                 return None
@@ -175,11 +175,11 @@ def _pointwise(compiled, fixed, wrt, flat, order):
     derivs = [np.full(m, np.nan) for _ in range(len(wrt) if len(wrt) == 2 else order)]
     warnings: list = []
     for k in range(m):
-        coords = {name: np.asarray(f[k]) for name, f in zip(wrt, flat)}
+        coords = {name: np.asarray(f[k]) for name, f in zip(wrt, flat, strict=True)}
         leaves = [Tensor(c.copy()).requires_grad_() for c in coords.values()]
         point = compiled.point({**fixed, **coords})
         with enable_grad(), np.errstate(all="ignore"):
-            run = compiled.run(point, dict(zip(wrt, leaves)))
+            run = compiled.run(point, dict(zip(wrt, leaves, strict=True)))
             out = run.value
             if out.data.size != 1:
                 raise EvalError(
@@ -189,7 +189,7 @@ def _pointwise(compiled, fixed, wrt, flat, order):
                 )
             ds = _derivatives(out.reshape(()) if out.shape else out, leaves, order)
         value[k] = out.data.reshape(())
-        for d, v in zip(derivs, ds):
+        for d, v in zip(derivs, ds, strict=True):
             d[k] = np.asarray(v).reshape(())
         if run.warnings and not warnings:
             warnings = list(run.warnings)
@@ -222,7 +222,8 @@ def terminal(
         x = data.axes[0].tolist()
         name = data.wrt[0]
         curves = [(f"f({name}) = {shortened(data.expression, width - 12)}", data.value, "blue")] + [
-            (label, d, c) for label, d, c in zip(labels(data), data.derivatives, ("red", "green"))
+            (label, d, c)
+            for label, d, c in zip(labels(data), data.derivatives, ("red", "green"), strict=False)
         ]
         for row, (title, ys, c) in enumerate(curves, 1):
             plt.subplot(row, 1)
@@ -299,9 +300,10 @@ def save(data: PlotData, path: str) -> None:
         x = data.axes[0]
         name = data.wrt[0]
         curves = [(f"f({name})", data.value, "C0")] + [
-            (label, d, c) for label, d, c in zip(labels(data), data.derivatives, ("C3", "C2"))
+            (label, d, c)
+            for label, d, c in zip(labels(data), data.derivatives, ("C3", "C2"), strict=False)
         ]
-        for ax, (label, ys, c) in zip(axs, curves):
+        for ax, (label, ys, c) in zip(axs, curves, strict=True):
             ax.plot(x, ys, color=c, lw=1.8)
             ax.axhline(0, color="0.6", lw=0.8)
             ax.set_ylabel(label)

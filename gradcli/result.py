@@ -4,7 +4,7 @@ values as JSON-ready ones (`jsonable`, `plain`) for every module that writes JSO
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeVar, overload
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class Result:
     command: str  # eval | grad | vjp | jvp | jacobian | hessian
     expression: str
     point: dict[str, np.ndarray]
-    value: np.ndarray
+    value: np.ndarray | None  # None: a grad of `grad_points(value=False)`
     wrt: tuple[str, ...] = ()
     gradient: dict[str, np.ndarray] | None = None
     vjp: dict[str, np.ndarray] | None = None
@@ -96,6 +96,10 @@ def jsonable(a: object) -> object:
     return out.tolist()
 
 
+@overload
+def plain(x: dict) -> dict: ...
+@overload
+def plain(x: object) -> object: ...
 def plain(x: object) -> object:
     """Any nesting of dicts, lists, arrays and numbers as JSON-ready values."""
     if isinstance(x, dict):

@@ -129,13 +129,13 @@ def test_a_failing_column_pass_falls_back_to_one_point_at_a_time(monkeypatch):
 )
 def test_only_newline_splits_lines(sep):
     text = f'{{"x": 1}}\n{{"x": 2, "s{sep}": 1}}\n{{"x": 3}}\r\n{{"x": 4}}\n'
-    r, got = batch("eval", "x * 10", input=text)
+    _, got = batch("eval", "x * 10", input=text)
     assert [d["line"] for d in got] == [1, 2, 3, 4] and [d["index"] for d in got] == [0, 1, 2, 3]
     assert [d.get("value") for d in got] == [10.0, None, 30.0, 40.0]
 
 
 def test_a_separator_inside_a_string_value_stays_in_its_line():
-    r, got = batch("eval", "x + 1", input='{"x": 1}\n{"x": "NaN\u2028"}\n{"x": 2}\n')
+    _, got = batch("eval", "x + 1", input='{"x": 1}\n{"x": "NaN\u2028"}\n{"x": 2}\n')
     assert len(got) == 3 and got[2]["value"] == 3.0 and got[2]["line"] == 3
 
 
@@ -144,7 +144,7 @@ def test_index_counts_points_and_line_counts_every_line(fast):
     # blank lines give no record: index skips them, line counts them
     value = "1" if fast else "[1]"
     text = f'\n{{"x": {value}}}\n\n  \n{{"x": {value}}}\n\n'
-    r, got = batch("eval", "x * 2", input=text)
+    _, got = batch("eval", "x * 2", input=text)
     assert [(d["index"], d["line"]) for d in got] == [(0, 2), (1, 5)]
 
 
@@ -184,7 +184,7 @@ def test_confusable_names_are_refused_everywhere_with_one_message(tmp_path):
     with pytest.raises(UsageError) as info:
         load_point([], "-", stdin=io.StringIO(f'{{"x": 1, "{FULLWIDTH_X}": 2}}'))
     messages.append(info.value.message)
-    r, got = batch("eval", "x + 1", input=f'{{"x": 1}}\n{{"x": 1, "{FULLWIDTH_X}": 2}}\n')
+    _, got = batch("eval", "x + 1", input=f'{{"x": 1}}\n{{"x": 1, "{FULLWIDTH_X}": 2}}\n')
     messages.append(got[1]["error"]["message"])
     assert messages == ["x is bound twice"] * 3 and got[0]["value"] == 2.0
     assert "ｘ" in info.value.hint
@@ -306,7 +306,7 @@ def test_chunks_are_written_in_order_with_their_indices_and_lines(monkeypatch):
     lines = [json.dumps({"x": float(v), "y": 2.0}) for v in xs]
     lines[11] = ""  # blank lines: skipped by index, counted by line
     lines[23] = json.dumps({"x": [1.0, 2.0], "y": 2.0})  # an array: that chunk goes line by line
-    r, got = batch("grad", "x**2*y + sin(x*y)", input="\n".join(lines) + "\n")
+    _, got = batch("grad", "x**2*y + sin(x*y)", input="\n".join(lines) + "\n")
     want = [(i, v) for i, v in enumerate(xs, 1) if i not in (12, 24)]
     assert [d["line"] for d in got if "error" not in d] == [i for i, _ in want]
     assert [d["index"] for d in got] == list(range(39))

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 import gradcli as gc
 from gradcli import finite
+from gradcli.check.compare import Tolerance, compare, verdict
 from gradcli.cli.app import app
 from gradcli.errors import UsageError
-from gradcli.check.compare import Tolerance, compare, verdict
 
 runner = CliRunner()
 
@@ -103,6 +103,21 @@ LATE = {"skipped": "sympy took longer than the 5 s limit (--check-timeout)"}
             "kink",
             3,
             "the one-sided slopes differ; autograd uses relu'(0) = 0",
+        ),
+        (  # a tie where the function is smooth (median of [3, 1, 3, 5]): sympy's Heaviside(0)
+            dict(
+                methods={"sympy": DIFFER, "finite differences": AGREE},
+                used=[{"convention": "the gradient routed by the stable order"}],
+            ),
+            "agree",
+            0,
+            "autograd and finite differences (sympy's own convention at the tie is not compared)",
+        ),
+        (  # without a convention applied, sympy's difference stands
+            dict(methods={"sympy": DIFFER, "finite differences": AGREE}),
+            "disagree",
+            3,
+            "sympy differs from autograd",
         ),
     ],
 )
@@ -269,7 +284,7 @@ def test_a_loop_draws_anew_at_each_iteration_and_keeps_the_draws():
     assert draws.shape == (3,)
 
 
-# -- elementwise expressions: one generic-element derivative ----------------------------------------
+# -- elementwise expressions: one generic-element derivative ---------------------------------------
 
 EXPR = "sin(x)*exp(-x**2/2)+log(1+x**2)+tanh(x)*cosh(x)+x | sum"
 
@@ -317,3 +332,11 @@ def test_finite_differences_that_leave_the_domain_are_skipped_not_a_disagreement
     assert c["status"] == "agree" and c["exit_code"] == 0, c
     assert "leave the function's domain" in c["finite_differences"]["skipped"]
     assert c["symbolic"]["agree"] is True
+
+
+def test_ties_where_the_function_is_smooth_agree():
+    """median of [3, 1, 3, 5] is (x0 + x2)/2 near the point: autograd and finite differences
+    agree; sympy's Max/Min form takes Heaviside(0) = ½ at the tie and is not held against it."""
+    doc = run_json("grad", "median(x)", "--at", "x=[3,1,3,5]", "--check")
+    assert doc["gradient"]["x"] == [0.5, 0.0, 0.5, 0.0]
+    assert doc["check"]["verdict"] == "agree"

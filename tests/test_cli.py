@@ -243,7 +243,7 @@ def test_strict_makes_warnings_errors():
     assert doc["error"]["type"] == "DomainError"
 
 
-# -- errors and exit codes --------------------------------------------------------------------------
+# -- errors and exit codes -------------------------------------------------------------------------
 
 
 def test_parse_error_exit_2_with_caret():
@@ -361,7 +361,7 @@ def test_check_flags_are_accepted():
         assert run_json("grad", "x*x", "--at", "x=2", flag)["gradient"] == {"x": 4.0}
 
 
-# -- batch -------------------------------------------------------------------------------------------
+# -- batch -----------------------------------------------------------------------------------------
 
 
 def test_batch_with_a_bad_line(tmp_path):
@@ -391,7 +391,7 @@ def test_batch_vjp():
     assert strict(r.stdout)["vjp"] == {"x": [2.0, 2.0]}
 
 
-# -- samples, help, version ----------------------------------------------------------------------------
+# -- samples, help, version ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -498,7 +498,7 @@ def test_version_from_a_source_tree(monkeypatch):
     assert package_version() == expected
 
 
-# -- through a real process ------------------------------------------------------------------------------
+# -- through a real process ------------------------------------------------------------------------
 
 
 def shell(command: str) -> subprocess.CompletedProcess:

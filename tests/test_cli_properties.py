@@ -4,7 +4,6 @@ traceback, never an internal error, never a hang; stdout is always one strict JS
 import json
 
 import numpy as np
-
 from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 

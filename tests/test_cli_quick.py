@@ -146,7 +146,7 @@ def command_lines(draw):
     declared = declared_options(name)
     tokens = []
     for opt in draw(
-        st.lists(st.sampled_from(sorted(declared) + ["-h", "--frobnicate"]), max_size=5)
+        st.lists(st.sampled_from([*sorted(declared), "-h", "--frobnicate"]), max_size=5)
     ):
         flag = declared.get(opt, (None, True))[1] is not None
         value = draw(st.sampled_from(VALUES))

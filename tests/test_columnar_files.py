@@ -28,6 +28,7 @@ def cli(*args):
 def write(path, fmt, table: pa.Table):
     if fmt == "csv":
         import pyarrow.csv as pc
+
         pc.write_csv(table, path)
     elif fmt == "parquet":
         pq.write_table(table, path)
@@ -42,6 +43,7 @@ def write(path, fmt, table: pa.Table):
 def read(path, fmt) -> dict:
     if fmt == "csv":
         import pyarrow.csv as pc
+
         return pc.read_csv(path).to_pydict()
     if fmt == "parquet":
         return pq.read_table(path).to_pydict()
@@ -58,7 +60,7 @@ EXT = {"csv": "csv", "parquet": "parquet", "arrow": "feather", "npz": "npz", "nd
 
 def expected():
     f = gc.compile(TEXT)
-    return [f.grad(x=a, y=b) for a, b in zip(X, Y)]
+    return [f.grad(x=a, y=b) for a, b in zip(X, Y, strict=True)]
 
 
 @pytest.mark.parametrize("fin", list(EXT))
@@ -126,8 +128,9 @@ def test_a_variable_bound_by_at_needs_no_column(tmp_path):
     write(src, "parquet", pa.table({"x": X}))
     r = cli("grad", TEXT, "--points", src, "--at", "y=2", "--output", tmp_path / "o.npz")
     assert r.exit_code == 0, r.output
-    assert read(tmp_path / "o.npz", "npz")["gradient.x"] == \
-        [float(gc.compile(TEXT).grad(x=a, y=2.0).gradient["x"]) for a in X]
+    assert read(tmp_path / "o.npz", "npz")["gradient.x"] == [
+        float(gc.compile(TEXT).grad(x=a, y=2.0).gradient["x"]) for a in X
+    ]
 
 
 @pytest.mark.parametrize("fin", ["parquet", "arrow", "npz"])
@@ -156,8 +159,9 @@ def test_an_empty_file_has_no_points(tmp_path, fin):
     if fin in ("csv", "ndjson"):
         src.write_text("")
     else:
-        write(src, fin, pa.table({"x": pa.array([], pa.float64()),
-                                  "y": pa.array([], pa.float64())}))
+        write(
+            src, fin, pa.table({"x": pa.array([], pa.float64()), "y": pa.array([], pa.float64())})
+        )
     r = cli("grad", TEXT, "--points", src, "--output", tmp_path / "o.parquet")
     assert r.exit_code == 0, r.output
     assert pq.read_table(tmp_path / "o.parquet").num_rows == 0
@@ -174,8 +178,18 @@ def test_a_file_that_is_not_of_its_format_is_a_clear_error(tmp_path):
 def test_the_format_options_override_the_extension(tmp_path):
     src = tmp_path / "p.data"
     write(src, "parquet", pa.table({"x": X, "y": Y}))
-    r = cli("grad", TEXT, "--points", src, "--points-format", "parquet",
-            "--output", tmp_path / "o.out", "--output-format", "csv")
+    r = cli(
+        "grad",
+        TEXT,
+        "--points",
+        src,
+        "--points-format",
+        "parquet",
+        "--output",
+        tmp_path / "o.out",
+        "--output-format",
+        "csv",
+    )
     assert r.exit_code == 0, r.output
     assert read(tmp_path / "o.out", "csv")["line"] == [1, 2, 3, 4]
     assert file_format("a.jsonl", None, "--points") == "ndjson"
@@ -198,8 +212,9 @@ def test_ndjson_in_with_a_bad_line_to_parquet(tmp_path):
 
 def test_array_valued_variables_are_list_columns(tmp_path):
     src = tmp_path / "p.parquet"
-    pq.write_table(pa.table({"x": pa.array([[1.0, 2.0], [3.0, 4.0]],
-                                           pa.list_(pa.float64(), 2))}), src)
+    pq.write_table(
+        pa.table({"x": pa.array([[1.0, 2.0], [3.0, 4.0]], pa.list_(pa.float64(), 2))}), src
+    )
     r = cli("grad", "sum(x**2)", "--points", src, "--output", tmp_path / "o.parquet")
     assert r.exit_code == 0, r.output
     t = pq.read_table(tmp_path / "o.parquet")
@@ -221,6 +236,7 @@ def test_progress_shows_when_asked_and_never_when_told_not_to(capsys, monkeypatc
     import sys
 
     from gradcli.cli import output
+
     monkeypatch.setattr(output, "LONG_BATCH", 2)
     with output.batch_progress(30, show=True) as tick:  # --progress, even in a pipe
         for i in range(3):
@@ -243,8 +259,16 @@ def test_memory_does_not_grow_with_the_file(tmp_path, fmt):
         rng = np.random.default_rng(0)
         src = tmp_path / f"p{n}.{EXT[fmt]}"
         write(src, fmt, pa.table({"x": rng.uniform(-2, 2, n), "y": rng.uniform(-2, 2, n)}))
-        proc, peak = capped(tmp_path, "grad", TEXT, "--points", str(src),
-                            "--output", str(tmp_path / f"o{n}.parquet"), timeout=300)
+        proc, peak = capped(
+            tmp_path,
+            "grad",
+            TEXT,
+            "--points",
+            str(src),
+            "--output",
+            str(tmp_path / f"o{n}.parquet"),
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
         assert pq.ParquetFile(tmp_path / f"o{n}.parquet").metadata.num_rows == n
         peaks.append(peak)
@@ -279,7 +303,9 @@ def test_csv_lines_are_right_across_chunks(tmp_path, rows):
 
     src = tmp_path / "p.csv"
     src.write_text("x,y\n1,2\n3\n\n4,5\n6,x\n7,8,9\n10,11\n\n12,13")
-    got = [(int(n), bool(i in c.bad)) for c in read_chunks(str(src), "csv", ("x", "y"), rows)
-           for i, n in enumerate(c.lines)]
-    assert got == [(2, False), (3, True), (5, False), (6, True), (7, True), (8, False),
-                   (10, False)]
+    got = [
+        (int(n), bool(i in c.bad))
+        for c in read_chunks(str(src), "csv", ("x", "y"), rows)
+        for i, n in enumerate(c.lines)
+    ]
+    assert got == [(2, False), (3, True), (5, False), (6, True), (7, True), (8, False), (10, False)]

@@ -8,10 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from gradcli.cli.app import app
+
 pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("dask.distributed")
-
-from gradcli.cli.app import app  # noqa: E402
 
 TEXT = "x**2*y + sin(x*y)"
 runner = CliRunner()
@@ -19,8 +19,9 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as c:
         yield c
 
 
@@ -39,12 +40,33 @@ def points(tmp_path):
 def test_dask_equals_one_process_to_the_last_bit(tmp_path, cluster):
     whole = points(tmp_path)
     pq.write_table(whole, tmp_path / "all.parquet")
-    local = runner.invoke(app, ["grad", TEXT, "--points", str(tmp_path / "all.parquet"),
-                                "--output", str(tmp_path / "local.parquet")])
+    local = runner.invoke(
+        app,
+        [
+            "grad",
+            TEXT,
+            "--points",
+            str(tmp_path / "all.parquet"),
+            "--output",
+            str(tmp_path / "local.parquet"),
+        ],
+    )
     assert local.exit_code == 1  # the null
-    r = runner.invoke(app, ["grad", TEXT, "--points", str(tmp_path / "part*.parquet"),
-                            "--engine", "dask", "--scheduler", cluster.scheduler_address,
-                            "--output", str(tmp_path / "out")])
+    r = runner.invoke(
+        app,
+        [
+            "grad",
+            TEXT,
+            "--points",
+            str(tmp_path / "part*.parquet"),
+            "--engine",
+            "dask",
+            "--scheduler",
+            cluster.scheduler_address,
+            "--output",
+            str(tmp_path / "out"),
+        ],
+    )
     assert r.exit_code == 1, r.output
     want = pq.read_table(tmp_path / "local.parquet").to_pydict()
     got = pq.read_table(tmp_path / "out").sort_by("line").to_pydict()
@@ -57,6 +79,5 @@ def test_dask_equals_one_process_to_the_last_bit(tmp_path, cluster):
 
 
 def test_dask_needs_an_output(tmp_path):
-    r = runner.invoke(app, ["grad", TEXT, "--points", "x.parquet", "--engine", "dask",
-                            "--json"])
+    r = runner.invoke(app, ["grad", TEXT, "--points", "x.parquet", "--engine", "dask", "--json"])
     assert r.exit_code == 2

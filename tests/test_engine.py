@@ -621,12 +621,12 @@ def test_einsum():
     assert gc.einsum("ij,jk", gc.tensor(a), gc.tensor(b)).shape == (2, 4)  # implicit output
     h = gc.functional.hessian(lambda v: gc.einsum("i,i->", v, v), gc.tensor(v))
     np.testing.assert_allclose(h.data, 2 * np.eye(3))
-    # a repeated index: the value works; its gradient is refused with a hint
+    # a repeated index takes the diagonal: its gradient goes back onto it (as PyTorch)
     m = gc.tensor(rng.standard_normal((3, 3)), requires_grad=True)
     t = gc.einsum("ii->", m)
     np.testing.assert_allclose(t.data, np.trace(m.data))
-    with pytest.raises(GradcliError, match="repeated index"):
-        t.backward()
+    t.backward()
+    np.testing.assert_array_equal(m.grad.data, np.eye(3))
 
 
 def test_indexing():

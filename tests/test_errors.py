@@ -359,7 +359,7 @@ def command_lines(draw):
             argv += [option, draw(st.sampled_from(OPTIONS[option]))]
         else:
             argv.append(draw(st.sampled_from(FLAGS)))
-    return argv + ["--json"]
+    return [*argv, "--json"]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -96,7 +96,7 @@ def test_per_point_gradients_blocked_equal_eager(dtype, text, seed):
     want = _eager(lambda: prog.vjp(point, v=np.ones(N)))
     assume(not want.warnings and np.all(np.isfinite(want.value)))
     for value in (True, False):
-        got = _blocked(lambda: prog.grad_points(point, value=value))
+        got = _blocked(lambda value=value: prog.grad_points(point, value=value))
         if value:
             _close(got.value, want.value)
         for k in point:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from rich.cells import cell_len
 from typer.testing import CliRunner
 
@@ -142,7 +141,7 @@ def test_a_long_program_shows_its_first_lines(tmp_path):
 # -- carets and windows ---------------------------------------------------------------------
 
 TEXT = st.text(
-    st.sampled_from(list("x+*( )1") + ["\x1b", "\t", "\x9b", "\u202e", "ｘ", "é"]), max_size=300
+    st.sampled_from([*"x+*( )1", "\x1b", "\t", "\x9b", "\u202e", "ｘ", "é"]), max_size=300
 )
 
 
@@ -330,7 +329,9 @@ def test_plot_draws_no_derivative_where_the_function_is_not_finite():
     r = CliRunner().invoke(app, ["plot", "sqrt(x)", "--range", "-1:1", "--order", "2", "--json"])
     doc = json.loads(r.stdout)
     assert all(
-        d == "NaN" for v, d in zip(doc["value"], doc["second_derivative"]) if isinstance(v, str)
+        d == "NaN"
+        for v, d in zip(doc["value"], doc["second_derivative"], strict=True)
+        if isinstance(v, str)
     )
 
 
@@ -379,5 +380,6 @@ def test_functions_human_one_line_each_when_wide():
 def test_unknown_function_hint_is_short_and_points_to_functions():
     r, text = human(["grad", "x | qqqqq", "--at", "x=1"], 80)
     assert r.exit_code == 2 and "gradcli functions" in text and len(text) < 300
-    r, text = human(["grad", "x | foo", "--at", "x=1"], 80)
+    # (a name with near ones but none close: "foo" now has floor)
+    r, text = human(["grad", "x | zzzzzzsum", "--at", "x=1"], 80)
     assert "the nearest names are" in text and len(text) < 300

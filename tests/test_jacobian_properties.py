@@ -12,9 +12,9 @@ a small program around it, as a function of one variable X:
 Then the vectorised reverse Jacobian, the forward-mode one, both again from a dense identity
 basis instead of the structured `Diag`, both for two inputs (X = A + B), both recorded
 (create_graph), a loop of single VJPs, a loop of single JVPs and central finite
-differences must agree (float64); the Hessian of a weighted sum of the program must be symmetric, equal forward-over-reverse
-(from either basis) and the finite differences of the gradient, and its own derivative
-(the Hessian recorded) must be the same by either outer mode.
+differences must agree (float64); the Hessian of a weighted sum of the program must be
+symmetric, equal forward-over-reverse (from either basis) and the finite differences of the
+gradient, and its own derivative (the Hessian recorded) must be the same by either outer mode.
 
 Values are drawn by NumPy from a seed (generic values, off the kinks); where a row sits on
 its kink all the same (a tie of max, abs at 0), the autograd ways must still agree with
@@ -27,14 +27,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import gradcli as gc
 from gradcli.engine import functional
@@ -151,7 +150,10 @@ def _base_case(draw, prim, rng):
         for _ in prim.domain:
             tail = out[len(out) - draw(st.integers(0, len(out))) :]
             shapes.append(tuple(1 if draw(st.booleans()) else n for n in tail))
-        xs = tuple(np.asarray(rng.uniform(lo, hi, s)) for (lo, hi), s in zip(prim.domain, shapes))
+        xs = tuple(
+            np.asarray(rng.uniform(lo, hi, s))
+            for (lo, hi), s in zip(prim.domain, shapes, strict=True)
+        )
         return xs, {}, None, True, ""
     lo, hi = _sample_range(prim)
     if prim.name in REDUCTIONS:
@@ -195,7 +197,7 @@ def programs(draw, name: str) -> Program:
     routes = [
         r
         for r in ROUTES
-        if (r != "broadcast" or free and shape and shape[0] > 1)
+        if (r != "broadcast" or (free and shape and shape[0] > 1))
         and (r not in ("transposed", "from a vector") or len(shape) > 1)
         and (r != "reversed" or shape)
     ]
@@ -289,7 +291,7 @@ def _basis(kind: str):
 
     def dense(shape, dtype):
         n = int(np.prod(shape))
-        return Tensor(np.eye(n, dtype=dtype).reshape((n,) + shape))
+        return Tensor(np.eye(n, dtype=dtype).reshape((n, *shape)))
 
     with mock.patch.object(functional, "identity", dense):
         yield

@@ -69,9 +69,7 @@ def test_refused_before_the_allocation(command, text, at):
 
 
 def test_max_elements_stops_a_small_jacobian():
-    code, doc, peak = run_capped(
-        "jacobian", "sin(x)", "--at", "x=ones(100)", "--max-elements", "1000"
-    )
+    code, doc, _ = run_capped("jacobian", "sin(x)", "--at", "x=ones(100)", "--max-elements", "1000")
     assert code == 1 and "Jacobian would have 10000 elements" in doc["error"]["message"]
 
 
@@ -124,7 +122,7 @@ def test_library_limits():
     with pytest.raises(LimitError, match="mul would make an array of shape"):
         gc.compile("sum(outer(x, x))", max_elements=1000).eval(x=np.ones(100))
     loop = gc.compile("y = x\nfor i in range(50):\n    y = y * 2\nmax(y)", max_memory="10MB")
-    with pytest.raises(LimitError, match="memory budget of 10.0 MiB"):
+    with pytest.raises(LimitError, match=r"memory budget of 10\.0 MiB"):
         loop.grad(x=np.ones(100_000))
     assert loop.eval(x=np.ones(100_000)).value == 2.0**50  # no graph: no budget
     with pytest.raises(UsageError):

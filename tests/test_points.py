@@ -217,7 +217,7 @@ def test_load_csv_errors(tmp_path, content):
 def test_load_file_errors(tmp_path):
     with pytest.raises(UsageError, match="no such file"):
         load_file(str(tmp_path / "missing.npy"), dtype="float64")
-    with pytest.raises(UsageError, match="unknown file type .txt"):
+    with pytest.raises(UsageError, match=r"unknown file type \.txt"):
         load_file(str(tmp_path / "p.txt"), dtype="float64")
     with pytest.raises(UsageError, match="cannot read"):
         (tmp_path / "d.npy").mkdir()

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import gradcli as gc
-from gradcli.engine.primitive import call as _apply
 from gradcli.engine.ops import PRIMITIVES
+from gradcli.engine.primitive import call as _apply
 from gradcli.engine.tensor import Tensor
 
 SHAPES = [(), (3,), (3, 2), (1, 2)]
@@ -43,7 +43,8 @@ def _cases(prim) -> list[tuple[tuple[np.ndarray, ...], dict]]:
     return [
         (
             tuple(
-                np.asarray(rng.uniform(lo, hi, size=s)) for (lo, hi), s in zip(prim.domain, shapes)
+                np.asarray(rng.uniform(lo, hi, size=s))
+                for (lo, hi), s in zip(prim.domain, shapes, strict=True)
             ),
             {},
         )
@@ -92,7 +93,7 @@ def _fn(prim, xs, params, idx):
 
     def f(*ts):
         args = [_const(x) for x in xs]
-        for i, t in zip(idx, ts):
+        for i, t in zip(idx, ts, strict=True):
             args[i] = t
         return _apply(prim.name, *args, **params)
 
@@ -101,7 +102,7 @@ def _fn(prim, xs, params, idx):
 
 def _np_forward(prim, xs, params, idx, shifts):
     args = list(xs)
-    for i, d in zip(idx, shifts):
+    for i, d in zip(idx, shifts, strict=True):
         args[i] = xs[i] + d
     return np.asarray(prim.forward(*args, **params), dtype=np.float64)
 
@@ -130,7 +131,10 @@ def _grads(prim, xs, params, idx, v, create_graph=False, dtype=None):
     return (
         ts,
         out,
-        [Tensor.wrap(np.zeros_like(t.data)) if g is None else g for g, t in zip(gs, ts)],
+        [
+            Tensor.wrap(np.zeros_like(t.data)) if g is None else g
+            for g, t in zip(gs, ts, strict=True)
+        ],
     )
 
 
@@ -145,16 +149,16 @@ def test_vjp_matches_finite_differences(prim, xs, params):
     out = _np_forward(prim, xs, params, idx, [0] * len(idx))
     v = rng.standard_normal(out.shape)
     us = [rng.standard_normal(xs[i].shape) for i in idx]
-    ts, got, gs = _grads(prim, xs, params, idx, v)
+    _, got, gs = _grads(prim, xs, params, idx, v)
     np.testing.assert_allclose(got.data, out, rtol=1e-12, atol=1e-12)
-    for i, t, g in zip(idx, ts, gs):
+    for i, g in zip(idx, gs, strict=True):
         assert g.shape == xs[i].shape, (prim.name, i, g.shape)
-    lhs = sum(float(np.sum(u * g.data)) for u, g in zip(us, gs))
+    lhs = sum(float(np.sum(u * g.data)) for u, g in zip(us, gs, strict=True))
     rhs = float(np.sum(v * _fd(prim, xs, params, idx, us)))
-    scale = sum(float(np.sum(np.abs(u * g.data))) for u, g in zip(us, gs))
+    scale = sum(float(np.sum(np.abs(u * g.data))) for u, g in zip(us, gs, strict=True))
     _close(lhs, rhs, scale)
     # each input on its own, so that a wrong rule is named
-    for k, i in enumerate(idx):
+    for k in range(len(idx)):
         only = [u if j == k else np.zeros_like(u) for j, u in enumerate(us)]
         _close(
             float(np.sum(us[k] * gs[k].data)),
@@ -177,7 +181,7 @@ def test_unrecorded_and_recorded_backward_agree(prim, xs, params, dtype):
     )
     _, _, plain = _grads(prim, xs, params, idx, v, dtype=dtype)
     _, _, recorded = _grads(prim, xs, params, idx, v, create_graph=True, dtype=dtype)
-    for a, b in zip(plain, recorded):
+    for a, b in zip(plain, recorded, strict=True):
         assert type(a) is Tensor and a.dtype == b.dtype == dtype and a.shape == b.shape
         np.testing.assert_allclose(
             a.data,
@@ -204,7 +208,7 @@ def test_partials_are_the_vjp_of_ones(prim, xs, params, dtype):
             d = prim.partials[i]
             if d is None:
                 continue
-            got = ones if d == 1 else d(out, *xs)
+            got = ones if d == 1 else d(out, *xs, **params)
             if isinstance(got, np.ndarray) and got.dtype == dtype:
                 np.testing.assert_array_equal(
                     np.broadcast_to(got, out.shape), np.broadcast_to(want, out.shape)
@@ -239,14 +243,14 @@ def test_second_derivative_matches_finite_differences(prim, xs, params):
 
     def s_at(shifts):
         shifted = list(xs)
-        for i, d in zip(idx, shifts):
+        for i, d in zip(idx, shifts, strict=True):
             shifted[i] = xs[i] + d
         _, _, gs = _grads(prim, shifted, params, idx, v)
-        return sum(float(np.sum(w * g.data)) for w, g in zip(ws, gs))
+        return sum(float(np.sum(w * g.data)) for w, g in zip(ws, gs, strict=True))
 
     ts, _, gs = _grads(prim, xs, params, idx, v, create_graph=True)
     s = None
-    for w, g in zip(ws, gs):
+    for w, g in zip(ws, gs, strict=True):
         if g.requires_grad:
             term = (g * gc.tensor(w)).sum()
             s = term if s is None else s + term
@@ -255,11 +259,11 @@ def test_second_derivative_matches_finite_differences(prim, xs, params):
     else:
         second = [
             np.zeros_like(xs[i]) if d is None else d.data
-            for i, d in zip(idx, gc.autograd.grad(s, ts, allow_unused=True))
+            for i, d in zip(idx, gc.autograd.grad(s, ts, allow_unused=True), strict=True)
         ]
-    lhs = sum(float(np.sum(u * d)) for u, d in zip(us, second))
+    lhs = sum(float(np.sum(u * d)) for u, d in zip(us, second, strict=True))
     rhs = (s_at([H * u for u in us]) - s_at([-H * u for u in us])) / (2 * H)
-    scale = sum(float(np.sum(np.abs(u * d))) for u, d in zip(us, second))
+    scale = sum(float(np.sum(np.abs(u * d))) for u, d in zip(us, second, strict=True))
     _close(lhs, rhs, scale, rtol=1e-5)
 
 
@@ -279,7 +283,7 @@ def test_batched_jacobians_agree(prim, xs, params):
             e = np.zeros(x.size)
             e[flat] = 1.0
             us = [e.reshape(x.shape) if j == k else np.zeros_like(xs[m]) for j, m in enumerate(idx)]
-            fd.reshape(out_shape + (x.size,))[..., flat] = _fd(prim, xs, params, idx, us)
+            fd.reshape((*out_shape, x.size))[..., flat] = _fd(prim, xs, params, idx, us)
         assert rev[k].shape == fwd[k].shape == out_shape + x.shape
         np.testing.assert_allclose(rev[k].data, fwd[k].data, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(
@@ -294,7 +298,7 @@ def test_float32_stays_float32(prim, xs, params):
     rng = _rng(prim, xs, "f32")
     out_shape = _np_forward(prim, xs, params, idx, [0] * len(idx)).shape
     v = rng.standard_normal(out_shape)  # a float64 cotangent: cast, never promoting
-    ts, out, gs = _grads(prim, xs32, params, idx, v.astype(np.float32), dtype="float32")
+    _, out, gs = _grads(prim, xs32, params, idx, v.astype(np.float32), dtype="float32")
     assert out.dtype == np.float32
     assert all(g.dtype == np.float32 for g in gs), [g.dtype for g in gs]
     _, _, gs = _grads(prim, xs32, params, idx, v, dtype="float32")

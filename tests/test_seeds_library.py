@@ -15,7 +15,7 @@ X7 = [-0.9618, -3.3220, -0.6637]
 def _names_along(t) -> list[str]:
     """grad_fn names from t back to its leaves along first inputs."""
     names, node = [], t.grad_fn
-    while node is not None and not node.name() == "AccumulateGrad":
+    while node is not None and node.name() != "AccumulateGrad":
         names.append(node.name())
         node = node.next_functions[0][0]
     return names

@@ -9,7 +9,7 @@ from gradcli.engine.structured import Diag, identity
 
 def dense_identity(shape):
     n = int(np.prod(shape))
-    return gc.tensor(np.eye(n).reshape((n,) + shape))
+    return gc.tensor(np.eye(n).reshape((n, *shape)))
 
 
 @pytest.mark.parametrize("n", [1, 5, 40])

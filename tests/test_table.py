@@ -92,7 +92,9 @@ def test_sym_column_value_and_derivative(prim, xs, params):
         return
     rng = np.random.default_rng(1)
     w = rng.uniform(0.5, 1.5, size=want.shape)
-    total = sum((wi * e for wi, e in zip(w.reshape(-1), expr.reshape(-1))), sp.Integer(0))
+    total = sum(
+        (wi * e for wi, e in zip(w.reshape(-1), expr.reshape(-1), strict=True)), sp.Integer(0)
+    )
     ts = [
         gc.tensor(x, requires_grad=prim.vjp[i] is not None)
         if x.dtype.kind == "f"
@@ -101,7 +103,7 @@ def test_sym_column_value_and_derivative(prim, xs, params):
     ]
     out = call(prim.name, *ts, **params)
     out.backward(gc.tensor(w))
-    for i, (t, arr) in enumerate(zip(ts, arrays)):
+    for i, (t, arr) in enumerate(zip(ts, arrays, strict=True)):
         if not t.requires_grad:
             continue
         want_grad = np.vectorize(lambda s: _number(sp.diff(total, s), subs), otypes=[float])(arr)
@@ -138,6 +140,17 @@ KINKS = {
         (np.array([0.5, 0.5, 0.0]),),
     ),
     "norm": ((np.zeros(3),), dict(axis=(-1,), keepdims=False), (np.zeros(3),)),
+    "floor": ((_one,), {}, None),
+    "ceil": ((_z,), {}, None),
+    "trunc": ((-_one,), {}, None),
+    "round": ((np.array([0.5, 1.5]),), {}, None),
+    "leaky_relu": ((_z,), {}, (np.full(2, 0.01),)),
+    "elu": ((_z,), dict(alpha=0.5), (np.full(2, 0.5),)),
+    "xlogy": ((_z, -_one), {}, (_z, _z)),
+    "fmod": ((np.array([2.0, -2.0]), _one), {}, (_one, np.array([-2.0, 2.0]))),
+    "remainder": ((np.array([2.0, -2.0]), _one), {}, (_one, np.array([-2.0, 2.0]))),
+    "copysign": ((_z, -_one), {}, (_z, _z)),
+    "sort": ((np.array([2.0, 1.0, 2.0]),), dict(axis=-1), (np.ones(3),)),
 }
 KINK_ROWS = [pytest.param(prim, id=name) for name, prim in PRIMITIVES.items() if prim.kink]
 
@@ -156,7 +169,7 @@ def test_kink_column(prim):
     ts = [gc.tensor(x, requires_grad=True) for x in xs]
     with np.errstate(all="ignore"):
         call(prim.name, *ts, **params).sum().backward()
-    for t, g in zip(ts, grads):
+    for t, g in zip(ts, grads, strict=True):
         np.testing.assert_array_equal(t.grad.data, g)
 
 

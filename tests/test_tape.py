@@ -35,7 +35,13 @@ def _eager(text, values, wrt):
         allow_unused=True,
         retain_graph=True,
     )
-    return prog, leaves, out, cot, {k: g.data for k, g in zip(wrt, grads) if g is not None}
+    return (
+        prog,
+        leaves,
+        out,
+        cot,
+        {k: g.data for k, g in zip(wrt, grads, strict=True) if g is not None},
+    )
 
 
 @pytest.mark.parametrize("text", PROGRAMS)
@@ -56,7 +62,7 @@ def test_replay_on_other_values_gives_the_eager_numbers(text, wanted):
 
 
 @pytest.mark.parametrize(
-    "text", PROGRAMS + ["x + a", "x - a*y", "relu(x) * y ** 0", "x * 2 + y / 3 + a"]
+    "text", [*PROGRAMS, "x + a", "x - a*y", "relu(x) * y ** 0", "x * 2 + y / 3 + a"]
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_cotangent_of_ones_as_one_number(text, dtype):
@@ -82,7 +88,7 @@ def test_a_repeated_subexpression_is_one_step():
     """x**2 written twice is computed once (its cotangents summed); the replay gives the
     eager numbers."""
     text = "sin(x)*exp(-x**2/2) + log(1+x**2)"
-    prog, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
+    _, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
     tape = Tape.record(out, leaves, ("x",))
     assert [s[0].name for s in tape.steps].count("pow") == 1
     other = {"x": _values(1000, 1)["x"]}
@@ -184,16 +190,18 @@ def test_gradients_without_the_value_are_the_same(text):
 def test_only_finite_steps_go_unrun():
     """sin(x*y) and the final sum are not read by the gradients of x**2*y + sin(x*y); the
     log in log(x) + y is not read either, but a log may make NaN: it runs."""
-    prog, leaves, out, _, _ = _eager("x**2*y + sin(x*y)", _values(5, 0), ("x",))
+    _, leaves, out, _, _ = _eager("x**2*y + sin(x*y)", _values(5, 0), ("x",))
     tape = Tape.record(out, leaves, ("x", "y"))
-    assert sorted(s[0].name for s, r in zip(tape.steps, tape.for_gradients) if not r) == [
+    assert sorted(
+        s[0].name for s, r in zip(tape.steps, tape.for_gradients, strict=True) if not r
+    ) == [
         "add",
         "mul",
         "sin",
     ]
-    prog, leaves, out, _, _ = _eager("log(x) + y", _values(5, 0), ("x",))
+    _, leaves, out, _, _ = _eager("log(x) + y", _values(5, 0), ("x",))
     tape = Tape.record(out, leaves, ("x", "y"))
-    assert {s[0].name: r for s, r in zip(tape.steps, tape.for_gradients)} == {
+    assert {s[0].name: r for s, r in zip(tape.steps, tape.for_gradients, strict=True)} == {
         "log": True,
         "add": False,
     }
@@ -204,7 +212,7 @@ def test_only_finite_steps_go_unrun():
         ("x**-1 + y", False),
         ("x**y + y", False),
     ]:
-        prog, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
+        _, leaves, out, _, _ = _eager(text, _values(5, 0), ("x",))
         tape = Tape.record(out, leaves, ("x", "y"))
         assert tape.total[0] is total and tape.for_gradients[0] is not total, text
 

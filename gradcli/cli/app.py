@@ -13,7 +13,7 @@ import inspect
 import re
 import sys
 from itertools import islice
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 from typer import _click
@@ -22,7 +22,6 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 from ..errors import GradcliError, UsageError
 from .run import DType, Engine, ExplainLevel, Mode, report, run
 from .visual import GraphFormat, graph_command, plot_command
-
 
 #: Options whose value may be left out: the bare flag stands for this value.
 OPTIONAL_VALUE = {"--explain": "brief"}
@@ -35,10 +34,25 @@ class GradcliGroup(TyperGroup):
     """The app: every usage error, the option parser's included, is reported as gradcli
     reports errors (the `{"error": …}` document under --json, exit 2)."""
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+    def main(
+        self,
+        args=None,
+        prog_name=None,
+        complete_var=None,
+        standalone_mode=True,
+        windows_expand_args=True,
+        **extra,
+    ):
         args = list(sys.argv[1:] if args is None else args)
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = super().main(
+                args,
+                prog_name,
+                complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
         except _click.exceptions.NoArgsIsHelpError as e:  # the help is printed already
             code = e.exit_code
         except _click.ClickException as e:
@@ -66,10 +80,10 @@ def usage_error(e: "_click.ClickException") -> UsageError:
         choices = getattr(e.param.type, "choices", None)
         if choices:
             hint = f"{e.param.opts[0]} takes one of: {', '.join(map(str, choices))}"
-        elif e.param.help:
+        elif described := getattr(e.param, "help", None):  # (typer's options and arguments)
             give = "give " * isinstance(e, _click.exceptions.MissingParameter)
             usage = " ".join(filter(None, [e.param.opts[0], e.param.metavar]))
-            hint = f"{give}{usage}: {_unmarked(e.param.help)}"
+            hint = f"{give}{usage}: {_unmarked(described)}"
         return UsageError(e.format_message().rstrip("."), hint=hint)
     message = e.format_message()
     if message.startswith("No such command"):
@@ -152,7 +166,8 @@ class ExprCommand(TyperCommand):
             for name in (*p.opts, *p.secondary_opts)
         }
         takes_value.update(dict.fromkeys(ctx.help_option_names, False))
-        options, positionals = [], []
+        options: list[str] = []
+        positionals: list[str] = []
         tokens = iter(args)
         for token in tokens:
             if token == "--":
@@ -173,7 +188,7 @@ class ExprCommand(TyperCommand):
 # -- options ---------------------------------------------------------------------------------
 
 Expression = Annotated[
-    Optional[str],
+    str | None,
     typer.Argument(
         metavar="EXPR",
         show_default=False,
@@ -181,13 +196,13 @@ Expression = Annotated[
     ),
 ]
 File = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--file", "-f", metavar="FILE", help="Read the program from FILE ([bold]-[/] for stdin)."
     ),
 ]
 At = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--at",
         metavar="NAME=VALUE",
@@ -199,17 +214,17 @@ At = Annotated[
     ),
 ]
 AtJson = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--at-json", metavar="FILE|-", help="A JSON object of bindings ([bold]-[/] for stdin)."
     ),
 ]
 Seed = Annotated[
-    Optional[int],
+    int | None,
     typer.Option(min=0, help="Seed for randn and rand in values (a whole number, 0 or more)."),
 ]
 Wrt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         metavar="NAME[,NAME]",
         help="Differentiate with respect to these variables "
@@ -219,7 +234,7 @@ Wrt = Annotated[
 DTypeOption = Annotated[DType, typer.Option(help="Floating-point type of the computation.")]
 Json = Annotated[bool, typer.Option("--json", help="Strict JSON on stdout, for pipelines.")]
 Check = Annotated[
-    Optional[bool],
+    bool | None,
     typer.Option(
         "--check/--no-check",
         show_default=False,
@@ -255,7 +270,7 @@ Strict = Annotated[
 ]
 MaxElements = Annotated[int, typer.Option(min=1, help="Largest number of elements per array.")]
 MaxMemory = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--max-memory",
         metavar="SIZE",
@@ -278,7 +293,7 @@ MaxIterations = Annotated[
     int, typer.Option(min=1, help="Largest number of loop iterations in a run of a program.")
 ]
 Points = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--points",
         metavar="FILE|-",
@@ -288,7 +303,7 @@ Points = Annotated[
     ),
 ]
 PointsFormat = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--points-format",
         metavar="FORMAT",
@@ -297,7 +312,7 @@ PointsFormat = Annotated[
     ),
 ]
 Output = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--output",
         metavar="FILE",
@@ -306,7 +321,7 @@ Output = Annotated[
     ),
 ]
 OutputFormat = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--output-format",
         metavar="FORMAT",
@@ -314,7 +329,7 @@ OutputFormat = Annotated[
     ),
 ]
 Progress = Annotated[
-    Optional[bool],
+    bool | None,
     typer.Option(
         "--progress/--no-progress",
         show_default=False,
@@ -330,7 +345,7 @@ EngineOption = Annotated[
     ),
 ]
 Scheduler = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--scheduler",
         metavar="ADDRESS",
@@ -341,7 +356,7 @@ Intermediates = Annotated[
     bool, typer.Option("--intermediates", help="Also the gradients of the names a program assigns.")
 ]
 Explain = Annotated[
-    Optional[ExplainLevel],
+    ExplainLevel | None,
     typer.Option(
         "--explain",
         metavar="[=full]",
@@ -382,7 +397,7 @@ def _common(
 
 # -- commands --------------------------------------------------------------------------------
 
-APP = dict(
+APP: dict[str, Any] = dict(
     name="gradcli",
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -450,7 +465,8 @@ def _command(fn=None, *, runner=None):
         _run(name, options, runner)
 
     own = inspect.signature(fn).parameters
-    command.__signature__ = inspect.Signature(
+    # typer reads the options from the signature that inspect gives, the function's own
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
             p.replace(kind=p.KEYWORD_ONLY)
             for p in (
@@ -517,7 +533,7 @@ def vjp(
     gradcli vjp "(x+1)**2" --at "x=eye(5)" --v "ones(5,5)"
 
     gradcli vjp -f samples/doubling.grad --at "x=[-0.9618, -3.3220, -0.6637]" --v "[0.1, 1.0, 0.0001]"
-    """
+    """  # noqa: E501 - an example command line is shown whole, as it is typed
 
 
 @_command
@@ -635,7 +651,7 @@ def graph(
         ),
     ] = GraphFormat.tree,
     output: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--output",
             "-o",
@@ -645,7 +661,7 @@ def graph(
         ),
     ] = None,
     v: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--v",
             metavar="VALUE",
@@ -694,7 +710,7 @@ def plot(
         int, typer.Option(min=1, max=2, help="Also the second derivative (one variable).")
     ] = 1,
     output: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--output",
             "-o",
@@ -704,7 +720,7 @@ def plot(
         ),
     ] = None,
     points: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             "--points",
             metavar="N",

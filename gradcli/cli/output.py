@@ -14,8 +14,9 @@ import json
 import os
 import sys
 import time
-from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +24,8 @@ from ..errors import GradcliError, cells, echoed, printable
 from ..result import DERIVATIVE, Result, jsonable, plain, warning_docs
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from ..graph import Graph
     from ..plot import PlotData
 
@@ -73,18 +76,14 @@ def ended(e: OSError) -> int:
     """The exit code after the output could not be written: a closed pipe ends quietly, as
     `cat` does (141); anything else (a full disk) is one line on stderr, exit 1. What is
     still buffered for stdout is dropped, so the exit does not fail again."""
-    try:
+    with suppress(OSError, ValueError):
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, sys.stdout.fileno())
         os.close(null)
-    except (OSError, ValueError):
-        pass
     if isinstance(e, BrokenPipeError):
         return CLOSED_PIPE
-    try:
+    with suppress(OSError, ValueError):
         print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr, flush=True)
-    except (OSError, ValueError):
-        pass
     return 1
 
 
@@ -99,7 +98,7 @@ def result_doc(r: Result, command: str | None = None) -> dict:
         "point": plain(r.point),
         "value": jsonable(r.value),
         "shapes": {
-            "value": list(np.shape(r.value)),
+            "value": [] if r.value is None else list(np.shape(r.value)),
             **{name: list(np.shape(a)) for name, a in r.point.items()},
         },
     }
@@ -288,7 +287,7 @@ class JsonOutput:
         print(dumps(error_doc(err)))
         print(err.render(width=width(sys.stderr)), file=sys.stderr)
 
-    def warnings(self, warnings: list[GradcliError]) -> None:
+    def warnings(self, warnings: Sequence[GradcliError]) -> None:
         for w in warnings:
             print(w.render("warning", width=width(sys.stderr)), file=sys.stderr)
 
@@ -328,8 +327,7 @@ def report_point(index: int, number: int, err: GradcliError) -> None:
     """The message on stderr of a point of a batch that failed."""
     where = "the expression" if err.source else ""
     print(
-        f"--points line {number} (index {index}): "
-        f"{err.render(of=where, width=width(sys.stderr))}",
+        f"--points line {number} (index {index}): {err.render(of=where, width=width(sys.stderr))}",
         file=sys.stderr,
     )
 
@@ -344,7 +342,7 @@ def batch_progress(size: int | None, show: bool | None = None):
         yield lambda points, read: None
         return
     with ExitStack() as stack:
-        shown = []
+        shown: list = []  # [the bar, its task], once shown
 
         def tick(points: int, read: int) -> None:
             if not shown and points >= LONG_BATCH:
@@ -391,14 +389,14 @@ def console(stderr: bool = False):
     """A rich console for people, `width()` columns wide."""
     from rich.console import Console
 
-    out = Console(stderr=stderr, highlight=False, width=width(sys.stderr if stderr else sys.stdout))
-    out.on_broken_pipe = closed  # rich's own exits 1: the runner decides (`ended`)
-    return out
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """Raise for a closed pipe (rich's own exits 1): the runner ends as `ended` says."""
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
-
-def closed() -> None:
-    """Raised for a closed pipe, to end the run as `ended` says."""
-    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+    return _Console(
+        stderr=stderr, highlight=False, width=width(sys.stderr if stderr else sys.stdout)
+    )
 
 
 def emit(out, renderable) -> None:
@@ -444,7 +442,9 @@ def fit(out, table, keys: int = 1, titled: bool = False):
     if natural_width(out, table) <= out.width:
         return table
     columns = [list(c.cells) for c in table.columns]
-    blocks = [Text(str(table.title), style=table.title_style)] if table.title else []
+    blocks: list[RenderableType] = (
+        [Text(str(table.title), style=table.title_style)] if table.title else []
+    )
     for r in range(table.row_count):
         row = [Text(c) if isinstance(c, str) else c for c in (col[r] for col in columns)]
         heading = Text("  ").join(row[:keys])
@@ -454,7 +454,7 @@ def fit(out, table, keys: int = 1, titled: bool = False):
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column(overflow="fold")
-        for column, cell in zip(table.columns[keys:], row[keys:]):
+        for column, cell in zip(table.columns[keys:], row[keys:], strict=True):
             if cell.plain:
                 grid.add_row(str(column.header), cell)
         blocks += [heading, Padding(grid, (0, 0, 0, 2))]
@@ -481,7 +481,7 @@ def rows(r: Result):
         yield "point", name, a
     yield "value", "", r.value
     key = DERIVATIVE.get(r.command)
-    derivative = getattr(r, key) if key else None
+    derivative: Any = getattr(r, key) if key else None  # (its type depends on the command)
     if key == "hessian":
         for a, row in derivative.items():
             for b, h in row.items():
@@ -586,7 +586,8 @@ VERDICT_LABEL = {
 def verdict_line(c: dict) -> tuple[str, str]:
     """(style, text) of the check's verdict line: its status and reason, as decided by
     `check.compare.verdict`."""
-    status = c.get("status") or {True: "agree", False: "disagree"}.get(c.get("agree"), "skipped")
+    agreed: dict[object, str] = {True: "agree", False: "disagree"}
+    status = c.get("status") or agreed.get(c.get("agree"), "skipped")
     style, mark = VERDICT_STYLE[status]
     return style, f"{mark} {VERDICT_LABEL[status]}: {c.get('reason', '')}"
 
@@ -659,13 +660,15 @@ class RichOutput:
         """The comparison table, the verdict line, and why a derivative is not finite."""
         from rich.text import Text
 
-        if r.check.get("symbolic") or r.check.get("finite_differences"):
-            emit(self.out, fit(self.out, check_table(r.check), titled=True))
+        c = r.check
+        assert c is not None  # (called for a checked result)
+        if c.get("symbolic") or c.get("finite_differences"):
+            emit(self.out, fit(self.out, check_table(c), titled=True))
         for name, key in (("sympy", "symbolic"), ("finite differences", "finite_differences")):
-            why = (r.check.get(key) or {}).get("skipped")
+            why = (c.get(key) or {}).get("skipped")
             if why:
                 emit(self.out, Text(f"{name} skipped: {why}", style="yellow"))
-        style, text = verdict_line(r.check)
+        style, text = verdict_line(c)
         emit(self.out, Text(text, style=style))
         bad = nonfinite_error(r)
         if bad is not None:
@@ -716,7 +719,7 @@ class RichOutput:
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold cyan", no_wrap=True)
         grid.add_column()
-        stacked = []
+        stacked: list[RenderableType] = []
         for row in rows:
             what = Text(
                 f"another name for {row['alias_of']}" if row["alias_of"] else row["description"]
@@ -790,7 +793,7 @@ class RichOutput:
     def error(self, err: GradcliError) -> None:
         emit(self.err, self.styled(err.render(width=self.err.width)))
 
-    def warnings(self, warnings: list[GradcliError]) -> None:
+    def warnings(self, warnings: Sequence[GradcliError]) -> None:
         for w in warnings:
             emit(self.err, self.styled(w.render("warning", width=self.err.width)))
 

@@ -15,11 +15,13 @@ import warnings
 from contextlib import contextmanager
 from enum import Enum
 from operator import itemgetter
+from typing import Any
 
 import numpy as np
 
 from ..engine import clock
 from ..errors import GradcliError, InternalError, UsageError
+from ..result import Result
 from . import output
 
 
@@ -228,12 +230,16 @@ def _batch(command: str, options: dict, out) -> int:
             if fmt == "ndjson":
                 first, lines = chunk
                 count = _column_batch(prog, command, options, first, index, lines, shared, out)
-                items = count is None and _line_batch(
-                    prog, command, options, first, lines, shared
+                items = (
+                    []
+                    if count is not None
+                    else _line_batch(prog, command, options, first, lines, shared)
                 )
             else:
                 count = _file_columns(prog, command, options, chunk, index, shared, out)
-                items = count is None and _file_items(prog, command, options, chunk, shared)
+                items = (
+                    [] if count is not None else _file_items(prog, command, options, chunk, shared)
+                )
             if count is None:
                 for number, item in items:
                     if checked and not isinstance(item, GradcliError):
@@ -258,19 +264,34 @@ def _dask_batch(command: str, options: dict) -> int:
     from ..dask_batch import client, evaluate_dataset
 
     if options.get("output") is None or options["at"] or options["at_json"]:
-        raise UsageError("--engine dask writes a Parquet dataset: give --output DIRECTORY "
-                         "(and every variable as a column of --points, no --at)")
+        raise UsageError(
+            "--engine dask writes a Parquet dataset: give --output DIRECTORY "
+            "(and every variable as a column of --points, no --at)"
+        )
     text = _program_text(options)
-    compile_options = dict(dtype=options["dtype"].value, strict=options["strict"],
-                           max_elements=options["max_elements"],
-                           max_iterations=options["max_iterations"], seed=options["seed"],
-                           max_memory=options["max_memory"], time_limit=options["time_limit"])
+    compile_options = dict(
+        dtype=options["dtype"].value,
+        strict=options["strict"],
+        max_elements=options["max_elements"],
+        max_iterations=options["max_iterations"],
+        seed=options["seed"],
+        max_memory=options["max_memory"],
+        time_limit=options["time_limit"],
+    )
     with client(options.get("scheduler")):
-        failed = evaluate_dataset(text, compile_options, options["points"], options["output"],
-                                  command, wrt_names(options["wrt"]))
+        failed = evaluate_dataset(
+            text,
+            compile_options,
+            options["points"],
+            options["output"],
+            command,
+            wrt_names(options["wrt"]),
+        )
     if failed:
-        print(f"{failed} points failed: their error is in the error column of "
-              f"{options['output']}", file=sys.stderr)
+        print(
+            f"{failed} points failed: their error is in the error column of {options['output']}",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 
@@ -288,8 +309,9 @@ def _points_source(fmt: str, options: dict, prog, shared: dict):
     yield read_chunks(options["points"], fmt, names), None, row_count(options["points"], fmt)
 
 
-def _file_columns(prog, command: str, options: dict, chunk, index: int, shared: dict,
-                  out) -> int | None:
+def _file_columns(
+    prog, command: str, options: dict, chunk, index: int, shared: dict, out
+) -> int | None:
     """A chunk of a points file of scalars, evaluated column-wise in one pass (see
     `_column_batch`); how many points, or None when that does not apply."""
     from ..batch import columns
@@ -310,11 +332,10 @@ def _file_items(prog, command: str, options: dict, chunk, shared: dict) -> list:
     points = chunk.points()
     good = [i for i, p in enumerate(points) if isinstance(p, dict)]
     if good:
-        results = _batch_results(prog, command, [{**shared, **points[i]} for i in good],
-                                 options)
-        for i, r in zip(good, results):
+        results = _batch_results(prog, command, [{**shared, **points[i]} for i in good], options)
+        for i, r in zip(good, results, strict=True):
             points[i] = r
-    return list(zip(chunk.lines.tolist(), points))
+    return list(zip(chunk.lines.tolist(), points, strict=True))
 
 
 def _columns_apply(command: str, options: dict, shared: dict) -> bool:
@@ -334,8 +355,6 @@ def _points_stream(path: str):
     """The binary stream of --points and its size (None for a pipe or standard input).
     A regular file or a FIFO (a stream: `--points <(producer)`) is read; a device or a
     directory is refused."""
-    from ..lang.points import open_regular
-
     if path == "-":
         stream = getattr(sys.stdin, "buffer", sys.stdin)
         yield stream, None
@@ -345,11 +364,20 @@ def _points_stream(path: str):
     except OSError:
         fifo = False  # (open_regular names the problem)
     try:
-        f = open(path, "rb") if fifo else open_regular(path, "points file")
+        f = _open_points(path, fifo)
     except OSError as err:
         raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
     with f:
         yield f, None if fifo else os.fstat(f.fileno()).st_size
+
+
+def _open_points(path: str, fifo: bool):
+    """The --points file opened in binary: a FIFO as it is, anything else by open_regular."""
+    from ..lang.points import open_regular
+
+    if fifo:
+        return open(path, "rb")
+    return open_regular(path, "points file")
 
 
 def _chunks(stream):
@@ -358,7 +386,9 @@ def _chunks(stream):
     the cap comes as None, its bytes dropped as they are read, never held."""
     from ..lang.points import MAX_TEXT_BYTES as cap
 
-    number, carry, carried, skipping, pending, held = 1, [], 0, False, [], 0
+    number, carried, skipping, held = 1, 0, False, 0
+    carry: list[bytes] = []
+    pending: list = []  # the lines (bytes), None for one over the cap
     while True:
         data = stream.read(_READ)
         if isinstance(data, str):  # a text stream (a test's stand-in for stdin)
@@ -370,7 +400,7 @@ def _chunks(stream):
                 continue
         cut = data.rfind(b"\n")
         if cut >= 0:
-            lines = b"".join(carry + [data[:cut]]).split(b"\n")
+            lines: list = b"".join([*carry, data[:cut]]).split(b"\n")
             if len(lines[0]) > cap:
                 lines[0] = None
             pending.extend(lines)
@@ -394,13 +424,13 @@ def _chunks(stream):
 
 def _line_batch(
     prog, command: str, options: dict, first: int, lines: list, shared: dict
-) -> list[tuple[int, object]]:
+) -> list[tuple[int, Result | GradcliError]]:
     """(line number, Result or error) for each non-blank line of a chunk, one at a time."""
     from ..batch import point_failure
     from ..errors import Span
     from ..lang.points import MAX_TEXT_BYTES
 
-    read: dict[int, object] = {}
+    read: dict[int, Any] = {}  # the point, then its Result; or the error
     for number, line in enumerate(lines, first):
         if line is not None and not line.strip(b" \t\r"):
             continue  # a blank line: no point (the line numbers still count it)
@@ -431,7 +461,7 @@ def _line_batch(
     good = [(n, p) for n, p in read.items() if isinstance(p, dict)]
     if good:
         results = _batch_results(prog, command, [p for _, p in good], options)
-        read.update((n, r) for (n, _), r in zip(good, results))
+        read.update((n, r) for (n, _), r in zip(good, results, strict=True))
     return list(read.items())
 
 
@@ -589,7 +619,7 @@ def read_point(
 
 def _library_options(command: str, options: dict) -> dict:
     """The keyword arguments of the library call for this command's options."""
-    kw = {} if command == "eval" else {"wrt": wrt_names(options["wrt"])}
+    kw: dict[str, Any] = {} if command == "eval" else {"wrt": wrt_names(options["wrt"])}
     if options.get("intermediates"):
         kw["intermediates"] = True
     if options.get("explain"):
@@ -616,7 +646,7 @@ def wrt_names(wrt: str | None) -> tuple[str, ...] | None:
 
 #: What typer gives a command for every option not on the command line (a test checks
 #: that these are exactly the defaults of the declared commands).
-DEFAULTS = dict(
+DEFAULTS: dict[str, Any] = dict(
     expression=None,
     file=None,
     at=None,
@@ -641,7 +671,7 @@ DEFAULTS = dict(
     engine=Engine.local,
     scheduler=None,
 )
-OWN_DEFAULTS = {
+OWN_DEFAULTS: dict[str, dict[str, Any]] = {
     "eval": {},
     "hessian": {},
     "grad": dict(intermediates=False, explain=None),
@@ -673,17 +703,17 @@ def quick(argv: list[str]) -> int | None:
             key, flag = QUICK_FLAGS[token]
             options[key] = flag
         elif name in QUICK_VALUED:
-            value = value if eq else next(args, None)
-            if value is None:
+            given = value if eq else next(args, None)
+            if given is None:
                 return None
             if name == "--at":
-                at.append(value)
+                at.append(given)
             elif name == "--dtype":
-                if value not in DType.__members__:
+                if given not in DType.__members__:
                     return None
-                options["dtype"] = DType(value)
+                options["dtype"] = DType(given)
             else:
-                options[QUICK_VALUED[name]] = value
+                options[QUICK_VALUED[name]] = given
         elif (
             token.startswith("--")
             or (token[:1] == "-" and token[1:2].isalpha())

@@ -13,6 +13,8 @@ from ..graph import FOLD, Graph, GraphEdge, GraphNode, summary
 from ..result import jsonable, plain, warning_docs
 
 if TYPE_CHECKING:
+    from rich.tree import Tree
+
     from ..plot import PlotData
 
 #: The tree shows this many levels; deeper parts are counted (the other formats show all).
@@ -87,15 +89,17 @@ def graph_tree(graph, fold: bool = True):
         uses[e.source] += 1
     shown: set = set()
     root = None
-    stack = [(None, graph.output, 0)]  # (parent tree, node, depth)
-    while stack:
+    stack: list[tuple[Tree | None, GraphNode, int]] = [(None, graph.output, 0)]
+    while stack:  # (parent tree, node, depth): the root's parent is None
         parent, n, depth = stack.pop()
         if n.id in shown and n.kind == "operation":  # leaves are shown again: one line
+            assert parent is not None  # (the root is shown first)
             label = Text(f"↑ #{n.id} {n.name}", style="dim")
             label.append(" (shown above)", style="dim italic")
             parent.add(label)
             continue
         if depth >= MAX_DEPTH:
+            assert parent is not None  # (the root is at depth 0)
             below = _count_below(graph, n, shown)
             parent.add(
                 Text(
@@ -243,7 +247,7 @@ def plot_doc(data: PlotData) -> dict:
         "expression": data.expression,
         "wrt": list(data.wrt),
         "point": plain(data.fixed),
-        "grid": {n: jsonable(a) for n, a in zip(data.wrt, data.axes)},
+        "grid": {n: jsonable(a) for n, a in zip(data.wrt, data.axes, strict=True)},
         "value": jsonable(data.value),
     }
     if len(data.wrt) == 1:
@@ -251,7 +255,7 @@ def plot_doc(data: PlotData) -> dict:
         if len(data.derivatives) > 1:
             doc["second_derivative"] = jsonable(data.derivatives[1])
     else:
-        doc["gradient"] = {n: jsonable(d) for n, d in zip(data.wrt, data.derivatives)}
+        doc["gradient"] = {n: jsonable(d) for n, d in zip(data.wrt, data.derivatives, strict=True)}
     doc["warnings"] = warning_docs(data.warnings)
     return doc
 

@@ -6,6 +6,6 @@ Node, the modes, `apply`), `primitive` (a row, the table, calling primitives), `
 functions, derived from the rows), `backward`, `forward`, `functional`, `tape`.
 """
 
-from . import backward  # noqa: F401  (attaches Tensor.backward)
-from . import functions  # noqa: F401  (attaches Tensor operators; imports the table)
-from . import ops  # noqa: F401
+# Imported for their side effects, and re-exported: `backward` attaches Tensor.backward,
+# `functions` the Tensor operators (and imports the table).
+from . import backward as backward, functions as functions, ops as ops

@@ -245,23 +245,23 @@ def _whole(n) -> bool:
 @public(static=("shape",))
 def reshape(x, *shape):
     """The same elements in the given shape (one axis may be -1)."""
-    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    dims = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     if _T.state.raw and x.__class__ is np.ndarray:  # a rule's exact shape, in a plain backward
-        return x.reshape(shape)
+        return x.reshape(dims)
     x = as_tensor(x)
-    odd = [n for n in shape if not _whole(n)]
+    odd = [n for n in dims if not _whole(n)]
     if odd:
         raise ShapeError(
             f"reshape: a shape holds whole numbers, not {odd[0]}",
             hint=f"e.g. reshape(x, {x.shape}) (-1 for the size that fits)",
         )
     try:
-        target = tuple(int(n) for n in shape)
+        target = tuple(int(n) for n in dims)
         if _min(target, default=0) < 0 or math.prod(target) != math.prod(x.shape):
             target = np.empty(x.shape, dtype=np.bool_).reshape(target).shape  # resolves a -1
     except (ValueError, TypeError):
         raise ShapeError(
-            f"cannot reshape an array of shape {x.shape} into shape {tuple(shape)}",
+            f"cannot reshape an array of shape {x.shape} into shape {tuple(dims)}",
             hint=f"the sizes must multiply to {x.data.size}",
         ) from None
     if x.__class__ is Diag:  # (a symbolic batch of a backward pass stays symbolic)
@@ -273,9 +273,9 @@ def reshape(x, *shape):
     return call("reshape", x, shape=target, nd=x.ndim)
 
 
-@public(language=False, static=("shape",), aliases=("broadcast_to",))
+@public(language=False, static=("shape",))
 def expand(x, shape):
-    """Broadcast x to `shape` (broadcast_to)."""
+    """Broadcast x to `shape` (PyTorch's name; broadcast_to is NumPy's)."""
     x = as_tensor(x)
     shape = tuple(int(n) for n in shape)
     if shape == x.shape:
@@ -307,8 +307,9 @@ def squeeze(x, axis=None):
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i - x.ndim not in ax))
 
 
-@public(language=False, static=("axis",), aliases=("expand_dims",))
+@public(language=False, static=("axis",))
 def unsqueeze(x, axis):
+    """x with a new axis of length 1 at `axis` (PyTorch's name; expand_dims is NumPy's)."""
     x = as_tensor(x)
     (a,) = normal_axes(axis, x.ndim + 1)
     shape = list(x.shape)
@@ -408,9 +409,9 @@ def matmul(a, b):
         )
     av, bv = a.ndim == 1, b.ndim == 1  # (shapes known valid: no checks of `reshape`)
     if av:
-        a = call("reshape", a, shape=(1,) + a.shape, nd=1)
+        a = call("reshape", a, shape=(1, *a.shape), nd=1)
     if bv:
-        b = call("reshape", b, shape=b.shape + (1,), nd=1)
+        b = call("reshape", b, shape=(*b.shape, 1), nd=1)
     if a.shape[-1] != b.shape[-2]:
         raise ShapeError(
             f"matmul: shapes {a.shape} and {b.shape} do not fit ({a.shape[-1]} != {b.shape[-2]})",
@@ -466,13 +467,63 @@ def solve(a, b):
     a = _square(a, "solve")
     b = as_tensor(b, a)
     if b.ndim == 1:
-        return reshape(solve(a, reshape(b, b.shape + (1,))), b.shape)
+        return reshape(solve(a, reshape(b, (*b.shape, 1))), b.shape)
     return call("solve", a, b)
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _ellipsis(subs: list[str], out: str | None, ranks: list[int], spec: str):
+    """'...' replaced by letters unused in spec, the broadcast axes right-aligned, as NumPy
+    (an implicit output puts them first)."""
+    fresh_letters = [c for c in _LETTERS if c not in spec]
+    extra = []
+    for sub, rank in zip(subs, ranks, strict=True):
+        n = rank - len(sub.replace("...", ""))
+        if sub.replace("...", "", 1).count(".") or n < 0 or (n and "..." not in sub):
+            raise ShapeError(
+                f"einsum: subscripts {sub!r} do not fit an operand of {rank} dimensions",
+                hint="one letter per axis; '...' stands for the axes in front",
+            )
+        extra.append(n if "..." in sub else 0)
+    width = _max(extra, default=0)
+    if width > len(fresh_letters):
+        raise EvalError("einsum: too many axes under '...'")
+    fresh = "".join(fresh_letters[:width])
+    subs = [s.replace("...", fresh[width - n :]) for s, n in zip(subs, extra, strict=True)]
+    if out is None:
+        named = "".join(s for s in subs)
+        out = fresh + "".join(sorted(c for c in set(named) - set(fresh) if named.count(c) == 1))
+    elif out.replace("...", "", 1).count("."):
+        raise EvalError(f"einsum: a stray '.' in the output {out!r}", hint="write '...'")
+    return subs, out.replace("...", fresh)
+
+
+def _diagonal_of(x: Tensor, sub: str) -> tuple[Tensor, str]:
+    """An operand with a repeated index ('ii', 'iij'): its diagonal over the repeats (an
+    index of the table, so the gradient goes back onto that diagonal), one axis a letter."""
+    letters = "".join(dict.fromkeys(sub))
+    if len(letters) == len(sub):
+        return x, sub
+    sizes: dict = {}
+    for c, n in zip(sub, x.shape, strict=True):
+        if sizes.setdefault(c, n) != n:
+            raise ShapeError(
+                f"einsum: the repeated index {c!r} of {sub!r} spans axes of lengths "
+                f"{sizes[c]} and {n}",
+                hint="a repeated index takes a diagonal: its axes need equal lengths",
+            )
+    k = len(letters)
+    grids = {
+        c: np.arange(sizes[c]).reshape((-1,) + (1,) * (k - j - 1)) for j, c in enumerate(letters)
+    }
+    return call("index", x, index=tuple(grids[c] for c in sub), nd=x.ndim), letters
 
 
 @public(method=False)
 def einsum(subscripts, *operands):
-    """Einstein summation with explicit or implicit output (no `...`)."""
+    """Einstein summation as NumPy's, '...' and repeated indices ('ii->') too."""
     if not isinstance(subscripts, str):
         raise EvalError("einsum's first argument is the subscripts string, e.g. 'ij,jk->ik'")
     spec = subscripts.replace(" ", "")
@@ -482,13 +533,30 @@ def einsum(subscripts, *operands):
             f"einsum: {odd[0]!r} cannot name an axis in {subscripts!r}",
             hint="name axes with the letters a-z and A-Z, as in 'ij,jk->ik'",
         )
-    if "." in spec:
-        raise EvalError("einsum: '...' is not supported", hint="name every axis")
-    ins = spec.split("->")[0].split(",")
-    if "->" not in spec:
-        letters = "".join(ins)
-        spec += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    if len(ins) != len(operands):
-        raise ShapeError(f"einsum: {len(ins)} operands in '{subscripts}' but {len(operands)} given")
+    ins, _, out = spec.partition("->")
+    subs = ins.split(",")
+    if len(subs) != len(operands):
+        raise ShapeError(
+            f"einsum: {len(subs)} operands in '{subscripts}' but {len(operands)} given"
+        )
     first = like(operands)
-    return call("einsum", *[as_tensor(o, first) for o in operands], spec=spec)
+    tensors = [as_tensor(o, first) for o in operands]
+    if "." in spec:
+        subs, out = _ellipsis(subs, out if "->" in spec else None, [o.ndim for o in tensors], spec)
+    elif "->" not in spec:
+        letters = "".join(subs)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(set(out)) != len(out) or not set(out) <= set("".join(subs)):
+        raise EvalError(
+            f"einsum: the output {out!r} repeats a letter or names one no operand has",
+            hint="each output letter once, from the operands' subscripts",
+        )
+    for sub, o in zip(subs, tensors, strict=True):
+        if len(sub) != o.ndim:
+            raise ShapeError(
+                f"einsum: subscripts {sub!r} name {len(sub)} axes of an operand of shape {o.shape}",
+                hint="one letter per axis, or '...' for the axes in front",
+            )
+    pairs = [_diagonal_of(o, sub) for o, sub in zip(tensors, subs, strict=True)]
+    spec = ",".join(sub for _, sub in pairs) + "->" + out
+    return call("einsum", *[o for o, _ in pairs], spec=spec)

@@ -35,7 +35,7 @@ def sum_to(g: Tensor, shape: tuple[int, ...], nlead: int = 0) -> Tensor:
     axes = tuple(
         i - g.ndim
         for i in range(nlead, g.ndim)
-        if i < nlead + extra or shape[i - extra] == 1 and g.shape[i] != 1
+        if i < nlead + extra or (shape[i - extra] == 1 and g.shape[i] != 1)
     )
     if axes:
         g = sum_(g, axis=axes, keepdims=True)
@@ -172,7 +172,7 @@ class _Walk:
         self.node_grads: dict = {}
         self.leaf_grads: dict = {}
         self.leaves: dict = {}
-        for out, g in zip(outputs, grad_outputs):
+        for out, g in zip(outputs, grad_outputs, strict=False):
             if raw:
                 g = as_raw(g)
             if out.grad_fn is not None:
@@ -203,8 +203,7 @@ class _Walk:
             if node.retained is not None and accumulate:
                 kept = node.retained()
                 if kept is not None:
-                    gt = _tensor(g)
-                    kept._grad = gt if kept._grad is None else kept._grad + gt
+                    kept.accumulate_grad(_tensor(g))
             if want_nodes and node in want_nodes:
                 _accumulate(captured, want_nodes[node], _tensor(g))
             yield node, g
@@ -237,7 +236,7 @@ class _Walk:
             if key in self.want:
                 _accumulate(self.captured, key, g)
             if self.accumulate:
-                leaf._grad = g if leaf._grad is None else leaf._grad + g
+                leaf.accumulate_grad(g)
         return self.captured
 
 
@@ -267,11 +266,8 @@ def _unrecorded(walk: _Walk) -> None:
             want_shape = t.data.shape if not nlead else gshape[:nlead] + t.data.shape
             cls = gi.__class__
             if (
-                cls is not np.ndarray
-                and cls is not Diag
-                and cls not in _SCALARS
-                or gi.shape != want_shape
-            ):
+                cls is not np.ndarray and cls is not Diag and cls not in _SCALARS
+            ) or gi.shape != want_shape:
                 gi = fit_raw(gi, want_shape, nlead)
             child = t.grad_fn
             if child is None or not plain:
@@ -342,7 +338,7 @@ def _grad_outputs(outputs: list[Tensor], grads) -> list[Tensor]:
     if grads is None:
         grads = [None] * len(outputs)
     result = []
-    for out, g in zip(outputs, grads):
+    for out, g in zip(outputs, grads, strict=False):
         if g is None:
             if out.data.size != 1:
                 raise NotScalarError(

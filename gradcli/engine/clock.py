@@ -43,7 +43,8 @@ class Deadline:
         self.seconds = seconds
         self.end = time.monotonic() + seconds
         self.budget = BATCH
-        self.last = None  # the last large expensive operation: (flops, start, its rate)
+        # the last large expensive operation: (flops, start, its rate)
+        self.last: tuple[float, float, float] | None = None
         self.seen: dict = {}  # rate → twice the rate seen, where one ran
 
     def check(self, what: str = "the run", span=None) -> None:
@@ -96,7 +97,9 @@ class Deadline:
 class _Run(threading.local):
     """The run in this thread (blocks of one evaluation may run in threads)."""
 
-    deadline = None  # its Deadline, checked before each primitive; None: no time limit
+    deadline: Deadline | None = (
+        None  # its Deadline, checked before each primitive; None: no time limit
+    )
 
 
 #: Read by `tensor.apply` and the backward pass before each primitive.
@@ -112,7 +115,7 @@ def current() -> Deadline | None:
 def limit(seconds: float | None):
     """Run the block under a deadline `seconds` from now, unless an earlier one is set."""
     outer = run.deadline
-    if seconds is None or outer is not None and outer.end <= time.monotonic() + seconds:
+    if seconds is None or (outer is not None and outer.end <= time.monotonic() + seconds):
         yield outer
         return
     run.deadline = Deadline(seconds)
@@ -163,8 +166,8 @@ def einsum_sizes(spec: str, shapes) -> dict:
     """The length of each index letter of `spec` (no '...') in the operands' `shapes` (the
     longest, where a length of 1 broadcasts)."""
     sizes: dict = {}
-    for sub, shape in zip(spec.split("->")[0].split(","), shapes):
-        for c, n in zip(sub, shape):
+    for sub, shape in zip(spec.split("->")[0].split(","), shapes, strict=False):
+        for c, n in zip(sub, shape, strict=False):
             sizes[c] = max(sizes.get(c, n), n)
     return sizes
 
@@ -183,7 +186,8 @@ def einsum_flops(spec: str, arrays, optimize: bool = False) -> float:
             *[np.broadcast_to(0.0, x.shape) for x in arrays],
             optimize="greedy" if optimize else False,
         )[1]
-        return float(re.search(label + r" FLOP count:\s*(\S+)", text).group(1))
+        found = re.search(label + r" FLOP count:\s*(\S+)", text)
+        return float(found.group(1)) if found else 0.0
     except (ValueError, TypeError, AttributeError):
         return 0.0
 

@@ -28,7 +28,7 @@ def push_tangent(prim, out, inputs, params):
     try:
         total, lead = None, ()
         for i, x in enumerate(inputs):
-            t = x._tangent
+            t = x.tangent
             if t is None or prim.jvp[i] is None:
                 continue
             lead = t.shape[: t.ndim - x.ndim]

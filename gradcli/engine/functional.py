@@ -11,8 +11,8 @@ import numpy as np
 
 from ..errors import GraphError, NotScalarError, ShapeError
 from . import tensor as T
-from .backward import grad as _grad, largest_node, run_backward
 from .arrays import reshape
+from .backward import grad as _grad, largest_node, run_backward
 from .forward import forward_mode
 from .memory import LARGE, keep_freed_memory
 from .primitive import call
@@ -95,13 +95,13 @@ def _grads(outs, xs, vs, create_graph):
         create_graph=create_graph,
         allow_unused=True,
     )
-    return [_result(_zeros_if_none(g, x), create_graph) for g, x in zip(gs, xs)]
+    return [_result(_zeros_if_none(g, x), create_graph) for g, x in zip(gs, xs, strict=True)]
 
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), J·v) as torch.autograd.functional.jvp, by true forward mode."""
-    in_tuple, xs = _as_tuple(inputs)
-    xs = [as_tensor(x).detach() for x in xs]
+    _, given = _as_tuple(inputs)
+    xs = [as_tensor(x).detach() for x in given]
     if v is None:
         if any(x.data.size != 1 for x in xs):
             raise ShapeError(
@@ -110,21 +110,22 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
             )
         vs = [Tensor.wrap(np.ones_like(x.data)) for x in xs]
     else:
-        vs = [as_tensor(t, x) for t, x in zip(_as_tuple(v)[1], xs)]
+        vs = [as_tensor(t, x) for t, x in zip(_as_tuple(v)[1], xs, strict=False)]
         # a tangent takes its input's dtype (float32 inputs give float32 tangents)
         vs = [
-            t if t.dtype == x.dtype else Tensor.wrap(t.data.astype(x.dtype)) for t, x in zip(vs, xs)
+            t if t.dtype == x.dtype else Tensor.wrap(t.data.astype(x.dtype))
+            for t, x in zip(vs, xs, strict=False)
         ]
-    for x, t in zip(xs, vs):
+    for x, t in zip(xs, vs, strict=False):
         if t.shape != x.shape:
             raise ShapeError(
                 f"the tangent has shape {t.shape} but its input has shape {x.shape}",
                 hint="give one tangent of each input's shape",
             )
-        x._tangent = t
+        x.tangent = t
     with forward_mode():
         out_tuple, outs = _call(func, xs)
-    tangents = [_zeros_if_none(o._tangent, o) for o in outs]
+    tangents = [_zeros_if_none(o.tangent, o) for o in outs]
     return (
         _unpack(out_tuple, [_result(o, create_graph) for o in outs]),
         _unpack(out_tuple, [_result(t, create_graph) for t in tangents]),
@@ -161,7 +162,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False, st
             rows.append([Tensor.wrap(np.zeros(out.shape + x.shape, x.dtype)) for x in xs])
             continue
         basis = (
-            Tensor.wrap(np.eye(m, dtype=out.dtype).reshape((m,) + out.shape))
+            Tensor.wrap(np.eye(m, dtype=out.dtype).reshape((m, *out.shape)))
             if create_graph
             else identity(out.shape, out.dtype)
         )
@@ -191,13 +192,13 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
     sizes = [x.data.size for x in xs]
     n = sum(sizes)
     if len(xs) == 1 and not create_graph:
-        xs[0]._tangent = identity(xs[0].shape, xs[0].dtype)
+        xs[0].tangent = identity(xs[0].shape, xs[0].dtype)
     else:
         _count(n * n, "the tangent basis would have")
         basis = np.eye(n, dtype=xs[0].dtype)
         offset = 0
-        for x, size in zip(xs, sizes):
-            x._tangent = Tensor.wrap(basis[:, offset : offset + size].reshape((n,) + x.shape))
+        for x, size in zip(xs, sizes, strict=True):
+            x.tangent = Tensor.wrap(basis[:, offset : offset + size].reshape((n, *x.shape)))
             offset += size
     with forward_mode(), enable_grad():
         out_tuple, outs = _call(func, xs)
@@ -208,7 +209,7 @@ def _jacobian_fwd(func, xs, in_tuple, create_graph):
     with enable_grad() if create_graph else no_grad():
         rows = [_blocks(out, xs, sizes, create_graph) for out in outs]
     for x in xs:
-        x._tangent = None
+        x.tangent = None
     return _unpack(out_tuple, [_unpack(in_tuple, r) for r in rows])
 
 
@@ -216,12 +217,12 @@ def _blocks(out: Tensor, xs, sizes, create_graph) -> list[Tensor]:
     """The tangent of `out`, shaped (n,) + out's shape, cut into one block per input,
     shaped out's shape + the input's shape."""
     n = sum(sizes)
-    t = out._tangent
+    t = out.tangent
     if t is None:
-        t = Tensor.wrap(np.zeros((n,) + out.shape, out.dtype))
+        t = Tensor.wrap(np.zeros((n, *out.shape), out.dtype))
     t = call("permute", reshape(t, (n, out.data.size)), axes=(-1, -2))  # (out size, n)
     row, offset = [], 0
-    for x, size in zip(xs, sizes):
+    for x, size in zip(xs, sizes, strict=True):
         block = reshape(t[:, offset : offset + size], out.shape + x.shape)
         # (a C-ordered copy, without the graph: np.ascontiguousarray makes 0-d 1-d)
         row.append(block if create_graph else Tensor.wrap(np.array(block.data, order="C")))
@@ -251,7 +252,7 @@ def hessian(
         if not out.requires_grad:
             return tuple(Tensor.wrap(np.zeros_like(x.data)) for x in xs)
         gs = _grad(out, list(xs), create_graph=True, allow_unused=True)
-        return tuple(_zeros_if_none(g, x) for g, x in zip(gs, xs))
+        return tuple(_zeros_if_none(g, x) for g, x in zip(gs, xs, strict=True))
 
     in_tuple, xs = _as_tuple(inputs)
     _count(sum(as_tensor(x).data.size for x in xs) ** 2, "Hessian", result=True)

@@ -14,25 +14,25 @@ from __future__ import annotations
 
 import math
 
-from . import arrays, ops  # noqa: F401  (the declarations of `arrays.py`; the rows of the table)
-from .arrays import (
+from . import arrays, ops, ops_shapes, ops_special  # noqa: F401  (the declarations; the rows)
+from .arrays import (  # (`name as name`: re-exported, `__all__` names every public function)
     arange,
     eye,
     full,
     getitem,
     linspace,
     logsumexp,
-    manual_seed,
+    manual_seed as manual_seed,
     matmul,
     ones,
-    ones_like,
+    ones_like as ones_like,
     rand,
     randn,
-    tensor,
+    tensor as tensor,
     transpose,
     var,
     zeros,
-    zeros_like,
+    zeros_like as zeros_like,
 )
 from .primitive import CONSTRUCTORS, PRIMITIVES, PUBLIC, call, elementwise as E, public
 from .tensor import Tensor
@@ -181,9 +181,7 @@ _METHODS = {
     "t": lambda self: transpose(self),
     "T": property(lambda self: transpose(self)),
     "mT": property(
-        lambda self: (
-            transpose(self, tuple(_range(self.ndim - 2)) + (-1, -2)) if self.ndim >= 2 else self
-        )
+        lambda self: transpose(self, (*_range(self.ndim - 2), -1, -2)) if self.ndim >= 2 else self
     ),
 }
 for _name, _fn in {**_OPERATORS, **_METHODS}.items():
@@ -194,8 +192,12 @@ for _name, _fn in {**_OPERATORS, **_METHODS}.items():
 FUNCTIONS = {**_NAMED, **{n: fn for n, fn in PUBLIC.items() if fn.language}, **CONSTRUCTORS}
 
 #: The parameters that take plain numbers, not arrays: shapes, axes and counts, by their
-#: names in the functions' signatures (given by position or by keyword).
-STATIC = frozenset().union(*(fn.static for fn in [*PUBLIC.values(), *CONSTRUCTORS.values()]))
+#: names in the functions' signatures (given by position or by keyword), and the rows'
+#: `static` parameters (leaky_relu's negative_slope).
+STATIC = frozenset().union(
+    *(fn.static for fn in [*PUBLIC.values(), *CONSTRUCTORS.values()]),
+    *(prim.static for prim in PRIMITIVES.values()),
+)
 
 #: The functions of the language whose array arguments broadcast against each other, element
 #: by element (their rows' `broadcast`).

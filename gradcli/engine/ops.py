@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from . import arrays as F
 from ..errors import EvalError
+from . import arrays as F
 from .clock import OPTIMIZE, einsum_flops, einsum_sizes
 from .kernels import vector
 from .primitive import (
@@ -34,19 +34,22 @@ from .primitive import (
 )
 from .tensor import Tensor
 
-__all__ = ["PRIMITIVES", "Primitive", "index_shape"]
+__all__ = ["PRIMITIVES", "Primitive", "at_zero", "binary_row", "index_shape", "unary_row"]
 
 
-def _unary_row(name, forward, deriv, sym, domain=(-2.0, 2.0), over=None, **columns):
+def unary_row(name, forward, deriv, sym, domain=(-2.0, 2.0), over=None, **columns):
     """An elementwise function of one input: its VJP and JVP come from its derivative,
-    `deriv(x, out)`, or from `over(x, out)` when the derivative is 1 / over (one pass
-    fewer: g / over rather than g * (1 / over)); `columns`: the row's others."""
+    `deriv(x, out, **params)`, or from `over(x, out, **params)` when the derivative is
+    1 / over (one pass fewer: g / over rather than g * (1 / over)); `columns`: the row's
+    others (`static`: its parameters, which the rules receive)."""
     if over is not None:
-        vjp, jvp = (lambda g, out, x: g / over(x, out),), (lambda t, out, x: t / over(x, out),)
-        partials = (lambda out, x: 1 / over(x, out),)
+        vjp = (lambda g, out, x, **p: g / over(x, out, **p),)
+        jvp = (lambda t, out, x, **p: t / over(x, out, **p),)
+        partials = (lambda out, x, **p: 1 / over(x, out, **p),)
     else:
-        vjp, jvp = (lambda g, out, x: g * deriv(x, out),), (lambda t, out, x: t * deriv(x, out),)
-        partials = (lambda out, x: deriv(x, out),)
+        vjp = (lambda g, out, x, **p: g * deriv(x, out, **p),)
+        jvp = (lambda t, out, x, **p: t * deriv(x, out, **p),)
+        partials = (lambda out, x, **p: deriv(x, out, **p),)
     return register(
         Primitive(
             name,
@@ -62,23 +65,34 @@ def _unary_row(name, forward, deriv, sym, domain=(-2.0, 2.0), over=None, **colum
     )
 
 
-def _at_zero(out, x, **params):
+def at_zero(out, x, **params):
+    """Whether any input is 0 (a kink at 0: `kink`'s test)."""
     return bool(np.any(x == 0))
 
 
-def _binary_row(name, forward, da, db, sym, domains=((-2.0, 2.0), (-2.0, 2.0)), **columns):
-    """An elementwise, broadcasting function of two inputs from its partial derivatives."""
+def binary_row(name, forward, da, db, sym, domains=((-2.0, 2.0), (-2.0, 2.0)), **columns):
+    """An elementwise, broadcasting function of two inputs from its partial derivatives,
+    `da(a, b, out, **params)` and `db(...)`."""
     return register(
         Primitive(
             name,
             forward,
-            vjp=(lambda g, out, a, b: g * da(a, b, out), lambda g, out, a, b: g * db(a, b, out)),
-            jvp=(lambda t, out, a, b: t * da(a, b, out), lambda t, out, a, b: t * db(a, b, out)),
+            vjp=(
+                lambda g, out, a, b, **p: g * da(a, b, out, **p),
+                lambda g, out, a, b, **p: g * db(a, b, out, **p),
+            ),
+            jvp=(
+                lambda t, out, a, b, **p: t * da(a, b, out, **p),
+                lambda t, out, a, b, **p: t * db(a, b, out, **p),
+            ),
             sym=sym,
             broadcast=True,
             elementwise=True,
             domain=domains,
-            partials=(lambda out, a, b: da(a, b, out), lambda out, a, b: db(a, b, out)),
+            partials=(
+                lambda out, a, b, **p: da(a, b, out, **p),
+                lambda out, a, b, **p: db(a, b, out, **p),
+            ),
             **columns,
         )
     )
@@ -138,11 +152,11 @@ def _square_samples(*shapes, b_shapes=None):
     """Well-conditioned square matrices (and right-hand sides for solve)."""
 
     def samples(rng):
-        cases = []
+        cases: list = []
         for i, shape in enumerate(shapes):
             a = _u(rng, *shape, lo=-1.0, hi=1.0) + 3 * np.eye(shape[-1])
             rest = () if b_shapes is None else (_u(rng, *b_shapes[i]),)
-            cases.append(((a,) + rest, {}))
+            cases.append(((a, *rest), {}))
         return cases
 
     return samples
@@ -209,12 +223,12 @@ register(
         total=True,
     )
 )
-_unary_row(
+unary_row(
     "abs",
     np.abs,
     lambda x, out: E.sign(x),
     lambda sp, x: sp.Abs(x),
-    kink=("abs'(0) = 0", _at_zero),
+    kink=("abs'(0) = 0", at_zero),
     explain="g · sign(x)",
     total=True,
 )
@@ -228,36 +242,36 @@ register(
         elementwise=True,
         domain=((-2.0, 2.0),),
         differentiable=False,
-        kink=("sign'(x) = 0 (also at its jump at 0)", _at_zero),
+        kink=("sign'(x) = 0 (also at its jump at 0)", at_zero),
         explain="none: sign is flat (0 everywhere)",
     )
 )
-_unary_row(
+unary_row(
     "sqrt",
     np.sqrt,
     None,
     lambda sp, x: sp.sqrt(x),
     (0.1, 3.0),
-    kink=("sqrt'(0) = inf", _at_zero),
+    kink=("sqrt'(0) = inf", at_zero),
     explain="g / (2·out)",
     over=lambda x, out: 2 * out,
     nonfinite="sqrt is not differentiable at 0 (its slope is infinite); keep its input "
     "away from 0, e.g. sqrt(x + 1e-12)",
 )
-_unary_row(
+unary_row(
     "cbrt",
     np.cbrt,
     lambda x, out: 1 / (3 * out * out),
     lambda sp, x: sp.real_root(x, 3),
     (0.1, 3.0),
-    kink=("cbrt'(0) = inf", _at_zero),
+    kink=("cbrt'(0) = inf", at_zero),
     explain="g / (3·out²)",
 )
-_unary_row("exp", np.exp, lambda x, out: out, lambda sp, x: sp.exp(x), explain="g · out")
-_unary_row(
+unary_row("exp", np.exp, lambda x, out: out, lambda sp, x: sp.exp(x), explain="g · out")
+unary_row(
     "expm1", np.expm1, lambda x, out: out + 1, lambda sp, x: sp.exp(x) - 1, explain="g · (out + 1)"
 )
-_unary_row(
+unary_row(
     "log",
     np.log,
     None,
@@ -267,7 +281,7 @@ _unary_row(
     over=lambda x, out: x,
     nonfinite="log'(0) = inf; keep the input positive, e.g. log(x + 1e-12)",
 )
-_unary_row(
+unary_row(
     "log1p",
     np.log1p,
     None,
@@ -276,7 +290,7 @@ _unary_row(
     explain="g / (1 + x)",
     over=lambda x, out: 1 + x,
 )
-_unary_row(
+unary_row(
     "sin",
     vector("sin"),
     lambda x, out: E.cos(x),
@@ -284,7 +298,7 @@ _unary_row(
     explain="g · cos(x)",
     total=True,
 )
-_unary_row(
+unary_row(
     "cos",
     vector("cos"),
     lambda x, out: -E.sin(x),
@@ -292,7 +306,7 @@ _unary_row(
     explain="-g · sin(x)",
     total=True,
 )
-_unary_row(
+unary_row(
     "tan",
     np.tan,
     lambda x, out: 1 + out * out,
@@ -300,7 +314,7 @@ _unary_row(
     (-1.2, 1.2),
     explain="g · (1 + out²)",
 )
-_unary_row(
+unary_row(
     "asin",
     np.arcsin,
     lambda x, out: 1 / E.sqrt(1 - x * x),
@@ -309,7 +323,7 @@ _unary_row(
     explain="g / √(1 - x²)",
     aliases=("arcsin",),
 )
-_unary_row(
+unary_row(
     "acos",
     np.arccos,
     lambda x, out: -1 / E.sqrt(1 - x * x),
@@ -318,7 +332,7 @@ _unary_row(
     explain="-g / √(1 - x²)",
     aliases=("arccos",),
 )
-_unary_row(
+unary_row(
     "atan",
     np.arctan,
     None,
@@ -328,13 +342,13 @@ _unary_row(
     total=True,
     aliases=("arctan",),
 )
-_unary_row(
+unary_row(
     "sinh", np.sinh, lambda x, out: E.cosh(x), lambda sp, x: sp.sinh(x), explain="g · cosh(x)"
 )
-_unary_row(
+unary_row(
     "cosh", np.cosh, lambda x, out: E.sinh(x), lambda sp, x: sp.cosh(x), explain="g · sinh(x)"
 )
-_unary_row(
+unary_row(
     "tanh",
     np.tanh,
     lambda x, out: 1 - out * out,
@@ -342,7 +356,7 @@ _unary_row(
     explain="g · (1 - out²)",
     total=True,
 )
-_unary_row(
+unary_row(
     "asinh",
     np.arcsinh,
     lambda x, out: 1 / E.sqrt(x * x + 1),
@@ -351,7 +365,7 @@ _unary_row(
     total=True,
     aliases=("arcsinh",),
 )
-_unary_row(
+unary_row(
     "acosh",
     np.arccosh,
     lambda x, out: 1 / E.sqrt(x * x - 1),
@@ -360,7 +374,7 @@ _unary_row(
     explain="g / √(x² - 1)",
     aliases=("arccosh",),
 )
-_unary_row(
+unary_row(
     "atanh",
     np.arctanh,
     lambda x, out: 1 / (1 - x * x),
@@ -369,31 +383,32 @@ _unary_row(
     explain="g / (1 - x²)",
     aliases=("arctanh",),
 )
-_unary_row(
+unary_row(
     "sigmoid",
     _sigmoid,
     lambda x, out: out * (1 - out),
     lambda sp, x: 1 / (1 + sp.exp(-x)),
     explain="g · out · (1 - out)",
     total=True,
+    aliases=("expit",),
 )
-_unary_row(
+unary_row(
     "relu",
     lambda a: np.maximum(a, 0),
     lambda x, out: x > 0,
     lambda sp, x: sp.Max(x, 0),
-    kink=("relu'(0) = 0", _at_zero),
+    kink=("relu'(0) = 0", at_zero),
     explain="g where x > 0, else 0",
     total=True,
 )
-_unary_row(
+unary_row(
     "softplus",
     _softplus,
     lambda x, out: E.sigmoid(x),
     lambda sp, x: sp.log(1 + sp.exp(x)),
     explain="g · sigmoid(x)",
 )
-_unary_row(
+unary_row(
     "erf",
     _erf,
     lambda x, out: (2 / math.sqrt(math.pi)) * E.exp(-x * x),
@@ -452,7 +467,7 @@ register(
         total=True,
     )
 )
-_binary_row(
+binary_row(
     "div",
     np.divide,
     lambda a, b, out: 1 / b,
@@ -490,7 +505,7 @@ def _pow_slope(a, b, out):
     return F.where(b == 0, 0, b * a ** (b - 1))
 
 
-_binary_row(
+binary_row(
     "pow",
     _power,
     _pow_slope,
@@ -539,7 +554,7 @@ for _name, _fn, _sym, _win in [
             doc=f"Elementwise {'larger' if _name == 'maximum' else 'smaller'} of a and b.",
         )
     )
-_binary_row(
+binary_row(
     "atan2",
     np.arctan2,
     lambda a, b, out: b / (a * a + b * b),
@@ -550,7 +565,7 @@ _binary_row(
     doc="Elementwise angle of the point (b, a): atan(a/b) in the right quadrant.",
     aliases=("arctan2",),
 )
-_binary_row(
+binary_row(
     "hypot",
     np.hypot,
     lambda a, b, out: a / out,
@@ -620,7 +635,7 @@ register(
 )
 
 # comparisons and logic: forward only, boolean masks (sympy: relations, for Piecewise)
-for _name, _fn, _sym in [
+for _name, _test, _sym in [
     ("lt", np.less, "Lt"),
     ("le", np.less_equal, "Le"),
     ("gt", np.greater, "Gt"),
@@ -633,7 +648,7 @@ for _name, _fn, _sym in [
     register(
         Primitive(
             _name,
-            _fn,
+            _test,
             vjp=(None, None),
             jvp=(None, None),
             broadcast=True,
@@ -688,7 +703,7 @@ def _reduce_sym(combine):
     def sym(sp, a, axis, keepdims):
         keep = [i for i in range(a.ndim) if i - a.ndim not in axis]
         moved = np.transpose(a, keep + [a.ndim + i for i in axis])
-        flat = moved.reshape(moved.shape[: len(keep)] + (-1,))
+        flat = moved.reshape((*moved.shape[: len(keep)], -1))
         out = np.empty(flat.shape[:-1], dtype=object)
         for idx in np.ndindex(out.shape):
             out[idx] = combine(sp, list(flat[idx]))
@@ -766,16 +781,16 @@ def _tie_share(out, x, axis):
     return hit / F.sum(hit, axis=axis, keepdims=True)
 
 
-for _name, _fn, _sym in [("max", np.max, "Max"), ("min", np.min, "Min")]:
+for _name, _reduce, _sym in [("max", np.max, "Max"), ("min", np.min, "Min")]:
     register(
         Primitive(
             _name,
-            lambda a, axis, keepdims, _fn=_fn: _fn(a, axis=axis, keepdims=keepdims),
+            lambda a, axis, keepdims, _reduce=_reduce: _reduce(a, axis=axis, keepdims=keepdims),
             sym=_reduce_sym(lambda sp, xs, _s=_sym: getattr(sp, _s)(*xs)),
             kink=(
                 f"an even split of the gradient among the tied elements of {_name}",
-                lambda out, x, axis, keepdims, _fn=_fn: bool(
-                    np.any(np.sum(x == _fn(x, axis=axis, keepdims=True), axis=axis) > 1)
+                lambda out, x, axis, keepdims, _reduce=_reduce: bool(
+                    np.any(np.sum(x == _reduce(x, axis=axis, keepdims=True), axis=axis) > 1)
                 ),
             ),
             vjp=(
@@ -1097,7 +1112,7 @@ register(
             (((3, 2), (2, 2, 3)), {}),
             (((2, 1, 3, 2), (3, 2, 2)), {}),
         ),
-        out_shape=lambda a, b: broadcast_shape(a[:-2], b[:-2]) + (a[-2], b[-1]),
+        out_shape=lambda a, b: (*broadcast_shape(a[:-2], b[:-2]), a[-2], b[-1]),
         explain="g @ bᵀ to a, aᵀ @ g to b",
     )
 )
@@ -1135,7 +1150,7 @@ register(
         "det",
         np.linalg.det,
         sym=_matrix_sym(lambda m: m.det()),
-        vjp=(lambda g, out, a: F.reshape(g * out, g.shape + (1, 1)) * _mT(F.inv(a)),),
+        vjp=(lambda g, out, a: F.reshape(g * out, (*g.shape, 1, 1)) * _mT(F.inv(a)),),
         jvp=(lambda t, out, a: out * F.trace(F.solve(a, t)),),
         samples=_square_samples((1, 1), (2, 2), (3, 3), (2, 3, 3)),
         explain="g · out · a⁻ᵀ",
@@ -1174,23 +1189,18 @@ def _einsum_vjp(g, out, i, inputs, spec):
     """Contract g with the other operands onto operand i's subscripts."""
     ins, res = spec.split("->")
     subs = ins.split(",")
-    target = subs[i]
-    if len(set(target)) != len(target):
-        raise EvalError(
-            "einsum: the gradient of an operand with a repeated index is not supported",
-            hint="use trace or diag instead",
-        )
+    target = subs[i]  # (no repeated index: `arrays.einsum` takes those diagonals first)
     known = set(res).union(*[s for j, s in enumerate(subs) if j != i])
     present = "".join(c for c in target if c in known)
     others = [s for j, s in enumerate(subs) if j != i]
     lead = _fresh_letters(spec, g.ndim - out.ndim)
-    terms = ",".join([lead + res] + others)
+    terms = ",".join([lead + res, *others])
     r = call(
         "einsum", g, *[x for j, x in enumerate(inputs) if j != i], spec=f"{terms}->{lead}{present}"
     )
     if present != target:
         lead = r.shape[: r.ndim - len(present)]
-        kept = tuple(x if c in present else 1 for c, x in zip(target, inputs[i].shape))
+        kept = tuple(x if c in present else 1 for c, x in zip(target, inputs[i].shape, strict=True))
         r = F.expand(F.reshape(r, lead + kept), lead + inputs[i].shape)
     return r
 

@@ -3,10 +3,10 @@
 The columns of a row (`Primitive`):
 `forward` computes on NumPy arrays; `vjp` and `jvp` give one rule per input (None: not
 differentiable in that input); the rules' vocabulary is in `ops.py`.
-`partials` (elementwise rows) gives per input the derivative itself, `(out, *inputs) ->
-∂out/∂input`, with which the VJP of a cotangent of ones needs no product: 1 means the input
-passes g on unchanged (`add`), None that there is none to give (the VJP then runs). The
-tape of blocked gradients starts from ones (`engine/tape.py`).
+`partials` (elementwise rows) gives per input the derivative itself, `(out, *inputs,
+**params) -> ∂out/∂input`, with which the VJP of a cotangent of ones needs no product: 1
+means the input passes g on unchanged (`add`), None that there is none to give (the VJP
+then runs). The tape of blocked gradients starts from ones (`engine/tape.py`).
 `explain` is the VJP rule in words and symbols ("g · out"), shown by `--explain`.
 `sym` is the sympy form: for an elementwise row `(sp, *scalars) -> expr`; for any other row
 None means "the NumPy forward works on object arrays of sympy expressions as it is".
@@ -21,6 +21,9 @@ the derivative is not defined, and says whether inputs sit there.
 `total`: finite wherever its inputs are, barring overflow (the tape may leave such a step
 unrun: `tape.py`). `nonfinite`: the hint shown when its backward makes NaN or infinity.
 `aliases`: other names of its function (NumPy's `arcsin` for `asin`).
+`static` (elementwise rows): its parameters that take plain numbers, by name, with their
+defaults (leaky_relu's `negative_slope`): its function takes them after its inputs, by
+position or keyword; every rule and the `sym` form receive them as keywords.
 
 An elementwise row of one or two inputs is a function too, made here with the row
 (`elementwise.NAME`): `gc.NAME`, and, if `named`, a Tensor method and a function of the
@@ -30,22 +33,33 @@ function is adding its row. Rows are validated as they are registered (`register
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
+from ..errors import EvalError
 from .tensor import Node, Tensor, apply, as_tensor, constant, state
+
+
+class Rules(Protocol):
+    """A row's per-input rules (`vjp`, `jvp`): a tuple, one per input, or, for a primitive
+    taking any number of inputs, an object that gives input i's rule (`ops._Variadic`)."""
+
+    def __getitem__(self, i: int, /) -> Any: ...
+    def __len__(self) -> int: ...
 
 
 @dataclass(frozen=True, eq=False)
 class Primitive:
     name: str
     forward: Callable
-    vjp: tuple
-    jvp: tuple
+    vjp: Rules
+    jvp: Rules
     sym: Callable | None = None
     broadcast: bool = False  # inputs broadcast against each other (matmul: the batch axes)
     elementwise: bool = False
@@ -63,17 +77,19 @@ class Primitive:
     nonfinite: str = ""  # the hint when its backward makes NaN or infinity
     doc: str = ""  # the docstring of its function (elementwise rows)
     aliases: tuple[str, ...] = ()  # other names of its function (NumPy's and PyTorch's)
+    static: dict = field(default_factory=dict)  # static parameter -> default (elementwise rows)
     node_type: type = field(init=False, repr=False)
 
     def symbolic(self, *arrays, **params):
         """The forward on object arrays of sympy expressions."""
         import sympy as sp
 
-        if self.elementwise and self.sym is not None:
-            fn = np.frompyfunc(lambda *xs: self.sym(sp, *xs), len(arrays), 1)
+        sym = self.sym
+        if self.elementwise and sym is not None:
+            fn = np.frompyfunc(lambda *xs: sym(sp, *xs, **params), len(arrays), 1)
             return np.asarray(fn(*arrays), dtype=object)
-        if self.sym is not None:
-            return self.sym(sp, *arrays, **params)
+        if sym is not None:
+            return sym(sp, *arrays, **params)
         return self.forward(*arrays, **params)
 
     def __post_init__(self):
@@ -91,11 +107,23 @@ PRIMITIVES: dict[str, Primitive] = {}
 elementwise = SimpleNamespace()
 
 
+class PublicFunction(Protocol):
+    """A function declared with `@public`, its declaration in its attributes."""
+
+    language: bool
+    method: bool
+    elementwise: bool
+    static: frozenset[str]
+    constructor: bool
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
 #: The public functions other than the elementwise rows' own, by name (aliases included):
 #: each declared where it is defined, with `@public`.
-PUBLIC: dict[str, Callable] = {}
+PUBLIC: dict[str, PublicFunction] = {}
 #: The language's constants (`ones(2, 3)`), declared with `@public(constructor=True)`.
-CONSTRUCTORS: dict[str, Callable] = {}
+CONSTRUCTORS: dict[str, PublicFunction] = {}
 
 
 def public(
@@ -142,7 +170,13 @@ def register(prim: Primitive) -> Primitive:
         )
     PRIMITIVES[prim.name] = prim
     if prim.elementwise and len(prim.vjp) in (1, 2):
-        make = _unary_function if len(prim.vjp) == 1 else _binary_function
+        make = (
+            _static_function
+            if prim.static
+            else _unary_function
+            if len(prim.vjp) == 1
+            else _binary_function
+        )
         fn = make(prim)
         for name in (prim.name, *prim.aliases):
             setattr(elementwise, name, fn)
@@ -219,6 +253,45 @@ def _binary_function(prim: Primitive):
     return fn
 
 
+def _static_function(prim: Primitive):
+    """The function of an elementwise row with static parameters: its inputs, then the
+    parameters (plain numbers; by position or keyword, with their defaults)."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    inputs = ("x",) if len(prim.vjp) == 1 else ("a", "b")
+    signature = inspect.Signature(
+        [inspect.Parameter(n, kind) for n in inputs]
+        + [inspect.Parameter(n, kind, default=v) for n, v in prim.static.items()]
+    )
+
+    def fn(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise EvalError(
+                f"{prim.name}: {exc}", hint=f"call it as {prim.name}{signature}"
+            ) from None
+        bound.apply_defaults()
+        params = {}
+        for n in prim.static:
+            v = bound.arguments[n]
+            if isinstance(v, Tensor) and v.data.size == 1 and v.data.dtype.kind in "fiu":
+                v = v.item()
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+                raise EvalError(
+                    f"{prim.name}: {n} must be a plain number, not {type(v).__name__}",
+                    hint=f"e.g. {prim.name}(x, {n}={prim.static[n]})",
+                )
+            if isinstance(prim.static[n], int) and float(v) != int(v):
+                raise EvalError(f"{prim.name}: {n} must be a whole number, not {v}")
+            params[n] = type(prim.static[n])(v)
+        return call(prim.name, *[bound.arguments[n] for n in inputs], **params)
+
+    fn.__name__ = fn.__qualname__ = prim.name
+    fn.__doc__ = prim.doc or f"Elementwise {prim.name}."
+    fn.__signature__ = signature  # type: ignore[attr-defined]
+    return fn
+
+
 # -- shapes ----------------------------------------------------------------------------------
 
 
@@ -251,7 +324,11 @@ def index_shape(shape: tuple[int, ...], index: tuple) -> tuple[int, ...]:
             f"but {used} were indexed"
         )
     fancy = any(isinstance(i, np.ndarray) and (i.ndim or i.dtype == np.bool_) for i in index)
-    out, arrays, places, dim, wrong = [], [], [], 0, None
+    out: list[int] = []
+    arrays: list[tuple[int, ...]] = []  # the index arrays' shapes
+    places: list[tuple[int, int]] = []  # (position in index, position in out) of each
+    dim = 0
+    wrong: IndexError | None = None
     for k, i in enumerate(index):
         if i is Ellipsis:
             out.extend(shape[dim : dim + len(shape) - used])
@@ -302,7 +379,7 @@ def index_shape(shape: tuple[int, ...], index: tuple) -> tuple[int, ...]:
             "shape mismatch: indexing arrays could not be broadcast together "
             "with shapes " + " ".join(map(str, arrays))
         ) from None
-    if wrong is not None and math.prod(block):  # (NumPy checks no bounds of an empty block)
+    if wrong is not None and math.prod(block) != 0:  # (NumPy checks no bounds of an empty block)
         raise wrong
     ks = [k for k, _ in places]
     at = places[0][1] if ks == list(range(ks[0], ks[0] + len(ks))) else 0

@@ -19,6 +19,7 @@ from .tensor import Tensor
 
 class Diag(Tensor):
     __slots__ = ("d", "_dense")
+    _dense: np.ndarray | None
 
     def __init__(self, d: np.ndarray):
         self.d = d
@@ -27,18 +28,18 @@ class Diag(Tensor):
         self.grad_fn = None
 
     @property
-    def data(self) -> np.ndarray:
+    def data(self) -> np.ndarray:  # type: ignore[override]  # derived from d: read-only
         """The dense batch (made once, when a rule needs it)."""
         if self._dense is None:
             n = self.d.size
             dense = np.zeros((n, n), dtype=self.d.dtype)
             dense[np.arange(n), np.arange(n)] = self.d.reshape(-1)
-            self._dense = dense.reshape((n,) + self.d.shape)
+            self._dense = dense.reshape((n, *self.d.shape))
         return self._dense
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return (self.d.size,) + self.d.shape
+        return (self.d.size, *self.d.shape)
 
     @property
     def ndim(self) -> int:
@@ -58,8 +59,9 @@ class Diag(Tensor):
         if (
             o.shape == self.d.shape
             or not o.ndim
-            or o.ndim <= self.d.ndim
-            and np.broadcast_shapes(o.shape, self.d.shape) == self.d.shape
+            or (
+                o.ndim <= self.d.ndim and np.broadcast_shapes(o.shape, self.d.shape) == self.d.shape
+            )
         ):
             return o
         return None

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import GraphError
 from .backward import as_raw, fit_raw, topological_order
-from .tensor import Tensor, no_grad, raw_rules
+from .tensor import Node, Tensor, no_grad, raw_rules
 
 _VAR, _STEP, _CONST = 0, 1, 2
 
@@ -44,7 +44,8 @@ class Tape:
         index: dict = {}  # node → its step
         computed: dict = {}  # what a step computes → the step: one step for each
         reaches: list[bool] = []
-        steps, nodes = [], []
+        steps: list = []
+        nodes: list[Node] = []
         for node in order:
             refs, needs = [], []
             for i, t in enumerate(node.inputs):
@@ -85,7 +86,7 @@ class Tape:
 
     def replay(
         self, values: dict[str, np.ndarray], cotangent, value: bool = True
-    ) -> tuple[np.ndarray | None, dict]:
+    ) -> tuple[np.ndarray | None, dict | None]:
         """The output's values at `values` (None unless `value`: then only the steps that
         the gradients read run), and the gradient of each wanted variable (the VJP with
         `cotangent`, which may be one number for all: with 1, the rules of primitives with
@@ -99,7 +100,9 @@ class Tape:
         inputs: list = []  # of every step, for its rules
         grads: dict = {}
         with no_grad(), raw_rules(), np.errstate(all="ignore"):
-            for (prim, refs, params, _), read, total in zip(steps, self.for_gradients, self.total):
+            for (prim, refs, params, _), read, total in zip(
+                steps, self.for_gradients, self.total, strict=True
+            ):
                 args = [
                     values[r] if kind == _VAR else outs[r] if kind == _STEP else r
                     for kind, r in refs
@@ -116,7 +119,7 @@ class Tape:
                         np.broadcast_shapes(
                             *[
                                 shapes[r] if kind == _STEP else np.shape(a)
-                                for (kind, r), a in zip(refs, args)
+                                for (kind, r), a in zip(refs, args, strict=True)
                             ]
                         )
                     )
@@ -136,14 +139,13 @@ class Tape:
                     gi = (
                         g
                         if d.__class__ is int
-                        else d(outs[j], *args)
+                        else d(outs[j], *args, **params)
                         if g is unit and d is not None
                         else None
                     )
-                    if (
-                        gi is None
-                        or gi is not g
-                        and (gi.__class__ is not np.ndarray or gi.dtype != unit.dtype)
+                    # (a partial's gi, computed when g is unit, must keep g's type and dtype)
+                    if gi is None or (
+                        gi is not g and (gi.__class__ is not np.ndarray or gi.dtype != g.dtype)
                     ):
                         if dense is None:  # g as the rules take it: of the step's shape
                             dense = g if np.shape(g) == shape else np.broadcast_to(g, shape)
@@ -154,9 +156,12 @@ class Tape:
                         gi = fit_raw(
                             gi if gi.shape == shape else np.broadcast_to(gi, shape), target
                         )
-                    store, key = (cots, r) if kind == _STEP else (grads, r)
-                    prev = store[key] if kind == _STEP else store.get(key)
-                    store[key] = gi if prev is None else prev + gi
+                    if kind == _STEP:
+                        prev = cots[r]
+                        cots[r] = gi if prev is None else prev + gi
+                    else:
+                        prev = grads.get(r)
+                        grads[r] = gi if prev is None else prev + gi
         return (outs[-1] if value else None), grads
 
 
@@ -168,7 +173,6 @@ class _Unread:
     """Stands for a value while a rule runs: any use of it raises `_Read`."""
 
     __array_ufunc__ = None  # NumPy's operators defer to the methods below
-    __hash__ = None
 
     def _read(self, *args, **kwargs):
         raise _Read
@@ -177,7 +181,7 @@ class _Unread:
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _read
     __truediv__ = __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = _read
     __neg__ = __pos__ = __abs__ = __invert__ = __and__ = __rand__ = __or__ = __ror__ = _read
-    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _read
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = __hash__ = _read
 
 
 def _reads(rule, g, values: list, params: dict) -> set[int]:
@@ -186,10 +190,10 @@ def _reads(rule, g, values: list, params: dict) -> set[int]:
     read)."""
     read = set()
     for p in range(len(values)):
-        args = values[:p] + [_Unread()] + values[p + 1 :]
+        args = [*values[:p], _Unread(), *values[p + 1 :]]
         try:
             rule(g, *args, **params)
-        except Exception:  # noqa: BLE001 - _Read, or a failure of the stand-in: a read
+        except Exception:  # _Read, or a failure of the stand-in: a read
             read.add(p)
     return read
 
@@ -211,7 +215,7 @@ def _read_by_gradients(order: list, steps: list) -> list[bool]:
     as an input), a step they need takes it as an input, or it is not `_total`."""
     read = [not _total(prim, refs) for prim, refs, *_ in steps]
     with no_grad(), np.errstate(all="ignore"):
-        for j, (node, (prim, refs, params, needs)) in enumerate(zip(order, steps)):
+        for j, (node, (prim, refs, params, needs)) in enumerate(zip(order, steps, strict=True)):
             values = [node.out_data] + [t.data for t in node.inputs]
             g = np.ones_like(node.out_data)
             for i, need in enumerate(needs):
@@ -220,7 +224,7 @@ def _read_by_gradients(order: list, steps: list) -> list[bool]:
                 d = prim.partials[i] if prim.partials else None
                 reads = _reads(prim.vjp[i], g, values, params)
                 if callable(d):  # read with a cotangent of ones instead of the rule
-                    reads |= _reads(lambda g, *vals: d(*vals), g, values, {})
+                    reads |= _reads(lambda g, *vals, d=d, **p: d(*vals, **p), g, values, params)
                 for p in reads:
                     if p == 0:
                         read[j] = True

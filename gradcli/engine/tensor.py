@@ -13,6 +13,8 @@ import math
 import threading
 import warnings
 import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,12 +30,12 @@ class _State(threading.local):
     grad_enabled = True
     # forward mode: while some tensor may carry a tangent, the function that pushes tangents
     # through a primitive, `(prim, out, inputs, params) -> tangent` (`forward.forward_mode`)
-    push_tangent = None
+    push_tangent: Callable[..., Any] | None = None
     # symbolic mode: while tensors hold object arrays of sympy expressions, the function that
     # makes such an array of numbers (`symbolic_mode`); None otherwise
-    to_symbolic = None
+    to_symbolic: Callable[..., Any] | None = None
     raw = False  # True while an unrecorded backward pass runs the rules on NumPy arrays
-    guard = None  # the limits of the run in progress (a Guard), None: no limits
+    guard: Guard | None = None  # the limits of the run in progress, None: no limits
 
 
 state = _State()
@@ -252,12 +254,17 @@ class Tensor:
     """A NumPy array with autograd: `requires_grad`, `grad`, `grad_fn`, `backward()`."""
 
     __slots__ = ("data", "requires_grad", "grad_fn", "__dict__", "__weakref__")
+    data: np.ndarray
+    requires_grad: bool
+    grad_fn: Node | None
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
     # rarely set: class-level defaults, so that making a tensor stores three slots only
-    _grad = None
+    _grad: Tensor | None = None
     _retains_grad = False
-    hooks = None
-    _tangent = None
+    hooks: list[Callable[..., Any]] | None = None
+    # forward mode's tangent of this tensor, or None: set on the inputs by the functions of
+    # `functional` (jvp, jacobian), on each output by `apply` while tangents are pushed
+    tangent: Tensor | None = None
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = to_array(data, dtype)
@@ -267,7 +274,7 @@ class Tensor:
             self.requires_grad_(True)
 
     @classmethod
-    def wrap(cls, data: np.ndarray) -> "Tensor":
+    def wrap(cls, data: np.ndarray) -> Tensor:
         """A constant tensor over `data` as it is (no copy, no dtype check): for arrays the
         engine and its backends made themselves."""
         t = cls.__new__(cls)
@@ -303,7 +310,7 @@ class Tensor:
         return self.grad_fn is None
 
     @property
-    def grad(self) -> "Tensor | None":
+    def grad(self) -> Tensor | None:
         if self.grad_fn is not None and not self._retains_grad:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. "
@@ -319,8 +326,13 @@ class Tensor:
     def grad(self, value):
         self._grad = None if value is None else as_tensor(value, self)
 
+    def accumulate_grad(self, g: Tensor) -> None:
+        """Add `g` to `.grad` (or make it `.grad`), as backward does: `g` is a Tensor of this
+        tensor's shape and dtype, taken as it is (no copy, no check, no warning)."""
+        self._grad = g if self._grad is None else self._grad + g
+
     # -- autograd ------------------------------------------------------------------------
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self.grad_fn is not None and not requires_grad:
             raise GraphError(
                 "you can only change requires_grad flags of leaf variables.",
@@ -350,16 +362,16 @@ class Tensor:
         owner.hooks.append(hook)
         return _HookHandle(owner.hooks, hook)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same values, cut from the graph (shares the array, as in PyTorch)."""
         return Tensor.wrap(self.data)
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
         self.grad_fn = None
         self.requires_grad = False
         return self
 
-    def zero_(self) -> "Tensor":
+    def zero_(self) -> Tensor:
         self.data[...] = 0
         return self
 
@@ -405,6 +417,41 @@ class Tensor:
         return bool(self.data)
 
     __hash__ = object.__hash__
+
+    if TYPE_CHECKING:
+        # Attached at import, from the table: the operators and the named methods by
+        # functions.py, `backward` by backward.py. Declared here for the type checker only.
+        def __add__(self, other: Any) -> Tensor: ...
+        def __radd__(self, other: Any) -> Tensor: ...
+        def __sub__(self, other: Any) -> Tensor: ...
+        def __rsub__(self, other: Any) -> Tensor: ...
+        def __mul__(self, other: Any) -> Tensor: ...
+        def __rmul__(self, other: Any) -> Tensor: ...
+        def __truediv__(self, other: Any) -> Tensor: ...
+        def __rtruediv__(self, other: Any) -> Tensor: ...
+        def __pow__(self, other: Any) -> Tensor: ...
+        def __rpow__(self, other: Any) -> Tensor: ...
+        def __matmul__(self, other: Any) -> Tensor: ...
+        def __rmatmul__(self, other: Any) -> Tensor: ...
+        def __neg__(self) -> Tensor: ...
+        def __pos__(self) -> Tensor: ...
+        def __abs__(self) -> Tensor: ...
+        def __getitem__(self, index: Any) -> Tensor: ...
+        def __lt__(self, other: Any) -> Tensor: ...
+        def __le__(self, other: Any) -> Tensor: ...
+        def __gt__(self, other: Any) -> Tensor: ...
+        def __ge__(self, other: Any) -> Tensor: ...
+        def __eq__(self, other: object) -> Any: ...
+        def __ne__(self, other: object) -> Any: ...
+        def __and__(self, other: Any) -> Tensor: ...
+        def __rand__(self, other: Any) -> Tensor: ...
+        def __or__(self, other: Any) -> Tensor: ...
+        def __ror__(self, other: Any) -> Tensor: ...
+        def __invert__(self) -> Tensor: ...
+
+        backward: Callable[..., None]
+
+        def __getattr__(self, name: str) -> Any: ...  # the named methods: sum, exp, …
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
@@ -468,8 +515,12 @@ class Node:
     backward has freed the graph), its static params, and the output's values."""
 
     __slots__ = ("prim", "inputs", "params", "out_data", "__dict__")
-    hooks = None  # the hooks registered on the output tensor
-    retained = None  # a weak reference to the output, after retain_grad()
+    prim: Any  # a primitive.Primitive (a row of the table, above this module)
+    inputs: tuple[Tensor, ...] | None
+    params: dict[str, Any]
+    out_data: np.ndarray
+    hooks: list[Callable[..., Any]] | None = None  # the hooks registered on the output tensor
+    retained: weakref.ref[Tensor] | None = None  # the output, after retain_grad()
 
     def name(self) -> str:
         return type(self).__name__
@@ -479,6 +530,7 @@ class Node:
         backward pass itself is recorded (create_graph), so rules using it stay
         differentiable. Nodes keep no reference to their output tensor: no cycles."""
         if differentiable:
+            assert self.inputs is not None  # (rules run while the graph is alive)
             return apply(self.prim, self.inputs, self.params)
         return Tensor.wrap(self.out_data)
 
@@ -561,7 +613,7 @@ def apply(prim, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
     push = mode.push_tangent
     if push is not None and prim.differentiable:
         for t in inputs:
-            if t._tangent is not None:
-                out._tangent = push(prim, out, inputs, params)
+            if t.tangent is not None:
+                out.tangent = push(prim, out, inputs, params)
                 break
     return out

@@ -27,10 +27,8 @@ def is_elementwise(node) -> bool:
     if isinstance(node, S.Unary):
         return node.op in "+-" and is_elementwise(node.operand)
     if isinstance(node, S.Call):
-        return (
-            node.func in ELEMENTWISE
-            and not node.kwargs
-            and all(is_elementwise(a) for a in node.args)
+        return node.func in ELEMENTWISE and all(
+            is_elementwise(a) for a in [*node.args, *(v for _, v in node.kwargs)]
         )
     return False
 

@@ -16,9 +16,7 @@ import threading
 
 import numpy as np
 
-from ..engine import clock
-from ..engine import tensor as T
-from ..engine import arrays
+from ..engine import arrays, clock, tensor as T
 from ..engine.arrays import drawing_from, getitem, stack, transpose
 from ..engine.functions import BROADCASTING, CONSTRUCTORS, FUNCTIONS, STATIC
 from ..engine.memory import default_budget
@@ -277,7 +275,8 @@ class Interpreter:
                 for stmt in self.program.body:
                     value = self.stmt(stmt)
         except GradcliError as err:
-            raise err.locate(None, self.program.source)
+            err.locate(None, self.program.source)
+            raise
         except RecursionError:
             raise LimitError(
                 "the expression is nested too deeply to evaluate",
@@ -355,7 +354,8 @@ class Interpreter:
         try:
             return self.backend.truth(value)
         except GradcliError as err:
-            raise err.locate(node.span, None)
+            err.locate(node.span, None)
+            raise
 
     def integer(self, node) -> int:
         value = self.backend.number(self.expr(node))
@@ -407,10 +407,12 @@ class Interpreter:
             value = self.expr(node.value)
             return self.operate(node.span, lambda: self.backend.transpose(value), ".T", [value])
         if isinstance(node, S.ListLit):
-            items = [self.expr(e) for e in node.elts]
-            if not items:
+            elements = [self.expr(e) for e in node.elts]
+            if not elements:
                 raise ShapeError("an empty list has no values", span=node.span)
-            return self.operate(node.span, lambda: self.backend.listing(items), "a list", items)
+            return self.operate(
+                node.span, lambda: self.backend.listing(elements), "a list", elements
+            )
         if isinstance(node, S.TupleLit):
             return tuple(self.static_argument(e) for e in node.elts)
         raise EvalError(f"cannot evaluate {type(node).__name__} here", span=node.span)
@@ -476,7 +478,7 @@ class Interpreter:
         for i, a in enumerate(node.args):
             if name in ("concat", "stack") and i == 0 and isinstance(a, (S.ListLit, S.TupleLit)):
                 args.append([self.expr(e) for e in a.elts])
-            elif i in fixed or rest is not None and i >= rest:
+            elif i in fixed or (rest is not None and i >= rest):
                 args.append(self.static_argument(a))
             else:
                 args.append(self.expr(a))
@@ -553,7 +555,8 @@ class Interpreter:
         try:
             value = thunk()
         except GradcliError as err:
-            raise err.locate(span, self.program.source)
+            err.locate(span, self.program.source)
+            raise
         except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError) as exc:
             raise EvalError(
                 f"{what}: {exc}",
@@ -570,7 +573,7 @@ class Interpreter:
             problem = self.backend.nonfinite(value, inputs)
             if problem:
                 if overflowed(value, inputs):
-                    warning = OverflowDomainError(
+                    warning: DomainError = OverflowDomainError(
                         f"{what} overflowed: it {problem}",
                         span=span,
                         source=self.program.source,

@@ -17,6 +17,7 @@ import sys
 import tokenize
 import warnings
 from collections.abc import Callable, Mapping
+from typing import NoReturn
 
 from ..errors import (
     ForbiddenError,
@@ -82,7 +83,7 @@ _FORBIDDEN = {  # ast node type → (what it is, hint)
     ast.Continue: ("continue", "use if/else inside the loop"),
 }
 
-_DEFAULT_HINTS = {
+_DEFAULT_HINTS: dict[type[GradcliError], str] = {
     ForbiddenError: "the language has arithmetic, comparisons, calls of its functions, "
     "indexing, .T, lists, and assignments, if, while and for i in range(n)",
     SignatureError: "check the function's arguments in the README",
@@ -220,7 +221,7 @@ def _scan(text: str, max_depth: int) -> dict[int, list[int]]:
                 span=where,
                 source=text,
                 hint=f"unbalanced parenthesis: add the matching '{_OPEN[o]}'",
-            )
+            ) from None
         raise ParseError(
             "unterminated triple-quoted string", source=text, hint="close the string"
         ) from None
@@ -299,6 +300,10 @@ def _syntax_hint(msg: str, near: str, before: str = "") -> str:
     return "the language is Python's expression syntax, with ^ or ** for powers"
 
 
+# A parsed node with a position (a Span): an expression, a statement or a keyword argument.
+_Located = ast.expr | ast.stmt | ast.keyword
+
+
 class _Translator:
     def __init__(
         self,
@@ -341,27 +346,29 @@ class _Translator:
 
     def char_col(self, line: int, col: int) -> int:
         """The character column of a byte column of a rewritten line."""
-        table = self.chars.get(line, False)
-        if table is False:
+        if line not in self.chars:
             text = self.lines[line - 1]
-            table = self.chars[line] = (
+            self.chars[line] = (
                 None
                 if text.isascii()
                 else [i for i, c in enumerate(text) for _ in range(len(c.encode()))] + [len(text)]
             )
+        table = self.chars[line]
         return col if table is None else table[min(col, len(table) - 1)]
 
-    def span(self, node: ast.AST) -> Span:
+    def span(self, node: _Located) -> Span:
+        end_line, end_col = node.end_lineno, node.end_col_offset
+        assert end_line is not None and end_col is not None  # (the parser sets them)
         return Span(
             node.lineno,
             self.col(node.lineno, node.col_offset),
-            node.end_lineno,
-            self.col(node.end_lineno, node.end_col_offset),
+            end_line,
+            self.col(end_line, end_col),
         )
 
     def fail(
-        self, cls: type[GradcliError], message: str, where: ast.AST | Span, hint: str | None = None
-    ):
+        self, cls: type[GradcliError], message: str, where: _Located | Span, hint: str | None = None
+    ) -> NoReturn:
         span = where if isinstance(where, Span) else self.span(where)
         hint = hint or _DEFAULT_HINTS[cls]
         raise cls(message, hint=hint, span=span, source=self.text)
@@ -417,7 +424,8 @@ class _Translator:
                 hint="simplify the expression",
             ) from None
         if "integer string conversion" in msg:  # not Python's hint: set_int_max_str_digits
-            digits = re.search(r"\d{%d,}" % (sys.get_int_max_str_digits() + 1), self.text)
+            least = sys.get_int_max_str_digits() + 1
+            digits = re.search(rf"\d{{{least},}}", self.text)
             before = self.text[: digits.start()] if digits else ""
             line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1)
             size = len(digits[0]) if digits else 0
@@ -444,12 +452,13 @@ class _Translator:
         """Refuse trees deeper than six times the nesting limit (long chains like
         a+b+c+… nest too) so that walking them recursively stays safe."""
         limit = 6 * self.max_depth
-        stack = [(tree, 0, tree)]
+        stack: list[tuple[ast.AST, int, _Located | None]] = [(tree, 0, None)]
         while stack:
             node, depth, located = stack.pop()
             if isinstance(node, (ast.expr, ast.stmt)):
                 depth, located = depth + 1, node
             if depth > limit:
+                assert located is not None  # (the depth counts the located nodes)
                 self.fail(
                     NestingError,
                     f"the expression is nested more than {limit} levels deep",
@@ -460,7 +469,7 @@ class _Translator:
 
     # -- names -------------------------------------------------------------------------
 
-    def check_name(self, name: str, where: ast.AST | Span):
+    def check_name(self, name: str, where: _Located | Span):
         if name.startswith("__") or name.endswith("__"):
             self.fail(
                 ForbiddenError,
@@ -476,7 +485,7 @@ class _Translator:
                 f"write {name.replace('·', '*')}",
             )
 
-    def read(self, name: str, where: ast.AST | Span):
+    def read(self, name: str, where: _Located | Span):
         self.check_name(name, where)
         if name in self.functions or name == "range":
             self.fail(
@@ -488,7 +497,7 @@ class _Translator:
         if name not in CONSTANTS and name not in self.bound:
             self.free.setdefault(name)
 
-    def target(self, node: ast.AST) -> str:
+    def target(self, node: ast.expr) -> str:
         """The name an assignment or loop binds."""
         if not isinstance(node, ast.Name):
             what = {
@@ -589,10 +598,10 @@ class _Translator:
         if node.orelse:
             self.fail(ForbiddenError, "for ... else is not allowed", node.orelse[0])
         var = self.target(node.target)
-        args = [self.expr(a) for a in it.args]
+        args: list[S.Node | None] = [self.expr(a) for a in it.args]
         if len(args) == 1:
             args.insert(0, None)
-        start, stop, step = (args + [None])[:3]
+        start, stop, step = [*args, None][:3]
         self.bound.add(var)
         return S.For(span, var, start, stop, step, self.block(node.body))
 
@@ -626,8 +635,8 @@ class _Translator:
         if isinstance(node, ast.BoolOp):
             op = "and" if isinstance(node.op, ast.And) else "or"
             result = self.expr(node.values[0])
-            for value in node.values[1:]:
-                right = self.expr(value)
+            for operand in node.values[1:]:
+                right = self.expr(operand)
                 end = right.span
                 result = S.Binary(
                     Span(span.line, span.col, end.end_line, end.end_col), op, result, right
@@ -777,18 +786,22 @@ class _Translator:
             else:
                 out.append(self.expr(arg))
         kwargs: dict[str, S.Node] = {}
+        named: dict[str, ast.keyword] = {}
         for kw in keywords:
             if kw.arg is None:
                 self.fail(ForbiddenError, "**keyword arguments are not allowed", kw)
             if kw.arg in kwargs:
                 self.fail(SignatureError, f"{name}() got the keyword {kw.arg} twice", kw)
             kwargs[kw.arg] = self.expr(kw.value)
-        self.check_signature(name, fn, len(out), keywords, span)
+            named[kw.arg] = kw
+        self.check_signature(name, fn, len(out), named, span)
         return S.Call(span, name, tuple(out), tuple(kwargs.items()), self.span(func))
 
     def check_signature(
-        self, name: str, fn: Callable, nargs: int, keywords: list[ast.keyword], span: Span
+        self, name: str, fn: Callable, nargs: int, keywords: dict[str, ast.keyword], span: Span
     ):
+        """Refuse a call that `fn`'s signature would not bind: `nargs` positional arguments
+        and the `keywords` (each name's node)."""
         try:
             sig = inspect.signature(fn)
         except (TypeError, ValueError):
@@ -799,19 +812,19 @@ class _Translator:
             accepted = [
                 k for k, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
             ]
-            for kw in keywords:
-                if kw.arg not in accepted:
+            for arg, kw in keywords.items():
+                if arg not in accepted:
                     from difflib import get_close_matches
 
-                    close = get_close_matches(kw.arg, accepted, n=1)
+                    close = get_close_matches(arg, accepted, n=1)
                     self.fail(
                         SignatureError,
-                        f"{name}() has no keyword argument {kw.arg}",
+                        f"{name}() has no keyword argument {arg}",
                         kw,
                         (f"did you mean {close[0]}? " if close else "")
                         + f"the signature is {shown}",
                     )
         try:
-            sig.bind(*[None] * nargs, **{kw.arg: None for kw in keywords})
+            sig.bind(*[None] * nargs, **dict.fromkeys(keywords))
         except TypeError as err:
             self.fail(SignatureError, f"{name}(): {err}", span, f"the signature is {shown}")

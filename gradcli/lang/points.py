@@ -70,7 +70,7 @@ def _split(text: str) -> list[tuple[str, Span, str, Span]]:
         elif ch == "," and depth == 0:
             cuts.append(i)
     out = []
-    for start, end in zip([0] + [c + 1 for c in cuts], cuts + [len(text)]):
+    for start, end in zip([0] + [c + 1 for c in cuts], [*cuts, len(text)], strict=True):
         segment = text[start:end]
         if not segment.strip():
             where = _span(text, start, max(end, start + 1))
@@ -412,10 +412,11 @@ def _relocate(err: GradcliError, value: str, span: Span, item: str) -> GradcliEr
 
 def bound_twice(name: str, by: str = "", **where) -> UsageError:
     """The one refusal of a name bound twice, also by two spellings that Python reads as
-    one name (x and ｘ: identifiers are compared after NFKC normalisation)."""
+    one name (x and the fullwidth x: identifiers are compared after NFKC normalisation)."""
     return UsageError(
         f"{name} is bound twice{by}",
-        hint="give each name one value (names are compared as Python reads them: ｘ and 𝐱 are x)",
+        hint="give each name one value (names are compared as Python reads them: "
+        "\N{FULLWIDTH LATIN SMALL LETTER X} and \N{MATHEMATICAL BOLD SMALL X} are x)",
         **where,
     )
 
