@@ -217,7 +217,7 @@ def column_lines(cols, command: str, first: int, lines: np.ndarray) -> memoryvie
         fills.append(column)
     pieces.append(text)
     parts = []
-    for piece, fill in zip(pieces, fills):
+    for piece, fill in zip(pieces[:-1], fills, strict=True):
         parts += [pa.scalar(piece), _numbers(fill)]
     joined = pc.binary_join_element_wise(*parts, pa.scalar(pieces[-1]), "")
     finite = np.all([np.isfinite(c) for _, c in slots], axis=0)
