@@ -33,6 +33,7 @@ function is adding its row. Rows are validated as they are registered (`register
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable
@@ -78,7 +79,6 @@ class Primitive:
     doc: str = ""  # the docstring of its function (elementwise rows)
     aliases: tuple[str, ...] = ()  # other names of its function (NumPy's and PyTorch's)
     static: dict = field(default_factory=dict)  # static parameter -> default (elementwise rows)
-    node_type: type = field(init=False, repr=False)
 
     def symbolic(self, *arrays, **params):
         """The forward on object arrays of sympy expressions."""
@@ -92,9 +92,14 @@ class Primitive:
             return sym(sp, *arrays, **params)
         return self.forward(*arrays, **params)
 
-    def __post_init__(self):
+    @functools.cached_property
+    def node_type(self) -> type:
+        """The class of its graph nodes (`SinBackward0`, as PyTorch names them), made at the
+        first node: a run pays only for the rows it uses."""
         camel = "".join(part[:1].upper() + part[1:] for part in self.name.split("_"))
-        object.__setattr__(self, "node_type", type(f"{camel}Backward0", (Node,), {"__slots__": ()}))
+        return type(f"{camel}Backward0", (Node,), {"__slots__": ()})
+
+    def __post_init__(self):
         if self.out_shape is None and self.elementwise and self.broadcast:
             object.__setattr__(self, "out_shape", broadcast_shape)
 
