@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import gradcli as gc
-from gradcli.batch import columns
+from gradcli.batch import Columns, columns
 from gradcli.cli.app import app
 from gradcli.cli.output import column_lines, line, record, result_doc
 
@@ -40,7 +40,19 @@ def test_column_lines_are_the_one_point_lines(command, text):
         )
         for i in range(len(x))
     ]
-    assert column_lines(cols, command, 10, numbers) == "".join(w + "\n" for w in want)
+    text = str(column_lines(cols, command, 10, numbers), "utf-8")
+    assert text == "".join(w + "\n" for w in want)
+
+
+def test_column_lines_write_non_finite_rows_and_any_text_as_the_one_point_lines():
+    x, y = np.array([1.0, 2.0, 0.0, 4.0]), np.array([0.0, 1.0, 0.0, 3.0])
+    with np.errstate(all="ignore"):
+        grad = {"x": 1 / y, "y": -x / y**2}
+        cols = Columns("grad", "x/y  # é ∂", {"x": x, "y": y}, x / y, ("x", "y"), grad)
+    want = [line(record(i + 5, i + 3, result_doc(cols.result(i), "grad"))) for i in range(4)]
+    text = str(column_lines(cols, "grad", 5, np.arange(3, 7)), "utf-8")
+    assert text == "".join(w + "\n" for w in want)
+    assert '"value":null' in text or "Infinity" in text  # (the rows that are not finite)
 
 
 def test_the_cli_writes_the_same_lines_either_way():
