@@ -268,20 +268,10 @@ def _dask_batch(command: str, options: dict) -> int:
             "--engine dask writes a Parquet dataset: give --output DIRECTORY "
             "(and every variable as a column of --points, no --at)"
         )
-    text = _program_text(options)
-    compile_options = dict(
-        dtype=options["dtype"].value,
-        strict=options["strict"],
-        max_elements=options["max_elements"],
-        max_iterations=options["max_iterations"],
-        seed=options["seed"],
-        max_memory=options["max_memory"],
-        time_limit=options["time_limit"],
-    )
     with client(options.get("scheduler")):
         failed = evaluate_dataset(
-            text,
-            compile_options,
+            _program_text(options),
+            compile_options(options),
             options["points"],
             options["output"],
             command,
@@ -555,14 +545,9 @@ def _batch_results(prog, command: str, points: list[dict], options: dict) -> lis
 JSON_ENTRY_BYTES = 80
 
 
-def compile_program(options: dict):
-    """The program of the command line (its expression or -f file), compiled with the
-    options' dtype and limits."""
-    import gradcli as gc
-
-    text = _program_text(options)
-    prog = gc.compile(
-        text,
+def compile_options(options: dict) -> dict:
+    """The keyword arguments of `gc.compile` that the command line's options give."""
+    return dict(
         dtype=options["dtype"].value,
         strict=options["strict"],
         max_elements=options["max_elements"],
@@ -571,6 +556,14 @@ def compile_program(options: dict):
         max_memory=options["max_memory"],
         time_limit=options["time_limit"],
     )
+
+
+def compile_program(options: dict):
+    """The program of the command line (its expression or -f file), compiled with the
+    options' dtype and limits."""
+    import gradcli as gc
+
+    prog = gc.compile(_program_text(options), **compile_options(options))
     if options["json"]:
         prog.limits.entry_bytes = JSON_ENTRY_BYTES
     return prog
