@@ -344,6 +344,18 @@ EngineOption = Annotated[
         "dataset, --points a directory or glob of Parquet files).",
     ),
 ]
+Jobs = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        metavar="N",
+        show_default=False,
+        help="Batch of NDJSON to stdout: evaluate its chunks in N processes, written in order "
+        "(default: one a core this process may use; 1: this process alone).",
+    ),
+]
 Scheduler = Annotated[
     str | None,
     typer.Option(
@@ -390,6 +402,7 @@ def _common(
     output_format: OutputFormat = None,
     progress: Progress = None,
     engine: EngineOption = Engine.local,
+    jobs: Jobs = None,
     scheduler: Scheduler = None,
 ):
     """The options every command takes (a signature only; see `_command`)."""

@@ -323,6 +323,21 @@ class JsonOutput:
         print(line(record(index, number, doc)))
 
 
+def write_captured(text: bytes | memoryview, messages: str) -> None:
+    """What a batch's worker process wrote (`run._captured`): its messages to stderr, then
+    its records to stdout, as bytes."""
+    if messages:
+        sys.stderr.write(messages)
+    stream = getattr(sys.stdout, "buffer", None)
+    if not text:
+        return
+    if stream is None:  # a text stream (a test's stand-in for stdout)
+        sys.stdout.write(str(text, sys.stdout.encoding or "utf-8"))
+        return
+    sys.stdout.flush()
+    stream.write(text)
+
+
 def report_point(index: int, number: int, err: GradcliError) -> None:
     """The message on stderr of a point of a batch that failed."""
     where = "the expression" if err.source else ""

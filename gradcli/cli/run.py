@@ -12,8 +12,9 @@ import sys
 import traceback
 import unicodedata
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from enum import Enum
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 from ..engine import clock
 from ..errors import GradcliError, InternalError, UsageError
 from ..result import Result
-from . import output
+from . import output, workers
 
 
 class DType(str, Enum):
@@ -221,41 +222,84 @@ def _batch(command: str, options: dict, out) -> int:
         out_format = file_format(options["output"], options.get("output_format"), "--output")
         out = ResultsFile(options["output"], out_format, out, output.report_point)
     show = options.get("progress", None if not options["json"] else False)
+    records = partial(_records, prog, command, options, fmt, shared, out, checked)
     index, failed, worst = 0, False, 0  # worst: the checks' part of the exit code
     with (
         _points_source(fmt, options, prog, shared) as (chunks, stream, size),
         output.batch_progress(size, show) as tick,
     ):
-        for chunk in chunks:
-            if fmt == "ndjson":
-                first, lines = chunk
-                count = _column_batch(prog, command, options, first, index, lines, shared, out)
-                items = (
-                    []
-                    if count is not None
-                    else _line_batch(prog, command, options, first, lines, shared)
-                )
-            else:
-                count = _file_columns(prog, command, options, chunk, index, shared, out)
-                items = (
-                    [] if count is not None else _file_items(prog, command, options, chunk, shared)
-                )
-            if count is None:
-                for number, item in items:
-                    if checked and not isinstance(item, GradcliError):
-                        _cross_check(prog, item, options, forced=True, default=False)
-                    out.batch_item(index, number, item, command=command)
-                    if isinstance(item, GradcliError):
-                        failed = True
-                    else:
-                        worst = max(worst, output.check_exit(item))
-                    index += 1
-            else:
-                index += count
-            tick(index, (stream.tell() if stream else index) if size else 0)
+        # NDJSON to stdout: chunks in worker processes, when there are two or more
+        pooled = fmt == "ndjson" and options.get("output") is None
+        jobs = (options.get("jobs") or workers.usable_cores()) if pooled else 1
+        tasks = _numbered(chunks, fmt)
+        here = partial(_direct, records)
+        with workers.ordered(partial(_captured, records), tasks, jobs, here=here) as done:
+            for text, (messages, (count, bad, code)) in done:
+                output.write_captured(text, messages)
+                index, failed, worst = index + count, failed or bad, max(worst, code)
+                tick(index, (stream.tell() if stream else index) if size else 0)
     if options.get("output") is not None:
         out.close()
     return 1 if failed else worst
+
+
+def _records(
+    prog, command: str, options: dict, fmt: str, shared: dict, out, checked: bool, chunk, index
+) -> tuple[int, bool, int]:
+    """Evaluate a chunk of --points and write its records, the first one point `index`, to
+    `out`: (how many points, whether one failed, the checks' part of the exit code)."""
+    if fmt == "ndjson":
+        first, lines = chunk
+        count = _column_batch(prog, command, options, first, index, lines, shared, out)
+        items = (
+            [] if count is not None else _line_batch(prog, command, options, first, lines, shared)
+        )
+    else:
+        count = _file_columns(prog, command, options, chunk, index, shared, out)
+        items = [] if count is not None else _file_items(prog, command, options, chunk, shared)
+    if count is not None:
+        return count, False, 0
+    failed, worst = False, 0
+    for number, item in items:
+        if checked and not isinstance(item, GradcliError):
+            _cross_check(prog, item, options, forced=True, default=False)
+        out.batch_item(index, number, item, command=command)
+        if isinstance(item, GradcliError):
+            failed = True
+        else:
+            worst = max(worst, output.check_exit(item))
+        index += 1
+    return len(items), failed, worst
+
+
+def _numbered(chunks, fmt: str):
+    """(the chunk, the index of its first point) for each chunk: in NDJSON a point is a
+    line but a blank one (a line over the cap is one, to become its error record); in the
+    other formats, a row."""
+    index = 0
+    for chunk in chunks:
+        yield chunk, index
+        if fmt == "ndjson":
+            index += sum(1 for line in chunk[1] if line is None or line.strip(b" \t\r"))
+        else:
+            index += len(chunk.lines)
+
+
+def _direct(records, task) -> tuple[bytes, tuple[str, tuple[int, bool, int]]]:
+    """`records(*task)` writing as it goes, in this process, shaped as `_captured`'s."""
+    return b"", ("", records(*task))
+
+
+def _captured(records, task) -> tuple[bytes, tuple[str, tuple[int, bool, int]]]:
+    """`records(*task)` with what it writes to stdout (bytes) and stderr (text) captured,
+    for a worker (`workers.ordered`) to hand over: (stdout, (stderr, its outcome))."""
+    text = io.BytesIO()
+    stdout = io.TextIOWrapper(text, sys.stdout.encoding, sys.stdout.errors, "\n")
+    messages = io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(messages):
+        got = records(*task)
+        stdout.flush()
+    return text.getvalue(), (messages.getvalue(), got)
 
 
 def _dask_batch(command: str, options: dict) -> int:
@@ -662,6 +706,7 @@ DEFAULTS: dict[str, Any] = dict(
     output_format=None,
     progress=None,
     engine=Engine.local,
+    jobs=None,
     scheduler=None,
 )
 OWN_DEFAULTS: dict[str, dict[str, Any]] = {
