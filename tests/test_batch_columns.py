@@ -132,6 +132,13 @@ def test_nan_strings_are_numbers_in_the_general_path():
         ('{"x": 1, "y": 2}\n{"x": 1, "x": 2}\n{"y": 1, "y": 2}\n', False),  # names twice
         ('{"x": 1, "y": 2}\n{"x": 1, "z": 2}\n', False),
         ('{"x": 1}\n{"x": true}\n', False),
+        ('{"a": 1}\n{"a": false}\n', False),  # (names with the letters of the literals)
+        ('{"u": 1, "a": 2}\n{"u": null, "a": 1}\n', False),
+        ('{"value": 1}\n{"value": 2.5e-3}\n', True),
+        ('{"\\u0078": 1}\n{"x": 2}\n', False),  # escapes: the general path
+        ('{"x": 1}\n7\n', False),
+        ("1\n2\n", False),
+        ('{"x": 1}\n[1]\n', False),
         ('{"x": 1}\n{"x": "2.5"}\n', False),
         ('{"x": 1}\n\n{"x": 2}\n', False),  # blank lines: the general path skips them
         ('{"x": 1}\n{"x": 2}\n\n', True),  # (but a last one)
