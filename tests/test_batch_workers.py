@@ -24,27 +24,35 @@ runner = CliRunner()
 # -- workers.ordered ------------------------------------------------------------------------
 
 
-def _slow_square(n):
+def _tasks(n: int):
+    """Tasks for `workers.ordered`: (bytes, the rest), the bytes saying the number too."""
+    return [(b"%d" % k, k) for k in range(n)]
+
+
+def _slow_square(task):
+    text, n = task
+    assert bytes(text) == b"%d" % n
     time.sleep(0.02 * (n % 3 == 0))  # some tasks slower: the order must not follow them
     return b"%d;" % (n * n), os.getpid()
 
 
 def test_outcomes_come_in_the_tasks_order_from_several_processes():
-    with workers.ordered(_slow_square, range(20), 3) as done:
+    with workers.ordered(_slow_square, _tasks(20), 3) as done:
         got = [(bytes(text), pid) for text, pid in done]
     assert [t for t, _ in got] == [b"%d;" % (n * n) for n in range(20)]
     assert len({pid for _, pid in got}) == 3 and os.getpid() not in {p for _, p in got}
 
 
-@pytest.mark.parametrize("tasks, jobs", [(range(1), 4), (range(5), 1), (range(0), 2)])
+@pytest.mark.parametrize("tasks, jobs", [(1, 4), (5, 1), (0, 2)])
 def test_one_task_or_one_job_runs_here(tasks, jobs):
-    with workers.ordered(_slow_square, tasks, jobs) as done:
+    with workers.ordered(_slow_square, _tasks(tasks), jobs) as done:
         got = list(done)
-    assert [t for t, _ in got] == [b"%d;" % (n * n) for n in tasks]
+    assert [t for t, _ in got] == [b"%d;" % (n * n) for n in range(tasks)]
     assert {pid for _, pid in got} <= {os.getpid()}
 
 
-def _fails_at_3(n):
+def _fails_at_3(task):
+    n = task[1]
     if n == 3:
         raise LimitError("over the time limit", hint="give --time-limit")
     return b"", n
@@ -54,14 +62,15 @@ def test_an_error_in_a_worker_is_raised_in_its_place():
     seen = []
     with (
         pytest.raises(LimitError, match="over the time limit") as e,
-        workers.ordered(_fails_at_3, range(8), 2) as done,
+        workers.ordered(_fails_at_3, _tasks(8), 2) as done,
     ):
         for _, n in done:
             seen.append(n)
     assert seen == [0, 1, 2] and e.value.hint == "give --time-limit"
 
 
-def _dies_at_2(n):
+def _dies_at_2(task):
+    n = task[1]
     if n == 2:
         os.kill(os.getpid(), signal.SIGKILL)
     return b"", n
@@ -70,13 +79,13 @@ def _dies_at_2(n):
 def test_a_worker_that_dies_is_an_internal_error_not_a_hang():
     with (
         pytest.raises(InternalError, match="ended unexpectedly"),
-        workers.ordered(_dies_at_2, range(6), 2) as done,
+        workers.ordered(_dies_at_2, _tasks(6), 2) as done,
     ):
         list(done)
 
 
 def test_leaving_early_ends_every_worker():
-    with workers.ordered(_slow_square, range(50), 2) as done:
+    with workers.ordered(_slow_square, _tasks(50), 2) as done:
         next(done)
     time.sleep(0.05)
     assert not _children()

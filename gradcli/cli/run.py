@@ -244,17 +244,20 @@ def _batch(command: str, options: dict, out) -> int:
 
 
 def _records(
-    prog, command: str, options: dict, fmt: str, shared: dict, out, checked: bool, chunk, index
+    prog, command: str, options: dict, fmt: str, shared: dict, out, checked: bool, task
 ) -> tuple[int, bool, int]:
-    """Evaluate a chunk of --points and write its records, the first one point `index`, to
-    `out`: (how many points, whether one failed, the checks' part of the exit code)."""
+    """Evaluate a chunk of --points, a task of `_numbered`, and write its records to `out`:
+    (how many points, whether one failed, the checks' part of the exit code)."""
+    payload, rest = task
     if fmt == "ndjson":
-        first, lines = chunk
+        first, over, index = rest
+        lines = chunk_lines(bytes(payload), over)
         count = _column_batch(prog, command, options, first, index, lines, shared, out)
         items = (
             [] if count is not None else _line_batch(prog, command, options, first, lines, shared)
         )
     else:
+        chunk, index = rest
         count = _file_columns(prog, command, options, chunk, index, shared, out)
         items = [] if count is not None else _file_items(prog, command, options, chunk, shared)
     if count is not None:
@@ -273,33 +276,35 @@ def _records(
 
 
 def _numbered(chunks, fmt: str):
-    """(the chunk, the index of its first point) for each chunk: in NDJSON a point is a
-    line but a blank one (a line over the cap is one, to become its error record); in the
-    other formats, a row."""
+    """Each chunk as a task of `workers.ordered`, (bytes, the rest), with the index of its
+    first point: NDJSON's text, then (its first line, its lines over the cap, the index);
+    the other formats' (no bytes, then the chunk and the index)."""
     index = 0
     for chunk in chunks:
-        yield chunk, index
         if fmt == "ndjson":
-            index += sum(1 for line in chunk[1] if line is None or line.strip(b" \t\r"))
+            first, text, over, count = chunk
+            yield text, (first, over, index)
+            index += _chunk_points(text, over, count)
         else:
+            yield b"", (chunk, index)
             index += len(chunk.lines)
 
 
 def _direct(records, task) -> tuple[bytes, tuple[str, tuple[int, bool, int]]]:
-    """`records(*task)` writing as it goes, in this process, shaped as `_captured`'s."""
-    return b"", ("", records(*task))
+    """`records(task)` writing as it goes, in this process, shaped as `_captured`'s."""
+    return b"", ("", records(task))
 
 
-def _captured(records, task) -> tuple[bytes, tuple[str, tuple[int, bool, int]]]:
-    """`records(*task)` with what it writes to stdout (bytes) and stderr (text) captured,
+def _captured(records, task) -> tuple[memoryview, tuple[str, tuple[int, bool, int]]]:
+    """`records(task)` with what it writes to stdout (bytes) and stderr (text) captured,
     for a worker (`workers.ordered`) to hand over: (stdout, (stderr, its outcome))."""
     text = io.BytesIO()
     stdout = io.TextIOWrapper(text, sys.stdout.encoding, sys.stdout.errors, "\n")
     messages = io.StringIO()
     with redirect_stdout(stdout), redirect_stderr(messages):
-        got = records(*task)
+        got = records(task)
         stdout.flush()
-    return text.getvalue(), (messages.getvalue(), got)
+    return text.getbuffer(), (messages.getvalue(), got)
 
 
 def _dask_batch(command: str, options: dict) -> int:
@@ -415,14 +420,18 @@ def _open_points(path: str, fifo: bool):
 
 
 def _chunks(stream):
-    """(the number of its first line, its lines) for each chunk of a stream of --points,
-    split on "\n" only (a U+2028 or a form feed inside a line stays in it); a line over
-    the cap comes as None, its bytes dropped as they are read, never held."""
+    """(the number of its first line, its text, where its lines over the cap are, how many
+    lines) for each chunk of a stream of --points: the text is the chunk's lines joined by
+    "\n" (lines split on "\n" only: a U+2028 or a form feed inside a line stays in it); a
+    line over the cap is empty there, its bytes dropped as they are read, never held
+    (`chunk_lines` gives the lines back, None for those)."""
     from ..lang.points import MAX_TEXT_BYTES as cap
 
     number, carried, skipping, held = 1, 0, False, 0
     carry: list[bytes] = []
-    pending: list = []  # the lines (bytes), None for one over the cap
+    pieces: list[bytes] = []  # the texts of whole lines, read so far
+    over: list[int] = []  # the lines over the cap, by their place in the chunk
+    count = 0
     while True:
         data = stream.read(_READ)
         if isinstance(data, str):  # a text stream (a test's stand-in for stdin)
@@ -434,26 +443,50 @@ def _chunks(stream):
                 continue
         cut = data.rfind(b"\n")
         if cut >= 0:
-            lines: list = b"".join([*carry, data[:cut]]).split(b"\n")
-            if len(lines[0]) > cap:
-                lines[0] = None
-            pending.extend(lines)
+            text = b"".join([*carry, data[:cut]])
+            first = text.find(b"\n")
+            if (first if first >= 0 else len(text)) > cap:
+                over.append(count)
+                text = text[first:] if first >= 0 else b""
+            pieces.append(text)
+            count += text.count(b"\n") + 1
             carry, carried = [data[cut + 1 :]], len(data) - cut - 1
         elif data:
             carry.append(data)
             carried += len(data)
             if carried > cap:
-                pending.append(None)
+                over.append(count)
+                pieces.append(b"")
+                count += 1
                 carry, carried, skipping = [], 0, True
         elif carried:
-            pending.append(b"".join(carry))
+            pieces.append(b"".join(carry))
+            count += 1
         held += len(data)
-        if pending and (len(pending) >= CHUNK or held >= CHUNK_BYTES or not data):
-            yield number, pending
-            number += len(pending)
-            pending, held = [], 0
+        if count and (count >= CHUNK or held >= CHUNK_BYTES or not data):
+            yield number, b"\n".join(pieces), tuple(over), count
+            number += count
+            pieces, over, count, held = [], [], 0, 0
         if not data:
             return
+
+
+def chunk_lines(text: bytes, over: tuple[int, ...]) -> list:
+    """The lines of a chunk of --points (see `_chunks`), None for those over the cap."""
+    lines: list = text.split(b"\n")
+    for k in over:
+        lines[k] = None
+    return lines
+
+
+def _chunk_points(text: bytes, over: tuple[int, ...], count: int) -> int:
+    """How many points a chunk of --points holds: a line but a blank one (a line over the
+    cap is one, to become its error record). With no whitespace-only line (a test on the
+    whole text), every line."""
+    bare = text.translate(None, b" \t\r")
+    if not over and bare and b"\n\n" not in bare and bare[:1] != b"\n" != bare[-1:]:
+        return count
+    return sum(1 for line in chunk_lines(text, over) if line is None or line.strip(b" \t\r"))
 
 
 def _line_batch(

@@ -15,6 +15,7 @@ block (the end, an error, a closed pipe, Ctrl-C) ends every worker.
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import signal
@@ -24,10 +25,12 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from itertools import chain, islice
+from itertools import chain, count, islice
 from typing import Any
 
 from ..errors import InternalError
+
+Bytes = bytes | memoryview
 
 
 def usable_cores() -> int:
@@ -40,15 +43,15 @@ def usable_cores() -> int:
 
 @contextmanager
 def ordered(
-    work: Callable[[Any], tuple[bytes, Any]],
+    work: Callable[[Any], tuple[Bytes, Any]],
     tasks: Iterable,
     jobs: int,
-    here: Callable[[Any], tuple[bytes, Any]] | None = None,
+    here: Callable[[Any], tuple[Bytes, Any]] | None = None,
 ) -> Iterator[Iterator]:
     """`work(task)` for each task, in order; in `jobs` forked workers when there are two
     tasks or more (see the module's docstring), else `here(task)` (default: `work`) in this
-    process. Each returns (bytes, anything small): the bytes travel as they are, the rest
-    pickled."""
+    process. A task and an outcome are each (bytes, anything small): the bytes travel as
+    they are (a task's as a view, valid during `work`), the rest pickled."""
     tasks = iter(tasks)
     head = list(islice(tasks, 2))
     if jobs < 2 or len(head) < 2 or not hasattr(os, "fork"):
@@ -61,16 +64,23 @@ def ordered(
         workers.end()
 
 
-class _Workers:
-    """The forked workers and the parent's end of each one's socket."""
+#: The bytes of an outcome that travel through shared memory (more go down the socket).
+SLOT = 8 * 2**20
 
-    def __init__(self, work: Callable[[Any], tuple[bytes, Any]], jobs: int):
+
+class _Workers:
+    """The forked workers, the parent's end of each one's socket, and each one's two
+    slots of shared memory: the bytes of its outcomes, alternately (the worker fills one
+    while the parent writes out the other)."""
+
+    def __init__(self, work: Callable[[Any], tuple[Bytes, Any]], jobs: int):
         self.pids: list[int] = []
         self.ends: list[socket.socket] = []
+        self.slots = [(mmap.mmap(-1, SLOT), mmap.mmap(-1, SLOT)) for _ in range(jobs)]
         self.buffer = bytearray()
         sys.stdout.flush()  # (what a worker inherits unwritten, it would never write)
         sys.stderr.flush()
-        for _ in range(jobs):
+        for k in range(jobs):
             mine, theirs = socket.socketpair()
             with warnings.catch_warnings():  # (3.12+: a thread of NumPy's BLAS is alive;
                 warnings.simplefilter("ignore", DeprecationWarning)  # it is fork-safe)
@@ -79,7 +89,7 @@ class _Workers:
                 mine.close()
                 for other in self.ends:
                     other.close()
-                _serve(work, theirs)
+                _serve(work, theirs, self.slots[k])
             theirs.close()
             self.pids.append(pid)
             self.ends.append(mine)
@@ -88,25 +98,28 @@ class _Workers:
         """Each task's outcome, in order; a worker is given its next task as soon as it
         has handed over its last outcome. The bytes are a view valid until the next one."""
         jobs, sent, done = len(self.ends), 0, 0
-        for task in islice(tasks, jobs):
-            _send(self.ends[sent], task)
+        for payload, rest in islice(tasks, jobs):
+            _send(self.ends[sent], rest, payload)
             sent += 1
         while done < sent:
-            end = self.ends[done % jobs]
+            k = done % jobs
             try:
-                (failed, outcome), payload, self.buffer = _receive(end, self.buffer)
+                (failed, outcome, held), payload, self.buffer = _receive(self.ends[k], self.buffer)
             except (EOFError, OSError):
                 raise InternalError(
-                    f"a worker process of the batch ended unexpectedly{self._why(done % jobs)}"
+                    f"a worker process of the batch ended unexpectedly{self._why(k)}"
                 ) from None
+            if held is not None:  # in the slot of this task (the worker's next is the other)
+                payload = memoryview(self.slots[k][done // jobs % 2])[:held]
             task = next(tasks, None)
             if task is not None:
-                _send(end, task)
+                _send(self.ends[k], task[1], task[0])
                 sent += 1
             done += 1
             if failed:
                 raise outcome
             yield payload, outcome
+            payload.release()
 
     def _why(self, k: int) -> str:
         """How worker `k` ended, for the message (when it has)."""
@@ -125,28 +138,38 @@ class _Workers:
                 os.kill(pid, signal.SIGKILL)
             with suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+        for pair in self.slots:
+            for slot in pair:
+                with suppress(BufferError):  # (a view still held: it goes with the view)
+                    slot.close()
 
 
-def _serve(work: Callable[[Any], tuple[bytes, Any]], end: socket.socket) -> None:
-    """A worker's life: for each task received, (False, outcome) or (True, exception) and
-    the outcome's bytes, until the socket closes; then it exits at once (nothing of the
-    parent's is cleaned up twice)."""
+def _serve(
+    work: Callable[[Any], tuple[Bytes, Any]], end: socket.socket, slots: tuple[mmap.mmap, ...]
+) -> None:
+    """A worker's life: for each task received, (False, outcome) or (True, exception), and
+    the outcome's bytes in its next slot (or down the socket, when they do not fit), until
+    the socket closes; then it exits at once (nothing of the parent's is cleaned up twice)."""
     code = 0
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     buffer = bytearray()
     try:
-        while True:
+        for turn in count():
             try:
-                task, _, buffer = _receive(end, buffer)
+                rest, given, buffer = _receive(end, buffer)
             except EOFError:
                 break
-            payload: bytes = b""
+            payload: Bytes = b""
             try:
-                payload, outcome = work(task)
-                reply: tuple[bool, Any] = (False, outcome)
+                payload, outcome = work((given, rest))
+                failed = False
             except Exception as e:
-                reply = (True, e if _picklable(e) else InternalError.of(e))
-            _send(end, reply, payload)
+                failed, outcome = True, e if _picklable(e) else InternalError.of(e)
+            held = None
+            if len(payload) <= SLOT:
+                slots[turn % 2][: len(payload)] = payload
+                held, payload = len(payload), b""
+            _send(end, (failed, outcome, held), payload)
     except BaseException:
         code = 1
     finally:
@@ -156,7 +179,7 @@ def _serve(work: Callable[[Any], tuple[bytes, Any]], end: socket.socket) -> None
 _HEADER = struct.Struct("!QQ")  # the lengths of the pickled object and of the bytes
 
 
-def _send(end: socket.socket, obj: Any, payload: bytes = b"") -> None:
+def _send(end: socket.socket, obj: Any, payload: Bytes = b"") -> None:
     """An object (pickled) and bytes (as they are) down a socket."""
     message = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
     end.sendall(_HEADER.pack(len(message), len(payload)) + message)
