@@ -5,11 +5,13 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
 import gradcli as gc
 from gradcli.batch import Columns, columns
 from gradcli.cli.app import app
+from gradcli.cli.ndjson import number_columns
 from gradcli.cli.output import column_lines, line, record, result_doc
 
 runner = CliRunner()
@@ -149,7 +151,80 @@ def test_nan_strings_are_numbers_in_the_general_path():
     ],
 )
 def test_only_plain_number_lines_take_the_column_path(text, fast):
-    from gradcli.cli.run import _number_rows
+    chunk = text.encode().removesuffix(b"\n")  # as ndjson.chunks gives it
+    assert (number_columns(chunk) is not None) == fast
 
-    lines = text.encode().split(b"\n")[:-1] or [b""]  # as _chunks gives them
-    assert (_number_rows(lines) is not None) == fast
+
+# -- reading: a chunk of lines alike is read as the objects it holds, or not at all --------
+
+
+def _plain(text: bytes):
+    """What the general path makes of a chunk's lines: {name: [numbers]} when every line
+    is an object of the first line's names, each once, plain numbers (not bools); else None."""
+
+    def pairs(items):
+        if len({k for k, _ in items}) != len(items):
+            raise ValueError("a name twice")
+        return dict(items)
+
+    def refuse(word):
+        raise ValueError(word)
+
+    lines = text.decode().split("\n")
+    if len(lines) > 1 and not lines[-1].strip(" \t\r"):
+        lines.pop()  # a last blank line holds no point
+    try:
+        rows = [json.loads(t, object_pairs_hook=pairs, parse_constant=refuse) for t in lines]
+    except (ValueError, UnicodeDecodeError):
+        return None
+    names = list(rows[0]) if rows and isinstance(rows[0], dict) else None
+    for row in rows:
+        if not isinstance(row, dict) or not names or set(row) != set(names):
+            return None
+        if any(type(v) not in (int, float) for v in row.values()):
+            return None
+    return {k: [float(r[k]) for r in rows] for k in names}
+
+
+numbers = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**62), 2**62))
+names = st.lists(
+    st.sampled_from(["x", "y", "x1", "beta", "e", "E2", "u", "a"]),
+    min_size=1,
+    max_size=3,
+    unique=True,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(names, st.data(), st.sampled_from([(",", ":"), (", ", ": ")]))
+def test_lines_alike_read_as_each_line_reads(keys, data, separators):
+    rows = data.draw(
+        st.lists(st.fixed_dictionaries({k: numbers for k in keys}), min_size=1, max_size=8)
+    )
+    text = "\n".join(json.dumps(r, separators=separators) for r in rows).encode()
+    got = number_columns(text)
+    assert got is not None and list(got) == list(rows[0])
+    for k in keys:
+        assert got[k].tolist() == [float(r[k]) for r in rows]
+
+
+@settings(max_examples=500, deadline=None)
+@given(names, st.data())
+def test_a_line_spoilt_anywhere_is_refused_or_read_as_it_reads(keys, data):
+    # number characters (what lines alike may differ by) put anywhere: inside a name, before
+    # a brace, between a name and its colon, ... The fast reader must refuse the chunk or
+    # read exactly what each line holds
+    rows = data.draw(
+        st.lists(st.fixed_dictionaries({k: numbers for k in keys}), min_size=1, max_size=5)
+    )
+    lines = [json.dumps(r, separators=(",", ":")) for r in rows]
+    k = data.draw(st.integers(0, len(lines) - 1))
+    at = data.draw(st.integers(0, len(lines[k])))
+    cut = data.draw(st.integers(0, len(lines[k]) - at))
+    noise = data.draw(st.text("0123456789.eE+-", min_size=0, max_size=4))
+    lines[k] = lines[k][:at] + noise + lines[k][at + cut :]
+    text = "\n".join(lines).encode()
+    got, want = number_columns(text), _plain(text)
+    if got is not None:
+        assert want is not None and list(got) == list(want)
+        assert all(got[n].tolist() == want[n] for n in want)

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import gradcli as gc
-from gradcli.cli import run as cli_run
+from gradcli.cli import ndjson
 from gradcli.cli.app import app
 from gradcli.errors import UsageError
 from gradcli.lang import points as points_module
@@ -262,7 +262,7 @@ def test_files_over_the_cap_are_refused_before_reading(tmp_path, monkeypatch):
 
 def test_a_line_over_the_cap_is_an_error_at_its_place(monkeypatch):
     monkeypatch.setattr(points_module, "MAX_TEXT_BYTES", 64)
-    monkeypatch.setattr(cli_run, "_READ", 16)  # the long line arrives over several reads
+    monkeypatch.setattr(ndjson, "READ", 16)  # the long line arrives over several reads
     long = '{"x": [' + "1, " * 40 + "1]}"
     text = f'{{"x": 1}}\n{long}\n{{"x": 2}}\n{long}'
     r, got = batch("eval", "sum(x)", input=text)
@@ -299,8 +299,8 @@ def test_points_stream_from_a_fifo(tmp_path):
 
 
 def test_chunks_are_written_in_order_with_their_indices_and_lines(monkeypatch):
-    monkeypatch.setattr(cli_run, "CHUNK", 7)
-    monkeypatch.setattr(cli_run, "_READ", 50)
+    monkeypatch.setattr(ndjson, "CHUNK", 7)
+    monkeypatch.setattr(ndjson, "READ", 50)
     rng = np.random.default_rng(1)
     xs = rng.uniform(-2, 2, 40)
     lines = [json.dumps({"x": float(v), "y": 2.0}) for v in xs]

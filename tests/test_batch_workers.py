@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from typer.testing import CliRunner
 
-from gradcli.cli import run as cli_run, workers
+from gradcli.cli import ndjson, workers
 from gradcli.cli.app import app
 from gradcli.errors import InternalError, LimitError
 
@@ -132,8 +132,8 @@ MIXED = [
 
 @pytest.mark.parametrize("command", ["grad", "eval"])
 def test_jobs_write_what_one_process_writes(monkeypatch, command):
-    monkeypatch.setattr(cli_run, "CHUNK", 4)
-    monkeypatch.setattr(cli_run, "_READ", 64)
+    monkeypatch.setattr(ndjson, "CHUNK", 4)
+    monkeypatch.setattr(ndjson, "READ", 64)
     text = "\n".join(MIXED * 3) + "\n"
     one = _run(1, command, "x**2*y + sin(x*y)", text=text)
     assert one[0] == 1 and len(one[1].splitlines()) == 30  # 36 lines, 6 blank
@@ -149,7 +149,7 @@ def _timeless(doc):
 
 
 def test_jobs_with_the_check_and_a_bound_variable(monkeypatch):
-    monkeypatch.setattr(cli_run, "CHUNK", 2)
+    monkeypatch.setattr(ndjson, "CHUNK", 2)
     text = "".join(json.dumps({"x": 0.1 * i}) + "\n" for i in range(7))
     args = ("grad", "x**2*y", "--at", "y=3", "--check")
     runs = [_run(jobs, *args, text=text) for jobs in (1, 2)]
@@ -170,7 +170,7 @@ lines = st.one_of(
 )
 @given(st.lists(lines, max_size=25), st.integers(1, 6), st.booleans())
 def test_any_batch_in_workers_equals_one_process(monkeypatch, batch, chunk, newline_at_end):
-    monkeypatch.setattr(cli_run, "CHUNK", chunk)
+    monkeypatch.setattr(ndjson, "CHUNK", chunk)
     text = "\n".join(batch) + ("\n" if newline_at_end else "")
     assert _run(2, "grad", "x*y + exp(x/1000)", text=text) == _run(
         1, "grad", "x*y + exp(x/1000)", text=text

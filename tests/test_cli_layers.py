@@ -7,7 +7,7 @@ import gradcli
 
 PACKAGE = Path(gradcli.__file__).parent
 #: cli/'s modules, each importing only those after it (imports inside functions count).
-CLI = ["__init__", "app", "visual", "run", "output", "views", "workers"]
+CLI = ["__init__", "app", "visual", "run", "output", "views", "ndjson", "workers"]
 
 
 def imports(path: Path) -> set[str]:

@@ -8,6 +8,7 @@ run.py       the one runner: program, point, library call, check, batches, exit 
 output.py    the one output layer: JSON or rich, stdout and stderr, closed pipes
 views.py     what graph, plot and --explain show: the graph's tree and JSON document,
              the plot's JSON document, the backward pass as a table (loaded when shown)
+ndjson.py    NDJSON --points in chunks: split, counted, read column-wise when plain
 workers.py   tasks in forked worker processes, their outcomes in order (batches' --jobs)
 """
 

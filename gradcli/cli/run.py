@@ -10,12 +10,10 @@ import os
 import stat
 import sys
 import traceback
-import unicodedata
 import warnings
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from enum import Enum
 from functools import partial
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -23,7 +21,7 @@ import numpy as np
 from ..engine import clock
 from ..errors import GradcliError, InternalError, UsageError
 from ..result import Result
-from . import output, workers
+from . import ndjson, output, workers
 
 
 class DType(str, Enum):
@@ -181,16 +179,6 @@ def _diff(prog, options: dict) -> dict:
     }
 
 
-#: A chunk of --points: read, evaluated and written once it holds this many lines or
-#: CHUNK_BYTES (the last one when the input ends), so memory stays bounded however long
-#: the input is. Small chunks are faster too: their buffers are reused from one chunk to the
-#: next instead of mapped and faulted in anew (1e6 points: about 0.8 s less system time at
-#: 512 KiB than at 16 MiB, and half the peak memory; benchmarks/RESULTS.md, W7).
-CHUNK = 1 << 16
-CHUNK_BYTES = 2**19
-_READ = 1 << 16
-
-
 def _batch(command: str, options: dict, out) -> int:
     """NDJSON in, NDJSON out, in order, chunk by chunk: each line that fails becomes an
     error record in its place and every other line is computed and written."""
@@ -251,11 +239,11 @@ def _records(
     payload, rest = task
     if fmt == "ndjson":
         first, over, index = rest
-        lines = chunk_lines(bytes(payload), over)
-        count = _column_batch(prog, command, options, first, index, lines, shared, out)
-        items = (
-            [] if count is not None else _line_batch(prog, command, options, first, lines, shared)
-        )
+        text = bytes(payload)
+        count = _column_batch(prog, command, options, first, index, text, over, shared, out)
+        if count is None:
+            lines = ndjson.chunk_lines(text, over)
+            items = _line_batch(prog, command, options, first, lines, shared)
     else:
         chunk, index = rest
         count = _file_columns(prog, command, options, chunk, index, shared, out)
@@ -284,7 +272,7 @@ def _numbered(chunks, fmt: str):
         if fmt == "ndjson":
             first, text, over, count = chunk
             yield text, (first, over, index)
-            index += _chunk_points(text, over, count)
+            index += ndjson.chunk_points(text, over, count)
         else:
             yield b"", (chunk, index)
             index += len(chunk.lines)
@@ -340,7 +328,7 @@ def _points_source(fmt: str, options: dict, prog, shared: dict):
     (first line, lines), the other formats' `PointChunk`s (read by pyarrow)."""
     if fmt == "ndjson":
         with _points_stream(options["points"]) as (stream, size):
-            yield _chunks(stream), stream, size
+            yield ndjson.chunks(stream), stream, size
         return
     from ..columnar import read_chunks, row_count
 
@@ -419,76 +407,6 @@ def _open_points(path: str, fifo: bool):
     return open_regular(path, "points file")
 
 
-def _chunks(stream):
-    """(the number of its first line, its text, where its lines over the cap are, how many
-    lines) for each chunk of a stream of --points: the text is the chunk's lines joined by
-    "\n" (lines split on "\n" only: a U+2028 or a form feed inside a line stays in it); a
-    line over the cap is empty there, its bytes dropped as they are read, never held
-    (`chunk_lines` gives the lines back, None for those)."""
-    from ..lang.points import MAX_TEXT_BYTES as cap
-
-    number, carried, skipping, held = 1, 0, False, 0
-    carry: list[bytes] = []
-    pieces: list[bytes] = []  # the texts of whole lines, read so far
-    over: list[int] = []  # the lines over the cap, by their place in the chunk
-    count = 0
-    while True:
-        data = stream.read(_READ)
-        if isinstance(data, str):  # a text stream (a test's stand-in for stdin)
-            data = data.encode("utf-8", "surrogateescape")
-        if data and skipping:  # the rest of a line over the cap, up to its end
-            end = data.find(b"\n")
-            data, skipping = (b"", True) if end < 0 else (data[end + 1 :], False)
-            if not data:
-                continue
-        cut = data.rfind(b"\n")
-        if cut >= 0:
-            text = b"".join([*carry, data[:cut]])
-            first = text.find(b"\n")
-            if (first if first >= 0 else len(text)) > cap:
-                over.append(count)
-                text = text[first:] if first >= 0 else b""
-            pieces.append(text)
-            count += text.count(b"\n") + 1
-            carry, carried = [data[cut + 1 :]], len(data) - cut - 1
-        elif data:
-            carry.append(data)
-            carried += len(data)
-            if carried > cap:
-                over.append(count)
-                pieces.append(b"")
-                count += 1
-                carry, carried, skipping = [], 0, True
-        elif carried:
-            pieces.append(b"".join(carry))
-            count += 1
-        held += len(data)
-        if count and (count >= CHUNK or held >= CHUNK_BYTES or not data):
-            yield number, b"\n".join(pieces), tuple(over), count
-            number += count
-            pieces, over, count, held = [], [], 0, 0
-        if not data:
-            return
-
-
-def chunk_lines(text: bytes, over: tuple[int, ...]) -> list:
-    """The lines of a chunk of --points (see `_chunks`), None for those over the cap."""
-    lines: list = text.split(b"\n")
-    for k in over:
-        lines[k] = None
-    return lines
-
-
-def _chunk_points(text: bytes, over: tuple[int, ...], count: int) -> int:
-    """How many points a chunk of --points holds: a line but a blank one (a line over the
-    cap is one, to become its error record). With no whitespace-only line (a test on the
-    whole text), every line."""
-    bare = text.translate(None, b" \t\r")
-    if not over and bare and b"\n\n" not in bare and bare[:1] != b"\n" != bare[-1:]:
-        return count
-    return sum(1 for line in chunk_lines(text, over) if line is None or line.strip(b" \t\r"))
-
-
 def _line_batch(
     prog, command: str, options: dict, first: int, lines: list, shared: dict
 ) -> list[tuple[int, Result | GradcliError]]:
@@ -533,7 +451,15 @@ def _line_batch(
 
 
 def _column_batch(
-    prog, command: str, options: dict, first: int, index: int, lines: list, shared: dict, out
+    prog,
+    command: str,
+    options: dict,
+    first: int,
+    index: int,
+    text: bytes,
+    over: tuple[int, ...],
+    shared: dict,
+    out,
 ) -> int | None:
     """A chunk of points of plain numbers for an elementwise expression: read, evaluated
     and written column-wise, in one pass each; how many points, or None when that does
@@ -541,72 +467,24 @@ def _column_batch(
     from ..batch import columns
     from ..lang.points import check_name
 
-    if not _columns_apply(command, options, shared) or None in lines:
+    if not _columns_apply(command, options, shared) or over:
         return None
-    rows = _number_rows(lines)
-    if not rows or any(k in shared for k in rows[0]):
+    cols = ndjson.number_columns(text)
+    if cols is None or any(k in shared for k in cols):
         return None
     try:
-        for name in rows[0]:
+        for name in cols:
             check_name(name)
     except GradcliError:
         return None
-    try:
-        cols = {k: np.fromiter(map(itemgetter(k), rows), np.float64, len(rows)) for k in rows[0]}
-    except (TypeError, ValueError):  # an array or a string among the values
-        return None
-    cols.update({k: np.full(len(rows), v, np.float64) for k, v in shared.items()})
+    n = len(next(iter(cols.values())))
+    cols.update({k: np.full(n, v, np.float64) for k, v in shared.items()})
     got = columns(prog, command, cols, wrt_names(options["wrt"]))
     if got is None:
         return None
-    # the lines of the points (a last empty line, left out of `rows`, has none)
-    out.batch_columns(got, command, index, np.arange(first, first + len(rows)))
-    return len(rows)
-
-
-def _number_rows(lines: list[bytes]) -> list[dict] | None:
-    """Each line's JSON object, if every line holds one with the same names, each once,
-    all plain numbers, written as Python reads them (NFKC); else None (the general path
-    then reads, and judges, line by line; blank lines too, which make the text below
-    invalid JSON, but for a last one)."""
-    import orjson
-
-    count = len(lines) - (not lines[-1].strip(b" \t\r"))
-    text = b"[" + b",".join(lines[:count]) + b"]"
-    try:
-        rows = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    if len(rows) != count or not rows or type(rows[0]) is not dict:
-        return None
-    keys = rows[0].keys()
-    try:
-        same = set(map(len, rows)) == {len(keys)} and len(set(keys).union(*rows)) == len(keys)
-    except TypeError:  # a row that is a number or a literal
-        return None
-    if (
-        not same
-        or not all(unicodedata.is_normalized("NFKC", k) for k in keys)
-        or not all(type(v) in (int, float) for v in rows[0].values())
-    ):
-        return None
-    # Every row has the names of the first, each once (orjson keeps the last of a name
-    # given twice: such a line must fail). Its values must be numbers, as the first row's
-    # are: no string ("NaN" or "2.5", which NumPy would read as numbers: names are the only
-    # strings), no literal (true, false and null, which bools would pass as 0 and 1: with no
-    # escape, every line writes the names as the first does, so a line with a literal has
-    # a "u" or an "a" more). Counted by NumPy, faster than bytes.count or `in`.
-    data = np.frombuffer(text, np.uint8)
-    times = {c: int(np.count_nonzero(data == ord(c))) for c in '"\\ua'}
-    first = lines[0]
-    if (
-        times['"'] != 2 * len(keys) * len(rows)
-        or times["\\"]
-        or times["u"] != len(rows) * first.count(b"u")
-        or times["a"] != len(rows) * first.count(b"a")
-    ):
-        return None
-    return rows
+    # the lines of the points (a last empty line has none)
+    out.batch_columns(got, command, index, np.arange(first, first + n))
+    return n
 
 
 def _batch_results(prog, command: str, points: list[dict], options: dict) -> list:
