@@ -76,14 +76,15 @@ def test_the_console_script_answers_without_typer():
     code = (
         "import sys; from gradcli.cli import main; sys.argv = ['gradcli', 'grad', 'x**2', "
         "'--at', 'x=3', '--json']\ntry: main()\nexcept SystemExit: pass\n"
-        "print('typer' in sys.modules, 'rich' in sys.modules, 'sympy' in sys.modules)"
+        "print('typer' in sys.modules, 'rich' in sys.modules, 'sympy' in sys.modules, "
+        "'gradcli.cli.workers' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.splitlines() == [
         '{"command": "grad", "expression": "x**2", "point": {"x": 3.0}, '
         '"value": 9.0, "shapes": {"value": [], "x": []}, "gradient": '
         '{"x": 6.0}, "warnings": [], "check": null}',
-        "False False False",
+        "False False False False",
     ]
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from ..engine import clock
 from ..errors import GradcliError, InternalError, UsageError
 from ..result import Result
-from . import ndjson, output, workers
+from . import ndjson, output
 
 
 class DType(str, Enum):
@@ -216,7 +216,10 @@ def _batch(command: str, options: dict, out) -> int:
         _points_source(fmt, options, prog, shared) as (chunks, stream, size),
         output.batch_progress(size, show) as tick,
     ):
-        # NDJSON to stdout: chunks in worker processes, when there are two or more
+        # NDJSON to stdout: chunks in worker processes, when there are two or more (loaded
+        # here: socket and mmap are 5 ms of a one-shot run's start-up)
+        from . import workers
+
         pooled = fmt == "ndjson" and options.get("output") is None
         jobs = (options.get("jobs") or workers.usable_cores()) if pooled else 1
         tasks = _numbered(chunks, fmt)
