@@ -209,3 +209,13 @@ def test_a_file_in_workers_equals_one_process(points_file):
     two = subprocess.run([*cmd, "--jobs", "2"], capture_output=True, timeout=120)
     assert (two.returncode, two.stdout, two.stderr) == (0, one.stdout, one.stderr)
     assert len(one.stdout.splitlines()) == 60_000
+
+
+def test_ctrl_c_ends_the_batch_and_its_workers_without_a_traceback(points_file):
+    cmd = [sys.executable, "-m", "gradcli", "grad", "x**2*y", "--points", str(points_file)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.read(1000)  # the batch is under way
+    proc.send_signal(signal.SIGINT)
+    proc.stdout.read()
+    assert proc.wait(timeout=60) == 130
+    assert proc.stderr.read().decode().strip() == "interrupted"

@@ -40,6 +40,8 @@ WIDTHS = (40, 1000)
 WRITE_ERRORS = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 #: The exit code after a closed pipe: as a shell reports `cat` killed by SIGPIPE (128 + 13).
 CLOSED_PIPE = 141
+#: The exit code after Ctrl-C (128 + SIGINT).
+INTERRUPTED = 130
 
 
 # -- the streams -----------------------------------------------------------------------------
@@ -85,6 +87,14 @@ def ended(e: OSError) -> int:
     with suppress(OSError, ValueError):
         print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr, flush=True)
     return 1
+
+
+def interrupted() -> int:
+    """The exit code after Ctrl-C: one line on stderr, no traceback, 130 (128 + SIGINT) as
+    a shell reports it; what was written stays written (a batch's records, in order)."""
+    with suppress(OSError, ValueError):
+        print("interrupted", file=sys.stderr, flush=True)
+    return INTERRUPTED
 
 
 # -- JSON -----------------------------------------------------------------------------------

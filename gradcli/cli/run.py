@@ -64,6 +64,8 @@ def run(command: str, options: dict, runner=None) -> int:
         if not output.write_failed(e):
             raise
         return output.ended(e)
+    except KeyboardInterrupt:
+        return output.interrupted()
     return code
 
 
