@@ -353,7 +353,7 @@ Jobs = Annotated[
         metavar="N",
         show_default=False,
         help="Batch of NDJSON to stdout: evaluate its chunks in N processes, written in order "
-        "(default: one a core this process may use; 1: this process alone).",
+        "(default: one a core this process may use, up to 8; 1: this process alone).",
     ),
 ]
 Scheduler = Annotated[

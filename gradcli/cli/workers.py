@@ -33,12 +33,19 @@ from ..errors import InternalError
 Bytes = bytes | memoryview
 
 
+#: The most workers a batch takes by default: past a few, the parent (reading the input,
+#: writing the output) is the bottleneck, and each worker costs its memory.
+MOST = 8
+
+
 def usable_cores() -> int:
-    """The cores this process may run on (its affinity where the system says it)."""
+    """The cores this process may run on (its affinity where the system says it), at most
+    `MOST`: the default number of workers."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return min(cores, MOST)
 
 
 @contextmanager
