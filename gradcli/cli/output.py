@@ -334,13 +334,13 @@ class JsonOutput:
 
 
 def write_captured(text: bytes | memoryview, messages: str) -> None:
-    """What a batch's worker process wrote (`run._captured`): its messages to stderr, then
-    its records to stdout, as bytes."""
+    """What a batch's worker process wrote: its messages to stderr, then its records to
+    stdout, as bytes."""
     if messages:
         sys.stderr.write(messages)
-    stream = getattr(sys.stdout, "buffer", None)
     if not text:
         return
+    stream = getattr(sys.stdout, "buffer", None)
     if stream is None:  # a text stream (a test's stand-in for stdout)
         sys.stdout.write(str(text, sys.stdout.encoding or "utf-8"))
         return

@@ -330,7 +330,7 @@ def _dask_batch(command: str, options: dict) -> int:
 @contextmanager
 def _points_source(fmt: str, options: dict, prog, shared: dict):
     """(the chunks of --points, its stream, its size for the progress bar): NDJSON's
-    (first line, lines), the other formats' `PointChunk`s (read by pyarrow)."""
+    chunks (`ndjson.chunks`), the other formats' `PointChunk`s (read by pyarrow)."""
     if fmt == "ndjson":
         with _points_stream(options["points"]) as (stream, size):
             yield ndjson.chunks(stream), stream, size
